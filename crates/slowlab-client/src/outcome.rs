@@ -1,0 +1,268 @@
+//! One record per request: when it ran, and how it ended.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::workload::Target;
+
+/// How one request ended: exactly one per request of a workload, whatever happens.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Position of the request in the workload.
+    pub index: usize,
+    /// When the request's work began (before connecting), from the start of the run.
+    pub start: Duration,
+    /// When the request finished (body read, or failed), from the start of the run.
+    pub end: Duration,
+    /// Time to establish a new connection, when one was made and could be measured.
+    pub connect: Option<Duration>,
+    /// When the response head arrived, from the start of the run.
+    pub first_byte: Option<Duration>,
+    /// The response, or why there is none.
+    pub result: Result<Reply, FetchError>,
+}
+
+impl Outcome {
+    /// How long the request took, start to end.
+    pub fn latency(&self) -> Duration {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether the request succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// HTTP status (2xx).
+    pub status: u16,
+    /// The body as received.
+    pub body: Bytes,
+    /// The `time_elapsed` the server echoed, for delay requests.
+    pub time_elapsed: Option<f64>,
+}
+
+/// Why a request failed: a stable kind to branch on, and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FetchError {
+    /// What kind of failure, from a stable list.
+    pub kind: ErrorKind,
+    /// What happened and, where it helps, what to do about it.
+    pub message: String,
+}
+
+/// The stable list of failure kinds. Their kebab-case names appear in machine output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// Nothing listens at the address.
+    Refused,
+    /// The connection was not established within the connect timeout.
+    ConnectTimeout,
+    /// The request did not finish within its timeout.
+    Timeout,
+    /// The peer reset the connection.
+    Reset,
+    /// The connection closed before a complete response arrived.
+    ClosedEarly,
+    /// The server answered with a status other than 2xx.
+    HttpStatus,
+    /// The body was not what the request expected (e.g. no `time_elapsed` echo).
+    BadBody,
+    /// This process ran out of file descriptors.
+    FdExhausted,
+    /// No local port was free to connect from.
+    PortExhausted,
+    /// Anything else; the message says what.
+    Other,
+}
+
+impl ErrorKind {
+    /// The kebab-case name used in output, e.g. `closed-early`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::ConnectTimeout => "connect-timeout",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::ClosedEarly => "closed-early",
+            ErrorKind::HttpStatus => "http-status",
+            ErrorKind::BadBody => "bad-body",
+            ErrorKind::FdExhausted => "fd-exhausted",
+            ErrorKind::PortExhausted => "port-exhausted",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+impl FetchError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> FetchError {
+        FetchError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Maps an I/O error met while talking to `base_url` to a kind and a helpful message.
+    pub fn from_io(err: &io::Error, base_url: &str) -> FetchError {
+        use io::ErrorKind as Io;
+        let kind = match (err.kind(), err.raw_os_error()) {
+            (_, Some(23 | 24)) => ErrorKind::FdExhausted,
+            (_, Some(99)) | (Io::AddrNotAvailable, _) => ErrorKind::PortExhausted,
+            (Io::ConnectionRefused, _) => ErrorKind::Refused,
+            (Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe, _) => ErrorKind::Reset,
+            (Io::UnexpectedEof, _) => ErrorKind::ClosedEarly,
+            (Io::TimedOut, _) => ErrorKind::Timeout,
+            _ => ErrorKind::Other,
+        };
+        let message = match kind {
+            ErrorKind::Refused => {
+                format!("connection refused: is `slowlab serve` running on {base_url}?")
+            }
+            ErrorKind::FdExhausted => {
+                format!("out of file descriptors ({err}): raise the limit with `ulimit -n`")
+            }
+            ErrorKind::PortExhausted => format!(
+                "no free local port ({err}): too many connections to one address; use fewer at once"
+            ),
+            _ => err.to_string(),
+        };
+        FetchError::new(kind, message)
+    }
+
+    /// The request did not finish within `limit`.
+    pub fn timed_out(limit: Duration) -> FetchError {
+        FetchError::new(
+            ErrorKind::Timeout,
+            format!("no complete response within the timeout of {limit:?}"),
+        )
+    }
+}
+
+/// Longest part of a body quoted in an error message.
+const BODY_EXCERPT: usize = 200;
+
+/// Judges a complete response: 2xx with the expected echo is a success, anything else a typed error.
+pub fn judge(target: &Target, status: u16, body: Bytes) -> Result<Reply, FetchError> {
+    if !(200..300).contains(&status) {
+        return Err(FetchError::new(
+            ErrorKind::HttpStatus,
+            format!("HTTP {status}: {}", excerpt(&body)),
+        ));
+    }
+    let time_elapsed = match target.delay {
+        None => None,
+        Some(delay) => Some(echoed_delay(&body, delay)?),
+    };
+    Ok(Reply {
+        status,
+        body,
+        time_elapsed,
+    })
+}
+
+/// Reads `time_elapsed` from a delay response and checks it against what was asked.
+fn echoed_delay(body: &[u8], asked: Duration) -> Result<f64, FetchError> {
+    let bad = |why: &str| {
+        FetchError::new(
+            ErrorKind::BadBody,
+            format!("{why}; body was {}", excerpt(body)),
+        )
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| bad("response is not JSON"))?;
+    let echoed = value
+        .get("time_elapsed")
+        .and_then(serde_json::Value::as_f64)
+        .ok_or_else(|| bad("no number \"time_elapsed\" in the response"))?;
+    // The path carries microseconds; allow for that rounding and for float noise.
+    if (echoed - asked.as_secs_f64()).abs() > 1e-6 {
+        return Err(bad(&format!(
+            "echoed time_elapsed {echoed} but {} was asked",
+            asked.as_secs_f64()
+        )));
+    }
+    Ok(echoed)
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.chars().count() > BODY_EXCERPT {
+        let cut: String = text.chars().take(BODY_EXCERPT).collect();
+        format!("{cut}…")
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(ms: u64) -> Target {
+        Target::delay(Duration::from_millis(ms))
+    }
+
+    #[test]
+    fn success_needs_the_echo() {
+        let ok = judge(
+            &target(250),
+            200,
+            Bytes::from_static(b"{\"time_elapsed\": 0.25}"),
+        )
+        .unwrap();
+        assert_eq!(ok.time_elapsed, Some(0.25));
+        let wrong = judge(
+            &target(250),
+            200,
+            Bytes::from_static(b"{\"time_elapsed\": 1}"),
+        );
+        assert_eq!(wrong.unwrap_err().kind, ErrorKind::BadBody);
+        let not_json = judge(&target(250), 200, Bytes::from_static(b"hello"));
+        assert_eq!(not_json.unwrap_err().kind, ErrorKind::BadBody);
+    }
+
+    #[test]
+    fn non_2xx_is_http_status_with_the_body() {
+        let err = judge(
+            &target(0),
+            400,
+            Bytes::from_static(b"{\"error\": \"negative\"}"),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::HttpStatus);
+        assert!(err.message.contains("400") && err.message.contains("negative"));
+    }
+
+    #[test]
+    fn io_errors_get_kinds() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let err = FetchError::from_io(&refused, "http://127.0.0.1:1");
+        assert_eq!(err.kind, ErrorKind::Refused);
+        assert!(
+            err.message
+                .contains("is `slowlab serve` running on http://127.0.0.1:1")
+        );
+        assert_eq!(
+            FetchError::from_io(&io::Error::from_raw_os_error(24), "x").kind,
+            ErrorKind::FdExhausted
+        );
+        assert_eq!(
+            FetchError::from_io(&io::Error::from_raw_os_error(99), "x").kind,
+            ErrorKind::PortExhausted
+        );
+        assert_eq!(
+            FetchError::from_io(&io::Error::from(io::ErrorKind::ConnectionReset), "x").kind,
+            ErrorKind::Reset
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! What to send: a base URL and a list of targets, each usually a delay.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper::Uri;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// The article's list of delays, in seconds: its sync client sends exactly these.
+pub const ARTICLE_DELAYS: [u64; 10] = [7, 2, 6, 4, 0, 9, 4, 2, 5, 5];
+
+/// Most decimals a delay is written with in a URL: microseconds.
+const DELAY_DECIMALS: usize = 6;
+
+/// Where requests go: `http://host:port` and an optional path prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    host: String,
+    port: u16,
+    prefix: String,
+}
+
+/// A base URL that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// Not a URL at all.
+    #[error("{0:?} is not a URL; expected e.g. http://127.0.0.1:8000")]
+    Invalid(String),
+    /// A scheme other than `http`.
+    #[error("{0:?}: only http:// base URLs are supported for now")]
+    UnsupportedScheme(String),
+}
+
+impl Endpoint {
+    /// Parses a base URL such as `http://127.0.0.1:8000` or `http://localhost:8000/api`.
+    pub fn parse(base_url: &str) -> Result<Endpoint, EndpointError> {
+        let uri: Uri = base_url
+            .parse()
+            .map_err(|_| EndpointError::Invalid(base_url.to_owned()))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(_) => return Err(EndpointError::UnsupportedScheme(base_url.to_owned())),
+            None => return Err(EndpointError::Invalid(base_url.to_owned())),
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| EndpointError::Invalid(base_url.to_owned()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        Ok(Endpoint {
+            host,
+            port: uri.port_u16().unwrap_or(80),
+            prefix: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// `host:port` as sent in the `Host` header.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The base URL, normalised, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.authority(), self.prefix)
+    }
+
+    /// The path to request for `path` (which starts with `/`), prefix included.
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{}", self.prefix, path)
+    }
+
+    /// The full URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url(), path)
+    }
+
+    /// Resolves the host once per run; connections try the addresses in order.
+    pub async fn resolve(&self) -> std::io::Result<Vec<SocketAddr>> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await?
+            .collect();
+        if addrs.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} resolved to no address", self.host),
+            ));
+        }
+        Ok(addrs)
+    }
+}
+
+/// One request of a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Path relative to the endpoint, starting with `/`, e.g. `/0.7`.
+    pub path: String,
+    /// The delay this request asks the server for, when it is a slowlab delay request. The answer
+    /// must then echo it in `time_elapsed`.
+    pub delay: Option<Duration>,
+}
+
+impl Target {
+    /// A request for `GET /{delay}`, the delay written with at most six decimals.
+    pub fn delay(delay: Duration) -> Target {
+        Target {
+            path: format!("/{}", format_delay(delay)),
+            delay: Some(delay),
+        }
+    }
+}
+
+/// The list of requests one run sends, the same for every mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// Where the requests go.
+    pub endpoint: Endpoint,
+    /// The requests, in the order they are issued.
+    pub targets: Vec<Target>,
+}
+
+impl Workload {
+    /// One `GET /{delay}` per delay, in order.
+    pub fn from_delays(endpoint: Endpoint, delays: &[Duration]) -> Workload {
+        Workload {
+            endpoint,
+            targets: delays.iter().copied().map(Target::delay).collect(),
+        }
+    }
+
+    /// The requested delays (targets without one are skipped).
+    pub fn delays(&self) -> impl Iterator<Item = Duration> + '_ {
+        self.targets.iter().filter_map(|t| t.delay)
+    }
+
+    /// Sum of the requested delays: the ideal wall time of a sequential run.
+    pub fn sum_of_delays(&self) -> Duration {
+        self.delays().sum()
+    }
+
+    /// Longest requested delay: the ideal wall time of an unbounded concurrent run.
+    pub fn max_delay(&self) -> Duration {
+        self.delays().max().unwrap_or_default()
+    }
+}
+
+/// Writes a delay as a URL path segment: seconds rounded to the microsecond, no trailing zeros,
+/// no dot for whole numbers (`0.7`, `9`, `0.000001`).
+pub fn format_delay(delay: Duration) -> String {
+    let micros = (delay.as_nanos() + 500) / 1_000;
+    let whole = micros / 1_000_000;
+    let fraction = micros % 1_000_000;
+    if fraction == 0 {
+        whole.to_string()
+    } else {
+        let digits = format!("{fraction:0width$}", width = DELAY_DECIMALS);
+        format!("{whole}.{}", digits.trim_end_matches('0'))
+    }
+}
+
+/// Draws `count` whole seconds in [0, 10), like the article's `randrange(0, 10)`. The same `seed`
+/// gives the same list; no seed draws from the OS.
+pub fn random_delays(count: usize, seed: Option<u64>) -> Vec<u64> {
+    let mut rng = match seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => rand::make_rng(),
+    };
+    (0..count).map(|_| rng.random_range(0..10)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_are_written_with_at_most_six_decimals() {
+        assert_eq!(format_delay(Duration::from_secs(7)), "7");
+        assert_eq!(format_delay(Duration::from_millis(700)), "0.7");
+        assert_eq!(format_delay(Duration::from_secs_f64(0.7 * 0.1)), "0.07");
+        assert_eq!(
+            format_delay(Duration::from_nanos(1_234_567_891)),
+            "1.234568"
+        );
+        assert_eq!(format_delay(Duration::from_nanos(999_999_999)), "1");
+        assert_eq!(format_delay(Duration::ZERO), "0");
+    }
+
+    #[test]
+    fn endpoints() {
+        let e = Endpoint::parse("http://localhost:8000/").unwrap();
+        assert_eq!(e.authority(), "localhost:8000");
+        assert_eq!(e.url("/7"), "http://localhost:8000/7");
+        let e = Endpoint::parse("http://[::1]:9/api").unwrap();
+        assert_eq!(e.url("/7"), "http://[::1]:9/api/7");
+        assert_eq!(e.path("/7"), "/api/7");
+        assert!(matches!(
+            Endpoint::parse("https://example.com"),
+            Err(EndpointError::UnsupportedScheme(_))
+        ));
+        assert!(Endpoint::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn seeded_draws_repeat_and_stay_in_range() {
+        let a = random_delays(100, Some(42));
+        assert_eq!(a, random_delays(100, Some(42)));
+        assert_ne!(a, random_delays(100, Some(43)));
+        assert!(a.iter().all(|&d| d < 10));
+    }
+}

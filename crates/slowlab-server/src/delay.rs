@@ -1,0 +1,227 @@
+//! The delay in a request path: `/7`, `/0.25`, `/007`.
+//!
+//! The grammar is deliberately narrow: ASCII digits, optionally a dot and 1 to 9 more digits. Anything
+//! a float parser would also accept (`1e3`, `inf`, `nan`, `+1`, `0x10`, spaces) is refused, so a
+//! request means exactly one delay and the echo can repeat it without rounding.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Longest excerpt of user input repeated in an error message.
+const EXCERPT_CHARS: usize = 24;
+
+/// Most digits allowed after the decimal point: nanosecond resolution.
+const MAX_FRACTION_DIGITS: usize = 9;
+
+/// A requested delay, exact to the nanosecond, remembering how it was written.
+///
+/// `Display` gives the canonical form used in the response body: leading zeros of the whole part
+/// dropped, trailing zeros of the fraction dropped, and no dot at all for whole numbers (`/007` is
+/// `7`, `/0.250` is `0.25`, `/3.0` is `3`). It is always a valid JSON number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Delay {
+    secs: u64,
+    nanos: u32,
+}
+
+/// Why a path segment is not a delay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DelayError {
+    /// Not of the form `digits[.digits]`.
+    #[error("{excerpt:?} is not a number of seconds")]
+    NotANumber {
+        /// A short, safe excerpt of the input.
+        excerpt: String,
+    },
+    /// A minus sign in front of an otherwise valid number.
+    #[error("{excerpt:?} is negative")]
+    Negative {
+        /// A short, safe excerpt of the input.
+        excerpt: String,
+    },
+    /// Digits that do not fit in 64 bits of seconds.
+    #[error("{excerpt:?} is too large to represent")]
+    Overflow {
+        /// A short, safe excerpt of the input.
+        excerpt: String,
+    },
+}
+
+impl Delay {
+    /// No wait at all.
+    pub const ZERO: Delay = Delay { secs: 0, nanos: 0 };
+
+    /// A delay of whole seconds.
+    pub const fn from_secs(secs: u64) -> Delay {
+        Delay { secs, nanos: 0 }
+    }
+
+    /// Parses a path segment (already percent-decoded) such as `7`, `0.25` or `007`.
+    pub fn parse(text: &str) -> Result<Delay, DelayError> {
+        if let Some(rest) = text.strip_prefix('-') {
+            return match Delay::parse(rest) {
+                Ok(_) | Err(DelayError::Overflow { .. }) => Err(DelayError::Negative {
+                    excerpt: excerpt(text),
+                }),
+                Err(_) => Err(DelayError::NotANumber {
+                    excerpt: excerpt(text),
+                }),
+            };
+        }
+        let not_a_number = || DelayError::NotANumber {
+            excerpt: excerpt(text),
+        };
+        let (whole, fraction) = match text.split_once('.') {
+            Some((whole, fraction)) => (whole, Some(fraction)),
+            None => (text, None),
+        };
+        if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(not_a_number());
+        }
+        let nanos = match fraction {
+            None => 0,
+            Some(f)
+                if (1..=MAX_FRACTION_DIGITS).contains(&f.len())
+                    && f.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                // Right-pad to nine digits: "25" is 250_000_000 ns.
+                let digits: u32 = f.parse().map_err(|_| not_a_number())?;
+                digits * 10u32.pow((MAX_FRACTION_DIGITS - f.len()) as u32)
+            }
+            Some(_) => return Err(not_a_number()),
+        };
+        let secs = whole.parse::<u64>().map_err(|_| DelayError::Overflow {
+            excerpt: excerpt(text),
+        })?;
+        Ok(Delay { secs, nanos })
+    }
+
+    /// The delay as a `Duration`.
+    pub const fn as_duration(self) -> Duration {
+        Duration::new(self.secs, self.nanos)
+    }
+}
+
+impl From<Duration> for Delay {
+    fn from(d: Duration) -> Delay {
+        Delay {
+            secs: d.as_secs(),
+            nanos: d.subsec_nanos(),
+        }
+    }
+}
+
+impl fmt::Display for Delay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.secs)?;
+        if self.nanos != 0 {
+            let fraction = format!("{:09}", self.nanos);
+            write!(f, ".{}", fraction.trim_end_matches('0'))?;
+        }
+        Ok(())
+    }
+}
+
+/// A short excerpt of untrusted input, safe to repeat in an error body.
+pub(crate) fn excerpt(text: &str) -> String {
+    let mut out: String = text.chars().take(EXCERPT_CHARS).collect();
+    if text.chars().nth(EXCERPT_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canonical(text: &str) -> String {
+        Delay::parse(text).unwrap().to_string()
+    }
+
+    #[test]
+    fn whole_and_decimal_seconds() {
+        assert_eq!(
+            Delay::parse("7").unwrap().as_duration(),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            Delay::parse("0.25").unwrap().as_duration(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            Delay::parse("1.000000001").unwrap().as_duration(),
+            Duration::new(1, 1)
+        );
+    }
+
+    #[test]
+    fn canonical_echo() {
+        assert_eq!(canonical("007"), "7");
+        assert_eq!(canonical("0"), "0");
+        assert_eq!(canonical("0.25"), "0.25");
+        assert_eq!(canonical("0.250"), "0.25");
+        assert_eq!(canonical("3.0"), "3");
+        assert_eq!(canonical("00.5"), "0.5");
+        assert_eq!(canonical("18446744073709551615"), "18446744073709551615");
+    }
+
+    #[test]
+    fn refuses_what_float_parsers_accept() {
+        for bad in [
+            "",
+            "abc",
+            "1e3",
+            "0x10",
+            "+1",
+            " 1",
+            "1 ",
+            "nan",
+            "inf",
+            "NaN",
+            ".5",
+            "5.",
+            "1.2.3",
+            "1,5",
+            "1.0000000001",
+            "١",
+            "--1",
+            "-",
+        ] {
+            assert!(
+                matches!(Delay::parse(bad), Err(DelayError::NotANumber { .. })),
+                "{bad:?} should be not_a_number, got {:?}",
+                Delay::parse(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn negative_and_overflow() {
+        assert!(matches!(
+            Delay::parse("-1"),
+            Err(DelayError::Negative { .. })
+        ));
+        assert!(matches!(
+            Delay::parse("-0.5"),
+            Err(DelayError::Negative { .. })
+        ));
+        assert!(matches!(
+            Delay::parse("18446744073709551616"),
+            Err(DelayError::Overflow { .. })
+        ));
+        assert!(matches!(
+            Delay::parse(&"9".repeat(400)),
+            Err(DelayError::Overflow { .. })
+        ));
+    }
+
+    #[test]
+    fn excerpts_stay_short() {
+        let long = "x".repeat(10_000);
+        let DelayError::NotANumber { excerpt } = Delay::parse(&long).unwrap_err() else {
+            panic!("expected not_a_number");
+        };
+        assert!(excerpt.chars().count() <= EXCERPT_CHARS + 1);
+    }
+}

@@ -1,0 +1,152 @@
+//! Every way a request can be refused, and how each one is answered.
+//!
+//! One enum, one place that maps it to a status code and a JSON body
+//! `{"error": "<code>", "detail": "<what was wrong and what would be right>"}`. Details repeat at most a
+//! short excerpt of the request, never the whole of it.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::time::Duration;
+
+use crate::delay::{Delay, DelayError};
+
+/// The methods the delay endpoint answers, as sent in `Allow`.
+pub const ALLOWED_METHODS: &str = "GET, HEAD";
+
+/// A request the server refuses, with everything needed to explain why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The path segment is not a delay.
+    #[error(transparent)]
+    Delay(#[from] DelayError),
+    /// A valid delay above the server's cap.
+    #[error("delay {requested} s is over the cap of {max:?}")]
+    OverMaxDelay {
+        /// What the client asked for.
+        requested: Delay,
+        /// The server's `--max-delay`.
+        max: Duration,
+    },
+    /// No route has this path.
+    #[error("no route for {path:?}")]
+    NotFound {
+        /// A short excerpt of the path.
+        path: String,
+    },
+    /// A method other than GET or HEAD.
+    #[error("method {method} not allowed")]
+    MethodNotAllowed {
+        /// The method as sent (short excerpt).
+        method: String,
+    },
+    /// The request target is longer than the server accepts.
+    #[error("URI of {len} bytes is over {max}")]
+    UriTooLong {
+        /// Length of the request target.
+        len: usize,
+        /// The server's limit.
+        max: usize,
+    },
+    /// The request headers are larger than the server accepts.
+    #[error("headers too large")]
+    HeadersTooLarge {
+        /// Total bytes of header names and values.
+        bytes: usize,
+        /// Number of header lines.
+        count: usize,
+        /// The server's byte limit.
+        max_bytes: usize,
+        /// The server's count limit.
+        max_count: usize,
+    },
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    detail: String,
+}
+
+impl ApiError {
+    /// The short, stable code in the `error` field.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Delay(DelayError::NotANumber { .. }) => "not_a_number",
+            ApiError::Delay(DelayError::Negative { .. }) => "negative",
+            ApiError::Delay(DelayError::Overflow { .. }) | ApiError::OverMaxDelay { .. } => {
+                "too_large"
+            }
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
+        }
+    }
+
+    /// The HTTP status the error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Delay(_) | ApiError::OverMaxDelay { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        }
+    }
+
+    /// What was wrong and what would be right, in one sentence or two.
+    pub fn detail(&self) -> String {
+        const FORMAT: &str = "use whole or decimal seconds, e.g. /7 or /0.25 (digits, optionally a dot and 1 to 9 more digits)";
+        match self {
+            ApiError::Delay(DelayError::NotANumber { excerpt }) => {
+                format!("{excerpt:?} is not a number of seconds: {FORMAT}")
+            }
+            ApiError::Delay(DelayError::Negative { excerpt }) => {
+                format!("{excerpt:?} is negative: a delay cannot be below 0; {FORMAT}")
+            }
+            ApiError::Delay(DelayError::Overflow { excerpt }) => format!(
+                "{excerpt:?} is too large to represent as seconds; ask for at most the server's max delay"
+            ),
+            ApiError::OverMaxDelay { requested, max } => format!(
+                "delay {requested} s is over this server's max delay of {} s; ask for less, or start the server with a larger --max-delay",
+                Delay::from(*max)
+            ),
+            ApiError::NotFound { path } => format!(
+                "no route for {path:?}: the delay endpoint is GET /{{seconds}} with one path segment, e.g. /7 or /0.25"
+            ),
+            ApiError::MethodNotAllowed { method } => {
+                format!("method {method} is not allowed here: use GET or HEAD")
+            }
+            ApiError::UriTooLong { len, max } => {
+                format!("the request URI is {len} bytes; this server accepts at most {max}")
+            }
+            ApiError::HeadersTooLarge {
+                bytes,
+                count,
+                max_bytes,
+                max_count,
+            } => format!(
+                "the request has {count} headers of {bytes} bytes in all; this server accepts at most {max_count} headers and {max_bytes} bytes"
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code(),
+            detail: self.detail(),
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        if let ApiError::MethodNotAllowed { .. } = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        }
+        response
+    }
+}

@@ -1,0 +1,35 @@
+//! A deliberately slow HTTP API.
+//!
+//! `GET /{seconds}` waits that many seconds on a timer (no thread is held), then answers
+//! `200 application/json` with `{"time_elapsed": seconds}`: the contract of the slow server in
+//! "An Introduction to Asynchronous Programming in Python 3", kept exactly, extended with decimal
+//! seconds (`/0.25`) and precise JSON errors for bad input.
+//!
+//! Use it as a binary (`slowlab serve`) or inside your own tests:
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> std::io::Result<()> {
+//! use slowlab_server::{spawn, Config};
+//!
+//! let server = spawn(Config::default()).await?; // ephemeral port on 127.0.0.1
+//! let slow_url = server.url("/0.5");            // point the client under test here
+//! # let _ = slow_url;
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! A request's path through the server: [`routes`] (limits, then the path) → [`delay`] (parse) →
+//! timer → JSON body, or an [`ApiError`] answered as a JSON 4xx.
+
+mod config;
+pub mod delay;
+mod error;
+pub mod routes;
+mod server;
+mod stats;
+
+pub use config::Config;
+pub use delay::{Delay, DelayError};
+pub use error::{ALLOWED_METHODS, ApiError};
+pub use server::{Server, ShutdownReport, bind, run, spawn};
+pub use stats::{Stats, StatsSnapshot};

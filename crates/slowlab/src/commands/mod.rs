@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod fetch;
+pub mod race;
+pub mod serve;

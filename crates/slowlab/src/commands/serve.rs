@@ -1,0 +1,93 @@
+//! `slowlab serve`: the slow API until Ctrl-C or SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use slowlab_server::{Config, Stats};
+
+use crate::cli::ServeArgs;
+
+/// Serves until a signal, drains, and reports how many requests were cut off.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = Config {
+        addr: SocketAddr::new(args.host, args.port),
+        max_delay: args.max_delay,
+        drain_timeout: args.drain_timeout,
+        header_read_timeout: args.header_read_timeout,
+        max_uri_bytes: args.max_uri_bytes,
+        max_header_bytes: args.max_header_bytes,
+        backlog: args.backlog,
+        ..Config::default()
+    };
+    let listener = slowlab_server::bind(config.addr, config.backlog)
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
+    let addr = listener.local_addr()?;
+
+    // The first stdout line is the contract scripts read the port from.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    drop(stdout);
+    eprintln!(
+        "slowlab serve: GET /{{seconds}} waits up to {} s; Ctrl-C to stop",
+        args.max_delay.as_secs_f64()
+    );
+
+    let stats = Arc::new(Stats::default());
+    let drain_timeout = config.drain_timeout;
+    let watched = Arc::clone(&stats);
+    let shutdown = async move {
+        shutdown_signal().await;
+        let in_flight = watched.snapshot().in_flight;
+        eprintln!(
+            "slowlab serve: stopping; {in_flight} {} in flight, waiting at most {} s for {}",
+            plural(in_flight, "request", "requests"),
+            drain_timeout.as_secs_f64(),
+            if in_flight == 1 { "it" } else { "them" },
+        );
+    };
+    let report = slowlab_server::run(listener, config, stats, shutdown).await;
+    if report.cut_off == 0 {
+        eprintln!(
+            "slowlab serve: stopped; all {} in-flight {} finished",
+            report.in_flight_at_shutdown,
+            plural(report.in_flight_at_shutdown, "request", "requests"),
+        );
+    } else {
+        eprintln!(
+            "slowlab serve: stopped after the drain timeout; {} {} cut off",
+            report.cut_off,
+            plural(report.cut_off, "request was", "requests were"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

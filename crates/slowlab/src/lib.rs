@@ -1,0 +1,33 @@
+//! The `slowlab` command line: `serve`, `fetch` and `race`.
+//!
+//! `main` parses [`cli::Cli`] and hands it to [`run`]; everything else lives in the library crates
+//! (`slowlab-server`, `slowlab-client`) and in the command modules here.
+
+pub mod cli;
+mod commands;
+mod render;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// Exit status when every request succeeded.
+pub const EXIT_OK: u8 = 0;
+/// Exit status when any request failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status on a usage error (as clap uses).
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs one command to completion and returns the process's exit status.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Fetch(args) => commands::fetch::run(args).await,
+            Command::Race(args) => commands::race::run(args).await,
+        }
+    })
+}
