@@ -40,9 +40,18 @@ fn exchange(addr: SocketAddr, head: &str) -> Raw {
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes).unwrap();
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a complete response head");
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .expect("a complete response head");
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -79,8 +88,15 @@ async fn whole_seconds_echo_as_integers() {
     assert_eq!(raw.status, 200);
     assert_eq!(raw.header("content-type"), Some("application/json"));
     assert_eq!(raw.body, r#"{"time_elapsed": 1}"#);
-    assert!(waited >= Duration::from_secs(1), "answered after {waited:?}");
-    assert!(raw.header("server-timing").unwrap().starts_with("wait;dur="));
+    assert!(
+        waited >= Duration::from_secs(1),
+        "answered after {waited:?}"
+    );
+    assert!(
+        raw.header("server-timing")
+            .unwrap()
+            .starts_with("wait;dur=")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +165,11 @@ async fn bad_input_gets_a_precise_json_error() {
         })
         .await;
         assert_eq!(raw.status, status, "{path}: {}", raw.body);
-        assert_eq!(raw.header("content-type"), Some("application/json"), "{path}");
+        assert_eq!(
+            raw.header("content-type"),
+            Some("application/json"),
+            "{path}"
+        );
         let json = raw.json();
         assert_eq!(json["error"], code, "{path}");
         let detail = json["detail"].as_str().expect("a detail string");
@@ -198,7 +218,10 @@ async fn oversized_uri_and_headers() {
     // The detail quotes no more than an excerpt.
     assert!(raw.body.len() < 400, "{}", raw.body);
 
-    let big_header = format!("GET /0 HTTP/1.1\r\nHost: test\r\nX-Big: {}", "a".repeat(40_000));
+    let big_header = format!(
+        "GET /0 HTTP/1.1\r\nHost: test\r\nX-Big: {}",
+        "a".repeat(40_000)
+    );
     let raw = blocking(move || exchange(addr, &big_header)).await;
     assert_eq!(raw.status, 431);
     assert_eq!(raw.json()["error"], "headers_too_large");

@@ -1,0 +1,45 @@
+//! Options of `slowlab race`.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::{parse_scale, parse_seconds};
+
+pub(super) const RACE_EXAMPLES: &str = "\
+Examples:
+  slowlab race                     the article's list x 0.1: about 4.4 s vs 0.9 s
+  slowlab race --scale 1           the article's own 44 s vs 9 s
+  slowlab race 1 1 1 1             your own delays, in seconds
+  slowlab race --output json       the same, as one JSON document
+  slowlab race --base-url http://127.0.0.1:8000   against a running slowlab serve";
+
+/// Output formats of `race`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A table and a timeline, for people.
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+}
+
+/// Options of `slowlab race`.
+#[derive(Debug, Args)]
+pub struct RaceArgs {
+    /// Delays in seconds. None: the article's list 7 2 6 4 0 9 4 2 5 5.
+    #[arg(value_parser = parse_seconds, value_name = "SECONDS")]
+    pub delays: Vec<Duration>,
+    /// Multiply every delay by this. Default 0.1 for the article's list (a race of about 5 s),
+    /// 1 for delays you give.
+    #[arg(long, value_parser = parse_scale)]
+    pub scale: Option<f64>,
+    /// Race against this server instead of an embedded one.
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Leave out the timeline from the text output.
+    #[arg(long)]
+    pub no_timeline: bool,
+}
