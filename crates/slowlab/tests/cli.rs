@@ -1,0 +1,293 @@
+//! The `slowlab` binary run as a process: race, serve's lifecycle, fetch's failures.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn slowlab() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_slowlab"));
+    command.env("NO_COLOR", "1").env_remove("SLOWLAB_BASE_URL");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    slowlab().args(args).output().expect("slowlab runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A loopback port with nothing listening on it.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn race_reports_sum_max_and_both_modes() {
+    let output = run(&["race", "--scale", "0.01", "--output", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sum = doc["sum_of_delays"].as_f64().unwrap();
+    let max = doc["max_delay"].as_f64().unwrap();
+    assert!((sum - 0.44).abs() < 1e-9, "sum {sum}");
+    assert!((max - 0.09).abs() < 1e-9, "max {max}");
+
+    let runs = doc["runs"].as_array().unwrap();
+    let wall = |mode: &str| {
+        runs.iter()
+            .find(|r| r["mode"] == mode)
+            .unwrap_or_else(|| panic!("no {mode} run"))["wall"]
+            .as_f64()
+            .unwrap()
+    };
+    for run in runs {
+        assert_eq!(run["ok"], 10, "{run}");
+    }
+    // Sequential cannot beat the sum; async cannot beat the max, and overlaps far below the sum.
+    assert!(
+        wall("sequential") >= sum,
+        "sequential {}",
+        wall("sequential")
+    );
+    assert!(wall("async") >= max, "async {}", wall("async"));
+    assert!(wall("async") < sum / 2.0, "async {}", wall("async"));
+}
+
+#[test]
+fn race_text_has_the_table_and_the_timeline() {
+    let output = run(&["race", "--scale", "0.005"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("sum 0.22 s, max 0.045 s"), "{text}");
+    for needle in ["sequential", "async", "efficiency", "speedup", "timeline"] {
+        assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+    }
+    // One timeline row per request and mode.
+    assert_eq!(text.matches("  #").count(), 20, "{text}");
+}
+
+/// A `slowlab serve --port 0` child and the base URL it printed on its first line.
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+fn serve(extra: &[&str]) -> Served {
+    let mut child = slowlab()
+        .args(["serve", "--port", "0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let addr = first_line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+        .to_owned();
+    Served { child, addr }
+}
+
+impl Served {
+    /// Starts a GET in the background; the thread returns the raw response.
+    fn get(&self, path: &str) -> thread::JoinHandle<String> {
+        let addr = self.addr.clone();
+        let path = path.to_owned();
+        thread::spawn(move || {
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut response = String::new();
+            let _ = stream.read_to_string(&mut response);
+            response
+        })
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for exit (bounded) and returns the status and everything written to stderr.
+    fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                return (status, err);
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("slowlab serve did not exit within {limit:?}");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Gives a request just sent time to reach the server's handler.
+fn settle() {
+    thread::sleep(Duration::from_millis(300));
+}
+
+#[test]
+fn serve_drains_in_flight_requests_on_sigterm() {
+    let served = serve(&[]);
+    let request = served.get("/1");
+    settle();
+    served.terminate();
+    let response = request.join().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with(r#"{"time_elapsed": 1}"#), "{response}");
+    let (status, err) = served.wait(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("all 1 in-flight request finished"), "{err}");
+}
+
+#[test]
+fn serve_cuts_off_what_outlives_the_drain_timeout() {
+    let served = serve(&["--drain-timeout", "1"]);
+    let request = served.get("/30");
+    settle();
+    let stopping = Instant::now();
+    served.terminate();
+    let (status, err) = served.wait(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("1 request was cut off"), "{err}");
+    // "Within a few seconds", generously: far less than the 30 s the request asked for.
+    assert!(stopping.elapsed() < Duration::from_secs(15));
+    assert_eq!(
+        request.join().unwrap(),
+        "",
+        "a cut-off request gets no answer"
+    );
+}
+
+#[test]
+fn serve_refuses_a_port_in_use() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = run(&["serve", "--port", &port]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot listen on"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn fetch_against_a_closed_port_says_what_to_check() {
+    let base_url = format!("http://127.0.0.1:{}", closed_port());
+    for mode in ["async", "sequential"] {
+        let output = run(&[
+            "fetch",
+            "--mode",
+            mode,
+            "--base-url",
+            &base_url,
+            "1",
+            "2",
+            "0.5",
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{mode}");
+        let text = stdout(&output);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "[1, 2, 0.5]", "{mode}");
+        // One line per request, each saying what to check.
+        let errors: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.contains(&format!("is `slowlab serve` running on {base_url}?")))
+            .collect();
+        assert_eq!(errors.len(), 3, "{mode}: {text}");
+        assert!(stderr(&output).contains("3 of 3 requests failed"), "{mode}");
+    }
+}
+
+#[test]
+fn fetch_prints_bodies_in_completion_order() {
+    let served = serve(&[]);
+    let base_url = format!("http://{}", served.addr);
+    let output = run(&["fetch", "--base-url", &base_url, "0.3", "0", "0.15"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "[0.3, 0, 0.15]");
+    assert_eq!(
+        &lines[1..4],
+        [
+            r#"{"time_elapsed": 0}"#,
+            r#"{"time_elapsed": 0.15}"#,
+            r#"{"time_elapsed": 0.3}"#
+        ]
+    );
+    assert!(lines[4].starts_with("elapsed "), "{text}");
+    served.terminate();
+    served.wait(Duration::from_secs(20));
+}
+
+#[test]
+fn fetch_seed_repeats_the_random_list() {
+    let base_url = format!("http://127.0.0.1:{}", closed_port());
+    let first_line = |seed: &str| {
+        let output = run(&["fetch", "--seed", seed, "--base-url", &base_url]);
+        stdout(&output).lines().next().unwrap().to_owned()
+    };
+    let list = first_line("42");
+    assert_eq!(list, first_line("42"));
+    assert_ne!(list, first_line("43"));
+    // Ten whole seconds in [0, 10), printed like the article.
+    let numbers: Vec<u64> = list
+        .trim_matches(['[', ']'])
+        .split(", ")
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 10);
+    assert!(numbers.iter().all(|&n| n < 10));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["fetch", "-1"][..],
+        &["fetch", "nan"],
+        &["race", "--scale", "0"],
+        &["serve", "--port", "99999"],
+        &["fetch", "--base-url", "ftp://x", "1"],
+    ] {
+        let output = run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
