@@ -224,6 +224,7 @@ fn fetch_against_a_closed_port_says_what_to_check() {
         // One line per request, each saying what to check.
         let errors: Vec<&&str> = lines
             .iter()
+            .filter(|l| l.starts_with("error: request #"))
             .filter(|l| l.contains(&format!("is `slowlab serve` running on {base_url}?")))
             .collect();
         assert_eq!(errors.len(), 3, "{mode}: {text}");
