@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from .util import ROOT, WORK, capture, log, rel
 
@@ -40,12 +41,12 @@ def run_logged(cmd, timeout, env=None):
     return p.returncode == 0, (p.stdout + p.stderr)[-1500:]
 
 
-def build_ours(tools):
+def build_ours(tools, slowlab=None):
     target = ROOT / "target" / "release"
     ok, out = run_logged(["cargo", "build", "--release", "--locked"], 1800)
     if not ok:
         raise SystemExit(f"bench: cargo build --release failed:\n{out}")
-    tools.paths["slowlab"] = target / "slowlab"
+    tools.paths["slowlab"] = Path(slowlab).resolve() if slowlab else target / "slowlab"
     ok, out = run_logged(["cargo", "build", "--release", "--locked", "--example", "bare_hyper",
                           "-p", "slowlab-server"], 1800)
     if ok:
