@@ -21,7 +21,7 @@ def log(message):
 def rel(path):
     """A path as written in commands and reports: relative to the repository root."""
     try:
-        return str(Path(path).resolve().relative_to(ROOT))
+        return str(Path(os.path.abspath(path)).relative_to(ROOT))
     except ValueError:
         return str(path)
 
