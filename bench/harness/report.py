@@ -66,7 +66,8 @@ def hbar_svg(title, items, unit, log_scale=False, target=None, target_label=""):
 
     if log_scale:
         lo = 10 ** math.floor(math.log10(min(vmin, target or vmin)))
-        hi = 10 ** math.ceil(math.log10(vmax))
+        decade = 10 ** math.floor(math.log10(vmax))
+        hi = next(decade * m for m in (1, 2, 5, 10) if decade * m >= vmax * 0.999)
         if hi <= lo:
             hi = lo * 10
 
@@ -95,7 +96,7 @@ def hbar_svg(title, items, unit, log_scale=False, target=None, target_label=""):
     for t in ticks:
         tx = x(t)
         out.append(f'<line x1="{tx:.1f}" y1="{top - 6}" x2="{tx:.1f}" y2="{axis_y}" stroke="#ddd"/>')
-        label = f"{t:g}" if t < 1e5 else f"{t / 1000:g}k"
+        label = f"{t:g}" if t < 1000 else f"{t / 1000:g}k"
         out.append(f'<text x="{tx:.1f}" y="{axis_y + 14}" text-anchor="middle" fill="#555">'
                    f'{label}</text>')
     out.append(f'<text x="{left + plot_w / 2}" y="{axis_y + 32}" text-anchor="middle" '
@@ -108,7 +109,8 @@ def hbar_svg(title, items, unit, log_scale=False, target=None, target_label=""):
                    f'{html.escape(label)}</text>')
         out.append(f'<rect x="{x0:.1f}" y="{y}" width="{max(1.0, x(v) - x0):.1f}" '
                    f'height="{bar_h}" fill="{color}"/>')
-        out.append(f'<text x="{x(v) + 4:.1f}" y="{y + bar_h - 5}" fill="#333">{v:,.3g}</text>')
+        out.append(f'<text x="{x(v) + 4:.1f}" y="{y + bar_h - 5}" fill="#333">{v:,.0f}</text>' if v >= 100 else
+                   f'<text x="{x(v) + 4:.1f}" y="{y + bar_h - 5}" fill="#333">{v:.3g}</text>')
     if target:
         tx = x(target)
         out.append(f'<line x1="{tx:.1f}" y1="{top - 10}" x2="{tx:.1f}" y2="{axis_y}" '
@@ -178,6 +180,7 @@ def write(doc, docs_path, results_path):
         "",
         "## This run",
         "",
+        *([f"> {doc['note']}", ""] if doc.get("note") else []),
         f"- date: {doc['started']} (UTC), {doc['mode']} mode"
         f"{', ours only' if doc['ours_only'] else ''}, took {doc['seconds']:.0f} s",
         f"- command: `{doc['command'].strip()}`; raw results: `{rel(results_path)}`",
