@@ -160,6 +160,22 @@ def charts(doc, docs_path):
     return made
 
 
+ANALYSIS_START = "<!-- analysis: written by hand, kept when bench/run regenerates this page -->"
+ANALYSIS_END = "<!-- /analysis -->"
+
+
+def kept_analysis(docs_path):
+    """The hand-written block of the page being replaced (explanations of missed targets,
+    profiles), carried over verbatim; a placeholder the first time."""
+    try:
+        old = docs_path.read_text()
+        start, end = old.index(ANALYSIS_START), old.index(ANALYSIS_END)
+        return old[start:end + len(ANALYSIS_END)]
+    except (OSError, ValueError):
+        return (f"{ANALYSIS_START}\nNo analysis yet: for each missed target, say why (measured: "
+                f"a profile, a counter) and what was tried.\n{ANALYSIS_END}")
+
+
 def write(doc, docs_path, results_path):
     docs_path = Path(docs_path)
     docs_path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,6 +230,8 @@ def write(doc, docs_path, results_path):
     else:
         lines += ["", f"{len(missed)} target(s) missed in this run, said plainly below." if missed
                   else "No target missed in this run (of those measured)."]
+
+    lines += ["", "## Why, and what was tried", "", kept_analysis(docs_path)]
 
     for s in doc["scenarios"]:
         lines += ["", f"## Scenario {s['id']}: {s['title']}", ""]

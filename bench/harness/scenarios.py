@@ -126,6 +126,11 @@ def ours_fetch(ctx, sc, row, base, count, delay, timeout, sample_pid=None, **kw)
             return None, None
         cmd = [ctx.bin, "fetch", "--mode", "async", "--base-url", base] + [fmt_delay(delay)] * count
         fallback = True
+        if not sc.data.get("fallback"):
+            sc.data["fallback"] = True
+            sc.note("slowlab fetch has no " + " ".join(missing) + " yet: its rows pass the delays "
+                    "as arguments and the wall time is measured by the harness around the whole "
+                    "process (start-up and printing every body included), so they are upper bounds.")
     label = show(cmd) if not fallback else (
         show(cmd[:6]) + f" {fmt_delay(delay)} ... ({count} delays)")
     sc.data["commands"].append({"label": row, "cmd": label})
@@ -375,7 +380,8 @@ def scenario_2(ctx):
             if row["n"] == n and ours and ours.get("wall"):
                 row["vs_ours"] = row["wall"] / ours["wall"]
         if ours and n == 10000:
-            sc.verdict("10,000 concurrent 1 s requests: wall <= 1.3 s", f"{ours['wall']:.3f} s",
+            sc.verdict("10,000 concurrent 1 s requests: wall <= 1.3 s", f"{ours['wall']:.3f} s"
+                       + (" (fallback client, see below)" if sc.data.get("fallback") else ""),
                        ours["wall"] <= 1.3 and ours["ok"] == n)
         if ours and n == sizes[-1] and ours.get("kb_per_req") is not None:
             sc.verdict("server memory <= 10 KB per waiting HTTP/1.1 request",
