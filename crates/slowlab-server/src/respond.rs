@@ -149,6 +149,9 @@ struct SlowBody {
     released: u64,
     drip: Option<Drip>,
     truncate_at: Option<u64>,
+    /// Whether a truncated body has paused once, so that hyper flushes what was sent before the
+    /// error ends the connection.
+    paused: bool,
 }
 
 /// The error that cuts a truncated body short; hyper then closes the connection (or resets the
@@ -167,6 +170,7 @@ impl SlowBody {
             released,
             drip,
             truncate_at: None,
+            paused: false,
         }
     }
 }
@@ -184,6 +188,11 @@ impl http_body::Body for SlowBody {
             if let Some(cut) = this.truncate_at
                 && this.sent >= cut
             {
+                if !this.paused {
+                    this.paused = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 return Poll::Ready(Some(Err(Box::new(Truncated))));
             }
             let limit = this.released.min(this.truncate_at.unwrap_or(u64::MAX));
