@@ -83,6 +83,8 @@ impl Waiter {
     /// blocking model, which never yields).
     pub(crate) async fn wait(&self, delay: Duration) {
         match self {
+            // `/0` needs no timer: a zero sleep would still wait for a turn of the timer wheel.
+            Waiter::Async if delay.is_zero() => {}
             Waiter::Async => tokio::time::sleep(delay).await,
             Waiter::Threads(pool) => {
                 // Queued requests wait for a permit without holding a thread, like a thread pool's

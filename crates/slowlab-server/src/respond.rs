@@ -59,15 +59,15 @@ fn base(plan: &Plan, body: Body) -> Response {
 }
 
 fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
-    let text = if planned {
+    // Integer arithmetic: float formatting costs more than the rest of the header.
+    let micros = waited.as_micros();
+    let text = format!(
+        "wait;dur={}.{:03}{}",
+        micros / 1000,
+        micros % 1000,
         // Headers leave before the wait when the body drips: say it is the plan.
-        format!(
-            "wait;dur={:.3};desc=\"planned\"",
-            waited.as_secs_f64() * 1000.0
-        )
-    } else {
-        format!("wait;dur={:.3}", waited.as_secs_f64() * 1000.0)
-    };
+        if planned { ";desc=\"planned\"" } else { "" }
+    );
     if let Ok(value) = HeaderValue::from_str(&text) {
         response.headers_mut().insert(SERVER_TIMING, value);
     }

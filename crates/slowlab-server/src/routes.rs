@@ -8,15 +8,21 @@
 //! ([`crate::limits`]), so they hold for every route.
 
 use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, Method, Request, StatusCode, Uri, Version, header};
 use axum::response::{Html, IntoResponse, Response};
+use axum::routing::future::RouteFuture;
 use axum::routing::{any, get};
+use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
@@ -49,6 +55,76 @@ impl std::ops::Deref for AppState {
 
 /// Builds the service for one server. Usable without a socket (`tower::ServiceExt::oneshot`).
 pub fn app(config: Arc<Config>, stats: Arc<Stats>) -> Router {
+    build(config, stats).router
+}
+
+/// The router, plus a direct way for the commonest request: a plain `GET /{seconds}` without a
+/// query skips the router's matching, boxing and extensions, which cost as much as the rest of the
+/// request on `/0`.
+#[derive(Clone)]
+pub(crate) struct Routes {
+    router: Router,
+    state: AppState,
+}
+
+impl Routes {
+    /// Starts handling `request`.
+    pub(crate) fn call(&self, request: Request<Incoming>) -> RouteCall {
+        if is_plain_delay(&request, self.state.config.any_method) {
+            let (parts, _body) = request.into_parts();
+            return RouteCall::Direct {
+                future: Box::pin(delay(
+                    self.state.clone(),
+                    parts.method,
+                    parts.version,
+                    parts.uri,
+                )),
+            };
+        }
+        RouteCall::Router {
+            future: tower::Service::call(&mut self.router.clone(), request),
+        }
+    }
+}
+
+/// A path of one segment of digits and dots, no query, a method the delay endpoint takes.
+fn is_plain_delay<B>(request: &Request<B>, any_method: bool) -> bool {
+    let uri = request.uri();
+    let method = request.method();
+    uri.query().is_none()
+        && (any_method || method == Method::GET || method == Method::HEAD)
+        && uri.path().strip_prefix('/').is_some_and(|segment| {
+            !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        })
+}
+
+pin_project_lite::pin_project! {
+    /// A request on its way through [`Routes`].
+    #[project = RouteCallProjection]
+    pub(crate) enum RouteCall {
+        /// A plain delay request, handled directly.
+        Direct { future: Pin<Box<dyn Future<Output = Response> + Send>> },
+        /// Everything else, through the router.
+        Router { #[pin] future: RouteFuture<Infallible> },
+    }
+}
+
+impl Future for RouteCall {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        match self.project() {
+            RouteCallProjection::Direct { future } => future.as_mut().poll(cx),
+            RouteCallProjection::Router { future } => match ready!(future.poll(cx)) {
+                Ok(response) => Poll::Ready(response),
+                Err(never) => match never {},
+            },
+        }
+    }
+}
+
+/// The router and the direct path for one server.
+pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
     let waiter = Waiter::new(config.model);
     let delay_route = if config.any_method {
         any(wait)
@@ -61,22 +137,28 @@ pub fn app(config: Arc<Config>, stats: Arc<Stats>) -> Router {
         waiter,
         up_since: Instant::now(),
     }));
-    Router::new()
+    let router = Router::new()
         .route("/", get(index).fallback(method_not_allowed))
         .route("/healthz", get(healthz).fallback(method_not_allowed))
         .route("/metrics", get(metrics).fallback(method_not_allowed))
         .route("/{sleep}", delay_route)
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone());
+    Routes { router, state }
 }
 
 /// `GET /{sleep}`: wait `sleep` seconds as the model does, then answer `{"time_elapsed": sleep}`.
 ///
 /// HEAD is served by the same handler; hyper drops the body on the way out.
-async fn wait(State(state): State<AppState>, request: Request) -> Response {
-    let head_only = request.method() == Method::HEAD;
-    let http2 = request.version() == axum::http::Version::HTTP_2;
-    let uri = request.uri();
+async fn wait(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    delay(state, parts.method, parts.version, parts.uri).await
+}
+
+/// The delay endpoint itself: parse, hold the request as the model does, answer.
+async fn delay(state: AppState, method: Method, version: Version, uri: Uri) -> Response {
+    let head_only = method == Method::HEAD;
+    let http2 = version == Version::HTTP_2;
     let raw = uri.path().strip_prefix('/').unwrap_or_default();
     let segment = if raw.contains('%') {
         match percent_decode_str(raw).decode_utf8() {
@@ -96,14 +178,15 @@ async fn wait(State(state): State<AppState>, request: Request) -> Response {
         Ok(plan) => plan,
         Err(err) => return err.into_response(),
     };
-    drop(request);
+    drop(segment);
+    drop(uri);
 
     let record = state.stats.record(plan.status(), plan.requested);
     if let Some(chunks) = plan.options.drip {
         return respond::drip(&plan, chunks, record, head_only);
     }
 
-    let started = tokio::time::Instant::now();
+    let started = record.started();
     state.waiter.wait(plan.wait).await;
     let waited = started.elapsed();
     record.waited(plan.wait, waited);

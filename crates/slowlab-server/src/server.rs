@@ -4,7 +4,6 @@
 //! per-connection settings, HTTP/2 and connection faults stay in our hands. Each connection is
 //! served by hyper's auto builder, so HTTP/1.1 and HTTP/2 with prior knowledge (h2c) share the port.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -14,11 +13,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, Version};
 use axum::response::IntoResponse;
-use axum::routing::future::RouteFuture;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -26,9 +23,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use tower::Service as _;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::Config;
 use crate::error::Refusal;
@@ -36,7 +31,7 @@ use crate::limits;
 use crate::metrics::Outcome;
 use crate::options::Fault;
 use crate::respond::Abort;
-use crate::routes::app;
+use crate::routes::{RouteCall, Routes, build};
 use crate::stats::{Stats, StatsSnapshot};
 
 /// Pause after an accept error such as "too many open files", so the loop cannot spin.
@@ -84,11 +79,13 @@ pub async fn run(
 ) -> ShutdownReport {
     let drain_timeout = config.drain_timeout;
     let config = Arc::new(config);
-    let router = app(Arc::clone(&config), Arc::clone(&stats));
+    let routes = build(Arc::clone(&config), Arc::clone(&stats));
     let builder = connection_builder(&config);
     let graceful = GracefulShutdown::new();
-    // Cancelled when the drain deadline passes: every connection task ends at once.
-    let cut_off = CancellationToken::new();
+    // Every connection task, so that those still open when the drain deadline passes can be cut
+    // off at once. (A set rather than a cancellation token per task: a token would be polled on
+    // every wake-up of every connection.)
+    let mut connections = JoinSet::new();
     let connection_cap = config.max_connections.map(|n| Arc::new(Semaphore::new(n)));
     let mut warned_fd_exhaustion = false;
 
@@ -130,7 +127,7 @@ pub async fn run(
             conn: Arc::clone(&conn),
         };
         let service = ConnService {
-            router: router.clone(),
+            routes: routes.clone(),
             config: Arc::clone(&config),
             conn,
         };
@@ -138,18 +135,14 @@ pub async fn run(
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
         let connection = graceful.watch(connection);
-        let cut_off = cut_off.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let _permit = permit;
-            tokio::select! {
-                result = connection => {
-                    if let Err(err) = result {
-                        tracing::debug!(%peer, "connection ended with an error: {err}");
-                    }
-                }
-                () = cut_off.cancelled() => {}
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, "connection ended with an error: {err}");
             }
         });
+        // Forget the connections that have ended, so the set holds only open ones.
+        while connections.try_join_next().is_some() {}
     }
     drop(listener);
 
@@ -159,7 +152,7 @@ pub async fn run(
         Ok(()) => 0,
         Err(_) => stats.snapshot().in_flight,
     };
-    cut_off.cancel();
+    connections.abort_all();
     ShutdownReport {
         in_flight_at_shutdown,
         cut_off: cut,
@@ -302,7 +295,7 @@ struct FaultServed(Fault);
 /// The per-connection service: size limits, then the router, then faults and refusal counts.
 #[derive(Clone)]
 struct ConnService {
-    router: Router,
+    routes: Routes,
     config: Arc<Config>,
     conn: Arc<ConnState>,
 }
@@ -315,7 +308,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     fn call(&self, request: Request<Incoming>) -> ConnFuture {
         let http1 = request.version() < Version::HTTP_2;
         let (routed, refused) = match limits::check(&request, &self.config) {
-            Ok(()) => (Some(self.router.clone().call(request)), None),
+            Ok(()) => (Some(self.routes.call(request)), None),
             Err(err) => (None, Some(err.into_response())),
         };
         ConnFuture {
@@ -331,7 +324,7 @@ pin_project_lite::pin_project! {
     /// A request on its way through [`ConnService`].
     struct ConnFuture {
         #[pin]
-        routed: Option<RouteFuture<Infallible>>,
+        routed: Option<RouteCall>,
         refused: Option<Response<Body>>,
         conn: Arc<ConnState>,
         http1: bool,
@@ -345,10 +338,7 @@ impl Future for ConnFuture {
         let this = self.project();
         let response = match (this.refused.take(), this.routed.as_pin_mut()) {
             (Some(response), _) => response,
-            (None, Some(routed)) => match ready!(routed.poll(cx)) {
-                Ok(response) => response,
-                Err(never) => match never {},
-            },
+            (None, Some(routed)) => ready!(routed.poll(cx)),
             // Polled again after completing: there is nothing more to give.
             (None, None) => return Poll::Pending,
         };

@@ -74,6 +74,11 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// When the request was counted in.
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
     /// Records the wait that was planned and how late it ended.
     pub(crate) fn waited(&self, planned: Duration, waited: Duration) {
         let metrics = &self.stats.metrics;
