@@ -375,9 +375,9 @@ const KEY_NAMES: [&str; 11] = [
     "jitter", "dist", "min", "max", "median", "sigma", "seed", "status", "drip", "bytes", "fault",
 ];
 
-/// ASCII digits only (no sign, no spaces), at most 19 of them so the value fits in a u64.
+/// ASCII digits only (no sign, no spaces) of a value that fits in a u64.
 fn parse_digits(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     text.parse().ok()
