@@ -18,7 +18,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, Method, Request, StatusCode, Uri, Version, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use axum::routing::{any, get};
@@ -30,7 +30,7 @@ use crate::delay::{DelayError, excerpt};
 use crate::error::ApiError;
 use crate::metrics::{self, Outcome};
 use crate::model::Waiter;
-use crate::options::{Fault, plan};
+use crate::options::{Fault, Plan, plan};
 use crate::respond;
 use crate::stats::Stats;
 
@@ -69,17 +69,29 @@ pub(crate) struct Routes {
 
 impl Routes {
     /// Starts handling `request`.
-    pub(crate) fn call(&self, request: Request<Incoming>) -> RouteCall {
+    ///
+    /// The request is parsed, or copied, here and its head dropped before this returns: its URI
+    /// and headers point into hyper's read buffer, and a request that kept them through its wait
+    /// would make hyper allocate a new buffer for every waiting connection.
+    pub(crate) fn call(&self, mut request: Request<Incoming>) -> RouteCall {
         if is_plain_delay(&request, self.state.config.any_method) {
-            let (parts, _body) = request.into_parts();
-            return RouteCall::Direct {
-                future: Box::pin(delay(
-                    self.state.clone(),
-                    parts.method,
-                    parts.version,
-                    parts.uri,
-                )),
+            let head_only = request.method() == Method::HEAD;
+            let version = request.version();
+            let parsed = parse(&self.state, request.uri());
+            drop(request);
+            return match parsed {
+                Ok(plan) => RouteCall::Direct {
+                    future: Box::pin(serve(self.state.clone(), plan, head_only, version)),
+                },
+                Err(err) => RouteCall::Ready {
+                    response: Some(err.into_response()),
+                },
             };
+        }
+        // No handler reads a header past the size limits, which are already checked.
+        *request.headers_mut() = HeaderMap::new();
+        if let Ok(owned) = Uri::try_from(request.uri().to_string()) {
+            *request.uri_mut() = owned;
         }
         RouteCall::Router {
             future: tower::Service::call(&mut self.router.clone(), request),
@@ -106,6 +118,8 @@ pin_project_lite::pin_project! {
         Direct { future: Pin<Box<dyn Future<Output = Response> + Send>> },
         /// Everything else, through the router.
         Router { #[pin] future: RouteFuture<Infallible> },
+        /// Answered without waiting (a refusal found while parsing).
+        Ready { response: Option<Response> },
     }
 }
 
@@ -118,6 +132,11 @@ impl Future for RouteCall {
             RouteCallProjection::Router { future } => match ready!(future.poll(cx)) {
                 Ok(response) => Poll::Ready(response),
                 Err(never) => match never {},
+            },
+            RouteCallProjection::Ready { response } => match response.take() {
+                Some(response) => Poll::Ready(response),
+                // Polled again after completing.
+                None => Poll::Pending,
             },
         }
     }
@@ -152,35 +171,31 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
 /// HEAD is served by the same handler; hyper drops the body on the way out.
 async fn wait(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (parts, _body) = request.into_parts();
-    delay(state, parts.method, parts.version, parts.uri).await
+    match parse(&state, &parts.uri) {
+        Ok(plan) => serve(state, plan, parts.method == Method::HEAD, parts.version).await,
+        Err(err) => err.into_response(),
+    }
 }
 
-/// The delay endpoint itself: parse, hold the request as the model does, answer.
-async fn delay(state: AppState, method: Method, version: Version, uri: Uri) -> Response {
-    let head_only = method == Method::HEAD;
-    let http2 = version == Version::HTTP_2;
+/// Parses the delay endpoint's path segment (percent-decoded) and query into a plan.
+fn parse(state: &AppState, uri: &Uri) -> Result<Plan, ApiError> {
     let raw = uri.path().strip_prefix('/').unwrap_or_default();
     let segment = if raw.contains('%') {
-        match percent_decode_str(raw).decode_utf8() {
-            Ok(text) => text,
+        percent_decode_str(raw).decode_utf8().map_err(|_| {
             // Percent-escapes that do not decode to UTF-8 are not a number either.
-            Err(_) => {
-                return ApiError::Delay(DelayError::NotANumber {
-                    excerpt: excerpt(raw),
-                })
-                .into_response();
-            }
-        }
+            ApiError::Delay(DelayError::NotANumber {
+                excerpt: excerpt(raw),
+            })
+        })?
     } else {
         Cow::Borrowed(raw)
     };
-    let plan = match plan(&segment, uri.query(), &state.config) {
-        Ok(plan) => plan,
-        Err(err) => return err.into_response(),
-    };
-    drop(segment);
-    drop(uri);
+    plan(&segment, uri.query(), &state.config)
+}
 
+/// The delay endpoint itself, once parsed: hold the request as the model does, then answer.
+async fn serve(state: AppState, plan: Plan, head_only: bool, version: Version) -> Response {
+    let http2 = version == Version::HTTP_2;
     let record = state.stats.record(plan.status(), plan.requested);
     if let Some(chunks) = plan.options.drip {
         return respond::drip(&plan, chunks, record, head_only);
