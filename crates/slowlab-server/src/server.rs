@@ -2,7 +2,8 @@
 //!
 //! We own the loop (rather than `axum::serve`) so that the listen backlog, the connection cap,
 //! per-connection settings, HTTP/2 and connection faults stay in our hands. Each connection is
-//! served by hyper's auto builder, so HTTP/1.1 and HTTP/2 with prior knowledge (h2c) share the port.
+//! served by hyper's HTTP/1.1 or HTTP/2 connection, chosen by peeking at its first bytes, so
+//! HTTP/1.1 and HTTP/2 with prior knowledge (h2c) share the port.
 
 use std::future::Future;
 use std::io;
@@ -17,9 +18,9 @@ use axum::body::Body;
 use axum::http::{Request, Response, Version};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
@@ -80,7 +81,7 @@ pub async fn run(
     let drain_timeout = config.drain_timeout;
     let config = Arc::new(config);
     let routes = build(Arc::clone(&config), Arc::clone(&stats));
-    let builder = connection_builder(&config);
+    let builders = Arc::new(Builders::new(&config));
     let graceful = GracefulShutdown::new();
     // Every connection task, so that those still open when the drain deadline passes can be cut
     // off at once. (A set rather than a cancellation token per task: a token would be polled on
@@ -131,13 +132,11 @@ pub async fn run(
             config: Arc::clone(&config),
             conn,
         };
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let builders = Arc::clone(&builders);
         connections.spawn(async move {
             let _permit = permit;
-            if let Err(err) = connection.await {
+            if let Err(err) = builders.serve(watcher, io, service).await {
                 tracing::debug!(%peer, "connection ended with an error: {err}");
             }
         });
@@ -159,27 +158,97 @@ pub async fn run(
     }
 }
 
-fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        // Our own limits answer with JSON; hyper's backstops sit well above them.
-        .max_headers(config.max_headers.saturating_mul(4).max(100))
-        .max_buf_size((config.max_uri_bytes + config.max_header_bytes).max(64 * 1024) * 4);
-    let header_list = (config.max_uri_bytes + config.max_header_bytes).saturating_mul(4);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        // Streams here mostly wait: thousands per connection, each cheap.
-        .max_concurrent_streams(config.h2_max_streams)
-        // Request bodies are not read, so small receive windows cost nothing and bound memory.
-        .initial_stream_window_size(64 * 1024)
-        .initial_connection_window_size(1024 * 1024)
-        .max_send_buf_size(64 * 1024)
-        .max_header_list_size(u32::try_from(header_list).unwrap_or(u32::MAX));
-    builder
+/// The first bytes of an HTTP/2 connection with prior knowledge.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// hyper's connection builders for both protocols, configured once.
+///
+/// We choose the protocol ourselves, by peeking at the first bytes without consuming them, rather
+/// than with hyper-util's auto builder: the auto builder reads those bytes first, so hyper's HTTP/1.1
+/// reader then sees a request in two pieces and doubles its 8 KiB read buffer for every connection.
+/// Peeking also lets an HTTP/1.1 connection's task hold only HTTP/1.1 state.
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    /// How long a connection may stay silent before its first byte.
+    first_byte_timeout: Duration,
+}
+
+impl Builders {
+    fn new(config: &Config) -> Builders {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            // Our own limits answer with JSON; hyper's backstops sit well above them.
+            .max_headers(config.max_headers.saturating_mul(4).max(100))
+            .max_buf_size((config.max_uri_bytes + config.max_header_bytes).max(64 * 1024) * 4);
+        let header_list = (config.max_uri_bytes + config.max_header_bytes).saturating_mul(4);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            // Streams here mostly wait: thousands per connection, each cheap.
+            .max_concurrent_streams(config.h2_max_streams)
+            // Request bodies are not read, so small receive windows cost nothing and bound memory.
+            .initial_stream_window_size(64 * 1024)
+            .initial_connection_window_size(1024 * 1024)
+            .max_send_buf_size(64 * 1024)
+            .max_header_list_size(u32::try_from(header_list).unwrap_or(u32::MAX));
+        Builders {
+            http1,
+            http2,
+            first_byte_timeout: config.header_read_timeout,
+        }
+    }
+
+    /// Serves one connection with the protocol its first bytes announce, until it ends or the
+    /// server shuts down gracefully.
+    async fn serve(
+        &self,
+        watcher: Watcher,
+        io: FaultIo,
+        service: ConnService,
+    ) -> Result<(), hyper::Error> {
+        match tokio::time::timeout(self.first_byte_timeout, sniff(&io.inner)).await {
+            Ok(Ok(Protocol::Http1)) => {
+                let connection = self.http1.serve_connection(TokioIo::new(io), service);
+                watcher.watch(connection).await
+            }
+            Ok(Ok(Protocol::Http2)) => {
+                let connection = self.http2.serve_connection(TokioIo::new(io), service);
+                // Boxed, so that the far more numerous HTTP/1.1 tasks stay small.
+                Box::pin(watcher.watch(connection)).await
+            }
+            // Closed, failed or silent before its first bytes: nothing to serve.
+            Ok(Err(_)) | Err(_) => Ok(()),
+        }
+    }
+}
+
+/// A connection's protocol.
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Tells HTTP/2 with prior knowledge from HTTP/1.1 by peeking at the first bytes, which stay in the
+/// socket for hyper to read.
+async fn sniff(stream: &TcpStream) -> io::Result<Protocol> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(Protocol::Http1);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Protocol::Http2);
+        }
+        // Part of the preface: peek again shortly, rather than spin on bytes already there.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// No fault pending on a connection.
