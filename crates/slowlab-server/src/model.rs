@@ -86,6 +86,15 @@ impl Waiter {
             // `/0` needs no timer: a zero sleep would still wait for a turn of the timer wheel.
             Waiter::Async if delay.is_zero() => {}
             Waiter::Async => tokio::time::sleep(delay).await,
+            // Boxed, so that the async model's waiting requests carry only a timer.
+            _ => Box::pin(self.wait_blocking(delay)).await,
+        }
+    }
+
+    /// The two models that hold a thread.
+    async fn wait_blocking(&self, delay: Duration) {
+        match self {
+            Waiter::Async => tokio::time::sleep(delay).await,
             Waiter::Threads(pool) => {
                 // Queued requests wait for a permit without holding a thread, like a thread pool's
                 // queue; the permit caps the threads sleeping at once at N.

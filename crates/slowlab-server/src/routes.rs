@@ -68,6 +68,13 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
+    /// Answers at once with `response` (a refusal found before routing).
+    pub(crate) fn ready(response: Response) -> RouteCall {
+        RouteCall::Ready {
+            response: Some(Box::new(response)),
+        }
+    }
+
     /// Starts handling `request`.
     ///
     /// The request is parsed, or copied, here and its head dropped before this returns: its URI
@@ -83,9 +90,7 @@ impl Routes {
                 Ok(plan) => RouteCall::Direct {
                     future: Box::pin(serve(self.state.clone(), plan, head_only, version)),
                 },
-                Err(err) => RouteCall::Ready {
-                    response: Some(err.into_response()),
-                },
+                Err(err) => Routes::ready(err.into_response()),
             };
         }
         // No handler reads a header past the size limits, which are already checked.
@@ -94,7 +99,7 @@ impl Routes {
             *request.uri_mut() = owned;
         }
         RouteCall::Router {
-            future: tower::Service::call(&mut self.router.clone(), request),
+            future: Box::pin(tower::Service::call(&mut self.router.clone(), request)),
         }
     }
 }
@@ -116,10 +121,11 @@ pin_project_lite::pin_project! {
     pub(crate) enum RouteCall {
         /// A plain delay request, handled directly.
         Direct { future: Pin<Box<dyn Future<Output = Response> + Send>> },
-        /// Everything else, through the router.
-        Router { #[pin] future: RouteFuture<Infallible> },
+        /// Everything else, through the router; boxed, so that every waiting request's task does
+        /// not carry the size of the router's future.
+        Router { future: Pin<Box<RouteFuture<Infallible>>> },
         /// Answered without waiting (a refusal found while parsing).
-        Ready { response: Option<Response> },
+        Ready { response: Option<Box<Response>> },
     }
 }
 
@@ -129,12 +135,12 @@ impl Future for RouteCall {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
         match self.project() {
             RouteCallProjection::Direct { future } => future.as_mut().poll(cx),
-            RouteCallProjection::Router { future } => match ready!(future.poll(cx)) {
+            RouteCallProjection::Router { future } => match ready!(future.as_mut().poll(cx)) {
                 Ok(response) => Poll::Ready(response),
                 Err(never) => match never {},
             },
             RouteCallProjection::Ready { response } => match response.take() {
-                Some(response) => Poll::Ready(response),
+                Some(response) => Poll::Ready(*response),
                 // Polled again after completing.
                 None => Poll::Pending,
             },
@@ -215,7 +221,8 @@ async fn serve(state: AppState, plan: Plan, head_only: bool, version: Version) -
                 Fault::Hang => {
                     // Never answer; the wait ends when the client goes away (this future is
                     // dropped) or after --max-delay, whichever comes first.
-                    tokio::time::sleep(state.config.max_delay).await;
+                    // Boxed: a second timer inline would enlarge every waiting request.
+                    Box::pin(tokio::time::sleep(state.config.max_delay)).await;
                     respond::abort(Fault::Hangup)
                 }
                 // Over HTTP/2 a connection carries other streams: every fault ends only this one.

@@ -376,13 +376,12 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
     fn call(&self, request: Request<Incoming>) -> ConnFuture {
         let http1 = request.version() < Version::HTTP_2;
-        let (routed, refused) = match limits::check(&request, &self.config) {
-            Ok(()) => (Some(self.routes.call(request)), None),
-            Err(err) => (None, Some(err.into_response())),
+        let routed = match limits::check(&request, &self.config) {
+            Ok(()) => self.routes.call(request),
+            Err(err) => Routes::ready(err.into_response()),
         };
         ConnFuture {
             routed,
-            refused,
             conn: Arc::clone(&self.conn),
             http1,
         }
@@ -393,8 +392,7 @@ pin_project_lite::pin_project! {
     /// A request on its way through [`ConnService`].
     struct ConnFuture {
         #[pin]
-        routed: Option<RouteCall>,
-        refused: Option<Response<Body>>,
+        routed: RouteCall,
         conn: Arc<ConnState>,
         http1: bool,
     }
@@ -405,12 +403,7 @@ impl Future for ConnFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let response = match (this.refused.take(), this.routed.as_pin_mut()) {
-            (Some(response), _) => response,
-            (None, Some(routed)) => ready!(routed.poll(cx)),
-            // Polled again after completing: there is nothing more to give.
-            (None, None) => return Poll::Pending,
-        };
+        let response = ready!(this.routed.poll(cx));
         if response.extensions().get::<Refusal>().is_some() {
             let status = response.status().as_u16();
             this.conn.stats.metrics().count(status, Outcome::Rejected);
