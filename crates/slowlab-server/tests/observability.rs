@@ -259,3 +259,79 @@ async fn h2c_round_trip_and_many_streams_on_one_connection() {
     assert!(stats.peak_in_flight >= 300, "peak {}", stats.peak_in_flight);
     assert_eq!(stats.finished, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_stream_reset_stops_its_wait() {
+    let server = spawn(Config::default()).await.unwrap();
+    let addr = server.addr();
+    let mut sender = h2_client(addr).await;
+    let waiting = {
+        let mut sender = sender.clone();
+        tokio::spawn(async move { h2_get(&mut sender, addr, "/30").await })
+    };
+    assert!(eventually(Duration::from_secs(5), || server.stats().in_flight == 1).await);
+    // Dropping the response future makes the client reset the stream.
+    waiting.abort();
+    assert!(
+        eventually(Duration::from_secs(5), || server.stats().in_flight == 0).await,
+        "the wait went on after the stream was reset"
+    );
+    // The connection itself still serves.
+    assert_eq!(h2_get(&mut sender, addr, "/0").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_page_links_the_endpoints_and_options() {
+    let server = spawn(Config::default()).await.unwrap();
+    let addr = server.addr();
+    let page = blocking(move || get(addr, "/")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    for link in [
+        "href=\"/healthz\"",
+        "href=\"/metrics\"",
+        "href=\"/1?jitter=0.5\"",
+        "href=\"/3?drip=3\"",
+    ] {
+        assert!(page.body.contains(link), "{link} missing");
+    }
+    // Every example on the page is a request the server accepts.
+    let examples: Vec<String> = page
+        .body
+        .split("href=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .filter(|href| href.contains('?') && !href.contains("fault="))
+        .collect();
+    assert!(examples.len() >= 6, "{examples:?}");
+    let checks: Vec<_> = examples
+        .into_iter()
+        .map(|example| {
+            tokio::task::spawn_blocking(move || {
+                let raw = get(addr, &example);
+                // Answered (whatever status= asked for), not refused.
+                assert_eq!(raw.header("content-type"), Some("application/json"));
+                assert!(
+                    ![400, 404, 405].contains(&raw.status),
+                    "{example}: {}",
+                    raw.body
+                );
+            })
+        })
+        .collect();
+    for check in checks {
+        check.await.unwrap();
+    }
+}
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    let soft = slowlab_server::raise_open_file_limit().unwrap();
+    assert_eq!(soft, hard);
+    assert_eq!(rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap().0, hard);
+}
