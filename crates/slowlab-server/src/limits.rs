@@ -1,6 +1,6 @@
 //! Limits that protect the server: request size, open files.
 //!
-//! The header read timeout and the connection cap live in the accept loop ([`crate::server`]);
+//! The header read timeout and the connection cap live in the accept loop ([`crate::run`]);
 //! here are the checks that answer with JSON, and the open-file limit.
 
 use std::io;
