@@ -80,3 +80,67 @@ fn sigterm_lets_the_request_in_flight_finish() {
         "{stderr}"
     );
 }
+
+#[test]
+fn out_of_file_descriptors_is_logged_once_and_serving_goes_on() {
+    // A hard limit of 64 open files, which the server cannot raise.
+    let mut child = Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 64 && exec {} serve --port 0",
+                env!("CARGO_BIN_EXE_slowlab")
+            ),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let addr = first_line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("first line: {first_line:?}"))
+        .to_owned();
+
+    // More idle connections than the server has descriptors for: the kernel accepts them all,
+    // the server runs out while taking them.
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(idle);
+    // Once they are gone, it serves again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(answer) = std::panic::catch_unwind(|| get(&addr, "/0"))
+            && answer.starts_with("HTTP/1.1 200")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server stopped serving");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("open files 64"), "{stderr}");
+    assert_eq!(
+        stderr.matches("out of file descriptors").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("ulimit -n"), "{stderr}");
+}
