@@ -103,7 +103,10 @@ pub(crate) fn drip(plan: &Plan, chunks: u32, record: Record, head_only: bool) ->
             done: 0,
             start,
             wait: plan.wait,
-            sleep: Box::pin(tokio::time::sleep_until(start + plan.wait / chunks as u32)),
+            sleep: Box::pin(tokio::time::sleep_until(after(
+                start,
+                plan.wait / chunks as u32,
+            ))),
             record: Some(record),
         };
         base(plan, Body::new(SlowBody::new(json, total, Some(schedule))))
@@ -128,6 +131,14 @@ pub(crate) fn abort(fault: Fault) -> Response {
     let mut response = Response::new(Body::empty());
     response.extensions_mut().insert(Abort(fault));
     response
+}
+
+/// `start + wait`, or a far future when that does not fit in an `Instant` (`--max-delay` may be
+/// huge).
+fn after(start: Instant, wait: Duration) -> Instant {
+    start
+        .checked_add(wait)
+        .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30))
 }
 
 /// The schedule of a dripping body.
@@ -228,10 +239,11 @@ impl http_body::Body for SlowBody {
                     record.finish(Outcome::Ok);
                 }
             } else {
-                let at = drip.start
-                    + Duration::from_secs_f64(
-                        drip.wait.as_secs_f64() * (drip.done + 1) as f64 / drip.chunks as f64,
-                    );
+                let at = after(
+                    drip.start,
+                    drip.wait
+                        .mul_f64((drip.done + 1) as f64 / drip.chunks as f64),
+                );
                 drip.sleep.as_mut().reset(at);
             }
         }

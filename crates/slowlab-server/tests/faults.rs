@@ -198,3 +198,36 @@ fn dechunk(mut text: &str) -> (String, usize) {
         text = &rest[size + 2..];
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drip_over_an_enormous_wait_does_not_break_the_server() {
+    let server = spawn(Config {
+        max_delay: Duration::MAX,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr();
+    let head = blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /18446744073709551615?drip=2 HTTP/1.1\r\nHost: t\r\n\r\n"
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "closed before the head");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    })
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(blocking(move || common::get(addr, "/0")).await.status, 200);
+}
