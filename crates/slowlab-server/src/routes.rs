@@ -200,34 +200,45 @@ fn parse(state: &AppState, uri: &Uri) -> Result<Plan, ApiError> {
 }
 
 /// The delay endpoint itself, once parsed: hold the request as the model does, then answer.
-async fn serve(state: AppState, plan: Plan, head_only: bool, version: Version) -> Response {
-    let http2 = version == Version::HTTP_2;
-    let record = state.stats.record(plan.status(), plan.requested);
-    if let Some(chunks) = plan.options.drip {
-        return respond::drip(&plan, chunks, record, head_only);
-    }
+///
+/// A function returning an `async move` block rather than an `async fn`: an `async fn` keeps a
+/// second copy of its arguments in its state, and this future lives as long as the wait.
+#[allow(clippy::manual_async_fn)]
+fn serve(
+    state: AppState,
+    plan: Plan,
+    head_only: bool,
+    version: Version,
+) -> impl Future<Output = Response> + Send {
+    async move {
+        let http2 = version == Version::HTTP_2;
+        let record = state.stats.record(plan.status(), plan.requested);
+        if let Some(chunks) = plan.options.drip {
+            return respond::drip(&plan, chunks, record, head_only);
+        }
 
-    let started = record.started();
-    state.waiter.wait(plan.wait).await;
-    let waited = started.elapsed();
-    record.waited(plan.wait, waited);
+        let started = record.started();
+        state.waiter.wait(plan.wait).await;
+        let waited = started.elapsed();
+        record.waited(plan.wait, waited);
 
-    match plan.options.fault {
-        None => respond::answer(&plan, waited, record),
-        Some(fault) => {
-            record.finish(Outcome::Fault);
-            match fault {
-                Fault::Truncate => respond::truncated(&plan, waited),
-                Fault::Hang => {
-                    // Never answer; the wait ends when the client goes away (this future is
-                    // dropped) or after --max-delay, whichever comes first.
-                    // Boxed: a second timer inline would enlarge every waiting request.
-                    Box::pin(tokio::time::sleep(state.config.max_delay)).await;
-                    respond::abort(Fault::Hangup)
+        match plan.options.fault {
+            None => respond::answer(&plan, waited, record),
+            Some(fault) => {
+                record.finish(Outcome::Fault);
+                match fault {
+                    Fault::Truncate => respond::truncated(&plan, waited),
+                    Fault::Hang => {
+                        // Never answer; the wait ends when the client goes away (this future is
+                        // dropped) or after --max-delay, whichever comes first.
+                        // Boxed: a second timer inline would enlarge every waiting request.
+                        Box::pin(tokio::time::sleep(state.config.max_delay)).await;
+                        respond::abort(Fault::Hangup)
+                    }
+                    // Over HTTP/2 a connection carries other streams: every fault ends only this one.
+                    Fault::Reset | Fault::Malformed if http2 => respond::abort(Fault::Hangup),
+                    fault => respond::abort(fault),
                 }
-                // Over HTTP/2 a connection carries other streams: every fault ends only this one.
-                Fault::Reset | Fault::Malformed if http2 => respond::abort(Fault::Hangup),
-                fault => respond::abort(fault),
             }
         }
     }
