@@ -38,10 +38,10 @@ Set SLOWLAB_LOG=slowlab_server=debug for one log line per request.";
 /// Options of `slowlab serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on. Example: --host 0.0.0.0 (every interface).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
-    /// Port to listen on; 0 picks a free one.
+    /// Port to listen on; 0 picks a free one. Example: --port 8080.
     #[arg(long, short, default_value_t = 8000)]
     pub port: u16,
     /// Longest delay a request may ask for, in seconds; see --over-max for longer ones.
