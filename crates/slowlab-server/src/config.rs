@@ -1,7 +1,45 @@
 //! Validated server settings, resolved once and passed down.
 
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
 use std::time::Duration;
+
+use crate::model::Model;
+
+/// What to do with a requested delay above [`Config::max_delay`].
+///
+/// A drawn delay (jitter, distributions) above the cap is always clamped: the client did not ask
+/// for that exact value, so refusing it would make a random test fail at random.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverMax {
+    /// Answer 400 `too_large` (the default).
+    #[default]
+    Reject,
+    /// Wait `max_delay` instead, and say so in an `X-Slowlab-Clamped` header.
+    Clamp,
+}
+
+impl FromStr for OverMax {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<OverMax, String> {
+        match text {
+            "reject" => Ok(OverMax::Reject),
+            "clamp" => Ok(OverMax::Clamp),
+            _ => Err(format!("{text:?} is not reject or clamp")),
+        }
+    }
+}
+
+impl fmt::Display for OverMax {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OverMax::Reject => "reject",
+            OverMax::Clamp => "clamp",
+        })
+    }
+}
 
 /// Everything `slowlab serve` can be told, with defaults fit for a test server.
 ///
@@ -11,8 +49,23 @@ use std::time::Duration;
 pub struct Config {
     /// Address to listen on. Port 0 picks a free port.
     pub addr: SocketAddr,
-    /// Longest delay a request may ask for; above it the request gets a 400 `too_large`.
+    /// Longest delay a request may ask for; above it the request gets a 400 `too_large`, or waits
+    /// this long when [`Config::over_max`] is [`OverMax::Clamp`].
     pub max_delay: Duration,
+    /// What to do with a requested delay above `max_delay`.
+    pub over_max: OverMax,
+    /// How a waiting request is held: a timer, a thread of a pool, or the event loop itself.
+    pub model: Model,
+    /// Let every method (POST, PUT, DELETE, ...) wait on `/{seconds}`, not only GET and HEAD.
+    pub any_method: bool,
+    /// Most connections served at once; further connections wait in the kernel's accept queue
+    /// until one closes. `None` is no limit beyond the open-file limit.
+    pub max_connections: Option<usize>,
+    /// Most concurrent HTTP/2 streams per connection (hyper's default of 200 is far too low for a
+    /// server whose streams mostly wait).
+    pub h2_max_streams: u32,
+    /// Largest body `bytes=` may ask for.
+    pub max_body_bytes: u64,
     /// How long shutdown waits for in-flight requests before cutting them off.
     pub drain_timeout: Duration,
     /// How long a client may take to send its request headers (defends against slowloris).
@@ -33,6 +86,12 @@ impl Default for Config {
         Config {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             max_delay: Duration::from_secs(600),
+            over_max: OverMax::Reject,
+            model: Model::Async,
+            any_method: false,
+            max_connections: None,
+            h2_max_streams: 8192,
+            max_body_bytes: 16 * 1024 * 1024,
             drain_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             max_uri_bytes: 8 * 1024,

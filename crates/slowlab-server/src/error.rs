@@ -11,6 +11,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 use crate::delay::{Delay, DelayError};
+use crate::options::KNOWN_OPTIONS;
 
 /// The methods the delay endpoint answers, as sent in `Allow`.
 pub const ALLOWED_METHODS: &str = "GET, HEAD";
@@ -49,6 +50,36 @@ pub enum ApiError {
         /// The server's limit.
         max: usize,
     },
+    /// A query option the server does not know, such as the typo `jiter=`.
+    #[error("unknown option {key:?}")]
+    UnknownOption {
+        /// A short excerpt of the key.
+        key: String,
+    },
+    /// A known option with a value it cannot take.
+    #[error("bad value {value:?} for {key}")]
+    BadOption {
+        /// The option.
+        key: &'static str,
+        /// A short excerpt of the value.
+        value: String,
+        /// What the option takes.
+        expected: &'static str,
+    },
+    /// Options that contradict each other, such as `jitter` with `dist`.
+    #[error("conflicting options: {detail}")]
+    ConflictingOptions {
+        /// Which ones, and why.
+        detail: &'static str,
+    },
+    /// `bytes=` above the server's cap.
+    #[error("body of {requested} bytes is over the cap of {max}")]
+    BodyTooLarge {
+        /// What the client asked for.
+        requested: u64,
+        /// The server's `--max-body-bytes`.
+        max: u64,
+    },
     /// The request headers are larger than the server accepts.
     #[error("headers too large")]
     HeadersTooLarge {
@@ -63,6 +94,10 @@ pub enum ApiError {
     },
 }
 
+/// Marks a response as a refusal, so the connection layer counts it as `outcome="rejected"`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refusal;
+
 /// The JSON body of every error response.
 #[derive(Debug, Serialize)]
 struct ErrorBody {
@@ -76,9 +111,12 @@ impl ApiError {
         match self {
             ApiError::Delay(DelayError::NotANumber { .. }) => "not_a_number",
             ApiError::Delay(DelayError::Negative { .. }) => "negative",
-            ApiError::Delay(DelayError::Overflow { .. }) | ApiError::OverMaxDelay { .. } => {
-                "too_large"
-            }
+            ApiError::Delay(DelayError::Overflow { .. })
+            | ApiError::OverMaxDelay { .. }
+            | ApiError::BodyTooLarge { .. } => "too_large",
+            ApiError::UnknownOption { .. } => "unknown_option",
+            ApiError::BadOption { .. } => "bad_option",
+            ApiError::ConflictingOptions { .. } => "conflicting_options",
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UriTooLong { .. } => "uri_too_long",
@@ -89,7 +127,12 @@ impl ApiError {
     /// The HTTP status the error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Delay(_) | ApiError::OverMaxDelay { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Delay(_)
+            | ApiError::OverMaxDelay { .. }
+            | ApiError::UnknownOption { .. }
+            | ApiError::BadOption { .. }
+            | ApiError::ConflictingOptions { .. }
+            | ApiError::BodyTooLarge { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
@@ -114,12 +157,24 @@ impl ApiError {
                 "delay {requested} s is over this server's max delay of {} s; ask for less, or start the server with a larger --max-delay",
                 Delay::from(*max)
             ),
-            ApiError::NotFound { path } => format!(
-                "no route for {path:?}: the delay endpoint is GET /{{seconds}} with one path segment, e.g. /7 or /0.25"
-            ),
-            ApiError::MethodNotAllowed { method } => {
-                format!("method {method} is not allowed here: use GET or HEAD")
+            ApiError::UnknownOption { key } => {
+                format!("unknown option {key:?}; the known options are: {KNOWN_OPTIONS}")
             }
+            ApiError::BadOption {
+                key,
+                value,
+                expected,
+            } => format!("{key}={value} is not valid: {key} takes {expected}"),
+            ApiError::ConflictingOptions { detail } => format!("conflicting options: {detail}"),
+            ApiError::BodyTooLarge { requested, max } => format!(
+                "bytes={requested} is over this server's cap of {max} bytes; ask for less, or start the server with a larger --max-body-bytes"
+            ),
+            ApiError::NotFound { path } => format!(
+                "no route for {path:?}: the delay endpoint is GET /{{seconds}} with one path segment, e.g. /7 or /0.25; see / for the others"
+            ),
+            ApiError::MethodNotAllowed { method } => format!(
+                "method {method} is not allowed here: use GET or HEAD (a server started with --any-method lets every method wait on /{{seconds}})"
+            ),
             ApiError::UriTooLong { len, max } => {
                 format!("the request URI is {len} bytes; this server accepts at most {max}")
             }
@@ -142,6 +197,7 @@ impl IntoResponse for ApiError {
             detail: self.detail(),
         };
         let mut response = (self.status(), Json(body)).into_response();
+        response.extensions_mut().insert(Refusal);
         if let ApiError::MethodNotAllowed { .. } = self {
             response
                 .headers_mut()

@@ -18,18 +18,28 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A request's path through the server: [`routes`] (limits, then the path) → [`delay`] (parse) →
-//! timer → JSON body, or an [`ApiError`] answered as a JSON 4xx.
+//! A request's path through the server: the connection layer ([`limits`] on URI and header size)
+//! → [`routes`] → [`options::plan`] (the path's [`delay`] and the query's shape, status, body and
+//! fault) → [`model`] (timer, thread pool, or blocking) → [`respond`]-ing (body, drip, status, fault),
+//! with [`metrics`] counted on the way. Every refusal is an [`ApiError`] answered as a JSON 4xx.
 
 mod config;
 pub mod delay;
 mod error;
+pub mod limits;
+pub mod metrics;
+pub mod model;
+pub mod options;
+pub mod respond;
 pub mod routes;
 mod server;
 mod stats;
 
-pub use config::Config;
+pub use config::{Config, OverMax};
 pub use delay::{Delay, DelayError};
 pub use error::{ALLOWED_METHODS, ApiError};
+pub use limits::raise_open_file_limit;
+pub use model::Model;
+pub use options::{Fault, Options, Plan, Shape};
 pub use server::{Server, ShutdownReport, bind, run, spawn};
 pub use stats::{Stats, StatsSnapshot};

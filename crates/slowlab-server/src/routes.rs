@@ -1,97 +1,290 @@
 //! The router: the only place that knows the server's URLs.
 //!
-//! A request passes the limits layer (URI and header size, in-flight counting), then reaches the delay
-//! handler, which parses the path, waits on a timer, and answers the article's JSON.
+//! - `GET /{seconds}`: parse the path and query into a plan, hold the request as the model does,
+//!   then answer (or drip, or fault);
+//! - `GET /healthz`, `GET /metrics`, `GET /`: health, Prometheus metrics, a page for humans.
+//!
+//! Size limits on the URI and headers are checked one step earlier, in the connection layer
+//! ([`crate::limits`]), so they hold for every route.
 
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::future::RouteFuture;
+use axum::routing::{any, get};
+use hyper::body::Incoming;
+use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
-use crate::delay::{Delay, excerpt};
+use crate::delay::{DelayError, excerpt};
 use crate::error::ApiError;
+use crate::metrics::{self, Outcome};
+use crate::model::Waiter;
+use crate::options::{Fault, Plan, plan};
+use crate::respond;
 use crate::stats::Stats;
 
-/// What every handler can see.
+/// What every handler can see; one `Arc`, so extracting it costs one reference count.
 #[derive(Clone)]
-struct AppState {
+struct AppState(Arc<Shared>);
+
+struct Shared {
     config: Arc<Config>,
     stats: Arc<Stats>,
+    waiter: Waiter,
+    up_since: Instant,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// Builds the service for one server. Usable without a socket (`tower::ServiceExt::oneshot`).
 pub fn app(config: Arc<Config>, stats: Arc<Stats>) -> Router {
-    let state = AppState { config, stats };
-    Router::new()
-        .route("/", get(index).fallback(method_not_allowed))
-        .route("/{sleep}", get(wait).fallback(method_not_allowed))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), limits))
-        .with_state(state)
+    build(config, stats).router
 }
 
-/// `GET /{sleep}`: wait `sleep` seconds on a timer, then answer `{"time_elapsed": sleep}`.
-///
-/// HEAD is served by the same handler; the body is dropped on the way out.
-async fn wait(
-    State(state): State<AppState>,
-    segment: Result<Path<String>, PathRejection>,
-    request_path: axum::http::Uri,
-) -> Result<Response, ApiError> {
-    let Path(segment) = segment.map_err(|_| {
-        // Percent-escapes that do not decode to UTF-8 are not a number either.
-        ApiError::Delay(crate::delay::DelayError::NotANumber {
-            excerpt: excerpt(request_path.path().trim_start_matches('/')),
+/// The router, plus a direct way for the commonest request: a plain `GET /{seconds}` without a
+/// query skips the router's matching, boxing and extensions, which cost as much as the rest of the
+/// request on `/0`.
+#[derive(Clone)]
+pub(crate) struct Routes {
+    router: Router,
+    state: AppState,
+}
+
+impl Routes {
+    /// Answers at once with `response` (a refusal found before routing).
+    pub(crate) fn ready(response: Response) -> RouteCall {
+        RouteCall::Ready {
+            response: Some(Box::new(response)),
+        }
+    }
+
+    /// Starts handling `request`.
+    ///
+    /// The request is parsed, or copied, here and its head dropped before this returns: its URI
+    /// and headers point into hyper's read buffer, and a request that kept them through its wait
+    /// would make hyper allocate a new buffer for every waiting connection.
+    pub(crate) fn call(&self, mut request: Request<Incoming>) -> RouteCall {
+        if is_plain_delay(&request, self.state.config.any_method) {
+            let head_only = request.method() == Method::HEAD;
+            let version = request.version();
+            let parsed = parse(&self.state, request.uri());
+            drop(request);
+            return match parsed {
+                Ok(plan) => RouteCall::Direct {
+                    future: Box::pin(serve(self.state.clone(), plan, head_only, version)),
+                },
+                Err(err) => Routes::ready(err.into_response()),
+            };
+        }
+        // No handler reads a header past the size limits, which are already checked.
+        *request.headers_mut() = HeaderMap::new();
+        if let Ok(owned) = Uri::try_from(request.uri().to_string()) {
+            *request.uri_mut() = owned;
+        }
+        RouteCall::Router {
+            future: Box::pin(tower::Service::call(&mut self.router.clone(), request)),
+        }
+    }
+}
+
+/// A path of one segment of digits and dots, no query, a method the delay endpoint takes.
+fn is_plain_delay<B>(request: &Request<B>, any_method: bool) -> bool {
+    let uri = request.uri();
+    let method = request.method();
+    uri.query().is_none()
+        && (any_method || method == Method::GET || method == Method::HEAD)
+        && uri.path().strip_prefix('/').is_some_and(|segment| {
+            !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         })
-    })?;
-    let delay = Delay::parse(&segment)?;
-    if delay.as_duration() > state.config.max_delay {
-        return Err(ApiError::OverMaxDelay {
-            requested: delay,
-            max: state.config.max_delay,
-        });
-    }
-
-    let started = Instant::now();
-    tokio::time::sleep(delay.as_duration()).await;
-    let waited = started.elapsed();
-
-    let body = format!("{{\"time_elapsed\": {delay}}}");
-    let server_timing = format!("wait;dur={:.3}", waited.as_secs_f64() * 1000.0);
-    let mut response = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&server_timing) {
-        response.headers_mut().insert("server-timing", value);
-    }
-    Ok(response)
 }
 
-/// `GET /`: a short description of the API, for a human with curl.
-async fn index() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        concat!(
-            r#"{"name": "slowlab", "version": ""#,
-            env!("CARGO_PKG_VERSION"),
-            r#"", "usage": "GET /{seconds} waits that long, then answers {\"time_elapsed\": seconds}; seconds may be decimal, e.g. /0.25"}"#
-        ),
-    )
+pin_project_lite::pin_project! {
+    /// A request on its way through [`Routes`].
+    #[project = RouteCallProjection]
+    pub(crate) enum RouteCall {
+        /// A plain delay request, handled directly.
+        Direct { future: Pin<Box<dyn Future<Output = Response> + Send>> },
+        /// Everything else, through the router; boxed, so that every waiting request's task does
+        /// not carry the size of the router's future.
+        Router { future: Pin<Box<RouteFuture<Infallible>>> },
+        /// Answered without waiting (a refusal found while parsing).
+        Ready { response: Option<Box<Response>> },
+    }
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+impl Future for RouteCall {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        match self.project() {
+            RouteCallProjection::Direct { future } => future.as_mut().poll(cx),
+            RouteCallProjection::Router { future } => match ready!(future.as_mut().poll(cx)) {
+                Ok(response) => Poll::Ready(response),
+                Err(never) => match never {},
+            },
+            RouteCallProjection::Ready { response } => match response.take() {
+                Some(response) => Poll::Ready(*response),
+                // Polled again after completing.
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// The router and the direct path for one server.
+pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
+    let waiter = Waiter::new(config.model);
+    let delay_route = if config.any_method {
+        any(wait)
+    } else {
+        get(wait).fallback(method_not_allowed)
+    };
+    let state = AppState(Arc::new(Shared {
+        config,
+        stats,
+        waiter,
+        up_since: Instant::now(),
+    }));
+    let router = Router::new()
+        .route("/", get(index).fallback(method_not_allowed))
+        .route("/healthz", get(healthz).fallback(method_not_allowed))
+        .route("/metrics", get(metrics).fallback(method_not_allowed))
+        .route("/{sleep}", delay_route)
+        .fallback(not_found)
+        .with_state(state.clone());
+    Routes { router, state }
+}
+
+/// `GET /{sleep}`: wait `sleep` seconds as the model does, then answer `{"time_elapsed": sleep}`.
+///
+/// HEAD is served by the same handler; hyper drops the body on the way out.
+async fn wait(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    match parse(&state, &parts.uri) {
+        Ok(plan) => serve(state, plan, parts.method == Method::HEAD, parts.version).await,
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Parses the delay endpoint's path segment (percent-decoded) and query into a plan.
+fn parse(state: &AppState, uri: &Uri) -> Result<Plan, ApiError> {
+    let raw = uri.path().strip_prefix('/').unwrap_or_default();
+    let segment = if raw.contains('%') {
+        percent_decode_str(raw).decode_utf8().map_err(|_| {
+            // Percent-escapes that do not decode to UTF-8 are not a number either.
+            ApiError::Delay(DelayError::NotANumber {
+                excerpt: excerpt(raw),
+            })
+        })?
+    } else {
+        Cow::Borrowed(raw)
+    };
+    plan(&segment, uri.query(), &state.config)
+}
+
+/// The delay endpoint itself, once parsed: hold the request as the model does, then answer.
+///
+/// A function returning an `async move` block rather than an `async fn`: an `async fn` keeps a
+/// second copy of its arguments in its state, and this future lives as long as the wait.
+#[allow(clippy::manual_async_fn)]
+fn serve(
+    state: AppState,
+    plan: Plan,
+    head_only: bool,
+    version: Version,
+) -> impl Future<Output = Response> + Send {
+    async move {
+        let http2 = version == Version::HTTP_2;
+        let record = state.stats.record(plan.status(), plan.requested);
+        if let Some(chunks) = plan.options.drip {
+            return respond::drip(&plan, chunks, record, head_only);
+        }
+
+        let started = record.started();
+        state.waiter.wait(plan.wait).await;
+        let waited = started.elapsed();
+        record.waited(plan.wait, waited);
+
+        match plan.options.fault {
+            None => respond::answer(&plan, waited, record),
+            Some(fault) => {
+                record.finish(Outcome::Fault);
+                match fault {
+                    Fault::Truncate => respond::truncated(&plan, waited),
+                    Fault::Hang => {
+                        // Never answer; the wait ends when the client goes away (this future is
+                        // dropped) or after --max-delay, whichever comes first.
+                        // Boxed: a second timer inline would enlarge every waiting request.
+                        Box::pin(tokio::time::sleep(state.config.max_delay)).await;
+                        respond::abort(Fault::Hangup)
+                    }
+                    // Over HTTP/2 a connection carries other streams: every fault ends only this one.
+                    Fault::Reset | Fault::Malformed if http2 => respond::abort(Fault::Hangup),
+                    fault => respond::abort(fault),
+                }
+            }
+        }
+    }
+}
+
+/// `GET /healthz`: version, model, requests in flight, uptime.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let body = serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "model": state.config.model.to_string(),
+        "in_flight": state.stats.snapshot().in_flight,
+        "uptime_seconds": state.up_since.elapsed().as_secs_f64(),
+    });
+    axum::Json(body).into_response()
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.stats.metrics().render(
+        state.stats.snapshot().in_flight,
+        &state.config.model.to_string(),
+    );
+    let mut response = Response::new(Body::from(text));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
+    );
+    response
+}
+
+/// `GET /`: a page listing the endpoints and options with clickable examples.
+async fn index(State(state): State<AppState>) -> Response {
+    let page = INDEX_HTML
+        .replace("{version}", env!("CARGO_PKG_VERSION"))
+        .replace("{model}", &state.config.model.to_string())
+        .replace(
+            "{max_delay}",
+            &state.config.max_delay.as_secs_f64().to_string(),
+        );
+    (StatusCode::OK, Html(page)).into_response()
+}
+
+const INDEX_HTML: &str = include_str!("index.html");
+
+async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound {
         path: excerpt(uri.path()),
     }
@@ -101,42 +294,4 @@ async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed {
         method: excerpt(method.as_str()),
     }
-}
-
-/// Refuses over-long URIs and over-large headers with JSON, and counts the request in flight.
-///
-/// hyper has its own, larger limits that answer without a body; these come first so that every
-/// refusal a client is likely to meet explains itself.
-async fn limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let _in_flight = state.stats.enter();
-    let config = &state.config;
-
-    let uri_len = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |pq| pq.as_str().len());
-    if uri_len > config.max_uri_bytes {
-        return ApiError::UriTooLong {
-            len: uri_len,
-            max: config.max_uri_bytes,
-        }
-        .into_response();
-    }
-
-    let headers = request.headers();
-    let header_bytes: usize = headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if header_bytes > config.max_header_bytes || headers.len() > config.max_headers {
-        return ApiError::HeadersTooLarge {
-            bytes: header_bytes,
-            count: headers.len(),
-            max_bytes: config.max_header_bytes,
-            max_count: config.max_headers,
-        }
-        .into_response();
-    }
-
-    next.run(request).await
 }

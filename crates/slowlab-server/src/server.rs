@@ -1,29 +1,45 @@
-//! The accept loop, connection serving, and bounded graceful shutdown.
+//! The accept loop, connection serving, connection faults, and bounded graceful shutdown.
 //!
-//! We own the loop (rather than `axum::serve`) so that the listen backlog, per-connection settings,
-//! HTTP/2 and connection faults stay in our hands.
+//! We own the loop (rather than `axum::serve`) so that the listen backlog, the connection cap,
+//! per-connection settings, HTTP/2 and connection faults stay in our hands. Each connection is
+//! served by hyper's HTTP/1.1 or HTTP/2 connection, chosen by peeking at its first bytes, so
+//! HTTP/1.1 and HTTP/2 with prior knowledge (h2c) share the port.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{Request, Response, Version};
+use axum::response::IntoResponse;
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::Config;
-use crate::routes::app;
+use crate::error::Refusal;
+use crate::limits;
+use crate::metrics::Outcome;
+use crate::options::Fault;
+use crate::respond::Abort;
+use crate::routes::{RouteCall, Routes, build};
 use crate::stats::{Stats, StatsSnapshot};
 
 /// Pause after an accept error such as "too many open files", so the loop cannot spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// What `fault=malformed` sends instead of a response: not a status line, not HTTP at all.
+const MALFORMED: &[u8] = b"SLOWLAB \x00 this is not HTTP\r\n\r\n";
 
 /// How a server's shutdown went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,6 +70,8 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 /// `config.drain_timeout`.
 ///
 /// `stats` is updated as requests come and go; pass a fresh `Arc<Stats>` and keep a clone to watch.
+/// With `config.max_connections`, connections over the cap are not accepted until one closes: they
+/// wait in the kernel's accept queue (their connect succeeds; their request is read later).
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -61,20 +79,31 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> ShutdownReport {
     let drain_timeout = config.drain_timeout;
-    let service = TowerToHyperService::new(app(Arc::new(config.clone()), Arc::clone(&stats)));
-    let builder = connection_builder(&config);
+    let config = Arc::new(config);
+    let routes = build(Arc::clone(&config), Arc::clone(&stats));
+    let builders = Arc::new(Builders::new(&config));
     let graceful = GracefulShutdown::new();
-    // Cancelled when the drain deadline passes: every connection task ends at once.
-    let cut_off = CancellationToken::new();
+    // Every connection task, so that those still open when the drain deadline passes can be cut
+    // off at once. (A set rather than a cancellation token per task: a token would be polled on
+    // every wake-up of every connection.)
+    let mut connections = JoinSet::new();
+    let connection_cap = config.max_connections.map(|n| Arc::new(Semaphore::new(n)));
     let mut warned_fd_exhaustion = false;
 
     tokio::pin!(shutdown);
     loop {
+        let permit = match &connection_cap {
+            None => None,
+            Some(cap) => tokio::select! {
+                permit = Arc::clone(cap).acquire_owned() => permit.ok(),
+                () = &mut shutdown => break,
+            },
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(err) => {
-                    if is_fd_exhaustion(&err) {
+                    if limits::is_fd_exhaustion(&err) {
                         if !warned_fd_exhaustion {
                             tracing::warn!(
                                 "out of file descriptors, new connections wait: {err}; \
@@ -93,21 +122,26 @@ pub async fn run(
         };
         // Small JSON answers should leave at once, not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service.clone())
-            .into_owned();
-        let connection = graceful.watch(connection);
-        let cut_off = cut_off.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                result = connection => {
-                    if let Err(err) = result {
-                        tracing::debug!(%peer, "connection ended with an error: {err}");
-                    }
-                }
-                () = cut_off.cancelled() => {}
+        let conn = Arc::new(ConnState::new(Arc::clone(&stats)));
+        let io = FaultIo {
+            inner: stream,
+            conn: Arc::clone(&conn),
+        };
+        let service = ConnService {
+            routes: routes.clone(),
+            config: Arc::clone(&config),
+            conn,
+        };
+        let watcher = graceful.watcher();
+        let builders = Arc::clone(&builders);
+        connections.spawn(async move {
+            let _permit = permit;
+            if let Err(err) = builders.serve(watcher, io, service).await {
+                tracing::debug!(%peer, "connection ended with an error: {err}");
             }
         });
+        // Forget the connections that have ended, so the set holds only open ones.
+        while connections.try_join_next().is_some() {}
     }
     drop(listener);
 
@@ -117,28 +151,276 @@ pub async fn run(
         Ok(()) => 0,
         Err(_) => stats.snapshot().in_flight,
     };
-    cut_off.cancel();
+    connections.abort_all();
     ShutdownReport {
         in_flight_at_shutdown,
         cut_off: cut,
     }
 }
 
-fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        // Our own limits answer with JSON; hyper's backstops sit well above them.
-        .max_headers(config.max_headers.saturating_mul(4).max(100))
-        .max_buf_size((config.max_uri_bytes + config.max_header_bytes).max(64 * 1024) * 4);
-    builder
+/// The first bytes of an HTTP/2 connection with prior knowledge.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// hyper's connection builders for both protocols, configured once.
+///
+/// We choose the protocol ourselves, by peeking at the first bytes without consuming them, rather
+/// than with hyper-util's auto builder: the auto builder reads those bytes first, so hyper's HTTP/1.1
+/// reader then sees a request in two pieces and doubles its 8 KiB read buffer for every connection.
+/// Peeking also lets an HTTP/1.1 connection's task hold only HTTP/1.1 state.
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    /// How long a connection may stay silent before its first byte.
+    first_byte_timeout: Duration,
 }
 
-fn is_fd_exhaustion(err: &io::Error) -> bool {
-    // EMFILE (per process) and ENFILE (system wide) on Linux and the BSDs.
-    matches!(err.raw_os_error(), Some(23 | 24))
+impl Builders {
+    fn new(config: &Config) -> Builders {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            // Our own limits answer with JSON; hyper's backstops sit well above them.
+            .max_headers(config.max_headers.saturating_mul(4).max(100))
+            .max_buf_size((config.max_uri_bytes + config.max_header_bytes).max(64 * 1024) * 4);
+        let header_list = (config.max_uri_bytes + config.max_header_bytes).saturating_mul(4);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            // Streams here mostly wait: thousands per connection, each cheap.
+            .max_concurrent_streams(config.h2_max_streams)
+            // Request bodies are not read, so small receive windows cost nothing and bound memory.
+            .initial_stream_window_size(64 * 1024)
+            .initial_connection_window_size(1024 * 1024)
+            .max_send_buf_size(64 * 1024)
+            .max_header_list_size(u32::try_from(header_list).unwrap_or(u32::MAX));
+        Builders {
+            http1,
+            http2,
+            first_byte_timeout: config.header_read_timeout,
+        }
+    }
+
+    /// Serves one connection with the protocol its first bytes announce, until it ends or the
+    /// server shuts down gracefully.
+    async fn serve(
+        &self,
+        watcher: Watcher,
+        io: FaultIo,
+        service: ConnService,
+    ) -> Result<(), hyper::Error> {
+        match tokio::time::timeout(self.first_byte_timeout, sniff(&io.inner)).await {
+            Ok(Ok(Protocol::Http1)) => {
+                let connection = self.http1.serve_connection(TokioIo::new(io), service);
+                watcher.watch(connection).await
+            }
+            Ok(Ok(Protocol::Http2)) => {
+                let connection = self.http2.serve_connection(TokioIo::new(io), service);
+                // Boxed, so that the far more numerous HTTP/1.1 tasks stay small.
+                Box::pin(watcher.watch(connection)).await
+            }
+            // Closed, failed or silent before its first bytes: nothing to serve.
+            Ok(Err(_)) | Err(_) => Ok(()),
+        }
+    }
+}
+
+/// A connection's protocol.
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Tells HTTP/2 with prior knowledge from HTTP/1.1 by peeking at the first bytes, which stay in the
+/// socket for hyper to read.
+async fn sniff(stream: &TcpStream) -> io::Result<Protocol> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(Protocol::Http1);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Protocol::Http2);
+        }
+        // Part of the preface: peek again shortly, rather than spin on bytes already there.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// No fault pending on a connection.
+const NO_FAULT: u8 = 0;
+const FAULT_RESET: u8 = 1;
+const FAULT_MALFORMED: u8 = 2;
+
+/// What a connection's service shares with its socket: the fault to apply when hyper lets go of
+/// it, and the open-connections gauge.
+#[derive(Debug)]
+struct ConnState {
+    fault: AtomicU8,
+    stats: Arc<Stats>,
+}
+
+impl ConnState {
+    fn new(stats: Arc<Stats>) -> ConnState {
+        stats.metrics().connection_opened();
+        ConnState {
+            fault: AtomicU8::new(NO_FAULT),
+            stats,
+        }
+    }
+}
+
+impl Drop for ConnState {
+    fn drop(&mut self) {
+        self.stats.metrics().connection_closed();
+    }
+}
+
+/// The socket as hyper sees it, able to end with a fault: a TCP RST (SO_LINGER 0), or bytes that
+/// are not HTTP, when hyper shuts it down or drops it after a faulting request.
+struct FaultIo {
+    inner: TcpStream,
+    conn: Arc<ConnState>,
+}
+
+impl FaultIo {
+    /// Applies a pending fault, once. Returns true for a reset, which must not send a FIN first.
+    fn apply_fault(&mut self) -> bool {
+        match self.conn.fault.swap(NO_FAULT, Ordering::Relaxed) {
+            FAULT_RESET => {
+                // Closing a socket with a zero linger sends RST instead of FIN.
+                let _ = self.inner.set_zero_linger();
+                true
+            }
+            FAULT_MALFORMED => {
+                // A few bytes into an idle socket's empty send buffer: this write does not block.
+                let _ = self.inner.try_write(MALFORMED);
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
+impl AsyncRead for FaultIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for FaultIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.apply_fault() {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Drop for FaultIo {
+    fn drop(&mut self) {
+        self.apply_fault();
+    }
+}
+
+/// The error a service returns to make hyper end a connection (HTTP/1.1) or reset a stream
+/// (HTTP/2) without answering.
+#[derive(Debug, thiserror::Error)]
+#[error("fault={} served on purpose", .0.name())]
+struct FaultServed(Fault);
+
+/// The per-connection service: size limits, then the router, then faults and refusal counts.
+#[derive(Clone)]
+struct ConnService {
+    routes: Routes,
+    config: Arc<Config>,
+    conn: Arc<ConnState>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for ConnService {
+    type Response = Response<Body>;
+    type Error = FaultServed;
+    type Future = ConnFuture;
+
+    fn call(&self, request: Request<Incoming>) -> ConnFuture {
+        let http1 = request.version() < Version::HTTP_2;
+        let routed = match limits::check(&request, &self.config) {
+            Ok(()) => self.routes.call(request),
+            Err(err) => Routes::ready(err.into_response()),
+        };
+        ConnFuture {
+            routed,
+            conn: Arc::clone(&self.conn),
+            http1,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request on its way through [`ConnService`].
+    struct ConnFuture {
+        #[pin]
+        routed: RouteCall,
+        conn: Arc<ConnState>,
+        http1: bool,
+    }
+}
+
+impl Future for ConnFuture {
+    type Output = Result<Response<Body>, FaultServed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.routed.poll(cx));
+        if response.extensions().get::<Refusal>().is_some() {
+            let status = response.status().as_u16();
+            this.conn.stats.metrics().count(status, Outcome::Rejected);
+        }
+        if let Some(Abort(fault)) = response.extensions().get::<Abort>().copied() {
+            if *this.http1 {
+                let code = match fault {
+                    Fault::Reset => FAULT_RESET,
+                    Fault::Malformed => FAULT_MALFORMED,
+                    _ => NO_FAULT,
+                };
+                this.conn.fault.store(code, Ordering::Relaxed);
+            }
+            return Poll::Ready(Err(FaultServed(fault)));
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// A server running in the background of the current tokio runtime: the handle tests and embedders

@@ -2,6 +2,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::delay::Delay;
+use crate::metrics::{Metrics, Outcome};
 
 /// Counters updated by every request. Cheap: a few relaxed atomics per request.
 #[derive(Debug, Default)]
@@ -10,6 +14,7 @@ pub struct Stats {
     peak_in_flight: AtomicU64,
     started: AtomicU64,
     finished: AtomicU64,
+    metrics: Metrics,
 }
 
 /// A consistent-enough copy of [`Stats`] at one moment.
@@ -36,21 +41,70 @@ impl Stats {
         }
     }
 
-    /// Counts a request in; the returned guard counts it out when dropped, however the handler ends.
-    pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
+    /// The request metrics served at `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Counts a delay request in; the returned record counts it out when dropped, however the
+    /// request ends: with the outcome given to [`Record::finish`], or as cancelled when the client
+    /// went away first (the handler or body future was dropped).
+    pub(crate) fn record(self: &Arc<Self>, status: u16, requested: Delay) -> Record {
         self.started.fetch_add(1, Ordering::Relaxed);
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
-        InFlight(Arc::clone(self))
+        Record {
+            stats: Arc::clone(self),
+            status,
+            outcome: None,
+            requested,
+            started: Instant::now(),
+        }
     }
 }
 
-/// One request in flight; see [`Stats::enter`].
-pub(crate) struct InFlight(Arc<Stats>);
+/// One delay request in flight; see [`Stats::record`].
+#[derive(Debug)]
+pub(crate) struct Record {
+    stats: Arc<Stats>,
+    status: u16,
+    outcome: Option<Outcome>,
+    requested: Delay,
+    started: Instant,
+}
 
-impl Drop for InFlight {
+impl Record {
+    /// When the request was counted in.
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Records the wait that was planned and how late it ended.
+    pub(crate) fn waited(&self, planned: Duration, waited: Duration) {
+        let metrics = &self.stats.metrics;
+        metrics.observe_requested(self.requested.as_duration());
+        metrics.observe_lateness(waited.saturating_sub(planned));
+    }
+
+    /// Ends the request with `outcome`.
+    pub(crate) fn finish(mut self, outcome: Outcome) {
+        self.outcome = Some(outcome);
+    }
+}
+
+impl Drop for Record {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.finished.fetch_add(1, Ordering::Relaxed);
+        let stats = &self.stats;
+        stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        stats.finished.fetch_add(1, Ordering::Relaxed);
+        let outcome = self.outcome.unwrap_or(Outcome::Cancelled);
+        stats.metrics.count(self.status, outcome);
+        tracing::debug!(
+            requested = %self.requested,
+            status = self.status,
+            outcome = ?outcome,
+            elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
     }
 }

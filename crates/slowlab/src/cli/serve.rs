@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::Args;
+use slowlab_server::{Model, OverMax};
 
 use super::parse_seconds;
 
@@ -12,37 +13,87 @@ Examples:
   slowlab serve                          http://127.0.0.1:8000, like the article's uvicorn
   slowlab serve --port 0                 an ephemeral port; the first stdout line names it
   slowlab serve --max-delay 3600         allow waits of up to an hour
+  slowlab serve --model threads:40       like the article's FastAPI def endpoint on 40 threads
   curl -i http://127.0.0.1:8000/2        waits 2 s: {\"time_elapsed\": 2}
   curl -i http://127.0.0.1:8000/0.25     waits 250 ms: {\"time_elapsed\": 0.25}
+  curl --http2-prior-knowledge http://127.0.0.1:8000/1     HTTP/2 (h2c) on the same port
 
-Bad input is answered with a JSON 4xx, e.g. /abc -> 400 {\"error\": \"not_a_number\", ...}.
-Ctrl-C or SIGTERM stops accepting and lets requests in flight finish, for at most --drain-timeout.";
+Query options on /{seconds} (the path stays the base delay and the echo):
+  /1?jitter=0.5                          wait uniform in [0.5, 1.5] s, never below 0
+  /1?dist=uniform&min=0.5&max=2          wait uniform in [0.5, 2] s
+  /1?dist=lognormal&median=1&sigma=0.8   heavy-tailed wait around a 1 s median
+  /1?jitter=0.5&seed=7                   the same URL draws the same delay every time
+  /1?status=503                          answer 503 after the wait
+  /3?drip=3                              headers at once, the body in 3 chunks over 3 s
+  /1?bytes=1000000                       pad the body to 1 MB (capped by --max-body-bytes)
+  /1?fault=reset                         after the wait: reset, hangup, malformed, hang or truncate
+A drawn delay is in the X-Slowlab-Drawn-Delay header, the wait measured in Server-Timing.
+
+Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with clickable examples).
+Bad input is answered with a JSON 4xx, e.g. /abc -> 400 {\"error\": \"not_a_number\", ...},
+/1?jiter=1 -> 400 {\"error\": \"unknown_option\", ...}.
+Ctrl-C or SIGTERM stops accepting and lets requests in flight finish, for at most --drain-timeout.
+Set SLOWLAB_LOG=slowlab_server=debug for one log line per request.";
 
 /// Options of `slowlab serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on. Example: --host 0.0.0.0 (every interface).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
-    /// Port to listen on; 0 picks a free one.
+    /// Port to listen on; 0 picks a free one. Example: --port 8080.
     #[arg(long, short, default_value_t = 8000)]
     pub port: u16,
-    /// Longest delay a request may ask for, in seconds; longer requests get a 400 too_large.
+    /// Longest delay a request may ask for, in seconds; see --over-max for longer ones.
+    /// Example: --max-delay 3600.
     #[arg(long, default_value = "600", value_parser = parse_seconds, value_name = "SECONDS")]
     pub max_delay: Duration,
+    /// A requested delay over --max-delay: `reject` answers 400 too_large, `clamp` waits
+    /// --max-delay and says so in an X-Slowlab-Clamped header. Drawn delays are always clamped.
+    /// Example: --over-max clamp.
+    #[arg(long, default_value = "reject", value_name = "reject|clamp")]
+    pub over_max: OverMax,
+    /// How a waiting request is held: `async` (a timer, no thread), `threads:N` (a blocking sleep
+    /// on N pool threads, like FastAPI's def endpoints on 40) or `blocking` (a blocking sleep on
+    /// the event loop, one request after another: the classic mistake). Example: --model threads:40.
+    #[arg(long, default_value = "async", value_name = "async|threads:N|blocking")]
+    pub model: Model,
+    /// Let every method (POST, PUT, DELETE, ...) wait on /{seconds}, not only GET and HEAD.
+    /// Example: --any-method, then curl -X POST http://127.0.0.1:8000/1.
+    #[arg(long)]
+    pub any_method: bool,
+    /// Most connections served at once; more wait in the kernel's accept queue (their connect
+    /// succeeds, their request is read when a connection closes). Default: no cap.
+    /// Example: --max-connections 1000.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Most concurrent HTTP/2 streams per connection (hyper's default is 200).
+    /// Example: --h2-max-streams 100000.
+    #[arg(long, default_value_t = 8192, value_name = "N")]
+    pub h2_max_streams: u32,
+    /// Largest body that bytes=N may ask for. Example: --max-body-bytes 104857600.
+    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body_bytes: u64,
     /// On Ctrl-C or SIGTERM, how long to let requests in flight finish before cutting them off.
+    /// Example: --drain-timeout 30.
     #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
     pub drain_timeout: Duration,
-    /// How long a client may take to send its request headers before the connection is closed.
+    /// How long a client may take to send its request headers before the connection is closed
+    /// (slowloris defence). Example: --header-read-timeout 2.
     #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
     pub header_read_timeout: Duration,
-    /// Longest request URI (path and query) accepted, in bytes; longer gets a 414.
+    /// Longest request URI (path and query) accepted, in bytes; longer gets a JSON 414.
+    /// Example: --max-uri-bytes 2048.
     #[arg(long, default_value_t = 8192, value_name = "BYTES")]
     pub max_uri_bytes: usize,
-    /// Most bytes of request headers accepted; more gets a 431.
+    /// Most bytes of request header names and values accepted; more gets a JSON 431.
+    /// Example: --max-header-bytes 4096.
     #[arg(long, default_value_t = 16384, value_name = "BYTES")]
     pub max_header_bytes: usize,
-    /// Length of the kernel's accept queue (capped by net.core.somaxconn).
+    /// Most request header lines accepted; more gets a JSON 431. Example: --max-headers 50.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_headers: usize,
+    /// Length of the kernel's accept queue (capped by net.core.somaxconn). Example: --backlog 8192.
     #[arg(long, default_value_t = 4096)]
     pub backlog: u32,
 }

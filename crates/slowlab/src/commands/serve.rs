@@ -15,12 +15,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config {
         addr: SocketAddr::new(args.host, args.port),
         max_delay: args.max_delay,
+        over_max: args.over_max,
+        model: args.model,
+        any_method: args.any_method,
+        max_connections: args.max_connections,
+        h2_max_streams: args.h2_max_streams,
+        max_body_bytes: args.max_body_bytes,
+        max_headers: args.max_headers,
         drain_timeout: args.drain_timeout,
         header_read_timeout: args.header_read_timeout,
         max_uri_bytes: args.max_uri_bytes,
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
-        ..Config::default()
+    };
+    // Each connection is a file descriptor; the usual soft limit of 1,024 is far too low.
+    let open_files = match slowlab_server::raise_open_file_limit() {
+        Ok(limit) => limit.to_string(),
+        Err(err) => format!("unchanged ({err})"),
     };
     let listener = slowlab_server::bind(config.addr, config.backlog)
         .with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -32,8 +43,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     stdout.flush()?;
     drop(stdout);
     eprintln!(
-        "slowlab serve: GET /{{seconds}} waits up to {} s; Ctrl-C to stop",
-        args.max_delay.as_secs_f64()
+        "slowlab serve: GET /{{seconds}} waits up to {} s; model {}; HTTP/1.1 and h2c; open files {open_files}; Ctrl-C to stop",
+        args.max_delay.as_secs_f64(),
+        args.model,
     );
 
     let stats = Arc::new(Stats::default());

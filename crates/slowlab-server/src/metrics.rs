@@ -1,0 +1,280 @@
+//! Request metrics: lock-free counters on the hot path, the Prometheus text format on scrape.
+//!
+//! Every request touches a few relaxed atomics and nothing else; `/metrics` reads them into
+//! `prometheus-client`'s encoder (a [`Collector`] that builds its values at scrape time), so the
+//! format's escaping and naming rules come from the maintained crate, not from us.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of `/metrics`.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// How a request ended, the `outcome` label of `slowlab_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered (whatever the status asked for with `status=`).
+    Ok,
+    /// The client went away before the answer was complete.
+    Cancelled,
+    /// A fault was served instead of an answer.
+    Fault,
+    /// Refused with a JSON 4xx.
+    Rejected,
+}
+
+const OUTCOMES: [(Outcome, &str); 4] = [
+    (Outcome::Ok, "ok"),
+    (Outcome::Cancelled, "cancelled"),
+    (Outcome::Fault, "fault"),
+    (Outcome::Rejected, "rejected"),
+];
+
+/// Statuses 100 to 599, one counter per status and outcome.
+const STATUSES: usize = 500;
+
+/// Upper bounds of the requested-delay histogram, in seconds.
+const DELAY_BUCKETS: [f64; 16] = [
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+/// Upper bounds of the lateness histogram, in seconds: 100 µs to 1 s, in 1-2-5 steps.
+const LATENESS_BUCKETS: [f64; 13] = [
+    0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
+];
+
+/// A histogram of atomics: one counter per bucket (not cumulative) plus the overflow, and the sum
+/// in nanoseconds.
+#[derive(Debug)]
+struct AtomicHistogram {
+    bounds: &'static [f64],
+    counts: Box<[AtomicU64]>,
+    sum_nanos: AtomicU64,
+}
+
+impl AtomicHistogram {
+    fn new(bounds: &'static [f64]) -> AtomicHistogram {
+        AtomicHistogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, value: Duration) {
+        let seconds = value.as_secs_f64();
+        let bucket = self
+            .bounds
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(self.bounds.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn encode(&self, name: &str, help: &str, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+        let mut buckets: Vec<(f64, u64)> = self
+            .bounds
+            .iter()
+            .chain(std::iter::once(&f64::INFINITY))
+            .zip(self.counts.iter())
+            .map(|(bound, count)| (*bound, count.load(Ordering::Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        // The encoder adds the +Inf bucket from the total count.
+        buckets.pop();
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+        metric.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+}
+
+/// The server's metrics. Held in [`crate::Stats`], so they outlive a scrape and live as long as
+/// the server.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: Box<[AtomicU64]>,
+    requested_delay: AtomicHistogram,
+    lateness: AtomicHistogram,
+    connections_open: AtomicI64,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            requests: (0..STATUSES * OUTCOMES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            requested_delay: AtomicHistogram::new(&DELAY_BUCKETS),
+            lateness: AtomicHistogram::new(&LATENESS_BUCKETS),
+            connections_open: AtomicI64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one request by status and outcome.
+    pub(crate) fn count(&self, status: u16, outcome: Outcome) {
+        let Some(row) = usize::from(status)
+            .checked_sub(100)
+            .filter(|r| *r < STATUSES)
+        else {
+            return;
+        };
+        let column = OUTCOMES
+            .iter()
+            .position(|(o, _)| *o == outcome)
+            .unwrap_or(0);
+        self.requests[row * OUTCOMES.len() + column].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests ended with this status and outcome so far.
+    pub fn requests(&self, status: u16, outcome: Outcome) -> u64 {
+        let Some(row) = usize::from(status)
+            .checked_sub(100)
+            .filter(|r| *r < STATUSES)
+        else {
+            return 0;
+        };
+        let column = OUTCOMES
+            .iter()
+            .position(|(o, _)| *o == outcome)
+            .unwrap_or(0);
+        self.requests[row * OUTCOMES.len() + column].load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn observe_requested(&self, delay: Duration) {
+        self.requested_delay.observe(delay);
+    }
+
+    pub(crate) fn observe_lateness(&self, lateness: Duration) {
+        self.lateness.observe(lateness);
+    }
+
+    pub(crate) fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Connections open right now.
+    pub fn connections_open(&self) -> i64 {
+        self.connections_open.load(Ordering::Relaxed)
+    }
+
+    /// Renders every metric in the Prometheus text format (version 0.0.4).
+    pub fn render(&self, in_flight: u64, model: &str) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Scrape {
+            // A scrape is rare; copying the counters keeps the collector 'static.
+            requests: self
+                .requests
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+            histograms: [
+                (
+                    "slowlab_requested_delay_seconds",
+                    "Delay asked for in the request path, in seconds.",
+                    snapshot(&self.requested_delay),
+                ),
+                (
+                    "slowlab_lateness_seconds",
+                    "Time actually waited minus the delay planned, in seconds.",
+                    snapshot(&self.lateness),
+                ),
+            ],
+            in_flight,
+            connections_open: self.connections_open(),
+            model: model.to_owned(),
+        }));
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
+        text
+    }
+}
+
+fn snapshot(histogram: &AtomicHistogram) -> AtomicHistogram {
+    AtomicHistogram {
+        bounds: histogram.bounds,
+        counts: histogram
+            .counts
+            .iter()
+            .map(|c| AtomicU64::new(c.load(Ordering::Relaxed)))
+            .collect(),
+        sum_nanos: AtomicU64::new(histogram.sum_nanos.load(Ordering::Relaxed)),
+    }
+}
+
+/// The values of one scrape.
+#[derive(Debug)]
+struct Scrape {
+    requests: Vec<u64>,
+    histograms: [(&'static str, &'static str, AtomicHistogram); 2],
+    in_flight: u64,
+    connections_open: i64,
+    model: String,
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let info = ConstGauge::new(1i64);
+        let mut metric = encoder.encode_descriptor(
+            "slowlab_info",
+            "The handler model and version of this server.",
+            None,
+            MetricType::Gauge,
+        )?;
+        info.encode(metric.encode_family(&[
+            ("model", self.model.as_str()),
+            ("version", env!("CARGO_PKG_VERSION")),
+        ])?)?;
+
+        let mut metric = encoder.encode_descriptor(
+            "slowlab_requests",
+            "Requests to the delay endpoint and refusals, by status and outcome (ok, cancelled, fault, rejected).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (index, value) in self.requests.iter().enumerate() {
+            if *value == 0 {
+                continue;
+            }
+            let status = (index / OUTCOMES.len() + 100).to_string();
+            let outcome = OUTCOMES[index % OUTCOMES.len()].1;
+            ConstCounter::new(*value).encode(
+                metric.encode_family(&[("status", status.as_str()), ("outcome", outcome)])?,
+            )?;
+        }
+
+        let gauge = ConstGauge::new(i64::try_from(self.in_flight).unwrap_or(i64::MAX));
+        gauge.encode(encoder.encode_descriptor(
+            "slowlab_in_flight",
+            "Requests being handled right now (waiting or answering).",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        ConstGauge::new(self.connections_open).encode(encoder.encode_descriptor(
+            "slowlab_connections_open",
+            "Client connections open right now.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+
+        for (name, help, histogram) in &self.histograms {
+            histogram.encode(name, help, &mut encoder)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,268 @@
+//! Answers after (or during) the wait: the JSON body, its padding and pacing, the status, and the
+//! faults that replace an answer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
+
+use crate::metrics::Outcome;
+use crate::options::{Fault, Plan, Seconds};
+use crate::stats::Record;
+
+/// `X-Slowlab-Drawn-Delay`: the delay drawn by `jitter` or `dist`, in seconds.
+pub const DRAWN_DELAY: HeaderName = HeaderName::from_static("x-slowlab-drawn-delay");
+/// `X-Slowlab-Clamped`: the delay, in seconds, that was over `--max-delay` and clamped to it.
+pub const CLAMPED: HeaderName = HeaderName::from_static("x-slowlab-clamped");
+/// `Server-Timing`: `wait;dur=<milliseconds actually waited>`.
+pub const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+/// Padding comes out of this buffer, so a 16 MiB body allocates nothing.
+static SPACES: [u8; 64 * 1024] = [b' '; 64 * 1024];
+
+/// Asks the connection layer to end the connection (HTTP/1.1) or the stream (HTTP/2) instead of
+/// answering. Carried as a response extension out of the router.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Abort(pub Fault);
+
+/// The article's body: `{"time_elapsed": 0.25}`.
+fn json(plan: &Plan) -> Bytes {
+    Bytes::from(format!("{{\"time_elapsed\": {}}}", plan.requested))
+}
+
+fn base(plan: &Plan, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(plan.status()).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(drawn) = plan.drawn
+        && let Ok(value) = HeaderValue::from_str(&Seconds(drawn).to_string())
+    {
+        headers.insert(DRAWN_DELAY, value);
+    }
+    if let Some(clamped) = plan.clamped_from
+        && let Ok(value) = HeaderValue::from_str(&Seconds(clamped).to_string())
+    {
+        headers.insert(CLAMPED, value);
+    }
+    response
+}
+
+fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
+    // Integer arithmetic: float formatting costs more than the rest of the header.
+    let micros = waited.as_micros();
+    let text = format!(
+        "wait;dur={}.{:03}{}",
+        micros / 1000,
+        micros % 1000,
+        // Headers leave before the wait when the body drips: say it is the plan.
+        if planned { ";desc=\"planned\"" } else { "" }
+    );
+    // Taking the string's buffer saves the copy `from_str` would make.
+    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(text)) {
+        response.headers_mut().insert(SERVER_TIMING, value);
+    }
+}
+
+/// The answer after a completed wait of `waited`.
+pub(crate) fn answer(plan: &Plan, waited: Duration, record: Record) -> Response {
+    let json = json(plan);
+    let body = match plan.options.bytes {
+        Some(bytes) if bytes > json.len() as u64 => Body::new(SlowBody::new(json, bytes, None)),
+        _ => Body::from(json),
+    };
+    let mut response = base(plan, body);
+    server_timing(&mut response, waited, false);
+    record.finish(Outcome::Ok);
+    response
+}
+
+/// Headers at once, then the body in `chunks` pieces spread evenly over the wait. The record goes
+/// with the body: the request is done when the last chunk is out, cancelled if the body is dropped
+/// before.
+pub(crate) fn drip(plan: &Plan, chunks: u32, record: Record, head_only: bool) -> Response {
+    let json = json(plan);
+    let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
+    let mut response = if head_only {
+        record.finish(Outcome::Ok);
+        base(plan, Body::empty())
+    } else {
+        let start = Instant::now();
+        let chunks = u64::from(chunks).min(total).max(1);
+        let schedule = Drip {
+            chunks,
+            done: 0,
+            start,
+            wait: plan.wait,
+            sleep: Box::pin(tokio::time::sleep_until(after(
+                start,
+                plan.wait / chunks as u32,
+            ))),
+            record: Some(record),
+        };
+        base(plan, Body::new(SlowBody::new(json, total, Some(schedule))))
+    };
+    server_timing(&mut response, plan.wait, true);
+    response
+}
+
+/// `fault=truncate`: a Content-Length for the whole body, half of it, then the connection ends.
+pub(crate) fn truncated(plan: &Plan, waited: Duration) -> Response {
+    let json = json(plan);
+    let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
+    let mut body = SlowBody::new(json, total, None);
+    body.truncate_at = Some(total / 2);
+    let mut response = base(plan, Body::new(body));
+    server_timing(&mut response, waited, false);
+    response
+}
+
+/// A fault that ends the connection or stream: an empty response marked for the connection layer.
+pub(crate) fn abort(fault: Fault) -> Response {
+    let mut response = Response::new(Body::empty());
+    response.extensions_mut().insert(Abort(fault));
+    response
+}
+
+/// `start + wait`, or a far future when that does not fit in an `Instant` (`--max-delay` may be
+/// huge).
+fn after(start: Instant, wait: Duration) -> Instant {
+    start
+        .checked_add(wait)
+        .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30))
+}
+
+/// The schedule of a dripping body.
+struct Drip {
+    chunks: u64,
+    done: u64,
+    start: Instant,
+    wait: Duration,
+    sleep: Pin<Box<Sleep>>,
+    record: Option<Record>,
+}
+
+/// A body of `total` bytes: the JSON, then spaces (JSON allows trailing whitespace), released all at
+/// once or chunk by chunk on a schedule, and optionally cut short with an error.
+struct SlowBody {
+    json: Bytes,
+    total: u64,
+    sent: u64,
+    released: u64,
+    drip: Option<Drip>,
+    truncate_at: Option<u64>,
+    /// Whether a truncated body has paused once, so that hyper flushes what was sent before the
+    /// error ends the connection.
+    paused: bool,
+}
+
+/// The error that cuts a truncated body short; hyper then closes the connection (or resets the
+/// stream).
+#[derive(Debug, thiserror::Error)]
+#[error("body truncated on purpose (fault=truncate)")]
+struct Truncated;
+
+impl SlowBody {
+    fn new(json: Bytes, total: u64, drip: Option<Drip>) -> SlowBody {
+        let released = if drip.is_some() { 0 } else { total };
+        SlowBody {
+            json,
+            total,
+            sent: 0,
+            released,
+            drip,
+            truncate_at: None,
+            paused: false,
+        }
+    }
+}
+
+impl http_body::Body for SlowBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(cut) = this.truncate_at
+                && this.sent >= cut
+            {
+                if !this.paused {
+                    this.paused = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                return Poll::Ready(Some(Err(Box::new(Truncated))));
+            }
+            let limit = this.released.min(this.truncate_at.unwrap_or(u64::MAX));
+            if this.sent < limit {
+                let json_len = this.json.len() as u64;
+                let mut end = limit.min(this.sent + SPACES.len() as u64);
+                let data = if this.sent < json_len {
+                    end = end.min(json_len);
+                    this.json.slice(this.sent as usize..end as usize)
+                } else {
+                    Bytes::from_static(&SPACES[..(end - this.sent) as usize])
+                };
+                this.sent = end;
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            if this.sent >= this.total {
+                return Poll::Ready(None);
+            }
+            let Some(drip) = this.drip.as_mut() else {
+                // Everything is released when there is no schedule; nothing left to wait for.
+                return Poll::Ready(None);
+            };
+            ready!(drip.sleep.as_mut().poll(cx));
+            drip.done += 1;
+            this.released = if drip.done >= drip.chunks {
+                this.total
+            } else {
+                (u128::from(this.total) * u128::from(drip.done) / u128::from(drip.chunks)) as u64
+            };
+            if drip.done >= drip.chunks {
+                if let Some(record) = drip.record.take() {
+                    record.waited(drip.wait, drip.start.elapsed());
+                    record.finish(Outcome::Ok);
+                }
+            } else {
+                let at = after(
+                    drip.start,
+                    drip.wait
+                        .mul_f64((drip.done + 1) as f64 / drip.chunks as f64),
+                );
+                drip.sleep.as_mut().reset(at);
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.sent >= self.total && self.truncate_at.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let left = self.total - self.sent;
+        if self.drip.is_some() {
+            // Not exact, so HTTP/1.1 uses chunked transfer and each chunk leaves when released.
+            let mut hint = SizeHint::new();
+            hint.set_lower(left);
+            hint
+        } else {
+            SizeHint::with_exact(left)
+        }
+    }
+}
