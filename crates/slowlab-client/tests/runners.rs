@@ -1,0 +1,375 @@
+//! Each runner's shape against a real slow server on an ephemeral loopback port, and the error
+//! kinds produced for real by tiny raw TCP servers that misbehave on purpose.
+//!
+//! Structure (what overlapped, how many connections, what was counted), never speed.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::thread;
+use std::time::Duration;
+
+use slowlab_client::{
+    Control, Endpoint, ErrorKind, Mode, Outcome, Report, RequestOptions, Workload, run, run_with,
+};
+use slowlab_server::{Config, spawn};
+
+fn workload(base_url: &str, delays: &[Duration]) -> Workload {
+    Workload::from_delays(Endpoint::parse(base_url).unwrap(), delays)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Most outcomes whose `[start, end)` overlap, computed here independently of the summary.
+fn overlap(outcomes: &[Outcome]) -> usize {
+    outcomes
+        .iter()
+        .map(|a| {
+            outcomes
+                .iter()
+                .filter(|b| b.start <= a.start && a.start < b.end)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn assert_all_ok(report: &Report) {
+    let failures: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err())
+        .collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(report.outcomes.len(), report.workload.targets.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_three_never_exceeds_three_and_reaches_three() {
+    let server = spawn(Config::default()).await.unwrap();
+    let delays = vec![ms(100); 12];
+    let options = RequestOptions {
+        concurrency: Some(3),
+        ..RequestOptions::default()
+    };
+    let report = run(
+        Mode::Async,
+        workload(&server.base_url(), &delays),
+        options,
+        |_| {},
+    )
+    .await;
+    assert_all_ok(&report);
+    assert_eq!(overlap(&report.outcomes), 3);
+    assert_eq!(report.summary.peak_concurrency, 3);
+    assert_eq!(server.stats().peak_in_flight, 3);
+    assert_eq!(report.summary.slots, Some(3));
+    // Ideal on 3 slots: 12 requests of 100 ms is 4 rounds.
+    assert_eq!(report.summary.ideal, ms(400));
+    // Keep-alive: three connections, each made once, then reused back to back.
+    let connected = report
+        .outcomes
+        .iter()
+        .filter(|o| o.connect.is_some())
+        .count();
+    assert_eq!(connected, 3, "one connection per slot");
+    // The later requests waited for a slot.
+    assert!(report.outcomes.iter().any(|o| o.slot_wait >= ms(90)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_runner_uses_its_pool_size() {
+    let server = spawn(Config::default()).await.unwrap();
+    let delays = vec![ms(100); 8];
+    let options = RequestOptions {
+        threads: Some(4),
+        ..RequestOptions::default()
+    };
+    let report = run(
+        Mode::Threads,
+        workload(&server.base_url(), &delays),
+        options,
+        |_| {},
+    )
+    .await;
+    assert_all_ok(&report);
+    assert_eq!(report.summary.mode, Mode::Threads);
+    assert_eq!(overlap(&report.outcomes), 4);
+    assert_eq!(server.stats().peak_in_flight, 4);
+    assert_eq!(report.summary.ideal, ms(200));
+    // Default: one thread per request, so all overlap.
+    let report = run(
+        Mode::Threads,
+        workload(&server.base_url(), &delays),
+        RequestOptions::default(),
+        |_| {},
+    )
+    .await;
+    assert_all_ok(&report);
+    assert_eq!(report.summary.peak_concurrency, 8);
+    assert_eq!(report.summary.ideal, ms(100));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_async_overlaps_everything_with_full_outcomes() {
+    let server = spawn(Config::default()).await.unwrap();
+    let delays = vec![ms(300); 40];
+    let report = run(
+        Mode::Async,
+        workload(&server.base_url(), &delays),
+        RequestOptions {
+            keep_bodies: false,
+            ..RequestOptions::default()
+        },
+        |_| {},
+    )
+    .await;
+    assert_all_ok(&report);
+    assert_eq!(report.summary.peak_concurrency, 40);
+    for o in &report.outcomes {
+        assert!(o.connect.is_some(), "a connection per request");
+        assert_eq!(o.slot_wait, Duration::ZERO);
+        let first_byte = o.first_byte.unwrap();
+        assert!(o.start <= first_byte && first_byte <= o.end, "{o:?}");
+        assert_eq!(o.status, Some(200));
+        assert!(o.bytes > 0);
+        let reply = o.result.as_ref().unwrap();
+        assert!(reply.body.is_empty(), "bodies are dropped unless kept");
+        assert_eq!(reply.time_elapsed, Some(0.3));
+    }
+    let s = &report.summary;
+    assert_eq!(s.latency.count, 40);
+    assert!(
+        s.latency.p50 >= 0.3 && s.latency.p50 <= s.latency.p99 && s.latency.p99 <= s.latency.max
+    );
+    assert!(s.overhead.max < s.latency.max);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_multiplexes_and_honours_concurrency() {
+    let server = spawn(Config::default()).await.unwrap();
+    let delays = vec![ms(200); 60];
+    let options = RequestOptions {
+        http2: true,
+        ..RequestOptions::default()
+    };
+    let report = run(
+        Mode::Async,
+        workload(&server.base_url(), &delays),
+        options,
+        |_| {},
+    )
+    .await;
+    assert_all_ok(&report);
+    assert_eq!(report.summary.peak_concurrency, 60);
+    assert_eq!(server.stats().peak_in_flight, 60);
+
+    let limited = RequestOptions {
+        http2: true,
+        concurrency: Some(5),
+        ..RequestOptions::default()
+    };
+    let report = run(
+        Mode::Async,
+        workload(&server.base_url(), &delays[..20]),
+        limited,
+        |_| {},
+    )
+    .await;
+    assert_all_ok(&report);
+    assert_eq!(overlap(&report.outcomes), 5);
+    assert_eq!(report.summary.ideal, ms(800));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_concurrent_requests_all_succeed() {
+    let server = spawn(Config::default()).await.unwrap();
+    slowlab_client::limits::raise_fd_limit();
+    let delays = vec![Duration::from_secs(1); 2000];
+    for http2 in [false, true] {
+        let report = run(
+            Mode::Async,
+            workload(&server.base_url(), &delays),
+            RequestOptions {
+                http2,
+                keep_bodies: false,
+                ..RequestOptions::default()
+            },
+            |_| {},
+        )
+        .await;
+        assert_all_ok(&report);
+        // Generous: they overlapped (a sequential run would take 2,000 s).
+        assert!(
+            report.summary.wall < Duration::from_secs(30),
+            "http2 {http2}"
+        );
+        assert!(report.summary.peak_concurrency > 1000, "http2 {http2}");
+    }
+}
+
+/// A raw TCP server that answers every connection with `behave`.
+fn raw_server(behave: fn(std::net::TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || behave(stream));
+        }
+    });
+    addr
+}
+
+fn read_head(stream: &mut std::net::TcpStream) {
+    let mut buf = [0u8; 4096];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+async fn kinds_from(addr: SocketAddr, options: RequestOptions) -> Vec<(Mode, ErrorKind)> {
+    let base_url = format!("http://{addr}");
+    let mut kinds = Vec::new();
+    for mode in [Mode::Sequential, Mode::Threads, Mode::Async] {
+        let report = run(mode, workload(&base_url, &[ms(10)]), options, |_| {}).await;
+        assert_eq!(report.outcomes.len(), 1);
+        let err = report.outcomes[0].result.as_ref().unwrap_err();
+        kinds.push((mode, err.kind));
+    }
+    kinds
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_kinds_for_real() {
+    // reset: the connection closes with the request unread, so the kernel sends RST.
+    let reset = raw_server(|stream| {
+        thread::sleep(ms(200));
+        drop(stream);
+    });
+    // closed-early: half a response, then a clean close.
+    let closed = raw_server(|mut stream| {
+        read_head(&mut stream);
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"time");
+    });
+    // bad-body: 200 without the echo.
+    let bad = raw_server(|mut stream| {
+        read_head(&mut stream);
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    });
+    // timeout: accepts and never answers.
+    let hang = raw_server(|mut stream| {
+        read_head(&mut stream);
+        thread::sleep(Duration::from_secs(5));
+    });
+    let timeout = RequestOptions {
+        timeout: Some(ms(300)),
+        ..RequestOptions::default()
+    };
+    for (mode, kind) in kinds_from(reset, RequestOptions::default()).await {
+        // A reset read as the end of the stream is still a connection that ended too soon.
+        assert!(
+            matches!(kind, ErrorKind::Reset | ErrorKind::ClosedEarly),
+            "{mode:?}: {kind:?}"
+        );
+    }
+    for (mode, kind) in kinds_from(closed, RequestOptions::default()).await {
+        assert_eq!(kind, ErrorKind::ClosedEarly, "{mode:?}");
+    }
+    for (mode, kind) in kinds_from(bad, RequestOptions::default()).await {
+        assert_eq!(kind, ErrorKind::BadBody, "{mode:?}");
+    }
+    for (mode, kind) in kinds_from(hang, timeout).await {
+        assert_eq!(kind, ErrorKind::Timeout, "{mode:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_timeout_against_a_full_accept_queue() {
+    // A listener that never accepts, with the shortest queue: once it is full, the kernel drops
+    // further SYNs and connects hang.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(ms(200), tokio::net::TcpStream::connect(addr)).await
+        {
+            fillers.push(stream);
+        }
+    }
+    let options = RequestOptions {
+        connect_timeout: ms(300),
+        ..RequestOptions::default()
+    };
+    let report = run(
+        Mode::Async,
+        workload(&format!("http://{addr}"), &[ms(0)]),
+        options,
+        |_| {},
+    )
+    .await;
+    let err = report.outcomes[0].result.as_ref().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ConnectTimeout, "{err}");
+    drop(listener);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_reports_finished_and_cancelled() {
+    let server = spawn(Config::default()).await.unwrap();
+    let mut delays = vec![ms(10); 3];
+    delays.extend(vec![Duration::from_secs(30); 3]);
+    for (mode, options) in [
+        (Mode::Async, RequestOptions::default()),
+        (
+            Mode::Async,
+            RequestOptions {
+                concurrency: Some(2),
+                ..RequestOptions::default()
+            },
+        ),
+        (
+            Mode::Async,
+            RequestOptions {
+                http2: true,
+                ..RequestOptions::default()
+            },
+        ),
+        (Mode::Threads, RequestOptions::default()),
+    ] {
+        let control = Control::new();
+        let canceller = {
+            let control = control.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(ms(700)).await;
+                control.cancel();
+            })
+        };
+        let report = run_with(
+            mode,
+            workload(&server.base_url(), &delays),
+            options,
+            &control,
+            |_| {},
+        )
+        .await;
+        canceller.await.unwrap();
+        assert_eq!(report.outcomes.len(), 6, "{mode:?} {options:?}");
+        assert!(report.summary.wall < Duration::from_secs(20), "{mode:?}");
+        let s = &report.summary;
+        assert_eq!(
+            s.ok + s.cancelled,
+            6,
+            "{mode:?} {options:?}: {:?}",
+            s.errors
+        );
+        assert!(s.cancelled >= 3, "{mode:?} {options:?}");
+    }
+}
