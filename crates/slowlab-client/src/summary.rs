@@ -223,9 +223,6 @@ fn hint(kind: ErrorKind) -> Option<String> {
              --concurrency, or widen net.ipv4.ip_local_port_range"
                 .to_owned(),
         ),
-        ErrorKind::Refused => {
-            Some("connection refused: is the server running at that address?".to_owned())
-        }
         _ => None,
     }
 }

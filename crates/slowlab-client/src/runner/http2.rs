@@ -175,7 +175,7 @@ async fn stream(
         Err(err) => Err(from_h2(&err, shared)),
         Ok(mut sender) => {
             let work = exchange(shared, &mut sender, index, &mut progress);
-            bounded(shared, work).await
+            bounded(shared, Box::pin(work)).await
         }
     };
     progress.outcome(shared, index, start, slot_wait, result)

@@ -165,6 +165,8 @@ pub(crate) struct Shared {
     pub base_url: String,
     /// The `Host` header, made once.
     pub host: http::HeaderValue,
+    /// Every request is a slowlab delay request, so every answer is a few dozen bytes.
+    pub small_answers: bool,
     /// The next request not yet taken by a worker.
     pub next: AtomicUsize,
 }
@@ -234,6 +236,7 @@ pub(crate) fn start(
     let shared = Arc::new(Shared {
         base_url: workload.endpoint.base_url(),
         host,
+        small_answers: workload.targets.iter().all(|t| t.delay.is_some()),
         workload,
         options,
         origin,
