@@ -16,12 +16,13 @@ pub const ARTICLE_DELAYS: [u64; 10] = [7, 2, 6, 4, 0, 9, 4, 2, 5, 5];
 /// Most decimals a delay is written with in a URL: microseconds.
 const DELAY_DECIMALS: usize = 6;
 
-/// Where requests go: `http://host:port` and an optional path prefix.
+/// Where requests go: `http://host:port` or `https://host:port`, and an optional path prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     host: String,
     port: u16,
     prefix: String,
+    tls: bool,
 }
 
 /// A base URL that cannot be used.
@@ -30,22 +31,24 @@ pub enum EndpointError {
     /// Not a URL at all.
     #[error("{0:?} is not a URL; expected e.g. http://127.0.0.1:8000")]
     Invalid(String),
-    /// A scheme other than `http`.
-    #[error("{0:?}: only http:// base URLs are supported for now")]
+    /// A scheme other than `http` or `https`.
+    #[error("{0:?}: only http:// and https:// base URLs are supported")]
     UnsupportedScheme(String),
 }
 
 impl Endpoint {
-    /// Parses a base URL such as `http://127.0.0.1:8000` or `http://localhost:8000/api`.
+    /// Parses a base URL such as `http://127.0.0.1:8000`, `http://localhost:8000/api` or
+    /// `https://example.com`.
     pub fn parse(base_url: &str) -> Result<Endpoint, EndpointError> {
         let uri: Uri = base_url
             .parse()
             .map_err(|_| EndpointError::Invalid(base_url.to_owned()))?;
-        match uri.scheme_str() {
-            Some("http") => {}
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
             Some(_) => return Err(EndpointError::UnsupportedScheme(base_url.to_owned())),
             None => return Err(EndpointError::Invalid(base_url.to_owned())),
-        }
+        };
         let host = uri
             .host()
             .ok_or_else(|| EndpointError::Invalid(base_url.to_owned()))?
@@ -54,9 +57,25 @@ impl Endpoint {
             .to_owned();
         Ok(Endpoint {
             host,
-            port: uri.port_u16().unwrap_or(80),
+            port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
             prefix: uri.path().trim_end_matches('/').to_owned(),
+            tls,
         })
+    }
+
+    /// Whether requests go over TLS (`https://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The host name or address, without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
     }
 
     /// `host:port` as sent in the `Host` header.
@@ -70,7 +89,7 @@ impl Endpoint {
 
     /// The base URL, normalised, without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}{}", self.authority(), self.prefix)
+        format!("{}://{}{}", self.scheme(), self.authority(), self.prefix)
     }
 
     /// The path to request for `path` (which starts with `/`), prefix included.
@@ -258,8 +277,11 @@ mod tests {
         let e = Endpoint::parse("http://[::1]:9/api").unwrap();
         assert_eq!(e.url("/7"), "http://[::1]:9/api/7");
         assert_eq!(e.path("/7"), "/api/7");
+        let e = Endpoint::parse("https://example.com").unwrap();
+        assert!(e.is_tls());
+        assert_eq!(e.url("/7"), "https://example.com:443/7");
         assert!(matches!(
-            Endpoint::parse("https://example.com"),
+            Endpoint::parse("ftp://example.com"),
             Err(EndpointError::UnsupportedScheme(_))
         ));
         assert!(Endpoint::parse("not a url").is_err());

@@ -373,3 +373,85 @@ async fn cancelling_reports_finished_and_cancelled() {
         assert!(s.cancelled >= 3, "{mode:?} {options:?}");
     }
 }
+
+/// An HTTPS server with the self-signed certificate in `tests/data`, answering every request
+/// with the echo of `/0`, over HTTP/1.1 with `Connection: close`.
+async fn tls_server() -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{dir}/localhost.crt"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/localhost.key")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = "{\"time_elapsed\": 0}";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_every_runner() {
+    let addr = tls_server().await;
+    let base_url = format!("https://localhost:{}", addr.port());
+    let insecure = RequestOptions {
+        insecure: true,
+        ..RequestOptions::default()
+    };
+    for mode in [Mode::Sequential, Mode::Threads, Mode::Async] {
+        let report = run(mode, workload(&base_url, &[ms(0); 3]), insecure, |_| {}).await;
+        assert_all_ok(&report);
+        // Checked certificates: the self-signed one is refused, with a typed outcome that says
+        // how to accept it.
+        let report = run(
+            mode,
+            workload(&base_url, &[ms(0)]),
+            RequestOptions::default(),
+            |_| {},
+        )
+        .await;
+        let err = report.outcomes[0].result.as_ref().unwrap_err();
+        assert!(
+            err.message.to_lowercase().contains("certificate")
+                || err.message.to_lowercase().contains("issuer"),
+            "{mode:?}: {err}"
+        );
+    }
+}

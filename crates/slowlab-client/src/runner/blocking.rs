@@ -45,6 +45,11 @@ fn worker(shared: &Shared, counts_slot_wait: bool) {
         .timeout_global(shared.options.timeout)
         .timeout_connect(Some(shared.options.connect_timeout))
         .user_agent(AGENT)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .disable_verification(shared.options.insecure)
+                .build(),
+        )
         .build()
         .into();
     while let Some(index) = shared.take() {

@@ -190,7 +190,7 @@ async fn exchange(
     let workload = &shared.workload;
     let target = &workload.targets[index];
     let uri = Uri::builder()
-        .scheme("http")
+        .scheme(workload.endpoint.scheme())
         .authority(shared.host.as_bytes())
         .path_and_query(workload.endpoint.path(&target.path))
         .build()

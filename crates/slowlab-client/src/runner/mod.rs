@@ -19,6 +19,7 @@ mod async_tasks;
 mod blocking;
 mod http1;
 mod http2;
+mod tls;
 
 /// Threads used by the `threads` runner when none are asked for: one per request, up to this.
 pub const DEFAULT_MAX_THREADS: usize = 512;
@@ -67,6 +68,8 @@ pub struct RequestOptions {
     /// (so also a concurrency limit); over HTTP/2, `None` opens as many as the server's stream
     /// limit requires.
     pub connections: Option<usize>,
+    /// `https://`: accept any server certificate (like `curl -k`), for self-signed test servers.
+    pub insecure: bool,
     /// Keep each successful response body in its [`Reply`](crate::Reply). Off for large runs that
     /// do not print bodies, so memory stays small.
     pub keep_bodies: bool,
@@ -81,6 +84,7 @@ impl Default for RequestOptions {
             threads: None,
             http2: false,
             connections: None,
+            insecure: false,
             keep_bodies: true,
         }
     }
@@ -167,6 +171,8 @@ pub(crate) struct Shared {
     pub host: http::HeaderValue,
     /// Every request is a slowlab delay request, so every answer is a few dozen bytes.
     pub small_answers: bool,
+    /// TLS settings, for an `https://` endpoint.
+    pub tls: Option<tls::Tls>,
     /// The next request not yet taken by a worker.
     pub next: AtomicUsize,
 }
@@ -233,10 +239,26 @@ pub(crate) fn start(
 ) {
     let host = http::HeaderValue::try_from(workload.endpoint.authority())
         .unwrap_or_else(|_| http::HeaderValue::from_static("localhost"));
+    let async_tls = mode == Mode::Async && workload.endpoint.is_tls();
+    let tls = if async_tls {
+        match tls::Tls::new(workload.endpoint.host(), options.http2, options.insecure) {
+            Ok(tls) => Some(tls),
+            Err(message) => {
+                for index in 0..workload.targets.len() {
+                    let error = FetchError::new(ErrorKind::Other, message.clone());
+                    let _ = outcomes.send(Outcome::unfinished(index, origin.elapsed(), error));
+                }
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let shared = Arc::new(Shared {
         base_url: workload.endpoint.base_url(),
         host,
         small_answers: workload.targets.iter().all(|t| t.delay.is_some()),
+        tls,
         workload,
         options,
         origin,

@@ -102,6 +102,9 @@ pub struct FetchArgs {
     /// Extra header for every request, `Name: value` (repeatable).
     #[arg(long = "header", short = 'H', value_name = "NAME:VALUE")]
     pub headers: Vec<String>,
+    /// https://: accept any server certificate (self-signed test servers), like `curl -k`.
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
     /// Give up on a request after this many seconds (default: wait as long as the server takes).
     #[arg(long, value_parser = parse_seconds, value_name = "SECONDS")]
     pub timeout: Option<Duration>,

@@ -45,6 +45,7 @@ pub async fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads.map(|n| n as usize),
         http2: args.http2,
         connections: args.connections.map(|n| n as usize),
+        insecure: args.insecure,
         keep_bodies: args.output == FetchOutput::Text && print_bodies,
     };
     // Every connection is a file descriptor; 10,000 waits need more than the usual 1,024.
