@@ -455,3 +455,28 @@ async fn https_with_every_runner() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http1_pool_of_two_connections_is_a_limit_of_two() {
+    let server = spawn(Config::default()).await.unwrap();
+    let options = RequestOptions {
+        connections: Some(2),
+        ..RequestOptions::default()
+    };
+    let report = run(
+        Mode::Async,
+        workload(&server.base_url(), &[ms(50); 8]),
+        options,
+        |_| {},
+    )
+    .await;
+    assert_all_ok(&report);
+    assert_eq!(overlap(&report.outcomes), 2);
+    assert_eq!(report.summary.slots, Some(2));
+    let connected = report
+        .outcomes
+        .iter()
+        .filter(|o| o.connect.is_some())
+        .count();
+    assert_eq!(connected, 2);
+}

@@ -450,3 +450,42 @@ fn fd_exhaustion_is_typed_and_the_run_goes_on() {
     let hints = summary["hints"].to_string();
     assert!(hints.contains("ulimit -n"), "{hints}");
 }
+
+#[test]
+fn progress_bar_on_a_terminal_only_and_without_colour_under_no_color() {
+    let served = Served::start();
+    let command = format!(
+        "{} fetch --count 30 --delay 0.4 --concurrency 10 --output json --base-url {}",
+        env!("CARGO_BIN_EXE_slowlab"),
+        served.base_url
+    );
+    // `script` gives the child a pseudo-terminal, so stderr is a terminal.
+    let on_terminal = |no_color: bool| {
+        let mut script = Command::new("script");
+        script.args(["-qec", &command, "/dev/null"]);
+        if no_color {
+            script.env("NO_COLOR", "1");
+        } else {
+            script.env_remove("NO_COLOR");
+        }
+        let output = script.output().expect("script(1) runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let coloured = on_terminal(false);
+    assert!(coloured.contains("in flight 10"), "{coloured}");
+    assert!(
+        coloured.contains("\x1b[36m"),
+        "colours by default: {coloured}"
+    );
+    let plain = on_terminal(true);
+    assert!(plain.contains("/30 in flight"), "{plain}");
+    assert!(
+        !plain.contains("\x1b[36m"),
+        "no colour under NO_COLOR: {plain}"
+    );
+    // --quiet: no bar even on a terminal.
+    let mut script = Command::new("script");
+    script.args(["-qec", &format!("{command} --quiet"), "/dev/null"]);
+    let quiet = String::from_utf8_lossy(&script.output().unwrap().stdout).into_owned();
+    assert!(!quiet.contains("in flight"), "{quiet}");
+}
