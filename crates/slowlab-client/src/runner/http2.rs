@@ -159,12 +159,17 @@ async fn stream(
     limited: bool,
 ) -> Outcome {
     let queued = shared.now();
-    let ready = tokio::select! {
-        biased;
-        ready = sender.ready() => ready,
-        () = shared.control.cancelled() => {
-            return Outcome::unfinished(index, shared.now(), FetchError::cancelled(false));
+    // Boxed, like the exchange: the task itself stays small for the whole wait.
+    let ready = Box::pin(async {
+        tokio::select! {
+            biased;
+            ready = sender.ready() => Some(ready),
+            () = shared.control.cancelled() => None,
         }
+    })
+    .await;
+    let Some(ready) = ready else {
+        return Outcome::unfinished(index, shared.now(), FetchError::cancelled(false));
     };
     let _in_flight = shared.control.enter();
     let start = shared.now();
