@@ -3,22 +3,25 @@
 //!
 //! The first connection tells the server's stream limit (`SETTINGS_MAX_CONCURRENT_STREAMS`); the
 //! runner opens as many connections as the wanted concurrency needs at that limit (or exactly
-//! `--connections N`), and deals requests to them in turn. A request that finds its connection's
-//! streams all taken waits for one, and that wait is its slot wait.
+//! `--connections N`). Each connection's worker has its share of the slots (at most the stream
+//! limit) and takes the next request of the run whenever one frees; a request that waited for a
+//! slot has that wait as its slot wait.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use h2::client::SendRequest;
 use http::header::USER_AGENT;
 use http::{HeaderValue, Request, Uri};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
 use crate::runner::Shared;
-use crate::runner::http1::{AGENT, Progress, bounded, connect};
+use crate::runner::http1::{AGENT, Progress, connect};
 
 /// Most connections opened at once while setting up.
 const OPENING_AT_ONCE: usize = 64;
@@ -30,7 +33,9 @@ struct Connection {
     max_streams: usize,
 }
 
-/// Opens the connections, then sends every request as a stream on one of them.
+/// Opens the connections, each driven by a worker with a number of stream slots that takes the
+/// next request whenever a slot frees: greedy list scheduling, as in the HTTP/1.1 pool, with many
+/// slots per connection.
 pub(super) async fn run(shared: Arc<Shared>) {
     let Some(addrs) = shared.resolve().await else {
         return;
@@ -45,70 +50,77 @@ pub(super) async fn run(shared: Arc<Shared>) {
         .concurrency
         .unwrap_or(total)
         .clamp(1, total.max(1));
+    let per_connection = first.max_streams.max(1);
     let count = shared
         .options
         .connections
-        .unwrap_or_else(|| wanted.div_ceil(first.max_streams.max(1)))
+        .unwrap_or_else(|| wanted.div_ceil(per_connection))
         .max(1);
-    let mut senders = vec![first.sender];
-    senders.extend(open_more(&shared, &addrs, count - 1).await);
-
-    let limit = shared
-        .options
-        .concurrency
-        .map(|k| Arc::new(Semaphore::new(k)));
-    let mut turn = 0;
-    while let Some(index) = shared.take() {
-        let permit = match &limit {
-            None => None,
-            Some(limit) => tokio::select! {
-                permit = Arc::clone(limit).acquire_owned() => permit.ok(),
-                () = shared.control.cancelled() => break,
-            },
-        };
-        let sender = senders[turn % senders.len()].clone();
-        turn += 1;
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let outcome = stream(&shared, sender, index, permit.is_some()).await;
-            drop(permit);
-            shared.report(outcome);
-        });
-    }
-}
-
-/// Opens `count` more connections, a few at a time; those that fail are left out (their requests
-/// go to the others).
-async fn open_more(
-    shared: &Arc<Shared>,
-    addrs: &Arc<[SocketAddr]>,
-    count: usize,
-) -> Vec<SendRequest<Bytes>> {
-    let mut opened = Vec::with_capacity(count);
+    // The wanted slots, shared out evenly, never more than a connection's stream limit.
+    let slots = |number: usize| {
+        let share = wanted / count + usize::from(number < wanted % count);
+        share.clamp(1, per_connection)
+    };
+    // Fewer slots than requests: requests wait for a slot, and that wait is measured.
+    let limited = (0..count).map(slots).sum::<usize>() < total;
+    tokio::spawn(drive(Arc::clone(&shared), first.sender, slots(0), limited));
+    let mut opened = 1;
     let mut opening: JoinSet<Result<Connection, FetchError>> = JoinSet::new();
     let mut failures = 0;
-    for _ in 0..count {
-        if opening.len() >= OPENING_AT_ONCE {
-            if let Some(Ok(Ok(connection))) = opening.join_next().await {
-                opened.push(connection.sender);
-            } else {
-                failures += 1;
-            }
+    let mut launched = 1;
+    while launched < count || !opening.is_empty() {
+        while launched < count && opening.len() < OPENING_AT_ONCE {
+            let shared = Arc::clone(&shared);
+            let addrs = Arc::clone(&addrs);
+            opening.spawn(async move { open(&shared, &addrs).await });
+            launched += 1;
         }
-        let shared = Arc::clone(shared);
-        let addrs = Arc::clone(addrs);
-        opening.spawn(async move { open(&shared, &addrs).await });
-    }
-    while let Some(result) = opening.join_next().await {
-        match result {
-            Ok(Ok(connection)) => opened.push(connection.sender),
-            _ => failures += 1,
+        match opening.join_next().await {
+            Some(Ok(Ok(connection))) => {
+                tokio::spawn(drive(
+                    Arc::clone(&shared),
+                    connection.sender,
+                    slots(opened),
+                    limited,
+                ));
+                opened += 1;
+            }
+            Some(_) => failures += 1,
+            None => break,
         }
     }
     if failures > 0 {
-        tracing::warn!("{failures} of {count} extra HTTP/2 connections could not be opened");
+        tracing::warn!("{failures} of {count} HTTP/2 connections could not be opened");
     }
-    opened
+}
+
+/// One connection's worker: keeps up to `slots` streams open, each the next request of the run.
+///
+/// Streams are polled here rather than spawned: a task per request costs memory and scheduling at
+/// 100,000 requests.
+async fn drive(shared: Arc<Shared>, sender: SendRequest<Bytes>, slots: usize, limited: bool) {
+    let mut streams = FuturesUnordered::new();
+    let mut more = true;
+    loop {
+        while more && streams.len() < slots {
+            match shared.take() {
+                Some(index) => streams.push(stream(&shared, sender.clone(), index, limited)),
+                None => more = false,
+            }
+        }
+        let outcome = tokio::select! {
+            biased;
+            outcome = streams.next() => match outcome {
+                Some(outcome) => outcome,
+                None => return,
+            },
+            // Streams in flight are dropped (and reset); the collector reports them cancelled.
+            () = shared.control.cancelled() => return,
+        };
+        if !shared.report(outcome) {
+            return;
+        }
+    }
 }
 
 /// Connects, speaks the HTTP/2 preface, and waits for a ping's answer: by then the server's
@@ -151,37 +163,26 @@ async fn open(shared: &Shared, addrs: &[SocketAddr]) -> Result<Connection, Fetch
         })
 }
 
-/// One request as one stream.
+/// One request as one stream. A stream slot is free (the worker keeps no more streams than the
+/// server allows), so the request is sent at once; should the server still be closing an earlier
+/// stream, h2 queues this one until it can open.
 async fn stream(
     shared: &Shared,
-    sender: SendRequest<Bytes>,
+    mut sender: SendRequest<Bytes>,
     index: usize,
     limited: bool,
 ) -> Outcome {
-    let queued = shared.now();
-    // Boxed, like the exchange: the task itself stays small for the whole wait.
-    let ready = Box::pin(async {
-        tokio::select! {
-            biased;
-            ready = sender.ready() => Some(ready),
-            () = shared.control.cancelled() => None,
-        }
-    })
-    .await;
-    let Some(ready) = ready else {
-        return Outcome::unfinished(index, shared.now(), FetchError::cancelled(false));
-    };
     let _in_flight = shared.control.enter();
     let start = shared.now();
-    // A limited run issued everything at its start; an unlimited one waited only for a stream.
-    let slot_wait = if limited { start } else { start - queued };
+    // A limited run issued everything at its start, and this request waited for a slot since.
+    let slot_wait = if limited { start } else { Duration::ZERO };
     let mut progress = Progress::default();
-    let result = match ready {
-        Err(err) => Err(from_h2(&err, shared)),
-        Ok(mut sender) => {
-            let work = exchange(shared, &mut sender, index, &mut progress);
-            bounded(shared, Box::pin(work)).await
-        }
+    let work = exchange(shared, &mut sender, index, &mut progress);
+    let result = match shared.options.timeout {
+        None => work.await,
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .unwrap_or_else(|_| Err(FetchError::timed_out(limit))),
     };
     progress.outcome(shared, index, start, slot_wait, result)
 }
