@@ -21,9 +21,10 @@ pub struct Outcome {
     pub start: Duration,
     /// When the request finished (body read, or failed), from the start of the run.
     pub end: Duration,
-    /// How long the request waited for a free slot (a concurrency permit, a connection of the
-    /// pool, or a thread) before `start`. Zero when it never waited, as in unbounded async runs
-    /// and in sequential runs, where nothing is issued before the previous request ends.
+    /// How long the request waited for a free slot (a connection of the HTTP/1.1 pool, a stream
+    /// slot of an HTTP/2 connection, or a thread) before `start`, counting from the run's start.
+    /// Zero when it never waited, as in unbounded async runs and in sequential runs, where
+    /// nothing is issued before the previous request ends.
     pub slot_wait: Duration,
     /// Time to establish a new connection, when this request made one and it could be measured.
     pub connect: Option<Duration>,
