@@ -453,6 +453,10 @@ fn fd_exhaustion_is_typed_and_the_run_goes_on() {
 
 #[test]
 fn progress_bar_on_a_terminal_only_and_without_colour_under_no_color() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) (util-linux) is needed to give the client a terminal");
+        return;
+    }
     let served = Served::start();
     let command = format!(
         "{} fetch --count 30 --delay 0.4 --concurrency 10 --output json --base-url {}",
