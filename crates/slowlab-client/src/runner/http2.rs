@@ -177,12 +177,16 @@ async fn stream(
     // A limited run issued everything at its start, and this request waited for a slot since.
     let slot_wait = if limited { start } else { Duration::ZERO };
     let mut progress = Progress::default();
-    let work = exchange(shared, &mut sender, index, &mut progress);
+    // The exchange is made in each arm, and the rare timed one boxed: a stream's state stays
+    // one exchange, not an exchange plus a timer plus a second exchange's room.
     let result = match shared.options.timeout {
-        None => work.await,
-        Some(limit) => tokio::time::timeout(limit, work)
-            .await
-            .unwrap_or_else(|_| Err(FetchError::timed_out(limit))),
+        None => exchange(shared, &mut sender, index, &mut progress).await,
+        Some(limit) => Box::pin(tokio::time::timeout(
+            limit,
+            exchange(shared, &mut sender, index, &mut progress),
+        ))
+        .await
+        .unwrap_or_else(|_| Err(FetchError::timed_out(limit))),
     };
     progress.outcome(shared, index, start, slot_wait, result)
 }
