@@ -67,8 +67,9 @@ pub fn workload_line(workload: &Workload) -> String {
     )
 }
 
-/// The summary block printed after the elapsed line.
-pub fn summary(summary: &Summary) -> String {
+/// The summary block printed after the elapsed line. `examples`: quote one message per error kind
+/// (pointless when every error already had its own line).
+pub fn summary(summary: &Summary, examples: bool) -> String {
     let mut out = String::new();
     let limit = match summary.slots {
         Some(slots) => format!(" of at most {slots}"),
@@ -95,13 +96,17 @@ pub fn summary(summary: &Summary) -> String {
         let _ = writeln!(out, "overhead  {}", percentiles(&summary.overhead));
     }
     for error in &summary.errors {
-        let _ = writeln!(
-            out,
-            "errors: {} {} (e.g. {})",
-            error.kind.as_str(),
-            error.count,
-            error.example
-        );
+        let _ = if examples {
+            writeln!(
+                out,
+                "errors: {} {} (e.g. {})",
+                error.kind.as_str(),
+                error.count,
+                error.example
+            )
+        } else {
+            writeln!(out, "errors: {} {}", error.kind.as_str(), error.count)
+        };
     }
     for hint in &summary.hints {
         let _ = writeln!(out, "hint: {hint}");

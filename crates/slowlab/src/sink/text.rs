@@ -65,7 +65,7 @@ impl<W: Write> Sink for TextSink<W> {
             render::seconds(summary.ideal),
             render::percent(summary.efficiency),
         )?;
-        write!(self.out, "{}", render::summary(summary))?;
+        write!(self.out, "{}", render::summary(summary, !self.bodies))?;
         self.out.flush()
     }
 }
