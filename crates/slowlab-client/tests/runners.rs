@@ -164,6 +164,17 @@ async fn http2_multiplexes_and_honours_concurrency() {
     assert_all_ok(&report);
     assert_eq!(report.summary.peak_concurrency, 60);
     assert_eq!(server.stats().peak_in_flight, 60);
+    // Few connections, each reporting its set-up once, on its first request.
+    let connected = report
+        .outcomes
+        .iter()
+        .filter(|o| o.connect.is_some())
+        .count();
+    assert!((1..=60).contains(&connected), "{connected}");
+    assert!(
+        connected < 60,
+        "multiplexed: {connected} connections for 60 requests"
+    );
 
     let limited = RequestOptions {
         http2: true,

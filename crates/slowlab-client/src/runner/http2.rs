@@ -31,6 +31,8 @@ struct Connection {
     sender: SendRequest<Bytes>,
     /// The stream limit the server advertised.
     max_streams: usize,
+    /// Time to connect and set up HTTP/2 (TLS included), reported by the first request sent on it.
+    connect: Duration,
 }
 
 /// Opens the connections, each driven by a worker with a number of stream slots that takes the
@@ -63,7 +65,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
     };
     // Fewer slots than requests: requests wait for a slot, and that wait is measured.
     let limited = (0..count).map(slots).sum::<usize>() < total;
-    tokio::spawn(drive(Arc::clone(&shared), first.sender, slots(0), limited));
+    tokio::spawn(drive(Arc::clone(&shared), first, slots(0), limited));
     let mut opened = 1;
     let mut opening: JoinSet<Result<Connection, FetchError>> = JoinSet::new();
     let mut failures = 0;
@@ -79,7 +81,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             Some(Ok(Ok(connection))) => {
                 tokio::spawn(drive(
                     Arc::clone(&shared),
-                    connection.sender,
+                    connection,
                     slots(opened),
                     limited,
                 ));
@@ -98,13 +100,23 @@ pub(super) async fn run(shared: Arc<Shared>) {
 ///
 /// Streams are polled here rather than spawned: a task per request costs memory and scheduling at
 /// 100,000 requests.
-async fn drive(shared: Arc<Shared>, sender: SendRequest<Bytes>, slots: usize, limited: bool) {
+async fn drive(shared: Arc<Shared>, connection: Connection, slots: usize, limited: bool) {
+    let Connection {
+        sender, connect, ..
+    } = connection;
+    let mut connect = Some(connect);
     let mut streams = FuturesUnordered::new();
     let mut more = true;
     loop {
         while more && streams.len() < slots {
             match shared.take() {
-                Some(index) => streams.push(stream(&shared, sender.clone(), index, limited)),
+                Some(index) => streams.push(stream(
+                    &shared,
+                    sender.clone(),
+                    index,
+                    limited,
+                    connect.take(),
+                )),
                 None => more = false,
             }
         }
@@ -126,6 +138,7 @@ async fn drive(shared: Arc<Shared>, sender: SendRequest<Bytes>, slots: usize, li
 /// Connects, speaks the HTTP/2 preface, and waits for a ping's answer: by then the server's
 /// settings, which come first, have been applied.
 async fn open(shared: &Shared, addrs: &[SocketAddr]) -> Result<Connection, FetchError> {
+    let connecting = std::time::Instant::now();
     let stream = connect(addrs, shared).await?;
     let setup = async {
         let (sender, mut connection) = h2::client::Builder::new()
@@ -147,6 +160,7 @@ async fn open(shared: &Shared, addrs: &[SocketAddr]) -> Result<Connection, Fetch
         Ok(Connection {
             sender,
             max_streams,
+            connect: connecting.elapsed(),
         })
     };
     let limit = shared.options.connect_timeout;
@@ -166,17 +180,23 @@ async fn open(shared: &Shared, addrs: &[SocketAddr]) -> Result<Connection, Fetch
 /// One request as one stream. A stream slot is free (the worker keeps no more streams than the
 /// server allows), so the request is sent at once; should the server still be closing an earlier
 /// stream, h2 queues this one until it can open.
+///
+/// `connect`: the connection's set-up time, given to the first request sent on it.
 async fn stream(
     shared: &Shared,
     mut sender: SendRequest<Bytes>,
     index: usize,
     limited: bool,
+    connect: Option<Duration>,
 ) -> Outcome {
     let _in_flight = shared.control.enter();
     let start = shared.now();
     // A limited run issued everything at its start, and this request waited for a slot since.
     let slot_wait = if limited { start } else { Duration::ZERO };
-    let mut progress = Progress::default();
+    let mut progress = Progress {
+        connect,
+        ..Progress::default()
+    };
     // The exchange is made in each arm, and the rare timed one boxed: a stream's state stays
     // one exchange, not an exchange plus a timer plus a second exchange's room.
     let result = match shared.options.timeout {
