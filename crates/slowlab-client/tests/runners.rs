@@ -385,12 +385,10 @@ async fn cancelling_reports_finished_and_cancelled() {
     }
 }
 
-/// An HTTPS server with the self-signed certificate in `tests/data`, answering every request
-/// with the echo of `/0`, over HTTP/1.1 with `Connection: close`.
-async fn tls_server() -> SocketAddr {
+/// The TLS settings of a test server with the self-signed certificate in `tests/data`.
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
     let certs: Vec<CertificateDer<'static>> =
@@ -400,13 +398,22 @@ async fn tls_server() -> SocketAddr {
             .collect();
     let key = PrivateKeyDer::from_pem_file(format!("{dir}/localhost.key")).unwrap();
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+/// An HTTPS server answering every request with the echo of `/0`, over HTTP/1.1 with
+/// `Connection: close`, written by hand.
+async fn tls_server() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let acceptor = tls_acceptor();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -490,4 +497,70 @@ async fn an_http1_pool_of_two_connections_is_a_limit_of_two() {
         .filter(|o| o.connect.is_some())
         .count();
     assert_eq!(connected, 2);
+}
+
+/// The real slowlab routes behind TLS, HTTP/1.1 or HTTP/2 (told apart by the preface).
+async fn tls_slowlab() -> SocketAddr {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+
+    let acceptor = tls_acceptor();
+    let app = slowlab_server::routes::app(
+        std::sync::Arc::new(Config::default()),
+        std::sync::Arc::new(slowlab_server::Stats::default()),
+    );
+    let service = TowerToHyperService::new(app);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let service = service.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_and_http2_over_tls_against_the_real_routes() {
+    let addr = tls_slowlab().await;
+    let base_url = format!("https://localhost:{}", addr.port());
+    for http2 in [false, true] {
+        let options = RequestOptions {
+            insecure: true,
+            http2,
+            ..RequestOptions::default()
+        };
+        let report = run(
+            Mode::Async,
+            workload(&base_url, &[ms(200); 20]),
+            options,
+            |_| {},
+        )
+        .await;
+        assert_all_ok(&report);
+        assert_eq!(report.summary.peak_concurrency, 20, "http2 {http2}");
+        let connected = report
+            .outcomes
+            .iter()
+            .filter(|o| o.connect.is_some())
+            .count();
+        if http2 {
+            assert!(
+                connected < 20,
+                "multiplexed over TLS: {connected} connections"
+            );
+        } else {
+            assert_eq!(connected, 20);
+        }
+    }
 }
