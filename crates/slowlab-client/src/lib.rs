@@ -21,6 +21,7 @@
 //! ```
 
 mod collector;
+pub mod limits;
 pub mod outcome;
 mod runner;
 pub mod summary;
@@ -30,8 +31,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use outcome::{ErrorKind, FetchError, Outcome, Reply};
-pub use runner::{Mode, RequestOptions};
-pub use summary::Summary;
+pub use runner::{Control, DEFAULT_MAX_THREADS, Mode, RequestOptions};
+pub use summary::{ErrorCount, Percentiles, Summary};
 pub use workload::{ARTICLE_DELAYS, Endpoint, EndpointError, Target, Workload};
 
 /// Everything one run produced.
@@ -47,21 +48,41 @@ pub struct Report {
 
 /// Sends `workload` in `mode`, calling `on_outcome` as each request ends, and returns the report.
 ///
-/// Must be called inside a tokio runtime; the sequential runner uses a blocking thread of its own.
+/// Must be called inside a tokio runtime; the blocking runners use OS threads of their own.
 pub async fn run(
     mode: Mode,
     workload: Workload,
     options: RequestOptions,
     on_outcome: impl FnMut(&Outcome),
 ) -> Report {
+    run_with(mode, workload, options, &Control::new(), on_outcome).await
+}
+
+/// [`run`], watched and steered through `control`: its in-flight count, and cancelling it (e.g. on
+/// Ctrl-C) stops sending and ends every unfinished request as `cancelled`.
+pub async fn run_with(
+    mode: Mode,
+    workload: Workload,
+    options: RequestOptions,
+    control: &Control,
+    on_outcome: impl FnMut(&Outcome),
+) -> Report {
     let workload = Arc::new(workload);
     let total = workload.targets.len();
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let origin = Instant::now();
-    runner::start(mode, Arc::clone(&workload), options, origin, sender);
-    let outcomes = collector::collect(receiver, total, on_outcome).await;
+    runner::start(
+        mode,
+        Arc::clone(&workload),
+        options,
+        origin,
+        control.clone(),
+        sender,
+    );
+    let outcomes = collector::collect(receiver, total, control, origin, on_outcome).await;
     let wall = origin.elapsed();
-    let summary = Summary::new(mode, &workload, &outcomes, wall);
+    let slots = options.slots(mode, total);
+    let summary = Summary::with_slots(mode, slots, &workload, &outcomes, wall);
     Report {
         workload,
         outcomes,

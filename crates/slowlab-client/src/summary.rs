@@ -1,12 +1,17 @@
-//! What a run amounts to: wall time against the ideal for its mode.
+//! What a run amounts to: wall time against the ideal for its mode, percentiles, errors by kind.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::outcome::Outcome;
+use crate::outcome::{ErrorKind, Outcome};
 use crate::runner::Mode;
 use crate::workload::Workload;
+
+/// Significant figures kept by the histograms: values are exact to 0.1%.
+const SIGNIFICANT_FIGURES: u8 = 3;
 
 /// The totals of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -17,8 +22,10 @@ pub struct Summary {
     pub requests: usize,
     /// Requests that succeeded.
     pub ok: usize,
-    /// Requests that failed.
+    /// Requests that failed (cancelled ones included).
     pub failed: usize,
+    /// Requests cancelled by an interrupt, sent or not.
+    pub cancelled: usize,
     /// From the first request's start to the last outcome.
     #[serde(serialize_with = "as_secs")]
     pub wall: Duration,
@@ -28,33 +35,218 @@ pub struct Summary {
     /// Longest requested delay.
     #[serde(serialize_with = "as_secs")]
     pub max_delay: Duration,
-    /// The best wall time this mode could reach: the sum for sequential, the max for async.
+    /// Most requests the options allowed in flight at once (`null`: no limit).
+    pub slots: Option<usize>,
+    /// The best wall time this mode could reach: the sum for sequential, the max for unbounded
+    /// async, and for a limit of K slots the makespan of greedy list scheduling on K slots.
     #[serde(serialize_with = "as_secs")]
     pub ideal: Duration,
     /// `ideal / wall`: 1.0 is perfect, lower means time lost to overhead.
     pub efficiency: f64,
+    /// Finished requests (not cancelled) per second of wall time.
+    pub throughput: f64,
+    /// Most requests in flight at the same moment, from the outcomes' start and end.
+    pub peak_concurrency: usize,
+    /// Latency (start to end) of successful and timed-out requests; a timed-out request counts as
+    /// at least its timeout.
+    pub latency: Percentiles,
+    /// Latency minus the requested delay, of successful delay requests: the client's (and the
+    /// network's) own cost per request.
+    pub overhead: Percentiles,
+    /// Failures by kind, with one example message each.
+    pub errors: Vec<ErrorCount>,
+    /// What to change, when a failure has a known remedy (e.g. raise `ulimit -n`).
+    pub hints: Vec<String>,
+}
+
+/// Percentiles of a distribution of durations, from an HDR histogram (bounded memory, exact to
+/// 0.1%), in seconds; `max` is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Percentiles {
+    /// Number of values.
+    pub count: u64,
+    /// Mean, seconds.
+    pub mean: f64,
+    /// Median, seconds.
+    pub p50: f64,
+    /// 90th percentile, seconds.
+    pub p90: f64,
+    /// 99th percentile, seconds.
+    pub p99: f64,
+    /// 99.9th percentile, seconds.
+    pub p99_9: f64,
+    /// Largest value, seconds.
+    pub max: f64,
+}
+
+/// How many requests failed with one kind of error, and an example.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorCount {
+    /// The kind.
+    pub kind: ErrorKind,
+    /// How many requests.
+    pub count: usize,
+    /// The message of the first such failure received.
+    pub example: String,
+}
+
+/// Accumulates durations into an HDR histogram of microseconds.
+struct Recorder {
+    histogram: Histogram<u64>,
+    max: Duration,
+}
+
+impl Recorder {
+    fn new() -> Recorder {
+        Recorder {
+            histogram: Histogram::new(SIGNIFICANT_FIGURES)
+                .expect("3 significant figures are valid"),
+            max: Duration::ZERO,
+        }
+    }
+
+    fn record(&mut self, value: Duration) {
+        let micros = u64::try_from(value.as_micros()).unwrap_or(u64::MAX).max(1);
+        // Auto-resizing histograms only fail on values they cannot hold, which u64 micros are not.
+        let _ = self.histogram.record(micros);
+        self.max = self.max.max(value);
+    }
+
+    fn percentiles(&self) -> Percentiles {
+        if self.histogram.is_empty() {
+            return Percentiles::default();
+        }
+        let at = |q: f64| self.histogram.value_at_quantile(q) as f64 / 1e6;
+        let max = self.max.as_secs_f64();
+        Percentiles {
+            count: self.histogram.len(),
+            mean: self.histogram.mean() / 1e6,
+            p50: at(0.5).min(max),
+            p90: at(0.9).min(max),
+            p99: at(0.99).min(max),
+            p99_9: at(0.999).min(max),
+            max,
+        }
+    }
 }
 
 impl Summary {
-    /// Summarises the outcomes of one run of `workload` in `mode`.
+    /// Summarises the outcomes of one run of `workload` in `mode` without a concurrency limit
+    /// (sequential runs use one slot).
     pub fn new(mode: Mode, workload: &Workload, outcomes: &[Outcome], wall: Duration) -> Summary {
-        let ok = outcomes.iter().filter(|o| o.is_ok()).count();
-        let ideal = match mode {
-            Mode::Sequential => workload.sum_of_delays(),
-            Mode::Async => workload.max_delay(),
+        let slots = match mode {
+            Mode::Sequential => Some(1),
+            Mode::Threads | Mode::Async => None,
         };
+        Summary::with_slots(mode, slots, workload, outcomes, wall)
+    }
+
+    /// Summarises the outcomes of one run of `workload` in `mode` with at most `slots` requests in
+    /// flight (`None`: no limit).
+    pub fn with_slots(
+        mode: Mode,
+        slots: Option<usize>,
+        workload: &Workload,
+        outcomes: &[Outcome],
+        wall: Duration,
+    ) -> Summary {
+        let ok = outcomes.iter().filter(|o| o.is_ok()).count();
+        let mut latency = Recorder::new();
+        let mut overhead = Recorder::new();
+        let mut errors: BTreeMap<ErrorKind, ErrorCount> = BTreeMap::new();
+        for outcome in outcomes {
+            match &outcome.result {
+                Ok(_) => {
+                    latency.record(outcome.latency());
+                    if let Some(delay) = workload.targets.get(outcome.index).and_then(|t| t.delay) {
+                        overhead.record(outcome.latency().saturating_sub(delay));
+                    }
+                }
+                Err(err) => {
+                    if err.kind == ErrorKind::Timeout {
+                        latency.record(outcome.latency());
+                    }
+                    errors
+                        .entry(err.kind)
+                        .and_modify(|e| e.count += 1)
+                        .or_insert_with(|| ErrorCount {
+                            kind: err.kind,
+                            count: 1,
+                            example: err.message.clone(),
+                        });
+                }
+            }
+        }
+        let cancelled = errors.get(&ErrorKind::Cancelled).map_or(0, |e| e.count);
+        let ideal = workload.ideal(slots);
+        let hints = errors.keys().filter_map(|kind| hint(*kind)).collect();
         Summary {
             mode,
             requests: outcomes.len(),
             ok,
             failed: outcomes.len() - ok,
+            cancelled,
             wall,
             sum_of_delays: workload.sum_of_delays(),
             max_delay: workload.max_delay(),
+            slots,
             ideal,
             efficiency: ratio(ideal, wall),
+            throughput: per_second(outcomes.len() - cancelled, wall),
+            peak_concurrency: peak_concurrency(outcomes),
+            latency: latency.percentiles(),
+            overhead: overhead.percentiles(),
+            errors: errors.into_values().collect(),
+            hints,
         }
     }
+
+    /// How many requests failed with `kind`.
+    pub fn errors_of(&self, kind: ErrorKind) -> usize {
+        self.errors
+            .iter()
+            .find(|e| e.kind == kind)
+            .map_or(0, |e| e.count)
+    }
+}
+
+/// What to change when requests fail this way, if there is a known remedy.
+fn hint(kind: ErrorKind) -> Option<String> {
+    match kind {
+        ErrorKind::FdExhausted => Some(format!(
+            "out of file descriptors: raise the limit (`ulimit -n`; now {}), or keep fewer \
+             connections open with --http2 or --concurrency",
+            crate::limits::describe_nofile()
+        )),
+        ErrorKind::PortExhausted => Some(
+            "out of local ports for one server address: reuse connections with --http2 or \
+             --concurrency, or widen net.ipv4.ip_local_port_range"
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
+/// Most requests whose `[start, end)` intervals overlap at one moment.
+pub fn peak_concurrency(outcomes: &[Outcome]) -> usize {
+    // Ends sort before starts at the same instant: a request that ends as another starts did not
+    // overlap it.
+    let mut events: Vec<(Duration, i8)> = Vec::with_capacity(outcomes.len() * 2);
+    for outcome in outcomes.iter().filter(|o| o.end > o.start) {
+        events.push((outcome.start, 1));
+        events.push((outcome.end, -1));
+    }
+    events.sort_unstable();
+    let (mut now, mut peak) = (0usize, 0usize);
+    for (_, step) in events {
+        if step > 0 {
+            now += 1;
+            peak = peak.max(now);
+        } else {
+            now = now.saturating_sub(1);
+        }
+    }
+    peak
 }
 
 /// `a / b` in seconds; 0 when `b` is zero.
@@ -66,6 +258,88 @@ pub fn ratio(a: Duration, b: Duration) -> f64 {
     }
 }
 
+fn per_second(count: usize, wall: Duration) -> f64 {
+    if wall.is_zero() {
+        0.0
+    } else {
+        count as f64 / wall.as_secs_f64()
+    }
+}
+
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{FetchError, Reply};
+
+    fn outcome(index: usize, start_ms: u64, end_ms: u64) -> Outcome {
+        Outcome {
+            index,
+            start: Duration::from_millis(start_ms),
+            end: Duration::from_millis(end_ms),
+            slot_wait: Duration::ZERO,
+            connect: None,
+            first_byte: None,
+            status: Some(200),
+            bytes: 0,
+            result: Ok(Reply {
+                status: 200,
+                body: bytes::Bytes::new(),
+                time_elapsed: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn peak_counts_overlaps_only() {
+        let back_to_back = [outcome(0, 0, 10), outcome(1, 10, 20), outcome(2, 20, 30)];
+        assert_eq!(peak_concurrency(&back_to_back), 1);
+        let three = [
+            outcome(0, 0, 10),
+            outcome(1, 1, 12),
+            outcome(2, 2, 30),
+            outcome(3, 11, 40),
+        ];
+        assert_eq!(peak_concurrency(&three), 3);
+        assert_eq!(peak_concurrency(&[]), 0);
+    }
+
+    #[test]
+    fn percentiles_errors_and_timeouts() {
+        let endpoint = crate::Endpoint::parse("http://127.0.0.1:1").unwrap();
+        let workload = Workload::from_delays(endpoint, &[Duration::from_millis(100); 4]);
+        let mut outcomes: Vec<Outcome> = (0..2).map(|i| outcome(i, 0, 110)).collect();
+        let mut timed_out = outcome(2, 0, 500);
+        timed_out.result = Err(FetchError::timed_out(Duration::from_millis(500)));
+        outcomes.push(timed_out);
+        let mut refused = outcome(3, 0, 1);
+        refused.result = Err(FetchError::new(ErrorKind::Refused, "nobody home"));
+        outcomes.push(refused);
+        let s = Summary::with_slots(
+            Mode::Async,
+            None,
+            &workload,
+            &outcomes,
+            Duration::from_secs(1),
+        );
+        assert_eq!((s.ok, s.failed), (2, 2));
+        // The timeout counts in latency as at least its limit; the refusal does not count.
+        assert_eq!(s.latency.count, 3);
+        assert!((s.latency.max - 0.5).abs() < 1e-9);
+        assert!((s.latency.p50 - 0.11).abs() < 0.001, "{:?}", s.latency);
+        assert_eq!(s.overhead.count, 2);
+        assert!((s.overhead.p99 - 0.01).abs() < 0.0001, "{:?}", s.overhead);
+        assert_eq!(s.errors_of(ErrorKind::Refused), 1);
+        assert_eq!(s.errors[0].kind, ErrorKind::Refused, "sorted by kind");
+        assert_eq!(s.errors[0].example, "nobody home");
+        assert!(
+            s.hints.is_empty(),
+            "the refusal's message says it all: {:?}",
+            s.hints
+        );
+        assert_eq!(s.peak_concurrency, 4);
+    }
 }

@@ -1,8 +1,11 @@
 //! What to send: a base URL and a list of targets, each usually a delay.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use http::{HeaderName, HeaderValue, Method};
 use hyper::Uri;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -13,12 +16,13 @@ pub const ARTICLE_DELAYS: [u64; 10] = [7, 2, 6, 4, 0, 9, 4, 2, 5, 5];
 /// Most decimals a delay is written with in a URL: microseconds.
 const DELAY_DECIMALS: usize = 6;
 
-/// Where requests go: `http://host:port` and an optional path prefix.
+/// Where requests go: `http://host:port` or `https://host:port`, and an optional path prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     host: String,
     port: u16,
     prefix: String,
+    tls: bool,
 }
 
 /// A base URL that cannot be used.
@@ -27,22 +31,24 @@ pub enum EndpointError {
     /// Not a URL at all.
     #[error("{0:?} is not a URL; expected e.g. http://127.0.0.1:8000")]
     Invalid(String),
-    /// A scheme other than `http`.
-    #[error("{0:?}: only http:// base URLs are supported for now")]
+    /// A scheme other than `http` or `https`.
+    #[error("{0:?}: only http:// and https:// base URLs are supported")]
     UnsupportedScheme(String),
 }
 
 impl Endpoint {
-    /// Parses a base URL such as `http://127.0.0.1:8000` or `http://localhost:8000/api`.
+    /// Parses a base URL such as `http://127.0.0.1:8000`, `http://localhost:8000/api` or
+    /// `https://example.com`.
     pub fn parse(base_url: &str) -> Result<Endpoint, EndpointError> {
         let uri: Uri = base_url
             .parse()
             .map_err(|_| EndpointError::Invalid(base_url.to_owned()))?;
-        match uri.scheme_str() {
-            Some("http") => {}
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
             Some(_) => return Err(EndpointError::UnsupportedScheme(base_url.to_owned())),
             None => return Err(EndpointError::Invalid(base_url.to_owned())),
-        }
+        };
         let host = uri
             .host()
             .ok_or_else(|| EndpointError::Invalid(base_url.to_owned()))?
@@ -51,9 +57,25 @@ impl Endpoint {
             .to_owned();
         Ok(Endpoint {
             host,
-            port: uri.port_u16().unwrap_or(80),
+            port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
             prefix: uri.path().trim_end_matches('/').to_owned(),
+            tls,
         })
+    }
+
+    /// Whether requests go over TLS (`https://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The host name or address, without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
     }
 
     /// `host:port` as sent in the `Host` header.
@@ -67,7 +89,7 @@ impl Endpoint {
 
     /// The base URL, normalised, without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}{}", self.authority(), self.prefix)
+        format!("{}://{}{}", self.scheme(), self.authority(), self.prefix)
     }
 
     /// The path to request for `path` (which starts with `/`), prefix included.
@@ -115,6 +137,19 @@ impl Target {
     }
 }
 
+impl Target {
+    /// A request for any `path` (with its query), not a slowlab delay: no echo is expected.
+    pub fn path(path: impl Into<String>) -> Target {
+        let path = path.into();
+        let path = if path.starts_with('/') {
+            path
+        } else {
+            format!("/{path}")
+        };
+        Target { path, delay: None }
+    }
+}
+
 /// The list of requests one run sends, the same for every mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
@@ -122,15 +157,59 @@ pub struct Workload {
     pub endpoint: Endpoint,
     /// The requests, in the order they are issued.
     pub targets: Vec<Target>,
+    /// The method of every request (`GET` unless told otherwise).
+    pub method: Method,
+    /// Extra headers sent with every request, after `Host` and `User-Agent`.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Workload {
-    /// One `GET /{delay}` per delay, in order.
-    pub fn from_delays(endpoint: Endpoint, delays: &[Duration]) -> Workload {
+    /// `targets` sent with `GET` and no extra headers.
+    pub fn new(endpoint: Endpoint, targets: Vec<Target>) -> Workload {
         Workload {
             endpoint,
-            targets: delays.iter().copied().map(Target::delay).collect(),
+            targets,
+            method: Method::GET,
+            headers: Vec::new(),
         }
+    }
+
+    /// One `GET /{delay}` per delay, in order.
+    pub fn from_delays(endpoint: Endpoint, delays: &[Duration]) -> Workload {
+        Workload::new(
+            endpoint,
+            delays.iter().copied().map(Target::delay).collect(),
+        )
+    }
+
+    /// `count` requests of the same `delay`.
+    pub fn repeat(endpoint: Endpoint, count: usize, delay: Duration) -> Workload {
+        Workload::new(endpoint, vec![Target::delay(delay); count])
+    }
+
+    /// The best wall time for sending this workload, in order, with at most `slots` requests in
+    /// flight at once: greedy list scheduling, where each request takes the slot that frees first.
+    ///
+    /// One slot gives the sum of the delays; as many slots as requests give the longest delay.
+    /// Targets without a delay count as taking no time.
+    pub fn ideal(&self, slots: Option<usize>) -> Duration {
+        let slots = match slots {
+            Some(slots) if slots < self.targets.len() => slots.max(1),
+            _ => return self.max_delay(),
+        };
+        if slots == 1 {
+            return self.sum_of_delays();
+        }
+        let mut free_at: BinaryHeap<Reverse<Duration>> =
+            std::iter::repeat_n(Reverse(Duration::ZERO), slots).collect();
+        let mut makespan = Duration::ZERO;
+        for target in &self.targets {
+            let Reverse(free) = free_at.pop().unwrap_or_default();
+            let done = free + target.delay.unwrap_or_default();
+            makespan = makespan.max(done);
+            free_at.push(Reverse(done));
+        }
+        makespan
     }
 
     /// The requested delays (targets without one are skipped).
@@ -198,11 +277,38 @@ mod tests {
         let e = Endpoint::parse("http://[::1]:9/api").unwrap();
         assert_eq!(e.url("/7"), "http://[::1]:9/api/7");
         assert_eq!(e.path("/7"), "/api/7");
+        let e = Endpoint::parse("https://example.com").unwrap();
+        assert!(e.is_tls());
+        assert_eq!(e.url("/7"), "https://example.com:443/7");
         assert!(matches!(
-            Endpoint::parse("https://example.com"),
+            Endpoint::parse("ftp://example.com"),
             Err(EndpointError::UnsupportedScheme(_))
         ));
         assert!(Endpoint::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn ideal_is_greedy_list_scheduling() {
+        let endpoint = Endpoint::parse("http://127.0.0.1:1").unwrap();
+        let secs = |s: &[u64]| {
+            s.iter()
+                .map(|&s| Duration::from_secs(s))
+                .collect::<Vec<_>>()
+        };
+        let w = Workload::from_delays(endpoint, &secs(&[7, 2, 6, 4, 0, 9, 4, 2, 5, 5]));
+        assert_eq!(w.ideal(Some(1)), Duration::from_secs(44));
+        assert_eq!(w.ideal(None), Duration::from_secs(9));
+        assert_eq!(w.ideal(Some(10)), Duration::from_secs(9));
+        assert_eq!(w.ideal(Some(100)), Duration::from_secs(9));
+        // Two slots: 7 | 2 6(8) | 4(12)... worked by hand:
+        // a=7, b=2 -> b=8 (6) -> a=11 (4) -> b=8 (0) -> b=17 (9) -> a=15 (4) -> a=17 (2)
+        // -> a=22 or b=22 (5) -> the other gets 5 -> 22.
+        assert_eq!(w.ideal(Some(2)), Duration::from_secs(22));
+        assert_eq!(
+            w.ideal(Some(0)),
+            Duration::from_secs(44),
+            "0 slots is read as 1"
+        );
     }
 
     #[test]

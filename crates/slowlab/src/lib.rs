@@ -6,6 +6,7 @@
 pub mod cli;
 mod commands;
 mod render;
+mod sink;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit status on a usage error (as clap uses).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status when a `--fail-on` threshold was crossed.
+pub const EXIT_THRESHOLD: u8 = 3;
 
 /// Runs one command to completion and returns the process's exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -4,7 +4,10 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use slowlab_client::workload::format_delay;
-use slowlab_client::{Outcome, Report};
+use slowlab_client::{Outcome, Percentiles, Report, Summary, Workload};
+
+/// Most delays listed one by one on the first line of `fetch`'s text output.
+const LISTED_DELAYS_UP_TO: usize = 20;
 
 /// Seconds with millisecond precision: `4.412 s`.
 pub fn seconds(d: Duration) -> String {
@@ -22,14 +25,115 @@ pub fn delay_list(delays: &[Duration]) -> String {
     format!("[{}]", items.join(", "))
 }
 
+/// A short duration in the unit that reads best: `850 µs`, `12.3 ms`, `4.412 s`.
+pub fn short(seconds: f64) -> String {
+    if seconds < 1e-3 {
+        format!("{:.0} µs", seconds * 1e6)
+    } else if seconds < 1.0 {
+        format!("{:.1} ms", seconds * 1e3)
+    } else {
+        format!("{seconds:.3} s")
+    }
+}
+
+/// The first line of `fetch`'s text output: the delays like the article (`[7, 2, 6]`) when they
+/// are few, else what the workload amounts to.
+pub fn workload_line(workload: &Workload) -> String {
+    let delays: Vec<Duration> = workload.delays().collect();
+    let n = workload.targets.len();
+    if delays.len() == n && n <= LISTED_DELAYS_UP_TO {
+        return delay_list(&delays);
+    }
+    if delays.len() == n {
+        let first = delays.first().copied().unwrap_or_default();
+        if delays.iter().all(|d| *d == first) {
+            return format!(
+                "{n} requests of {} s to {}",
+                format_delay(first),
+                workload.endpoint.base_url()
+            );
+        }
+        return format!(
+            "{n} requests to {}: delays sum {} s, max {} s",
+            workload.endpoint.base_url(),
+            format_delay(workload.sum_of_delays()),
+            format_delay(workload.max_delay())
+        );
+    }
+    format!(
+        "{n} requests ({}) to {}",
+        workload.method,
+        workload.endpoint.base_url()
+    )
+}
+
+/// The summary block printed after the elapsed line. `examples`: quote one message per error kind
+/// (pointless when every error already had its own line).
+pub fn summary(summary: &Summary, examples: bool) -> String {
+    let mut out = String::new();
+    let limit = match summary.slots {
+        Some(slots) => format!(" of at most {slots}"),
+        None => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "requests {}: {} ok, {} failed{}; peak concurrency {}{limit}; throughput {:.1} req/s",
+        summary.requests,
+        summary.ok,
+        summary.failed,
+        if summary.cancelled > 0 {
+            format!(" ({} cancelled)", summary.cancelled)
+        } else {
+            String::new()
+        },
+        summary.peak_concurrency,
+        summary.throughput,
+    );
+    if summary.latency.count > 0 {
+        let _ = writeln!(out, "latency   {}", percentiles(&summary.latency));
+    }
+    if summary.overhead.count > 0 {
+        let _ = writeln!(out, "overhead  {}", percentiles(&summary.overhead));
+    }
+    for error in &summary.errors {
+        let _ = if examples {
+            writeln!(
+                out,
+                "errors: {} {} (e.g. {})",
+                error.kind.as_str(),
+                error.count,
+                error.example
+            )
+        } else {
+            writeln!(out, "errors: {} {}", error.kind.as_str(), error.count)
+        };
+    }
+    for hint in &summary.hints {
+        let _ = writeln!(out, "hint: {hint}");
+    }
+    out
+}
+
+fn percentiles(p: &Percentiles) -> String {
+    format!(
+        "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        short(p.p50),
+        short(p.p90),
+        short(p.p99),
+        short(p.p99_9),
+        short(p.max)
+    )
+}
+
 /// One line per outcome: the body as received, or an error that says what went wrong.
-pub fn outcome_line(outcome: &Outcome, delays: &[Duration]) -> String {
+pub fn outcome_line(outcome: &Outcome, workload: &Workload) -> String {
     match &outcome.result {
         Ok(reply) => String::from_utf8_lossy(&reply.body).trim().to_owned(),
         Err(err) => {
-            let asked = delays
+            let asked = workload
+                .targets
                 .get(outcome.index)
-                .map(|d| format!("/{}", format_delay(*d)))
+                .map(|t| t.path.clone())
                 .unwrap_or_default();
             format!(
                 "error: request #{} {asked}: {} ({})",

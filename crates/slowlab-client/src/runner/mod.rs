@@ -1,19 +1,28 @@
-//! The runners: the same workload, sent one after another or all at once.
+//! The runners: the same workload, sent one after another, on threads, or as tokio tasks.
 //!
 //! Every runner reports each request's [`Outcome`] over one channel, as it happens; it never prints or
 //! aggregates. The collector on the other end does that.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
 
-use crate::outcome::Outcome;
+use crate::outcome::{ErrorKind, FetchError, Outcome};
 use crate::workload::Workload;
 
 mod async_tasks;
-mod sequential;
+mod blocking;
+mod http1;
+mod http2;
+mod tls;
+
+/// Threads used by the `threads` runner when none are asked for: one per request, up to this.
+pub const DEFAULT_MAX_THREADS: usize = 512;
 
 /// How a workload is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -21,7 +30,11 @@ mod sequential;
 pub enum Mode {
     /// One blocking client on one thread, one request after another (`requests` in a loop).
     Sequential,
-    /// Every request at once as tokio tasks on one runtime (`asyncio.gather`).
+    /// Blocking clients on a pool of OS threads ([`RequestOptions::threads`]), each taking the next
+    /// request when it is free (a `ThreadPoolExecutor`).
+    Threads,
+    /// Tokio tasks on one runtime: every request at once (`asyncio.gather`), or at most
+    /// [`RequestOptions::concurrency`] at a time.
     Async,
 }
 
@@ -30,18 +43,36 @@ impl Mode {
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Sequential => "sequential",
+            Mode::Threads => "threads",
             Mode::Async => "async",
         }
     }
 }
 
-/// Per-request settings shared by all runners.
+/// Per-run settings shared by all runners. `Default` is the article's client: no limits at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestOptions {
     /// Total time allowed per request; `None` waits as long as the server takes.
     pub timeout: Option<Duration>,
     /// Time allowed to establish a connection.
     pub connect_timeout: Duration,
+    /// Async: at most this many requests in flight. Over HTTP/1.1 that is as many long-lived
+    /// keep-alive connections, each sending its requests back to back. `None`: all at once.
+    pub concurrency: Option<usize>,
+    /// Threads: the size of the pool. `None`: one thread per request, up to
+    /// [`DEFAULT_MAX_THREADS`].
+    pub threads: Option<usize>,
+    /// Async: speak HTTP/2 without TLS (h2c, prior knowledge), many streams per connection.
+    pub http2: bool,
+    /// Async: how many connections to open. Over HTTP/1.1 this is a pool of keep-alive connections
+    /// (so also a concurrency limit); over HTTP/2, `None` opens as many as the server's stream
+    /// limit requires.
+    pub connections: Option<usize>,
+    /// `https://`: accept any server certificate (like `curl -k`), for self-signed test servers.
+    pub insecure: bool,
+    /// Keep each successful response body in its [`Reply`](crate::Reply). Off for large runs that
+    /// do not print bodies, so memory stays small.
+    pub keep_bodies: bool,
 }
 
 impl Default for RequestOptions {
@@ -49,6 +80,147 @@ impl Default for RequestOptions {
         RequestOptions {
             timeout: None,
             connect_timeout: Duration::from_secs(10),
+            concurrency: None,
+            threads: None,
+            http2: false,
+            connections: None,
+            insecure: false,
+            keep_bodies: true,
+        }
+    }
+}
+
+impl RequestOptions {
+    /// The most requests `mode` can have in flight for a workload of `requests`, when the options
+    /// limit it below that: what the ideal wall time is computed for.
+    pub fn slots(&self, mode: Mode, requests: usize) -> Option<usize> {
+        let limit = match mode {
+            Mode::Sequential => Some(1),
+            Mode::Threads => Some(self.threads.unwrap_or(DEFAULT_MAX_THREADS)),
+            Mode::Async if self.http2 => self.concurrency,
+            Mode::Async => match (self.concurrency, self.connections) {
+                (Some(k), Some(n)) => Some(k.min(n)),
+                (k, n) => k.or(n),
+            },
+        };
+        limit.map(|l| l.max(1)).filter(|&l| l < requests)
+    }
+}
+
+/// Watches and steers a run from outside: how many requests are in flight, and a way to stop it.
+///
+/// Clones share the same run. Cancelling stops sending; requests in flight end as
+/// [`ErrorKind::Cancelled`], and so does every request not yet sent.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    cancel: CancellationToken,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Control {
+    /// A control for a new run.
+    pub fn new() -> Control {
+        Control::default()
+    }
+
+    /// Stops the run: nothing more is sent, and what is in flight is abandoned.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Whether [`cancel`](Control::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Requests sent and not yet finished, right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub(crate) async fn cancelled(&self) {
+        self.cancel.cancelled().await;
+    }
+
+    /// Counts a request as in flight until the guard drops.
+    pub(crate) fn enter(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+}
+
+/// One request in flight; see [`Control::enter`].
+pub(crate) struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What every worker of a run shares.
+pub(crate) struct Shared {
+    pub workload: Arc<Workload>,
+    pub options: RequestOptions,
+    pub origin: Instant,
+    pub control: Control,
+    pub outcomes: UnboundedSender<Outcome>,
+    /// The base URL, for error messages.
+    pub base_url: String,
+    /// The `Host` header, made once.
+    pub host: http::HeaderValue,
+    /// Every request is a slowlab delay request, so every answer is a few dozen bytes.
+    pub small_answers: bool,
+    /// TLS settings, for an `https://` endpoint.
+    pub tls: Option<tls::Tls>,
+    /// The next request not yet taken by a worker.
+    pub next: AtomicUsize,
+}
+
+impl Shared {
+    /// Takes the next request to send, or `None` when all are taken or the run was cancelled.
+    pub fn take(&self) -> Option<usize> {
+        if self.control.is_cancelled() {
+            return None;
+        }
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        (index < self.workload.targets.len()).then_some(index)
+    }
+
+    /// Time since the run's start.
+    pub fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Reports an outcome; `false` when nobody listens any more.
+    pub fn report(&self, outcome: Outcome) -> bool {
+        self.outcomes.send(outcome).is_ok()
+    }
+
+    /// Reports `error` for every request not yet taken.
+    pub fn fail_the_rest(&self, error: &FetchError) {
+        while let Some(index) = self.take() {
+            let outcome = Outcome::unfinished(index, self.now(), error.clone());
+            if !self.report(outcome) {
+                return;
+            }
+        }
+    }
+
+    /// Resolves the endpoint once; on failure reports every request as failed.
+    pub async fn resolve(&self) -> Option<Arc<[SocketAddr]>> {
+        match self.workload.endpoint.resolve().await {
+            Ok(addrs) => Some(addrs.into()),
+            Err(err) => {
+                self.fail_the_rest(&FetchError::new(
+                    ErrorKind::Other,
+                    format!(
+                        "cannot resolve {}: {err}",
+                        self.workload.endpoint.authority()
+                    ),
+                ));
+                None
+            }
         }
     }
 }
@@ -62,16 +234,58 @@ pub(crate) fn start(
     workload: Arc<Workload>,
     options: RequestOptions,
     origin: Instant,
+    control: Control,
     outcomes: UnboundedSender<Outcome>,
 ) {
+    let host = http::HeaderValue::try_from(workload.endpoint.authority())
+        .unwrap_or_else(|_| http::HeaderValue::from_static("localhost"));
+    let async_tls = mode == Mode::Async && workload.endpoint.is_tls();
+    let tls = if async_tls {
+        match tls::Tls::new(workload.endpoint.host(), options.http2, options.insecure) {
+            Ok(tls) => Some(tls),
+            Err(message) => {
+                for index in 0..workload.targets.len() {
+                    let error = FetchError::new(ErrorKind::Other, message.clone());
+                    let _ = outcomes.send(Outcome::unfinished(index, origin.elapsed(), error));
+                }
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let shared = Arc::new(Shared {
+        base_url: workload.endpoint.base_url(),
+        host,
+        small_answers: workload.targets.iter().all(|t| t.delay.is_some()),
+        tls,
+        workload,
+        options,
+        origin,
+        control,
+        outcomes,
+        next: AtomicUsize::new(0),
+    });
+    let total = shared.workload.targets.len();
     match mode {
-        Mode::Sequential => {
-            tokio::task::spawn_blocking(move || {
-                sequential::run(&workload, options, origin, &outcomes)
-            });
+        Mode::Sequential => blocking::start(shared, 1, false),
+        Mode::Threads => {
+            let threads = options
+                .threads
+                .unwrap_or(total.min(DEFAULT_MAX_THREADS))
+                .clamp(1, total.max(1));
+            blocking::start(shared, threads, true);
         }
-        Mode::Async => {
-            tokio::spawn(async_tasks::run(workload, options, origin, outcomes));
+        Mode::Async if options.http2 => {
+            tokio::spawn(http2::run(shared));
         }
+        Mode::Async => match options.slots(mode, usize::MAX) {
+            None => {
+                tokio::spawn(async_tasks::run(shared));
+            }
+            Some(connections) => {
+                tokio::spawn(http1::run_pool(shared, connections.min(total.max(1))));
+            }
+        },
     }
 }

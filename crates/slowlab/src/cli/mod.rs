@@ -9,7 +9,7 @@ mod fetch;
 mod race;
 mod serve;
 
-pub use fetch::{FetchArgs, ModeArg};
+pub use fetch::{FetchArgs, FetchOutput, ModeArg};
 pub use race::{OutputFormat, RaceArgs};
 pub use serve::ServeArgs;
 
@@ -36,7 +36,7 @@ pub enum Command {
     /// Serve the slow API: GET /{seconds} waits, then answers {"time_elapsed": seconds}.
     #[command(after_help = serve::SERVE_EXAMPLES)]
     Serve(ServeArgs),
-    /// Send delay requests to a slow API, one after another or all at once.
+    /// Send requests to a slow API sequentially, on threads or async, and measure every one.
     #[command(after_help = fetch::FETCH_EXAMPLES)]
     Fetch(FetchArgs),
     /// Run the same requests sequentially and async, side by side, against an embedded server.

@@ -1,58 +1,272 @@
-//! `slowlab fetch`: the article's two clients as one command.
+//! `slowlab fetch`: the article's clients as one measuring command.
+//!
+//! A run's path: arguments → validated workload and options → `slowlab_client::run_with` → the
+//! collector's callback → sinks (text, JSON, NDJSON, CSV) and the progress bar → exit status.
 
-use std::io::Write;
+mod fail_on;
+
+use std::io::{self, BufWriter, Read};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::{Context, bail};
+use http::{HeaderName, HeaderValue, Method, Uri};
 use slowlab_client::workload::random_delays;
-use slowlab_client::{Endpoint, RequestOptions, Workload};
+use slowlab_client::{Control, Endpoint, Mode, RequestOptions, Target, Workload};
 
-use crate::cli::FetchArgs;
+use crate::cli::{FetchArgs, FetchOutput, ModeArg};
 use crate::commands::race::mode_of;
-use crate::render;
+use crate::sink::csv::CsvSink;
+use crate::sink::json::{JsonSink, NdjsonSink};
+use crate::sink::progress::Progress;
+use crate::sink::text::{BODY_LINES_UP_TO, TextSink};
+use crate::sink::{Sink, tolerate_broken_pipe};
 
-/// Prints the delays, each body as it arrives, then the elapsed time; exit 1 if any request failed.
+/// Requests drawn when no workload is given, like the article.
+const DEFAULT_RANDOM: usize = 10;
+
+/// Sends the workload, streams outcomes to the chosen output, and returns the exit status:
+/// 0 all ok, 1 some failed or cancelled, 3 a `--fail-on` rule broken (usage errors are `Err`).
 pub async fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
-    let endpoint = Endpoint::parse(&args.base_url)?;
-    let delays = if args.delays.is_empty() {
-        random_delays(10, args.seed)
-            .into_iter()
-            .map(Duration::from_secs)
-            .collect()
-    } else {
-        args.delays
-    };
-    let workload = Workload::from_delays(endpoint, &delays);
+    let mode = resolve_mode(&args)?;
+    let rules = args
+        .fail_on
+        .as_deref()
+        .map(fail_on::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let workload = build_workload(&args)?;
+    let total = workload.targets.len();
+    let print_bodies = args.print_bodies || total <= BODY_LINES_UP_TO;
     let options = RequestOptions {
         timeout: args.timeout,
         connect_timeout: args.connect_timeout,
+        concurrency: args.concurrency.map(|k| k as usize),
+        threads: args.threads.map(|n| n as usize),
+        http2: args.http2,
+        connections: args.connections.map(|n| n as usize),
+        insecure: args.insecure,
+        keep_bodies: args.output == FetchOutput::Text && print_bodies,
     };
-    let mode = mode_of(args.mode);
+    // Every connection is a file descriptor; 10,000 waits need more than the usual 1,024.
+    let fd_limit = slowlab_client::limits::raise_fd_limit();
+    tracing::debug!("open-file limit: {fd_limit:?}");
 
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", render::delay_list(&delays))?;
-    stdout.flush()?;
-    let report = slowlab_client::run(mode, workload, options, |outcome| {
-        let line = render::outcome_line(outcome, &delays);
-        // A closed stdout (e.g. piped into `head`) must not stop the run or lose the exit status.
-        let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+    let stdout = io::stdout().lock();
+    let mut sink: Box<dyn Sink> = match args.output {
+        FetchOutput::Text => Box::new(TextSink::new(stdout, total, args.print_bodies)),
+        FetchOutput::Json => Box::new(JsonSink::new(BufWriter::new(stdout))),
+        FetchOutput::Ndjson => Box::new(NdjsonSink::new(BufWriter::new(stdout))),
+        FetchOutput::Csv => Box::new(CsvSink::new(BufWriter::new(stdout))),
+    };
+    let control = Control::new();
+    let interrupt = tokio::spawn({
+        let control = control.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nslowlab fetch: interrupted; reporting what finished");
+                control.cancel();
+            }
+        }
+    });
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let progress = Progress::new(total, !args.quiet, color, &control);
+
+    let mut write_error: Option<io::Error> = None;
+    let mut note = |result: io::Result<()>| {
+        if let Err(err) = tolerate_broken_pipe(result)
+            && write_error.is_none()
+        {
+            write_error = Some(err);
+        }
+    };
+    note(sink.start(&workload));
+    let sent = workload.clone();
+    let report = slowlab_client::run_with(mode, workload, options, &control, |outcome| {
+        progress.outcome(outcome);
+        note(progress.suspend(|| sink.outcome(&sent, outcome)));
     })
     .await;
+    interrupt.abort();
+    progress.finish();
+    note(sink.finish(&report));
+    drop(sink);
+    if let Some(err) = write_error {
+        eprintln!("slowlab fetch: cannot write the output: {err}");
+    }
+
     let summary = &report.summary;
-    let _ = writeln!(
-        stdout,
-        "elapsed {} ({}, ideal {}, efficiency {})",
-        render::seconds(summary.wall),
-        mode.as_str(),
-        render::seconds(summary.ideal),
-        render::percent(summary.efficiency),
-    );
+    if summary.cancelled > 0 {
+        eprintln!(
+            "slowlab fetch: interrupted: {} finished, {} cancelled",
+            summary.requests - summary.cancelled,
+            summary.cancelled
+        );
+    }
+    let mut broken = 0;
+    for rule in rules.iter().flatten() {
+        let (is_broken, value) = rule.check(summary);
+        if is_broken {
+            broken += 1;
+            eprintln!(
+                "slowlab fetch: threshold {rule} crossed: measured {}",
+                rule.show(value)
+            );
+        }
+    }
     if summary.failed > 0 {
         eprintln!(
             "slowlab fetch: {} of {} requests failed",
             summary.failed, summary.requests
         );
-        return Ok(ExitCode::from(crate::EXIT_FAILED));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if broken > 0 {
+        ExitCode::from(crate::EXIT_THRESHOLD)
+    } else if summary.failed > 0 {
+        ExitCode::from(crate::EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The mode, checking that the other options fit it.
+fn resolve_mode(args: &FetchArgs) -> anyhow::Result<Mode> {
+    let mode = match (args.mode, args.threads) {
+        (Some(mode), _) => mode,
+        (None, Some(_)) => ModeArg::Threads,
+        (None, None) => ModeArg::Async,
+    };
+    let async_only = [
+        ("--concurrency", args.concurrency.is_some()),
+        ("--http2", args.http2),
+        ("--connections", args.connections.is_some()),
+    ];
+    if mode != ModeArg::Async
+        && let Some((flag, _)) = async_only.iter().find(|(_, given)| *given)
+    {
+        bail!(
+            "{flag} applies to --mode async only (the {} mode is blocking HTTP/1.1); \
+             use --threads N to size the threads mode",
+            mode_of(mode).as_str()
+        );
+    }
+    if mode != ModeArg::Threads && args.threads.is_some() {
+        bail!("--threads applies to --mode threads only");
+    }
+    Ok(mode_of(mode))
+}
+
+/// The requests to send, from exactly one of: delays, --count, --random, --urls, or ten random.
+fn build_workload(args: &FetchArgs) -> anyhow::Result<Workload> {
+    let endpoint = Endpoint::parse(&args.base_url)?;
+    let mut workload = if let Some(count) = args.count {
+        Workload::repeat(endpoint, count, args.delay)
+    } else if let Some(path) = &args.urls {
+        let text = if path.as_os_str() == "-" {
+            let mut text = String::new();
+            io::stdin()
+                .read_to_string(&mut text)
+                .context("reading URLs from standard input")?;
+            text
+        } else {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading URLs from {}", path.display()))?
+        };
+        urls_workload(endpoint, &text)?
+    } else {
+        let delays = if args.delays.is_empty() {
+            random_delays(args.random.unwrap_or(DEFAULT_RANDOM), args.seed)
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect()
+        } else {
+            args.delays.clone()
+        };
+        Workload::from_delays(endpoint, &delays)
+    };
+    workload.method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| anyhow::anyhow!("--method {:?} is not an HTTP method", args.method))?;
+    for header in &args.headers {
+        workload.headers.push(parse_header(header)?);
+    }
+    Ok(workload)
+}
+
+/// One URL or path a line; full URLs must all be on one server, which replaces the base URL.
+fn urls_workload(base: Endpoint, text: &str) -> anyhow::Result<Workload> {
+    let mut endpoint: Option<Endpoint> = None;
+    let mut targets = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.contains("://") {
+            let uri: Uri = line
+                .parse()
+                .with_context(|| format!("--urls line {}: {line:?} is not a URL", number + 1))?;
+            let origin = format!(
+                "{}://{}",
+                uri.scheme_str().unwrap_or("http"),
+                uri.authority().map_or("", |a| a.as_str())
+            );
+            let here =
+                Endpoint::parse(&origin).with_context(|| format!("--urls line {}", number + 1))?;
+            match &endpoint {
+                Some(known) if *known != here => bail!(
+                    "--urls line {}: {line} is on another server than {}; one run talks to one \
+                     server",
+                    number + 1,
+                    known.base_url()
+                ),
+                Some(_) => {}
+                None => endpoint = Some(here),
+            }
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            targets.push(Target::path(path));
+        } else {
+            targets.push(Target::path(line));
+        }
+    }
+    if targets.is_empty() {
+        bail!("--urls: no URL in the input (one URL or path a line)");
+    }
+    Ok(Workload::new(endpoint.unwrap_or(base), targets))
+}
+
+fn parse_header(text: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| anyhow::anyhow!("--header {text:?}: expected NAME:VALUE"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| anyhow::anyhow!("--header {text:?}: {name:?} is not a header name"))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| anyhow::anyhow!("--header {text:?}: the value is not a valid header value"))?;
+    Ok((name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_join_the_base_or_name_one_server() {
+        let base = Endpoint::parse("http://127.0.0.1:9").unwrap();
+        let w = urls_workload(base.clone(), "# comment\n/a?x=1\n\nb\n").unwrap();
+        let paths: Vec<&str> = w.targets.iter().map(|t| t.path.as_str()).collect();
+        assert_eq!(paths, ["/a?x=1", "/b"]);
+        assert_eq!(w.endpoint, base);
+        let w = urls_workload(base.clone(), "http://localhost:7/x\n/y\n").unwrap();
+        assert_eq!(w.endpoint.base_url(), "http://localhost:7");
+        assert!(urls_workload(base.clone(), "http://a:1/x\nhttp://b:1/y").is_err());
+        assert!(urls_workload(base, "\n# nothing\n").is_err());
+    }
+
+    #[test]
+    fn headers_parse() {
+        let (name, value) = parse_header("X-Test: a b").unwrap();
+        assert_eq!(name.as_str(), "x-test");
+        assert_eq!(value, "a b");
+        assert!(parse_header("no colon").is_err());
+    }
 }

@@ -20,6 +20,7 @@ const DEFAULT_ARTICLE_SCALE: f64 = 0.1;
 pub fn mode_of(mode: ModeArg) -> Mode {
     match mode {
         ModeArg::Sequential => Mode::Sequential,
+        ModeArg::Threads => Mode::Threads,
         ModeArg::Async => Mode::Async,
     }
 }
@@ -160,9 +161,10 @@ fn table(doc: &RaceDocument<'_>, delays: &[Duration], from_article: bool) -> Str
         "mode", "wall", "ideal", "efficiency", "ok"
     );
     for summary in &doc.runs {
-        let ideal_of = match summary.mode {
-            Mode::Sequential => "sum",
-            Mode::Async => "max",
+        let ideal_of = match (summary.mode, summary.slots) {
+            (Mode::Sequential, _) => "sum",
+            (_, Some(_)) => "slots",
+            (_, None) => "max",
         };
         let _ = writeln!(
             out,

@@ -1,0 +1,283 @@
+//! The async runner over HTTP/2 without TLS (h2c, prior knowledge): many streams multiplexed on
+//! few connections.
+//!
+//! The first connection tells the server's stream limit (`SETTINGS_MAX_CONCURRENT_STREAMS`); the
+//! runner opens as many connections as the wanted concurrency needs at that limit (or exactly
+//! `--connections N`). Each connection's worker has its share of the slots (at most the stream
+//! limit) and takes the next request of the run whenever one frees; a request that waited for a
+//! slot has that wait as its slot wait.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use h2::client::SendRequest;
+use http::header::USER_AGENT;
+use http::{HeaderValue, Request, Uri};
+use tokio::task::JoinSet;
+
+use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
+use crate::runner::Shared;
+use crate::runner::http1::{AGENT, Progress, connect};
+
+/// Most connections opened at once while setting up.
+const OPENING_AT_ONCE: usize = 64;
+
+/// One open HTTP/2 connection.
+struct Connection {
+    sender: SendRequest<Bytes>,
+    /// The stream limit the server advertised.
+    max_streams: usize,
+    /// Time to connect and set up HTTP/2 (TLS included), reported by the first request sent on it.
+    connect: Duration,
+}
+
+/// Opens the connections, each driven by a worker with a number of stream slots that takes the
+/// next request whenever a slot frees: greedy list scheduling, as in the HTTP/1.1 pool, with many
+/// slots per connection.
+pub(super) async fn run(shared: Arc<Shared>) {
+    let Some(addrs) = shared.resolve().await else {
+        return;
+    };
+    let total = shared.workload.targets.len();
+    let first = match open(&shared, &addrs).await {
+        Ok(connection) => connection,
+        Err(err) => return shared.fail_the_rest(&err),
+    };
+    let wanted = shared
+        .options
+        .concurrency
+        .unwrap_or(total)
+        .clamp(1, total.max(1));
+    let per_connection = first.max_streams.max(1);
+    let count = shared
+        .options
+        .connections
+        .unwrap_or_else(|| wanted.div_ceil(per_connection))
+        .max(1);
+    // The wanted slots, shared out evenly, never more than a connection's stream limit.
+    let slots = |number: usize| {
+        let share = wanted / count + usize::from(number < wanted % count);
+        share.clamp(1, per_connection)
+    };
+    // Fewer slots than requests: requests wait for a slot, and that wait is measured.
+    let limited = (0..count).map(slots).sum::<usize>() < total;
+    tokio::spawn(drive(Arc::clone(&shared), first, slots(0), limited));
+    let mut opened = 1;
+    let mut opening: JoinSet<Result<Connection, FetchError>> = JoinSet::new();
+    let mut failures = 0;
+    let mut launched = 1;
+    while launched < count || !opening.is_empty() {
+        while launched < count && opening.len() < OPENING_AT_ONCE {
+            let shared = Arc::clone(&shared);
+            let addrs = Arc::clone(&addrs);
+            opening.spawn(async move { open(&shared, &addrs).await });
+            launched += 1;
+        }
+        match opening.join_next().await {
+            Some(Ok(Ok(connection))) => {
+                tokio::spawn(drive(
+                    Arc::clone(&shared),
+                    connection,
+                    slots(opened),
+                    limited,
+                ));
+                opened += 1;
+            }
+            Some(_) => failures += 1,
+            None => break,
+        }
+    }
+    if failures > 0 {
+        tracing::warn!("{failures} of {count} HTTP/2 connections could not be opened");
+    }
+}
+
+/// One connection's worker: keeps up to `slots` streams open, each the next request of the run.
+///
+/// Streams are polled here rather than spawned: a task per request costs memory and scheduling at
+/// 100,000 requests.
+async fn drive(shared: Arc<Shared>, connection: Connection, slots: usize, limited: bool) {
+    let Connection {
+        sender, connect, ..
+    } = connection;
+    let mut connect = Some(connect);
+    let mut streams = FuturesUnordered::new();
+    let mut more = true;
+    loop {
+        while more && streams.len() < slots {
+            match shared.take() {
+                Some(index) => streams.push(stream(
+                    &shared,
+                    sender.clone(),
+                    index,
+                    limited,
+                    connect.take(),
+                )),
+                None => more = false,
+            }
+        }
+        let outcome = tokio::select! {
+            biased;
+            outcome = streams.next() => match outcome {
+                Some(outcome) => outcome,
+                None => return,
+            },
+            // Streams in flight are dropped (and reset); the collector reports them cancelled.
+            () = shared.control.cancelled() => return,
+        };
+        if !shared.report(outcome) {
+            return;
+        }
+    }
+}
+
+/// Connects, speaks the HTTP/2 preface, and waits for a ping's answer: by then the server's
+/// settings, which come first, have been applied.
+async fn open(shared: &Shared, addrs: &[SocketAddr]) -> Result<Connection, FetchError> {
+    let connecting = std::time::Instant::now();
+    let stream = connect(addrs, shared).await?;
+    let setup = async {
+        let (sender, mut connection) = h2::client::Builder::new()
+            .handshake::<_, Bytes>(stream)
+            .await
+            .map_err(|err| from_h2(&err, shared))?;
+        let mut ping = connection.ping_pong();
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!("HTTP/2 connection ended: {err}");
+            }
+        });
+        if let Some(ping) = ping.as_mut() {
+            ping.ping(h2::Ping::opaque())
+                .await
+                .map_err(|err| from_h2(&err, shared))?;
+        }
+        let max_streams = sender.current_max_send_streams();
+        Ok(Connection {
+            sender,
+            max_streams,
+            connect: connecting.elapsed(),
+        })
+    };
+    let limit = shared.options.connect_timeout;
+    tokio::time::timeout(limit, setup)
+        .await
+        .unwrap_or_else(|_| {
+            Err(FetchError::new(
+                ErrorKind::ConnectTimeout,
+                format!(
+                    "no HTTP/2 connection to {} within {limit:?}",
+                    shared.base_url
+                ),
+            ))
+        })
+}
+
+/// One request as one stream. A stream slot is free (the worker keeps no more streams than the
+/// server allows), so the request is sent at once; should the server still be closing an earlier
+/// stream, h2 queues this one until it can open.
+///
+/// `connect`: the connection's set-up time, given to the first request sent on it.
+async fn stream(
+    shared: &Shared,
+    mut sender: SendRequest<Bytes>,
+    index: usize,
+    limited: bool,
+    connect: Option<Duration>,
+) -> Outcome {
+    let _in_flight = shared.control.enter();
+    let start = shared.now();
+    // A limited run issued everything at its start, and this request waited for a slot since.
+    let slot_wait = if limited { start } else { Duration::ZERO };
+    let mut progress = Progress {
+        connect,
+        ..Progress::default()
+    };
+    // The exchange is made in each arm, and the rare timed one boxed: a stream's state stays
+    // one exchange, not an exchange plus a timer plus a second exchange's room.
+    let result = match shared.options.timeout {
+        None => exchange(shared, &mut sender, index, &mut progress).await,
+        Some(limit) => Box::pin(tokio::time::timeout(
+            limit,
+            exchange(shared, &mut sender, index, &mut progress),
+        ))
+        .await
+        .unwrap_or_else(|_| Err(FetchError::timed_out(limit))),
+    };
+    progress.outcome(shared, index, start, slot_wait, result)
+}
+
+async fn exchange(
+    shared: &Shared,
+    sender: &mut SendRequest<Bytes>,
+    index: usize,
+    progress: &mut Progress,
+) -> Result<Reply, FetchError> {
+    let workload = &shared.workload;
+    let target = &workload.targets[index];
+    let uri = Uri::builder()
+        .scheme(workload.endpoint.scheme())
+        .authority(shared.host.as_bytes())
+        .path_and_query(workload.endpoint.path(&target.path))
+        .build()
+        .map_err(|err| FetchError::new(ErrorKind::Other, format!("bad URL: {err}")))?;
+    let mut builder = Request::builder()
+        .method(workload.method.clone())
+        .uri(uri)
+        .header(USER_AGENT, HeaderValue::from_static(AGENT));
+    for (name, value) in &workload.headers {
+        builder = builder.header(name, value);
+    }
+    let request = builder
+        .body(())
+        .map_err(|err| FetchError::new(ErrorKind::Other, format!("cannot build request: {err}")))?;
+    let (response, _) = sender
+        .send_request(request, true)
+        .map_err(|err| from_h2(&err, shared))?;
+    let response = response.await.map_err(|err| from_h2(&err, shared))?;
+    progress.first_byte = Some(shared.now());
+    let status = response.status().as_u16();
+    progress.status = Some(status);
+    let mut body = response.into_body();
+    let mut received = BytesMut::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|err| from_h2(&err, shared))?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        progress.bytes += chunk.len() as u64;
+        received.extend_from_slice(&chunk);
+    }
+    judge_body(
+        target,
+        status,
+        received.freeze(),
+        shared.options.keep_bodies,
+    )
+}
+
+/// Maps an h2 error to a kind: I/O errors as such, a stream reset as `reset`, a connection that
+/// went away as `closed-early`.
+fn from_h2(err: &h2::Error, shared: &Shared) -> FetchError {
+    if let Some(io) = err.get_io() {
+        return FetchError::from_io(io, &shared.base_url);
+    }
+    if err.is_go_away() {
+        return FetchError::new(
+            ErrorKind::ClosedEarly,
+            format!("the server closed the HTTP/2 connection: {err}"),
+        );
+    }
+    if err.is_reset() {
+        return FetchError::new(
+            ErrorKind::Reset,
+            format!("the server reset the stream: {err}"),
+        );
+    }
+    if err.is_io() || err.is_remote() {
+        return FetchError::new(ErrorKind::ClosedEarly, err.to_string());
+    }
+    FetchError::new(ErrorKind::Other, err.to_string())
+}

@@ -1,0 +1,74 @@
+//! `--output csv`: a header row, then one row per outcome as it ends.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use slowlab_client::{Outcome, Report, Workload};
+
+use super::{OutcomeRecord, Sink};
+
+/// One CSV row: the outcome record, flattened.
+#[derive(Serialize)]
+struct Row<'a> {
+    index: usize,
+    target: &'a str,
+    delay: Option<f64>,
+    ok: bool,
+    status: Option<u16>,
+    bytes: u64,
+    time_elapsed: Option<f64>,
+    start: f64,
+    end: f64,
+    latency: f64,
+    slot_wait: f64,
+    connect: Option<f64>,
+    first_byte: Option<f64>,
+    error_kind: Option<&'static str>,
+    error_message: Option<&'a str>,
+}
+
+/// Writes a row per outcome.
+pub struct CsvSink<W: Write> {
+    out: csv::Writer<W>,
+}
+
+impl<W: Write> CsvSink<W> {
+    /// A sink writing to `out`.
+    pub fn new(out: W) -> CsvSink<W> {
+        CsvSink {
+            out: csv::Writer::from_writer(out),
+        }
+    }
+}
+
+impl<W: Write> Sink for CsvSink<W> {
+    fn start(&mut self, _: &Workload) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn outcome(&mut self, workload: &Workload, outcome: &Outcome) -> io::Result<()> {
+        let r = OutcomeRecord::new(workload, outcome);
+        let row = Row {
+            index: r.index,
+            target: r.target,
+            delay: r.delay,
+            ok: r.ok,
+            status: r.status,
+            bytes: r.bytes,
+            time_elapsed: r.time_elapsed,
+            start: r.start,
+            end: r.end,
+            latency: r.latency,
+            slot_wait: r.slot_wait,
+            connect: r.connect,
+            first_byte: r.first_byte,
+            error_kind: r.error.as_ref().map(|e| e.kind.as_str()),
+            error_message: r.error.as_ref().map(|e| e.message),
+        };
+        self.out.serialize(row).map_err(io::Error::other)
+    }
+
+    fn finish(&mut self, _: &Report) -> io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,109 @@
+//! `--output json` (one document at the end) and `--output ndjson` (a line per outcome as it ends,
+//! then a summary line).
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use slowlab_client::{Outcome, Report, Summary, Workload};
+
+use super::{OutcomeRecord, Sink, WorkloadRecord};
+
+/// How often streamed lines are flushed at most: often enough to watch, rarely enough to be cheap
+/// at 100,000 outcomes a second.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// The document of `--output json`; its schema is `docs/fetch.schema.json`.
+#[derive(Serialize)]
+struct Document<'a> {
+    workload: WorkloadRecord,
+    summary: &'a Summary,
+    /// By index.
+    outcomes: Vec<OutcomeRecord<'a>>,
+}
+
+/// Writes one JSON document when the run ends.
+pub struct JsonSink<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonSink<W> {
+    /// A sink writing to `out`.
+    pub fn new(out: W) -> JsonSink<W> {
+        JsonSink { out }
+    }
+}
+
+impl<W: Write> Sink for JsonSink<W> {
+    fn start(&mut self, _: &Workload) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn outcome(&mut self, _: &Workload, _: &Outcome) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, report: &Report) -> io::Result<()> {
+        let mut outcomes: Vec<&Outcome> = report.outcomes.iter().collect();
+        outcomes.sort_unstable_by_key(|o| o.index);
+        let document = Document {
+            workload: WorkloadRecord::new(&report.workload),
+            summary: &report.summary,
+            outcomes: outcomes
+                .into_iter()
+                .map(|o| OutcomeRecord::new(&report.workload, o))
+                .collect(),
+        };
+        serde_json::to_writer(&mut self.out, &document)?;
+        writeln!(self.out)?;
+        self.out.flush()
+    }
+}
+
+/// Writes each outcome as a JSON line as it ends, then `{"summary": ...}`.
+pub struct NdjsonSink<W: Write> {
+    out: W,
+    flushed: Instant,
+}
+
+impl<W: Write> NdjsonSink<W> {
+    /// A sink writing to `out` (buffer it; lines are flushed every 100 ms).
+    pub fn new(out: W) -> NdjsonSink<W> {
+        NdjsonSink {
+            out,
+            flushed: Instant::now(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    summary: &'a Summary,
+}
+
+impl<W: Write> Sink for NdjsonSink<W> {
+    fn start(&mut self, _: &Workload) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn outcome(&mut self, workload: &Workload, outcome: &Outcome) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, &OutcomeRecord::new(workload, outcome))?;
+        writeln!(self.out)?;
+        if self.flushed.elapsed() >= FLUSH_EVERY {
+            self.out.flush()?;
+            self.flushed = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, report: &Report) -> io::Result<()> {
+        serde_json::to_writer(
+            &mut self.out,
+            &SummaryLine {
+                summary: &report.summary,
+            },
+        )?;
+        writeln!(self.out)?;
+        self.out.flush()
+    }
+}

@@ -1,0 +1,131 @@
+//! Where outcomes go: the terminal, JSON, NDJSON and CSV writers, and the progress bar.
+//!
+//! Every sink reads from the one collector's callback (an outcome as it ends) and from the final
+//! report; none talks to the runners. Writers are injected, so tests can write to a buffer.
+
+use std::io;
+use std::time::Duration;
+
+use serde::Serialize;
+use slowlab_client::{ErrorKind, Outcome, Report, Workload};
+
+pub mod csv;
+pub mod json;
+pub mod progress;
+pub mod text;
+
+/// A consumer of one run's outcomes.
+pub trait Sink {
+    /// Called once before the first request is sent.
+    fn start(&mut self, workload: &Workload) -> io::Result<()>;
+    /// Called for each outcome as it arrives, in completion order.
+    fn outcome(&mut self, workload: &Workload, outcome: &Outcome) -> io::Result<()>;
+    /// Called once with the whole report.
+    fn finish(&mut self, report: &Report) -> io::Result<()>;
+}
+
+/// One outcome as machine output shows it: durations in float seconds from the run's start.
+#[derive(Debug, Serialize)]
+pub struct OutcomeRecord<'a> {
+    /// Position in the workload.
+    pub index: usize,
+    /// Path requested, relative to the base URL.
+    pub target: &'a str,
+    /// Requested delay, if a delay request.
+    pub delay: Option<f64>,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// HTTP status, when a response head arrived.
+    pub status: Option<u16>,
+    /// Body bytes received.
+    pub bytes: u64,
+    /// The `time_elapsed` echoed by the server.
+    pub time_elapsed: Option<f64>,
+    /// Start (after any slot wait), seconds from the run's start.
+    pub start: f64,
+    /// End, seconds from the run's start.
+    pub end: f64,
+    /// `end - start`.
+    pub latency: f64,
+    /// Time spent waiting for a slot before `start`.
+    pub slot_wait: f64,
+    /// Time to connect, when this request opened a connection.
+    pub connect: Option<f64>,
+    /// When the response head arrived, seconds from the run's start.
+    pub first_byte: Option<f64>,
+    /// Why it failed.
+    pub error: Option<ErrorRecord<'a>>,
+}
+
+/// A failure in machine output.
+#[derive(Debug, Serialize)]
+pub struct ErrorRecord<'a> {
+    /// Stable kind.
+    pub kind: ErrorKind,
+    /// For people.
+    pub message: &'a str,
+}
+
+impl<'a> OutcomeRecord<'a> {
+    /// The record of `outcome` of `workload`.
+    pub fn new(workload: &'a Workload, outcome: &'a Outcome) -> OutcomeRecord<'a> {
+        let target = workload.targets.get(outcome.index);
+        let secs = Duration::as_secs_f64;
+        let (time_elapsed, error) = match &outcome.result {
+            Ok(reply) => (reply.time_elapsed, None),
+            Err(err) => (
+                None,
+                Some(ErrorRecord {
+                    kind: err.kind,
+                    message: &err.message,
+                }),
+            ),
+        };
+        OutcomeRecord {
+            index: outcome.index,
+            target: target.map_or("", |t| t.path.as_str()),
+            delay: target.and_then(|t| t.delay).map(|d| d.as_secs_f64()),
+            ok: outcome.is_ok(),
+            status: outcome.status,
+            bytes: outcome.bytes,
+            time_elapsed,
+            start: secs(&outcome.start),
+            end: secs(&outcome.end),
+            latency: secs(&outcome.latency()),
+            slot_wait: secs(&outcome.slot_wait),
+            connect: outcome.connect.as_ref().map(secs),
+            first_byte: outcome.first_byte.as_ref().map(secs),
+            error,
+        }
+    }
+}
+
+/// What the workload was, in machine output.
+#[derive(Debug, Serialize)]
+pub struct WorkloadRecord {
+    /// Base URL the paths join.
+    pub base_url: String,
+    /// HTTP method.
+    pub method: String,
+    /// Number of requests.
+    pub requests: usize,
+}
+
+impl WorkloadRecord {
+    /// The record of `workload`.
+    pub fn new(workload: &Workload) -> WorkloadRecord {
+        WorkloadRecord {
+            base_url: workload.endpoint.base_url(),
+            method: workload.method.to_string(),
+            requests: workload.targets.len(),
+        }
+    }
+}
+
+/// Ignores a broken pipe (`slowlab fetch | head`): the run goes on, and its exit status counts.
+pub fn tolerate_broken_pipe(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

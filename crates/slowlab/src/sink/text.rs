@@ -1,0 +1,71 @@
+//! Text for people, like the article: the list, each body as it arrives, the elapsed time, then a
+//! summary.
+
+use std::io::{self, Write};
+
+use slowlab_client::{Outcome, Report, Workload};
+
+use super::Sink;
+use crate::render;
+
+/// Most requests for which bodies are printed one per line by default.
+pub const BODY_LINES_UP_TO: usize = 20;
+
+/// Most error lines printed while bodies are not printed; the summary counts the rest.
+const ERROR_LINES_UP_TO: usize = 10;
+
+/// The terminal printer.
+pub struct TextSink<W: Write> {
+    out: W,
+    /// Print each body (or error) as it arrives.
+    bodies: bool,
+    errors_printed: usize,
+}
+
+impl<W: Write> TextSink<W> {
+    /// A printer to `out`; `print_bodies` forces a line per outcome however many there are.
+    pub fn new(out: W, requests: usize, print_bodies: bool) -> TextSink<W> {
+        TextSink {
+            out,
+            bodies: print_bodies || requests <= BODY_LINES_UP_TO,
+            errors_printed: 0,
+        }
+    }
+}
+
+impl<W: Write> Sink for TextSink<W> {
+    fn start(&mut self, workload: &Workload) -> io::Result<()> {
+        writeln!(self.out, "{}", render::workload_line(workload))?;
+        self.out.flush()
+    }
+
+    fn outcome(&mut self, workload: &Workload, outcome: &Outcome) -> io::Result<()> {
+        let print = if self.bodies {
+            true
+        } else if !outcome.is_ok() && self.errors_printed < ERROR_LINES_UP_TO {
+            self.errors_printed += 1;
+            true
+        } else {
+            false
+        };
+        if print {
+            writeln!(self.out, "{}", render::outcome_line(outcome, workload))?;
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, report: &Report) -> io::Result<()> {
+        let summary = &report.summary;
+        writeln!(
+            self.out,
+            "elapsed {} ({}, ideal {}, efficiency {})",
+            render::seconds(summary.wall),
+            summary.mode.as_str(),
+            render::seconds(summary.ideal),
+            render::percent(summary.efficiency),
+        )?;
+        write!(self.out, "{}", render::summary(summary, !self.bodies))?;
+        self.out.flush()
+    }
+}
