@@ -16,7 +16,7 @@
 //!     println!("#{} done at {:?}", outcome.index, outcome.end);
 //! })
 //! .await;
-//! println!("{:.2} s, efficiency {:.3}", report.summary.wall.as_secs_f64(), report.summary.efficiency);
+//! println!("{:.2} s, efficiency {:.3}", report.summary.wall.as_secs_f64(), report.summary.efficiency.unwrap_or(0.0));
 //! # }
 //! ```
 

@@ -41,8 +41,10 @@ pub struct Summary {
     /// async, and for a limit of K slots the makespan of greedy list scheduling on K slots.
     #[serde(serialize_with = "as_secs")]
     pub ideal: Duration,
-    /// `ideal / wall`: 1.0 is perfect, lower means time lost to overhead.
-    pub efficiency: f64,
+    /// `ideal / wall`: 1.0 is perfect, lower means time lost to overhead. `None` (JSON `null`) when
+    /// any request failed or was cancelled: the ideal assumes every request waited its full delay,
+    /// so a run cut short by failures would look better than perfect.
+    pub efficiency: Option<f64>,
     /// Finished requests (not cancelled) per second of wall time.
     pub throughput: f64,
     /// Most requests in flight at the same moment, from the outcomes' start and end.
@@ -191,7 +193,7 @@ impl Summary {
             max_delay: workload.max_delay(),
             slots,
             ideal,
-            efficiency: ratio(ideal, wall),
+            efficiency: (ok == outcomes.len() && !wall.is_zero()).then(|| ratio(ideal, wall)),
             throughput: per_second(outcomes.len() - cancelled, wall),
             peak_concurrency: peak_concurrency(outcomes),
             latency: latency.percentiles(),

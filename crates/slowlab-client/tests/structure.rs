@@ -28,6 +28,12 @@ async fn async_puts_every_request_in_flight_at_once() {
     assert_eq!(streamed, 50, "every outcome reaches the callback");
     assert_eq!(report.outcomes.len(), 50);
     assert_eq!(report.summary.ok, 50, "{:?}", report.outcomes[0].result);
+    assert!(
+        report
+            .summary
+            .efficiency
+            .is_some_and(|e| e > 0.0 && e <= 1.0)
+    );
     // Seen from the client: every request started before any ended.
     let last_start = report.outcomes.iter().map(|o| o.start).max().unwrap();
     let first_end = report.outcomes.iter().map(|o| o.end).min().unwrap();
@@ -105,6 +111,8 @@ async fn refused_connections_are_typed_and_counted() {
         .await;
         assert_eq!(report.outcomes.len(), 3, "{mode:?}");
         assert_eq!(report.summary.failed, 3, "{mode:?}");
+        // Failing fast is not "better than ideal": a run with failures has no efficiency.
+        assert_eq!(report.summary.efficiency, None, "{mode:?}");
         for outcome in &report.outcomes {
             let err = outcome.result.as_ref().unwrap_err();
             assert_eq!(err.kind, ErrorKind::Refused, "{mode:?}: {err}");

@@ -19,6 +19,11 @@ pub fn percent(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
 }
 
+/// A run's efficiency, or why it has none.
+pub fn efficiency(efficiency: Option<f64>) -> String {
+    efficiency.map_or_else(|| "n/a (failures)".to_owned(), percent)
+}
+
 /// The delays as the article prints them: `[7, 2, 6, 4, 0, 9, 4, 2, 5, 5]`.
 pub fn delay_list(delays: &[Duration]) -> String {
     let items: Vec<String> = delays.iter().map(|d| format_delay(*d)).collect();

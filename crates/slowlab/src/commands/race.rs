@@ -172,7 +172,7 @@ fn table(doc: &RaceDocument<'_>, delays: &[Duration], from_article: bool) -> Str
             summary.mode.as_str(),
             render::seconds(summary.wall),
             format!("{} ({ideal_of})", render::seconds(summary.ideal)),
-            render::percent(summary.efficiency),
+            render::efficiency(summary.efficiency),
             format!("{}/{}", summary.ok, summary.requests),
         );
     }

@@ -63,7 +63,7 @@ impl<W: Write> Sink for TextSink<W> {
             render::seconds(summary.wall),
             summary.mode.as_str(),
             render::seconds(summary.ideal),
-            render::percent(summary.efficiency),
+            render::efficiency(summary.efficiency),
         )?;
         write!(self.out, "{}", render::summary(summary, !self.bodies))?;
         self.out.flush()

@@ -108,7 +108,8 @@ impl Metric {
                 }
             }
             Metric::Wall => summary.wall.as_secs_f64(),
-            Metric::Efficiency => summary.efficiency,
+            // A run with failures has no efficiency; it cannot pass an efficiency threshold.
+            Metric::Efficiency => summary.efficiency.unwrap_or(0.0),
             Metric::Throughput => summary.throughput,
             Metric::PeakConcurrency => summary.peak_concurrency as f64,
         }
