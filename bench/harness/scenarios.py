@@ -236,7 +236,8 @@ def scenario_1(ctx):
         ["check", "output check"]])
     port = free_port()
     with Server("slowlab serve", ctx.serve_cmd(port), port, ctx.pin) as srv:
-        cmd = [ctx.bin, "race", "--scale", str(scale), "--base-url", srv.base_url, "--output", "json"]
+        cmd = [ctx.bin, "race", "--scale", str(scale), "--base-url", srv.base_url, "--modes", "sequential,async",
+               "--output", "json"]
         sc.command("slowlab serve", srv.cmd)
         sc.command("slowlab race", ctx.pin.client(cmd))
         r = run_client(cmd, ctx.pin, 60)

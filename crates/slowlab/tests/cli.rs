@@ -51,6 +51,7 @@ fn race_reports_sum_max_and_both_modes() {
             .as_f64()
             .unwrap()
     };
+    assert_eq!(runs.len(), 3, "sequential, threads and async by default");
     for run in runs {
         assert_eq!(run["ok"], 10, "{run}");
     }
@@ -62,6 +63,33 @@ fn race_reports_sum_max_and_both_modes() {
     );
     assert!(wall("async") >= max, "async {}", wall("async"));
     assert!(wall("async") < sum / 2.0, "async {}", wall("async"));
+    // One thread per request: the same overlap as async.
+    assert!(wall("threads") >= max, "threads {}", wall("threads"));
+    assert!(wall("threads") < sum / 2.0, "threads {}", wall("threads"));
+}
+
+#[test]
+fn race_runs_only_the_modes_asked_for() {
+    let output = run(&[
+        "race",
+        "--scale",
+        "0.01",
+        "--modes",
+        "async,sequential",
+        "--output",
+        "json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let modes: Vec<&str> = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["async", "sequential"]);
+    assert!(doc["speedup"].as_f64().unwrap() > 1.0);
+    assert!(doc["threads_speedup"].is_null());
 }
 
 #[test]
@@ -70,11 +98,18 @@ fn race_text_has_the_table_and_the_timeline() {
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains("sum 0.22 s, max 0.045 s"), "{text}");
-    for needle in ["sequential", "async", "efficiency", "speedup", "timeline"] {
+    for needle in [
+        "sequential",
+        "threads",
+        "async",
+        "efficiency",
+        "speedup",
+        "timeline",
+    ] {
         assert!(text.contains(needle), "no {needle:?} in:\n{text}");
     }
     // One timeline row per request and mode.
-    assert_eq!(text.matches("  #").count(), 20, "{text}");
+    assert_eq!(text.matches("  #").count(), 30, "{text}");
 }
 
 /// A `slowlab serve --port 0` child and the base URL it printed on its first line.

@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{parse_scale, parse_seconds};
+use super::{ModeArg, parse_scale, parse_seconds};
 
 pub(super) const RACE_EXAMPLES: &str = "\
 Examples:
-  slowlab race                     the article's list x 0.1: about 4.4 s vs 0.9 s
+  slowlab race                     the article's list x 0.1: about 4.4 s vs 0.9 s vs 0.9 s
   slowlab race --scale 1           the article's own 44 s vs 9 s
   slowlab race 1 1 1 1             your own delays, in seconds
+  slowlab race --modes sequential,async   only the article's two clients
   slowlab race --output json       the same, as one JSON document
   slowlab race --base-url http://127.0.0.1:8000   against a running slowlab serve";
 
@@ -36,6 +37,15 @@ pub struct RaceArgs {
     /// Race against this server instead of an embedded one.
     #[arg(long)]
     pub base_url: Option<String>,
+    /// The modes to race, in order, comma-separated. `threads` runs one OS thread per request
+    /// (up to 512), the way a thread pool would.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sequential,threads,async"
+    )]
+    pub modes: Vec<ModeArg>,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

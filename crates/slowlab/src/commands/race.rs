@@ -35,8 +35,10 @@ struct RaceDocument<'a> {
     sum_of_delays: f64,
     max_delay: f64,
     runs: Vec<&'a Summary>,
-    /// Sequential wall time over async wall time.
-    speedup: f64,
+    /// Sequential wall time over async wall time (`null` unless both ran).
+    speedup: Option<f64>,
+    /// Sequential wall time over threads wall time (`null` unless both ran).
+    threads_speedup: Option<f64>,
     /// Sum over max: the speedup a perfect run would show.
     ideal_speedup: f64,
 }
@@ -71,7 +73,9 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
     let workload = Workload::from_delays(Endpoint::parse(&base_url)?, &delays);
 
     let mut reports = Vec::new();
-    for mode in [Mode::Sequential, Mode::Async] {
+    let mut modes: Vec<Mode> = args.modes.iter().copied().map(mode_of).collect();
+    modes.dedup();
+    for &mode in &modes {
         eprint!(
             "slowlab race: {} requests, {:<10} ... ",
             delays.len(),
@@ -90,7 +94,16 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
         server.shutdown().await;
     }
 
-    let [sequential, concurrent] = [&reports[0], &reports[1]];
+    let wall_of = |mode: Mode| {
+        reports
+            .iter()
+            .find(|r| r.summary.mode == mode)
+            .map(|r| r.summary.wall)
+    };
+    let speedup_over_sequential = |mode: Mode| match (wall_of(Mode::Sequential), wall_of(mode)) {
+        (Some(sequential), Some(other)) => Some(ratio(sequential, other)),
+        _ => None,
+    };
     let document = RaceDocument {
         base_url,
         embedded_server: args.base_url.is_none(),
@@ -99,7 +112,8 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
         sum_of_delays: workload.sum_of_delays().as_secs_f64(),
         max_delay: workload.max_delay().as_secs_f64(),
         runs: reports.iter().map(|r| &r.summary).collect(),
-        speedup: ratio(sequential.summary.wall, concurrent.summary.wall),
+        speedup: speedup_over_sequential(Mode::Async),
+        threads_speedup: speedup_over_sequential(Mode::Threads),
         ideal_speedup: ratio(workload.sum_of_delays(), workload.max_delay()),
     };
     match args.output {
@@ -108,7 +122,8 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
             print!("{}", table(&document, &delays, from_article));
             if !args.no_timeline {
                 println!();
-                print!("{}", render::timeline(&[sequential, concurrent]));
+                let runs: Vec<&Report> = reports.iter().collect();
+                print!("{}", render::timeline(&runs));
             }
         }
     }
@@ -177,11 +192,15 @@ fn table(doc: &RaceDocument<'_>, delays: &[Duration], from_article: bool) -> Str
         );
     }
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "async speedup: {:.2}x over sequential (ideal: sum / max = {:.2}x)",
-        doc.speedup, doc.ideal_speedup
-    );
+    for (mode, speedup) in [("threads", doc.threads_speedup), ("async", doc.speedup)] {
+        if let Some(speedup) = speedup {
+            let _ = writeln!(
+                out,
+                "{mode} speedup: {speedup:.2}x over sequential (ideal: sum / max = {:.2}x)",
+                doc.ideal_speedup
+            );
+        }
+    }
     out
 }
 
