@@ -1,40 +1,15 @@
 //! The `slowlab` binary run as a process: race, serve's lifecycle, fetch's failures.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
+use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn slowlab() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_slowlab"));
-    command.env("NO_COLOR", "1").env_remove("SLOWLAB_BASE_URL");
-    command
-}
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    slowlab().args(args).output().expect("slowlab runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A loopback port with nothing listening on it.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{Served, closed_port, run, stderr, stdout};
 
 #[test]
-fn race_reports_sum_max_and_both_modes() {
+fn race_reports_sum_max_and_every_mode() {
     let output = run(&["race", "--scale", "0.01", "--output", "json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -112,81 +87,6 @@ fn race_text_has_the_table_and_the_timeline() {
     assert_eq!(text.matches("  #").count(), 30, "{text}");
 }
 
-/// A `slowlab serve --port 0` child and the base URL it printed on its first line.
-struct Served {
-    child: Child,
-    addr: String,
-}
-
-fn serve(extra: &[&str]) -> Served {
-    let mut child = slowlab()
-        .args(["serve", "--port", "0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let addr = first_line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
-        .to_owned();
-    Served { child, addr }
-}
-
-impl Served {
-    /// Starts a GET in the background; the thread returns the raw response.
-    fn get(&self, path: &str) -> thread::JoinHandle<String> {
-        let addr = self.addr.clone();
-        let path = path.to_owned();
-        thread::spawn(move || {
-            let mut stream = TcpStream::connect(&addr).unwrap();
-            write!(
-                stream,
-                "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut response = String::new();
-            let _ = stream.read_to_string(&mut response);
-            response
-        })
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for exit (bounded) and returns the status and everything written to stderr.
-    fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                return (status, err);
-            }
-            if started.elapsed() > limit {
-                let _ = self.child.kill();
-                panic!("slowlab serve did not exit within {limit:?}");
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
 /// Gives a request just sent time to reach the server's handler.
 fn settle() {
     thread::sleep(Duration::from_millis(300));
@@ -194,8 +94,8 @@ fn settle() {
 
 #[test]
 fn serve_drains_in_flight_requests_on_sigterm() {
-    let served = serve(&[]);
-    let request = served.get("/1");
+    let mut served = Served::start(&[]);
+    let request = served.get_in_background("/1");
     settle();
     served.terminate();
     let response = request.join().unwrap();
@@ -208,8 +108,8 @@ fn serve_drains_in_flight_requests_on_sigterm() {
 
 #[test]
 fn serve_cuts_off_what_outlives_the_drain_timeout() {
-    let served = serve(&["--drain-timeout", "1"]);
-    let request = served.get("/30");
+    let mut served = Served::start(&["--drain-timeout", "1"]);
+    let request = served.get_in_background("/30");
     settle();
     let stopping = Instant::now();
     served.terminate();
@@ -269,8 +169,8 @@ fn fetch_against_a_closed_port_says_what_to_check() {
 
 #[test]
 fn fetch_prints_bodies_in_completion_order() {
-    let served = serve(&[]);
-    let base_url = format!("http://{}", served.addr);
+    let mut served = Served::start(&[]);
+    let base_url = served.base_url.clone();
     let output = run(&["fetch", "--base-url", &base_url, "0.3", "0", "0.15"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);

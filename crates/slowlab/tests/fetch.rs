@@ -1,8 +1,8 @@
 //! `slowlab fetch` run as a process against real servers: output formats and their schema, exit
 //! statuses, a server killed mid-run, Ctrl-C, and file-descriptor exhaustion.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::Duration;
 
@@ -10,56 +10,9 @@ use serde_json::Value;
 
 const SCHEMA: &str = include_str!("../../../docs/fetch.schema.json");
 
-fn slowlab() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_slowlab"));
-    command.env("NO_COLOR", "1").env_remove("SLOWLAB_BASE_URL");
-    command
-}
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    slowlab().args(args).output().expect("slowlab runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A `slowlab serve --port 0` child and its base URL.
-struct Served {
-    child: Child,
-    base_url: String,
-}
-
-impl Served {
-    fn start() -> Served {
-        let mut child = slowlab()
-            .args(["serve", "--port", "0", "--drain-timeout", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first_line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first_line)
-            .unwrap();
-        let addr = first_line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
-            .to_owned();
-        Served {
-            child,
-            base_url: format!("http://{addr}"),
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Served, run, slowlab, stderr};
 
 fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout)
@@ -81,7 +34,7 @@ fn assert_valid(validator: &jsonschema::Validator, doc: &Value) {
 
 #[test]
 fn json_output_matches_the_schema_and_the_harness_names() {
-    let served = Served::start();
+    let served = Served::start(&["--drain-timeout", "0"]);
     let output = run(&[
         "fetch",
         "--count",
@@ -145,7 +98,7 @@ fn json_output_matches_the_schema_and_the_harness_names() {
 
 #[test]
 fn ndjson_streams_outcomes_then_a_summary_and_validates() {
-    let served = Served::start();
+    let served = Served::start(&["--drain-timeout", "0"]);
     let output = run(&[
         "fetch",
         "--mode",
@@ -189,7 +142,7 @@ fn ndjson_streams_outcomes_then_a_summary_and_validates() {
 
 #[test]
 fn csv_parses_back_one_row_per_request() {
-    let served = Served::start();
+    let served = Served::start(&["--drain-timeout", "0"]);
     let output = run(&[
         "fetch",
         "--count",
@@ -230,7 +183,7 @@ fn csv_parses_back_one_row_per_request() {
 
 #[test]
 fn fail_on_exits_3_and_names_the_threshold() {
-    let served = Served::start();
+    let served = Served::start(&["--drain-timeout", "0"]);
     let base = [
         "fetch",
         "--count",
@@ -255,7 +208,7 @@ fn fail_on_exits_3_and_names_the_threshold() {
 
 #[test]
 fn text_output_summarises_large_runs_without_body_lines() {
-    let served = Served::start();
+    let served = Served::start(&["--drain-timeout", "0"]);
     let output = run(&[
         "fetch",
         "--count",
@@ -314,7 +267,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn urls_from_stdin_reach_any_path() {
-    let served = Served::start();
+    let served = Served::start(&["--drain-timeout", "0"]);
     let mut child = slowlab()
         .args([
             "fetch",
@@ -351,7 +304,7 @@ fn urls_from_stdin_reach_any_path() {
 #[test]
 fn a_server_killed_mid_run_still_gives_one_outcome_per_request() {
     for extra in [&[][..], &["--http2"], &["--concurrency", "4"]] {
-        let mut served = Served::start();
+        let mut served = Served::start(&["--drain-timeout", "0"]);
         let mut args = vec![
             "fetch",
             "--count",
@@ -389,7 +342,7 @@ fn a_server_killed_mid_run_still_gives_one_outcome_per_request() {
 
 #[test]
 fn ctrl_c_reports_finished_and_cancelled() {
-    let served = Served::start();
+    let served = Served::start(&["--drain-timeout", "0"]);
     let mut args = vec!["fetch", "--output", "json", "--base-url", &served.base_url];
     args.extend(["0.05"; 3]);
     args.extend(["30"; 3]);
@@ -420,7 +373,7 @@ fn ctrl_c_reports_finished_and_cancelled() {
 
 #[test]
 fn fd_exhaustion_is_typed_and_the_run_goes_on() {
-    let served = Served::start();
+    let served = Served::start(&["--drain-timeout", "0"]);
     // Soft and hard limits both lowered in a child shell, so the client cannot raise them.
     let script = format!(
         "ulimit -n 64 && exec {} fetch --count 200 --delay 0.5 --output json --quiet --base-url {}",
@@ -457,7 +410,7 @@ fn progress_bar_on_a_terminal_only_and_without_colour_under_no_color() {
         eprintln!("skipped: script(1) (util-linux) is needed to give the client a terminal");
         return;
     }
-    let served = Served::start();
+    let served = Served::start(&["--drain-timeout", "0"]);
     let command = format!(
         "{} fetch --count 30 --delay 0.4 --concurrency 10 --output json --base-url {}",
         env!("CARGO_BIN_EXE_slowlab"),

@@ -1,0 +1,145 @@
+//! Helpers for the tests that run the `slowlab` binary as a process.
+//!
+//! Each test file uses a different subset of them.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test, with colour off and no base URL from the environment.
+pub fn slowlab() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_slowlab"));
+    command.env("NO_COLOR", "1").env_remove("SLOWLAB_BASE_URL");
+    command
+}
+
+/// Runs `slowlab ARGS` to completion.
+pub fn run(args: &[&str]) -> Output {
+    slowlab().args(args).output().expect("slowlab runs")
+}
+
+/// What a finished process wrote to stdout.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// What a finished process wrote to stderr.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A loopback port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A raw `GET path` on a fresh connection; the whole response as text, or what arrived of it
+/// (empty when the server closed without answering).
+pub fn get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+/// A running `slowlab serve` child and the address it printed on its first stdout line.
+/// Killed when dropped, if still running.
+pub struct Served {
+    /// The server process.
+    pub child: Child,
+    /// `IP:PORT` it listens on.
+    pub addr: String,
+    /// `http://IP:PORT`.
+    pub base_url: String,
+}
+
+impl Served {
+    /// `slowlab serve --port 0 EXTRA...`.
+    pub fn start(extra: &[&str]) -> Served {
+        let mut command = slowlab();
+        command.args(["serve", "--port", "0"]).args(extra);
+        Served::spawn(command)
+    }
+
+    /// Spawns `command`, which must run `slowlab serve`, and reads the port from its first line.
+    pub fn spawn(mut command: Command) -> Served {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first_line)
+            .unwrap();
+        let addr = first_line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+            .to_owned();
+        Served {
+            child,
+            base_url: format!("http://{addr}"),
+            addr,
+        }
+    }
+
+    /// Starts a GET in the background; the thread returns the raw response.
+    pub fn get_in_background(&self, path: &str) -> thread::JoinHandle<String> {
+        let addr = self.addr.clone();
+        let path = path.to_owned();
+        thread::spawn(move || get(&addr, &path))
+    }
+
+    /// Sends SIGTERM, as a service manager would.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (killing it and failing past `limit`), and returns its exit
+    /// status and everything it wrote to stderr.
+    pub fn wait(&mut self, limit: Duration) -> (ExitStatus, String) {
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("slowlab serve did not exit within {limit:?}");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            pipe.read_to_string(&mut err).unwrap();
+        }
+        (status, err)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
