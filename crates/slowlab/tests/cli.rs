@@ -217,6 +217,14 @@ fn usage_errors_exit_2() {
         &["race", "--scale", "0"],
         &["serve", "--port", "99999"],
         &["fetch", "--base-url", "ftp://x", "1"],
+        &["fetch", "--mode", "sequential", "--concurrency", "3", "1"],
+        &["fetch", "--threads", "4", "--mode", "async", "1"],
+        &["fetch", "--count", "3", "1"],
+        &["fetch", "--http2", "--mode", "threads", "1"],
+        &["fetch", "--header", "nocolon", "1"],
+        &["fetch", "--concurrency", "0", "1"],
+        &["fetch", "--urls", "/nonexistent/urls.txt"],
+        &["fetch", "--output", "xml", "1"],
     ] {
         let output = run(args);
         assert_eq!(

@@ -244,28 +244,6 @@ fn text_output_summarises_large_runs_without_body_lines() {
 }
 
 #[test]
-fn usage_errors_exit_2() {
-    for args in [
-        &["fetch", "--mode", "sequential", "--concurrency", "3", "1"][..],
-        &["fetch", "--threads", "4", "--mode", "async", "1"],
-        &["fetch", "--count", "3", "1"],
-        &["fetch", "--http2", "--mode", "threads", "1"],
-        &["fetch", "--header", "nocolon", "1"],
-        &["fetch", "--concurrency", "0", "1"],
-        &["fetch", "--urls", "/nonexistent/urls.txt"],
-        &["fetch", "--output", "xml", "1"],
-    ] {
-        let output = run(args);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-    }
-}
-
-#[test]
 fn urls_from_stdin_reach_any_path() {
     let served = Served::start(&["--drain-timeout", "0"]);
     let mut child = slowlab()
