@@ -1,7 +1,6 @@
 //! The `slowlab` binary run as a process: race, serve's lifecycle, fetch's failures.
 
 use std::net::TcpListener;
-use std::thread;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -87,16 +86,11 @@ fn race_text_has_the_table_and_the_timeline() {
     assert_eq!(text.matches("  #").count(), 30, "{text}");
 }
 
-/// Gives a request just sent time to reach the server's handler.
-fn settle() {
-    thread::sleep(Duration::from_millis(300));
-}
-
 #[test]
 fn serve_drains_in_flight_requests_on_sigterm() {
     let mut served = Served::start(&[]);
     let request = served.get_in_background("/1");
-    settle();
+    served.wait_in_flight(1);
     served.terminate();
     let response = request.join().unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -110,7 +104,7 @@ fn serve_drains_in_flight_requests_on_sigterm() {
 fn serve_cuts_off_what_outlives_the_drain_timeout() {
     let mut served = Served::start(&["--drain-timeout", "1"]);
     let request = served.get_in_background("/30");
-    settle();
+    served.wait_in_flight(1);
     let stopping = Instant::now();
     served.terminate();
     let (status, err) = served.wait(Duration::from_secs(20));

@@ -14,17 +14,9 @@ use common::{Served, get};
 fn sigterm_lets_the_request_in_flight_finish() {
     let mut served = Served::start(&["--model", "threads:4"]);
     let in_flight = served.get_in_background("/1");
-    // Wait until the server holds the request, as /healthz reports it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let health = get(&served.addr, "/healthz");
-        if health.contains(r#""in_flight":1"#) {
-            assert!(health.contains(r#""model":"threads:4""#), "{health}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the request never arrived");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    served.wait_in_flight(1);
+    let health = get(&served.addr, "/healthz");
+    assert!(health.contains(r#""model":"threads:4""#), "{health}");
     served.terminate();
 
     let answer = in_flight.join().unwrap();

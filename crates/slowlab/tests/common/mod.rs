@@ -106,6 +106,16 @@ impl Served {
         thread::spawn(move || get(&addr, &path))
     }
 
+    /// Waits (at most 10 s) until the server reports `n` requests in flight on `/healthz`.
+    pub fn wait_in_flight(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let wanted = format!(r#""in_flight":{n}"#);
+        while !get(&self.addr, "/healthz").contains(&wanted) {
+            assert!(Instant::now() < deadline, "never {n} requests in flight");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM, as a service manager would.
     pub fn terminate(&self) {
         let status = Command::new("kill")
