@@ -135,6 +135,23 @@ async fn drive(shared: Arc<Shared>, connection: Connection, slots: usize, limite
     }
 }
 
+/// Overhead counted by h2 for each small DATA frame held until it is read (h2's threshold).
+const SMALL_FRAME_COST: usize = 256;
+
+/// h2's allowance for small DATA frames received and not yet read on one connection. Its default
+/// (25,600, about a hundred frames) is meant for a few streams: when thousands of slowlab answers
+/// (a small DATA frame each) arrive in one burst, the connection outran the worker reading them
+/// and h2 closed it (`ENHANCE_YOUR_CALM`, "too_many_data_frames"), failing every stream on it.
+/// Here each of the run's requests may hold one such frame.
+fn data_frame_budget(shared: &Shared) -> usize {
+    shared
+        .workload
+        .targets
+        .len()
+        .max(100)
+        .saturating_mul(SMALL_FRAME_COST)
+}
+
 /// Connects, speaks the HTTP/2 preface, and waits for a ping's answer: by then the server's
 /// settings, which come first, have been applied.
 async fn open(shared: &Shared, addrs: &[SocketAddr]) -> Result<Connection, FetchError> {
@@ -142,6 +159,7 @@ async fn open(shared: &Shared, addrs: &[SocketAddr]) -> Result<Connection, Fetch
     let stream = connect(addrs, shared).await?;
     let setup = async {
         let (sender, mut connection) = h2::client::Builder::new()
+            .data_frame_budget(data_frame_budget(shared))
             .handshake::<_, Bytes>(stream)
             .await
             .map_err(|err| from_h2(&err, shared))?;
