@@ -100,6 +100,85 @@ impl Delay {
     pub const fn as_duration(self) -> Duration {
         Duration::new(self.secs, self.nanos)
     }
+
+    /// Appends the canonical form (the same text as `Display`) to `out`, without the formatting
+    /// machinery: this runs for every answer.
+    pub(crate) fn write_to(self, out: &mut SmallBuf) {
+        out.push_decimal(self.secs);
+        if self.nanos != 0 {
+            let mut digits = [b'0'; MAX_FRACTION_DIGITS];
+            let mut rest = self.nanos;
+            for digit in digits.iter_mut().rev() {
+                *digit = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            let len = digits.iter().rposition(|d| *d != b'0').map_or(0, |i| i + 1);
+            out.push(b".");
+            out.push(&digits[..len]);
+        }
+    }
+}
+
+/// A fixed-size text buffer on the stack for the short values of every answer (the body, the
+/// `Server-Timing` header); `format!` costs several times more than the rest of building them.
+pub(crate) struct SmallBuf {
+    bytes: [u8; SmallBuf::CAPACITY],
+    len: usize,
+}
+
+impl SmallBuf {
+    /// Enough for `{"time_elapsed": ` + 20 digits + `.` + 9 digits + `}`, and for the longest
+    /// `Server-Timing` value.
+    pub(crate) const CAPACITY: usize = 64;
+
+    pub(crate) fn new() -> SmallBuf {
+        SmallBuf {
+            bytes: [0; SmallBuf::CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// Appends `text`; what does not fit is cut off (every caller stays well inside).
+    pub(crate) fn push(&mut self, text: &[u8]) {
+        let n = text.len().min(SmallBuf::CAPACITY - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&text[..n]);
+        self.len += n;
+    }
+
+    /// Appends `n` in decimal.
+    pub(crate) fn push_decimal(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[start..]);
+    }
+
+    /// Appends `n` in decimal, zero-padded to `width` digits.
+    pub(crate) fn push_padded(&mut self, n: u64, width: usize) {
+        let mut digits = [b'0'; 20];
+        let mut rest = n;
+        let mut start = digits.len();
+        while rest > 0 || digits.len() - start < width {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if start == 0 {
+                break;
+            }
+        }
+        self.push(&digits[start..]);
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 impl From<Duration> for Delay {
@@ -134,6 +213,48 @@ pub(crate) fn excerpt(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_to_matches_display() {
+        for text in [
+            "0",
+            "1",
+            "007",
+            "0.25",
+            "0.250",
+            "3.0",
+            "1.000000001",
+            "12.5",
+            "0.000000001",
+            "18446744073709551615.999999999",
+            "600",
+        ] {
+            let delay = Delay::parse(text).unwrap();
+            let mut buf = SmallBuf::new();
+            delay.write_to(&mut buf);
+            assert_eq!(
+                std::str::from_utf8(buf.as_bytes()).unwrap(),
+                delay.to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn small_buf_pads_and_cuts() {
+        let mut buf = SmallBuf::new();
+        buf.push_padded(7, 3);
+        buf.push(b".");
+        buf.push_padded(0, 3);
+        buf.push(b".");
+        buf.push_padded(1234, 3);
+        buf.push_decimal(0);
+        assert_eq!(buf.as_bytes(), b"007.000.12340");
+        let mut full = SmallBuf::new();
+        for _ in 0..100 {
+            full.push(b"xy");
+        }
+        assert_eq!(full.as_bytes().len(), SmallBuf::CAPACITY);
+    }
 
     fn canonical(text: &str) -> String {
         Delay::parse(text).unwrap().to_string()

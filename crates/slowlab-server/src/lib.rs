@@ -30,6 +30,7 @@ pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod options;
+mod precise;
 pub mod respond;
 pub mod routes;
 mod server;

@@ -85,7 +85,8 @@ impl Waiter {
         match self {
             // `/0` needs no timer: a zero sleep would still wait for a turn of the timer wheel.
             Waiter::Async if delay.is_zero() => {}
-            Waiter::Async => tokio::time::sleep(delay).await,
+            // tokio's timer for most of the wait, a precise one for its last 2 ms.
+            Waiter::Async => crate::precise::sleep(delay).await,
             // Boxed, so that the async model's waiting requests carry only a timer.
             _ => Box::pin(self.wait_blocking(delay)).await,
         }
