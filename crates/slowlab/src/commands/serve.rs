@@ -54,15 +54,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let shutdown = async move {
         shutdown_signal().await;
         let in_flight = watched.snapshot().in_flight;
-        eprintln!(
-            "slowlab serve: stopping; {in_flight} {} in flight, waiting at most {} s for {}",
-            plural(in_flight, "request", "requests"),
-            drain_timeout.as_secs_f64(),
-            if in_flight == 1 { "it" } else { "them" },
-        );
+        if in_flight == 0 {
+            eprintln!("slowlab serve: stopping; nothing in flight");
+        } else {
+            eprintln!(
+                "slowlab serve: stopping; {in_flight} {} in flight, waiting at most {} s for {}",
+                plural(in_flight, "request", "requests"),
+                drain_timeout.as_secs_f64(),
+                if in_flight == 1 { "it" } else { "them" },
+            );
+        }
     };
     let report = slowlab_server::run(listener, config, stats, shutdown).await;
-    if report.cut_off == 0 {
+    if report.in_flight_at_shutdown == 0 {
+        eprintln!("slowlab serve: stopped");
+    } else if report.cut_off == 0 {
         eprintln!(
             "slowlab serve: stopped; all {} in-flight {} finished",
             report.in_flight_at_shutdown,
