@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use h2::client::SendRequest;
+use h2::client::{ResponseFuture, SendRequest};
 use http::header::USER_AGENT;
 use http::{HeaderValue, Request, Uri};
 use tokio::task::JoinSet;
@@ -102,21 +102,34 @@ pub(super) async fn run(shared: Arc<Shared>) {
 /// 100,000 requests.
 async fn drive(shared: Arc<Shared>, connection: Connection, slots: usize, limited: bool) {
     let Connection {
-        sender, connect, ..
+        mut sender,
+        connect,
+        ..
     } = connection;
     let mut connect = Some(connect);
     let mut streams = FuturesUnordered::new();
+    let mut template = None;
     let mut more = true;
     loop {
+        let mut opened = 0;
         while more && streams.len() < slots {
             match shared.take() {
-                Some(index) => streams.push(stream(
-                    &shared,
-                    sender.clone(),
-                    index,
-                    limited,
-                    connect.take(),
-                )),
+                Some(index) => {
+                    streams.push(stream(
+                        &shared,
+                        &mut sender,
+                        &mut template,
+                        index,
+                        limited,
+                        connect.take(),
+                    ));
+                    opened += 1;
+                    // Let the connection write what is queued: every stream opened and not yet
+                    // written holds its request's headers in h2's send queue.
+                    if opened % SEND_BATCH == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
                 None => more = false,
             }
         }
@@ -134,6 +147,9 @@ async fn drive(shared: Arc<Shared>, connection: Connection, slots: usize, limite
         }
     }
 }
+
+/// Streams a worker opens before letting its connection write them.
+const SEND_BATCH: usize = 64;
 
 /// Overhead counted by h2 for each small DATA frame held until it is read (h2's threshold).
 const SMALL_FRAME_COST: usize = 256;
@@ -199,42 +215,77 @@ async fn open(shared: &Shared, addrs: &[SocketAddr]) -> Result<Connection, Fetch
 /// server allows), so the request is sent at once; should the server still be closing an earlier
 /// stream, h2 queues this one until it can open.
 ///
+/// The request is built and handed to h2 here, before the returned future exists: all 100,000
+/// streams of a run wait at once, so what a waiting stream holds is only h2's response handle,
+/// its times and its index, not the request or the room to build it.
+///
 /// `connect`: the connection's set-up time, given to the first request sent on it.
-async fn stream(
-    shared: &Shared,
-    mut sender: SendRequest<Bytes>,
+fn stream<'a>(
+    shared: &'a Shared,
+    sender: &mut SendRequest<Bytes>,
+    template: &mut Option<(usize, Request<()>)>,
     index: usize,
     limited: bool,
     connect: Option<Duration>,
-) -> Outcome {
-    let _in_flight = shared.control.enter();
+) -> impl Future<Output = Outcome> + 'a {
+    let in_flight = shared.control.enter();
     let start = shared.now();
     // A limited run issued everything at its start, and this request waited for a slot since.
     let slot_wait = if limited { start } else { Duration::ZERO };
-    let mut progress = Progress {
-        connect,
-        ..Progress::default()
-    };
-    // The exchange is made in each arm, and the rare timed one boxed: a stream's state stays
-    // one exchange, not an exchange plus a timer plus a second exchange's room.
-    let result = match shared.options.timeout {
-        None => exchange(shared, &mut sender, index, &mut progress).await,
-        Some(limit) => Box::pin(tokio::time::timeout(
-            limit,
-            exchange(shared, &mut sender, index, &mut progress),
-        ))
-        .await
-        .unwrap_or_else(|_| Err(FetchError::timed_out(limit))),
-    };
-    progress.outcome(shared, index, start, slot_wait, result)
+    let sent = send(shared, sender, template, index);
+    async move {
+        let _in_flight = in_flight;
+        let mut progress = Progress {
+            connect,
+            ..Progress::default()
+        };
+        // The rare timed answer is boxed: a stream's state stays one answer, not an answer plus a
+        // timer plus a second answer's room.
+        let result = match sent {
+            Err(err) => Err(err),
+            Ok(response) => match shared.options.timeout {
+                None => receive(shared, response, index, &mut progress).await,
+                Some(limit) => Box::pin(tokio::time::timeout(
+                    limit,
+                    receive(shared, response, index, &mut progress),
+                ))
+                .await
+                .unwrap_or_else(|_| Err(FetchError::timed_out(limit))),
+            },
+        };
+        progress.outcome(shared, index, start, slot_wait, result)
+    }
 }
 
-async fn exchange(
+/// Opens the stream of request `index`.
+///
+/// `template` is the last request built, by the index of its target: a request to the same path
+/// is a clone of it, which shares its URI's bytes and holds a header map of exactly its headers
+/// (a map built header by header reserves room for several more).
+fn send(
     shared: &Shared,
     sender: &mut SendRequest<Bytes>,
+    template: &mut Option<(usize, Request<()>)>,
     index: usize,
-    progress: &mut Progress,
-) -> Result<Reply, FetchError> {
+) -> Result<ResponseFuture, FetchError> {
+    let targets = &shared.workload.targets;
+    let request = match template {
+        Some((built, request)) if targets[*built].path == targets[index].path => request.clone(),
+        _ => {
+            let request = build(shared, index)?;
+            let copy = request.clone();
+            *template = Some((index, request));
+            copy
+        }
+    };
+    let (response, _) = sender
+        .send_request(request, true)
+        .map_err(|err| from_h2(&err, shared))?;
+    Ok(response)
+}
+
+/// Builds request `index`.
+fn build(shared: &Shared, index: usize) -> Result<Request<()>, FetchError> {
     let workload = &shared.workload;
     let target = &workload.targets[index];
     let uri = Uri::builder()
@@ -250,12 +301,18 @@ async fn exchange(
     for (name, value) in &workload.headers {
         builder = builder.header(name, value);
     }
-    let request = builder
+    builder
         .body(())
-        .map_err(|err| FetchError::new(ErrorKind::Other, format!("cannot build request: {err}")))?;
-    let (response, _) = sender
-        .send_request(request, true)
-        .map_err(|err| from_h2(&err, shared))?;
+        .map_err(|err| FetchError::new(ErrorKind::Other, format!("cannot build request: {err}")))
+}
+
+/// Waits for the answer of request `index` and reads its body.
+async fn receive(
+    shared: &Shared,
+    response: ResponseFuture,
+    index: usize,
+    progress: &mut Progress,
+) -> Result<Reply, FetchError> {
     let response = response.await.map_err(|err| from_h2(&err, shared))?;
     progress.first_byte = Some(shared.now());
     let status = response.status().as_u16();
@@ -269,7 +326,7 @@ async fn exchange(
         received.extend_from_slice(&chunk);
     }
     judge_body(
-        target,
+        &shared.workload.targets[index],
         status,
         received.freeze(),
         shared.options.keep_bodies,
