@@ -315,6 +315,18 @@ async fn receive(
 ) -> Result<Reply, FetchError> {
     let response = response.await.map_err(|err| from_h2(&err, shared))?;
     progress.first_byte = Some(shared.now());
+    // Reading the body is boxed: a waiting stream's future keeps room only for h2's response
+    // handle, not for the body, the buffer and the judging of the answer too.
+    Box::pin(read(shared, response, index, progress)).await
+}
+
+/// Reads the body of request `index`'s answer and judges it.
+async fn read(
+    shared: &Shared,
+    response: http::Response<h2::RecvStream>,
+    index: usize,
+    progress: &mut Progress,
+) -> Result<Reply, FetchError> {
     let status = response.status().as_u16();
     progress.status = Some(status);
     let mut body = response.into_body();
