@@ -43,7 +43,8 @@ pub struct Summary {
     pub ideal: Duration,
     /// `ideal / wall`: 1.0 is perfect, lower means time lost to overhead. `None` (JSON `null`) when
     /// any request failed or was cancelled: the ideal assumes every request waited its full delay,
-    /// so a run cut short by failures would look better than perfect.
+    /// so a run cut short by failures would look better than perfect. Also `None` when some
+    /// request is not a slowlab delay request (`--urls`), whose time nobody can know beforehand.
     pub efficiency: Option<f64>,
     /// Finished requests (not cancelled) per second of wall time.
     pub throughput: f64,
@@ -144,7 +145,8 @@ impl Summary {
     }
 
     /// Summarises the outcomes of one run of `workload` in `mode` with at most `slots` requests in
-    /// flight (`None`: no limit).
+    /// flight (`None`: no limit). In async mode the limit is per server, as the async runner
+    /// applies it; with several servers the summary shows the limit of the whole run.
     pub fn with_slots(
         mode: Mode,
         slots: Option<usize>,
@@ -180,7 +182,13 @@ impl Summary {
             }
         }
         let cancelled = errors.get(&ErrorKind::Cancelled).map_or(0, |e| e.count);
-        let ideal = workload.ideal(slots);
+        let (slots, ideal) = match mode {
+            Mode::Async => (
+                workload.slots_per_server(slots),
+                workload.ideal_per_server(slots),
+            ),
+            Mode::Sequential | Mode::Threads => (slots, workload.ideal(slots)),
+        };
         let hints = errors.keys().filter_map(|kind| hint(*kind)).collect();
         Summary {
             mode,
@@ -193,7 +201,10 @@ impl Summary {
             max_delay: workload.max_delay(),
             slots,
             ideal,
-            efficiency: (ok == outcomes.len() && !wall.is_zero()).then(|| ratio(ideal, wall)),
+            efficiency: (ok == outcomes.len()
+                && !wall.is_zero()
+                && workload.delays().count() == workload.targets.len())
+            .then(|| ratio(ideal, wall)),
             throughput: per_second(outcomes.len() - cancelled, wall),
             peak_concurrency: peak_concurrency(outcomes),
             latency: latency.percentiles(),

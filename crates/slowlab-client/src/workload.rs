@@ -1,8 +1,9 @@
 //! What to send: a base URL and a list of targets, each usually a delay.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
@@ -17,7 +18,7 @@ pub const ARTICLE_DELAYS: [u64; 10] = [7, 2, 6, 4, 0, 9, 4, 2, 5, 5];
 const DELAY_DECIMALS: usize = 6;
 
 /// Where requests go: `http://host:port` or `https://host:port`, and an optional path prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     host: String,
     port: u16,
@@ -120,24 +121,27 @@ impl Endpoint {
 /// One request of a workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// Path relative to the endpoint, starting with `/`, e.g. `/0.7`.
-    pub path: String,
+    /// Path relative to its server's endpoint, starting with `/`, e.g. `/0.7`. Shared: a run of
+    /// 100,000 requests to a few paths holds a few strings, not 100,000.
+    pub path: Arc<str>,
     /// The delay this request asks the server for, when it is a slowlab delay request. The answer
     /// must then echo it in `time_elapsed`.
     pub delay: Option<Duration>,
+    /// Which of the workload's servers this request goes to: an index into
+    /// [`Workload::servers`], 0 being the base URL's.
+    pub server: u32,
 }
 
 impl Target {
     /// A request for `GET /{delay}`, the delay written with at most six decimals.
     pub fn delay(delay: Duration) -> Target {
         Target {
-            path: format!("/{}", format_delay(delay)),
+            path: format!("/{}", format_delay(delay)).into(),
             delay: Some(delay),
+            server: 0,
         }
     }
-}
 
-impl Target {
     /// A request for any `path` (with its query), not a slowlab delay: no echo is expected.
     pub fn path(path: impl Into<String>) -> Target {
         let path = path.into();
@@ -146,15 +150,24 @@ impl Target {
         } else {
             format!("/{path}")
         };
-        Target { path, delay: None }
+        Target {
+            path: path.into(),
+            delay: None,
+            server: 0,
+        }
+    }
+
+    /// This request, sent to server `server` of its workload instead.
+    pub fn on_server(self, server: u32) -> Target {
+        Target { server, ..self }
     }
 }
 
 /// The list of requests one run sends, the same for every mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
-    /// Where the requests go.
-    pub endpoint: Endpoint,
+    /// Where the requests go: never empty; the first is the base URL's.
+    servers: Vec<Endpoint>,
     /// The requests, in the order they are issued.
     pub targets: Vec<Target>,
     /// The method of every request (`GET` unless told otherwise).
@@ -164,27 +177,61 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// `targets` sent with `GET` and no extra headers.
+    /// `targets` sent to `endpoint` with `GET` and no extra headers.
     pub fn new(endpoint: Endpoint, targets: Vec<Target>) -> Workload {
         Workload {
-            endpoint,
+            servers: vec![endpoint],
             targets,
             method: Method::GET,
             headers: Vec::new(),
         }
     }
 
-    /// One `GET /{delay}` per delay, in order.
+    /// One `GET /{delay}` per delay, in order. Equal delays share their path.
     pub fn from_delays(endpoint: Endpoint, delays: &[Duration]) -> Workload {
-        Workload::new(
-            endpoint,
-            delays.iter().copied().map(Target::delay).collect(),
-        )
+        let mut made: HashMap<Duration, Target> = HashMap::new();
+        let targets = delays
+            .iter()
+            .map(|&delay| {
+                made.entry(delay)
+                    .or_insert_with(|| Target::delay(delay))
+                    .clone()
+            })
+            .collect();
+        Workload::new(endpoint, targets)
     }
 
     /// `count` requests of the same `delay`.
     pub fn repeat(endpoint: Endpoint, count: usize, delay: Duration) -> Workload {
         Workload::new(endpoint, vec![Target::delay(delay); count])
+    }
+
+    /// Adds a server that targets can name by the returned index (see [`Target::on_server`]).
+    pub fn add_server(&mut self, endpoint: Endpoint) -> u32 {
+        self.servers.push(endpoint);
+        u32::try_from(self.servers.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    /// Every server of the workload; the first is the base URL's.
+    pub fn servers(&self) -> &[Endpoint] {
+        &self.servers
+    }
+
+    /// The base URL's endpoint: where relative paths go.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.servers[0]
+    }
+
+    /// The server `target` goes to (the base URL's, should its index be out of range).
+    pub fn server_of(&self, target: &Target) -> &Endpoint {
+        self.servers
+            .get(target.server as usize)
+            .unwrap_or(&self.servers[0])
+    }
+
+    /// The full URL of `target`.
+    pub fn url(&self, target: &Target) -> String {
+        self.server_of(target).url(&target.path)
     }
 
     /// The best wall time for sending this workload, in order, with at most `slots` requests in
@@ -193,23 +240,43 @@ impl Workload {
     /// One slot gives the sum of the delays; as many slots as requests give the longest delay.
     /// Targets without a delay count as taking no time.
     pub fn ideal(&self, slots: Option<usize>) -> Duration {
-        let slots = match slots {
-            Some(slots) if slots < self.targets.len() => slots.max(1),
-            _ => return self.max_delay(),
-        };
-        if slots == 1 {
-            return self.sum_of_delays();
+        makespan(self.targets.iter(), slots)
+    }
+
+    /// The best wall time when each server has `slots` of its own (as the async runner does with
+    /// several servers): the longest of the servers' [`ideal`](Workload::ideal) times.
+    pub fn ideal_per_server(&self, slots: Option<usize>) -> Duration {
+        if self.servers.len() == 1 {
+            return self.ideal(slots);
         }
-        let mut free_at: BinaryHeap<Reverse<Duration>> =
-            std::iter::repeat_n(Reverse(Duration::ZERO), slots).collect();
-        let mut makespan = Duration::ZERO;
-        for target in &self.targets {
-            let Reverse(free) = free_at.pop().unwrap_or_default();
-            let done = free + target.delay.unwrap_or_default();
-            makespan = makespan.max(done);
-            free_at.push(Reverse(done));
+        self.by_server()
+            .iter()
+            .map(|indices| makespan(indices.iter().map(|&i| &self.targets[i as usize]), slots))
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The most requests in flight at once when each server has `slots` of its own: `None` when
+    /// that does not limit the workload at all.
+    pub fn slots_per_server(&self, slots: Option<usize>) -> Option<usize> {
+        let slots = slots?;
+        let total: usize = self
+            .by_server()
+            .iter()
+            .map(|indices| indices.len().min(slots))
+            .sum();
+        (total < self.targets.len()).then_some(total)
+    }
+
+    /// The indices of the targets of each server that has any, in order.
+    pub fn by_server(&self) -> Vec<Vec<u32>> {
+        let mut groups = vec![Vec::new(); self.servers.len()];
+        for (index, target) in self.targets.iter().enumerate() {
+            let server = (target.server as usize).min(self.servers.len() - 1);
+            groups[server].push(u32::try_from(index).unwrap_or(u32::MAX));
         }
-        makespan
+        groups.retain(|group| !group.is_empty());
+        groups
     }
 
     /// The requested delays (targets without one are skipped).
@@ -226,6 +293,31 @@ impl Workload {
     pub fn max_delay(&self) -> Duration {
         self.delays().max().unwrap_or_default()
     }
+}
+
+/// Greedy list scheduling of `targets`, in order, on `slots` slots (`None`: one each).
+fn makespan<'a>(
+    targets: impl Iterator<Item = &'a Target> + Clone,
+    slots: Option<usize>,
+) -> Duration {
+    let delays = || targets.clone().filter_map(|t| t.delay);
+    let slots = match slots {
+        Some(slots) if slots < targets.clone().count() => slots.max(1),
+        _ => return delays().max().unwrap_or_default(),
+    };
+    if slots == 1 {
+        return delays().sum();
+    }
+    let mut free_at: BinaryHeap<Reverse<Duration>> =
+        std::iter::repeat_n(Reverse(Duration::ZERO), slots).collect();
+    let mut longest = Duration::ZERO;
+    for target in targets {
+        let Reverse(free) = free_at.pop().unwrap_or_default();
+        let done = free + target.delay.unwrap_or_default();
+        longest = longest.max(done);
+        free_at.push(Reverse(done));
+    }
+    longest
 }
 
 /// Writes a delay as a URL path segment: seconds rounded to the microsecond, no trailing zeros,
@@ -309,6 +401,32 @@ mod tests {
             Duration::from_secs(44),
             "0 slots is read as 1"
         );
+    }
+
+    #[test]
+    fn several_servers_have_slots_and_ideals_of_their_own() {
+        let mut w = Workload::from_delays(
+            Endpoint::parse("http://127.0.0.1:1").unwrap(),
+            &[3, 1, 2, 2].map(Duration::from_secs),
+        );
+        let other = w.add_server(Endpoint::parse("http://127.0.0.1:2").unwrap());
+        w.targets[1] = w.targets[1].clone().on_server(other);
+        w.targets[3] = w.targets[3].clone().on_server(other);
+        assert_eq!(w.url(&w.targets[1]), "http://127.0.0.1:2/1");
+        assert_eq!(w.by_server(), [vec![0, 2], vec![1, 3]]);
+        // One slot each: server 1 takes 3 + 2, server 2 takes 1 + 2.
+        assert_eq!(w.ideal_per_server(Some(1)), Duration::from_secs(5));
+        assert_eq!(w.slots_per_server(Some(1)), Some(2));
+        // Two slots each cover every request: no limit.
+        assert_eq!(w.slots_per_server(Some(2)), None);
+        assert_eq!(w.ideal_per_server(None), Duration::from_secs(3));
+        // One server's ideal is the plain one.
+        let one = Workload::from_delays(
+            Endpoint::parse("http://127.0.0.1:1").unwrap(),
+            &[3, 1, 2, 2].map(Duration::from_secs),
+        );
+        assert_eq!(one.ideal_per_server(Some(2)), one.ideal(Some(2)));
+        assert!(Arc::ptr_eq(&one.targets[2].path, &one.targets[3].path));
     }
 
     #[test]

@@ -55,12 +55,12 @@ pub fn workload_line(workload: &Workload) -> String {
             return format!(
                 "{n} requests of {} s to {}",
                 format_delay(first),
-                workload.endpoint.base_url()
+                destination(workload)
             );
         }
         return format!(
             "{n} requests to {}: delays sum {} s, max {} s",
-            workload.endpoint.base_url(),
+            destination(workload),
             format_delay(workload.sum_of_delays()),
             format_delay(workload.max_delay())
         );
@@ -68,8 +68,16 @@ pub fn workload_line(workload: &Workload) -> String {
     format!(
         "{n} requests ({}) to {}",
         workload.method,
-        workload.endpoint.base_url()
+        destination(workload)
     )
+}
+
+/// Where a workload's requests go: its base URL, or how many servers.
+fn destination(workload: &Workload) -> String {
+    match workload.servers() {
+        [only] => only.base_url(),
+        servers => format!("{} servers", servers.len()),
+    }
 }
 
 /// The summary block printed after the elapsed line. `examples`: quote one message per error kind
@@ -138,7 +146,13 @@ pub fn outcome_line(outcome: &Outcome, workload: &Workload) -> String {
             let asked = workload
                 .targets
                 .get(outcome.index)
-                .map(|t| t.path.clone())
+                .map(|t| {
+                    if workload.servers().len() > 1 {
+                        workload.url(t)
+                    } else {
+                        t.path.to_string()
+                    }
+                })
                 .unwrap_or_default();
             format!(
                 "error: request #{} {asked}: {} ({})",

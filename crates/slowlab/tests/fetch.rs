@@ -133,7 +133,7 @@ fn ndjson_streams_outcomes_then_a_summary_and_validates() {
     assert_eq!(summary["mode"], "threads");
     assert_eq!(summary["peak_concurrency"], 2);
     let doc = serde_json::json!({
-        "workload": {"base_url": "x", "method": "GET", "requests": 6},
+        "workload": {"base_url": "x", "servers": ["x"], "method": "GET", "requests": 6},
         "summary": summary,
         "outcomes": lines[..6],
     });
@@ -277,6 +277,94 @@ fn urls_from_stdin_reach_any_path() {
     assert_eq!(outcomes[1]["ok"], true);
     assert_eq!(outcomes[2]["error"]["kind"], "http-status");
     assert!(outcomes[2]["status"].as_u64().unwrap() >= 400);
+}
+
+/// The server's count of delay requests answered 200, from `/metrics`.
+fn answered(served: &Served) -> u64 {
+    let metrics = common::get(&served.addr, "/metrics");
+    metrics
+        .lines()
+        .find(|line| line.starts_with(r#"slowlab_requests_total{status="200",outcome="ok"}"#))
+        .and_then(|line| line.rsplit(' ').next())
+        .map_or(0, |count| count.trim().parse().unwrap())
+}
+
+#[test]
+fn urls_on_two_servers_reach_each_in_every_mode() {
+    let a = Served::start(&["--drain-timeout", "0"]);
+    let b = Served::start(&["--drain-timeout", "0"]);
+    // Full URLs on both servers, and paths that join the base URL (server b).
+    let lines = [
+        format!("{}/0.1", a.base_url),
+        format!("{}/0.1", b.base_url),
+        "/0.1".to_owned(),
+        format!("{}/0.1?jitter=0", a.base_url),
+        "/0.1".to_owned(),
+    ];
+    let file = std::env::temp_dir().join(format!("slowlab-urls-{}.txt", std::process::id()));
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let runs: [&[&str]; 5] = [
+        &["--mode", "sequential"],
+        &["--mode", "threads"],
+        &["--mode", "async"],
+        &["--mode", "async", "--concurrency", "1"],
+        &["--mode", "async", "--http2"],
+    ];
+    let validator = schema();
+    for extra in runs {
+        let (before_a, before_b) = (answered(&a), answered(&b));
+        let mut args = vec![
+            "fetch",
+            "--output",
+            "json",
+            "--quiet",
+            "--base-url",
+            &b.base_url,
+        ];
+        args.extend(["--urls", file.to_str().unwrap()]);
+        args.extend(extra);
+        let output = run(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            stderr(&output)
+        );
+        let doc = json(&output);
+        assert_valid(&validator, &doc);
+        let servers: Vec<&str> = doc["workload"]["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            servers,
+            [a.base_url.as_str(), b.base_url.as_str()],
+            "{extra:?}"
+        );
+        let outcomes = doc["outcomes"].as_array().unwrap();
+        assert_eq!(outcomes.len(), lines.len(), "{extra:?}");
+        for outcome in outcomes {
+            let index = outcome["index"].as_u64().unwrap() as usize;
+            let expected = if lines[index].starts_with('/') {
+                format!("{}{}", b.base_url, lines[index])
+            } else {
+                lines[index].clone()
+            };
+            assert_eq!(outcome["url"], expected.as_str(), "{extra:?}");
+            assert_eq!(outcome["ok"], true, "{extra:?}: {outcome}");
+        }
+        // Each server answered exactly its own requests.
+        assert_eq!(answered(&a) - before_a, 2, "{extra:?}");
+        assert_eq!(answered(&b) - before_b, 3, "{extra:?}");
+        if extra.contains(&"--concurrency") {
+            // One slot per server: two for the run.
+            assert_eq!(doc["summary"]["slots"], 2, "{extra:?}");
+            assert!(doc["summary"]["peak_concurrency"].as_u64().unwrap() <= 2);
+        }
+    }
+    let _ = std::fs::remove_file(file);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use http::header::USER_AGENT;
 use crate::outcome::{ErrorKind, FetchError, Outcome, judge_body};
 use crate::runner::Shared;
 use crate::runner::http1::AGENT;
+use crate::workload::Target;
 
 /// Stack of each client thread: ureq keeps its buffers on the heap, and 512 threads of the
 /// default 8 MiB would reserve 4 GiB of address space for nothing.
@@ -70,7 +71,7 @@ fn fetch(shared: &Shared, agent: &ureq::Agent, index: usize, counts_slot_wait: b
     let mut bytes = 0;
     let mut builder = Request::builder()
         .method(workload.method.clone())
-        .uri(workload.endpoint.url(&target.path))
+        .uri(workload.url(target))
         .header(USER_AGENT, AGENT);
     for (name, value) in &workload.headers {
         builder = builder.header(name, value);
@@ -87,7 +88,7 @@ fn fetch(shared: &Shared, agent: &ureq::Agent, index: usize, counts_slot_wait: b
                 status = Some(response.status().as_u16());
                 response.body_mut().read_to_vec()
             })
-            .map_err(|err| classify(err, shared))
+            .map_err(|err| classify(err, shared, target))
             .and_then(|body| {
                 bytes = body.len() as u64;
                 let status = status.unwrap_or_default();
@@ -111,8 +112,8 @@ fn fetch(shared: &Shared, agent: &ureq::Agent, index: usize, counts_slot_wait: b
     }
 }
 
-fn classify(err: ureq::Error, shared: &Shared) -> FetchError {
-    let base_url = &shared.base_url;
+fn classify(err: ureq::Error, shared: &Shared, target: &Target) -> FetchError {
+    let base_url = &shared.workload.server_of(target).base_url();
     let options = &shared.options;
     match err {
         ureq::Error::Io(io) => FetchError::from_io(&io, base_url),

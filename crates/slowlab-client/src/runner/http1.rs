@@ -143,7 +143,7 @@ pub(super) fn request(
     let workload = &shared.workload;
     let mut builder = Request::builder()
         .method(workload.method.clone())
-        .uri(workload.endpoint.path(&target.path))
+        .uri(shared.endpoint.path(&target.path))
         .header(HOST, shared.host.clone())
         .header(USER_AGENT, HeaderValue::from_static(AGENT));
     for (name, value) in &workload.headers {

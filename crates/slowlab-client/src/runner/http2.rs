@@ -42,7 +42,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
     let Some(addrs) = shared.resolve().await else {
         return;
     };
-    let total = shared.workload.targets.len();
+    let total = shared.len();
     let first = match open(&shared, &addrs).await {
         Ok(connection) => connection,
         Err(err) => return shared.fail_the_rest(&err),
@@ -160,12 +160,7 @@ const SMALL_FRAME_COST: usize = 256;
 /// and h2 closed it (`ENHANCE_YOUR_CALM`, "too_many_data_frames"), failing every stream on it.
 /// Here each of the run's requests may hold one such frame.
 fn data_frame_budget(shared: &Shared) -> usize {
-    shared
-        .workload
-        .targets
-        .len()
-        .max(100)
-        .saturating_mul(SMALL_FRAME_COST)
+    shared.len().max(100).saturating_mul(SMALL_FRAME_COST)
 }
 
 /// Connects, speaks the HTTP/2 preface, and waits for a ping's answer: by then the server's
@@ -289,9 +284,9 @@ fn build(shared: &Shared, index: usize) -> Result<Request<()>, FetchError> {
     let workload = &shared.workload;
     let target = &workload.targets[index];
     let uri = Uri::builder()
-        .scheme(workload.endpoint.scheme())
+        .scheme(shared.endpoint.scheme())
         .authority(shared.host.as_bytes())
-        .path_and_query(workload.endpoint.path(&target.path))
+        .path_and_query(shared.endpoint.path(&target.path))
         .build()
         .map_err(|err| FetchError::new(ErrorKind::Other, format!("bad URL: {err}")))?;
     let mut builder = Request::builder()

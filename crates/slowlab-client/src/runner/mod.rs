@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome};
-use crate::workload::Workload;
+use crate::workload::{Endpoint, Workload};
 
 mod async_tasks;
 mod blocking;
@@ -158,23 +158,29 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// What every worker of a run shares.
+/// What the workers sending to one server share. A run has one; an async run to several servers
+/// has one per server, each with its own connections.
 pub(crate) struct Shared {
     pub workload: Arc<Workload>,
     pub options: RequestOptions,
     pub origin: Instant,
     pub control: Control,
     pub outcomes: UnboundedSender<Outcome>,
-    /// The base URL, for error messages.
+    /// The server these workers send to (the async runners; the blocking ones follow each
+    /// target's server).
+    pub endpoint: Endpoint,
+    /// Its base URL, for error messages.
     pub base_url: String,
     /// The `Host` header, made once.
     pub host: http::HeaderValue,
     /// Every request is a slowlab delay request, so every answer is a few dozen bytes.
     pub small_answers: bool,
-    /// TLS settings, for an `https://` endpoint.
+    /// TLS settings, for an `https://` server of the async runners.
     pub tls: Option<tls::Tls>,
-    /// The next request not yet taken by a worker.
-    pub next: AtomicUsize,
+    /// The requests these workers send, in order: `None` for all of the workload's.
+    queue: Option<Box<[u32]>>,
+    /// The position in the queue of the next request not yet taken by a worker.
+    next: AtomicUsize,
 }
 
 impl Shared {
@@ -183,8 +189,18 @@ impl Shared {
         if self.control.is_cancelled() {
             return None;
         }
-        let index = self.next.fetch_add(1, Ordering::Relaxed);
-        (index < self.workload.targets.len()).then_some(index)
+        let position = self.next.fetch_add(1, Ordering::Relaxed);
+        match &self.queue {
+            None => (position < self.workload.targets.len()).then_some(position),
+            Some(queue) => queue.get(position).map(|&index| index as usize),
+        }
+    }
+
+    /// How many requests these workers send.
+    pub fn len(&self) -> usize {
+        self.queue
+            .as_ref()
+            .map_or(self.workload.targets.len(), |queue| queue.len())
     }
 
     /// Time since the run's start.
@@ -207,18 +223,63 @@ impl Shared {
         }
     }
 
-    /// Resolves the endpoint once; on failure reports every request as failed.
+    /// Resolves the server once; on failure reports every request as failed.
     pub async fn resolve(&self) -> Option<Arc<[SocketAddr]>> {
-        match self.workload.endpoint.resolve().await {
+        match self.endpoint.resolve().await {
             Ok(addrs) => Some(addrs.into()),
             Err(err) => {
                 self.fail_the_rest(&FetchError::new(
                     ErrorKind::Other,
-                    format!(
-                        "cannot resolve {}: {err}",
-                        self.workload.endpoint.authority()
-                    ),
+                    format!("cannot resolve {}: {err}", self.endpoint.authority()),
                 ));
+                None
+            }
+        }
+    }
+}
+
+/// The parts of a run that [`Shared`] is made from.
+struct Run {
+    workload: Arc<Workload>,
+    options: RequestOptions,
+    origin: Instant,
+    control: Control,
+    outcomes: UnboundedSender<Outcome>,
+}
+
+impl Run {
+    /// What the workers sending `queue` (`None`: every request) to `endpoint` share. An `https://`
+    /// endpoint of the async runners gets its TLS settings; without them every request of the
+    /// queue fails, and there is nothing to share.
+    fn share(
+        &self,
+        mode: Mode,
+        endpoint: &Endpoint,
+        queue: Option<Box<[u32]>>,
+    ) -> Option<Arc<Shared>> {
+        let host = http::HeaderValue::try_from(endpoint.authority())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("localhost"));
+        let tls = (mode == Mode::Async && endpoint.is_tls())
+            .then(|| tls::Tls::new(endpoint.host(), self.options.http2, self.options.insecure));
+        let shared = |tls| Shared {
+            workload: Arc::clone(&self.workload),
+            options: self.options,
+            origin: self.origin,
+            control: self.control.clone(),
+            outcomes: self.outcomes.clone(),
+            endpoint: endpoint.clone(),
+            base_url: endpoint.base_url(),
+            host: host.clone(),
+            small_answers: self.workload.targets.iter().all(|t| t.delay.is_some()),
+            tls,
+            queue: queue.clone(),
+            next: AtomicUsize::new(0),
+        };
+        match tls {
+            None => Some(Arc::new(shared(None))),
+            Some(Ok(tls)) => Some(Arc::new(shared(Some(tls)))),
+            Some(Err(message)) => {
+                shared(None).fail_the_rest(&FetchError::new(ErrorKind::Other, message));
                 None
             }
         }
@@ -229,6 +290,10 @@ impl Shared {
 ///
 /// Returns at once. The channel closes when every request has its outcome (or its worker is gone,
 /// which the collector turns into an outcome of its own).
+///
+/// The blocking runners send every request in order, to whichever server it names. The async
+/// runners send each server's requests on connections of their own, with the concurrency and
+/// connection options applying to each server, as a browser limits connections per host.
 pub(crate) fn start(
     mode: Mode,
     workload: Arc<Workload>,
@@ -237,55 +302,56 @@ pub(crate) fn start(
     control: Control,
     outcomes: UnboundedSender<Outcome>,
 ) {
-    let host = http::HeaderValue::try_from(workload.endpoint.authority())
-        .unwrap_or_else(|_| http::HeaderValue::from_static("localhost"));
-    let async_tls = mode == Mode::Async && workload.endpoint.is_tls();
-    let tls = if async_tls {
-        match tls::Tls::new(workload.endpoint.host(), options.http2, options.insecure) {
-            Ok(tls) => Some(tls),
-            Err(message) => {
-                for index in 0..workload.targets.len() {
-                    let error = FetchError::new(ErrorKind::Other, message.clone());
-                    let _ = outcomes.send(Outcome::unfinished(index, origin.elapsed(), error));
-                }
-                return;
-            }
-        }
-    } else {
-        None
-    };
-    let shared = Arc::new(Shared {
-        base_url: workload.endpoint.base_url(),
-        host,
-        small_answers: workload.targets.iter().all(|t| t.delay.is_some()),
-        tls,
+    let run = Run {
         workload,
         options,
         origin,
         control,
         outcomes,
-        next: AtomicUsize::new(0),
-    });
-    let total = shared.workload.targets.len();
-    match mode {
-        Mode::Sequential => blocking::start(shared, 1, false),
-        Mode::Threads => {
-            let threads = options
-                .threads
-                .unwrap_or(total.min(DEFAULT_MAX_THREADS))
-                .clamp(1, total.max(1));
-            blocking::start(shared, threads, true);
-        }
-        Mode::Async if options.http2 => {
-            tokio::spawn(http2::run(shared));
-        }
-        Mode::Async => match options.slots(mode, usize::MAX) {
-            None => {
-                tokio::spawn(async_tasks::run(shared));
+    };
+    let total = run.workload.targets.len();
+    let threads = match mode {
+        Mode::Sequential => 1,
+        Mode::Threads => options
+            .threads
+            .unwrap_or(total.min(DEFAULT_MAX_THREADS))
+            .clamp(1, total.max(1)),
+        Mode::Async if run.workload.servers().len() == 1 => {
+            if let Some(shared) = run.share(mode, run.workload.endpoint(), None) {
+                start_async(shared);
             }
-            Some(connections) => {
-                tokio::spawn(http1::run_pool(shared, connections.min(total.max(1))));
+            return;
+        }
+        Mode::Async => {
+            for queue in run.workload.by_server() {
+                let target = &run.workload.targets[queue[0] as usize];
+                let endpoint = run.workload.server_of(target).clone();
+                if let Some(shared) = run.share(mode, &endpoint, Some(queue.into())) {
+                    start_async(shared);
+                }
             }
-        },
+            return;
+        }
+    };
+    if let Some(shared) = run.share(mode, run.workload.endpoint(), None) {
+        blocking::start(shared, threads, mode == Mode::Threads);
+    }
+}
+
+/// Starts the async runner the options ask for, for the requests of `shared`.
+fn start_async(shared: Arc<Shared>) {
+    let options = shared.options;
+    if options.http2 {
+        tokio::spawn(http2::run(shared));
+        return;
+    }
+    match options.slots(Mode::Async, usize::MAX) {
+        None => {
+            tokio::spawn(async_tasks::run(shared));
+        }
+        Some(connections) => {
+            let connections = connections.min(shared.len().max(1));
+            tokio::spawn(http1::run_pool(shared, connections));
+        }
     }
 }

@@ -18,6 +18,7 @@ Examples:
   slowlab fetch --count 100000 --delay 5 --http2
   slowlab fetch --count 1000 --delay 0.5 --fail-on 'p99>0.6s,errors>0'
   slowlab fetch --urls urls.txt --base-url http://127.0.0.1:9000 --output ndjson
+  printf 'http://127.0.0.1:8000/1\nhttp://127.0.0.1:8001/2\n' | slowlab fetch --urls -
 
 Text output prints the delays, each response body as it arrives (up to 20 requests, or always
 with --print-bodies), the elapsed time, then a summary with latency percentiles.
@@ -70,7 +71,9 @@ pub struct FetchArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Read one URL or path per line from FILE (`-`: standard input); paths join --base-url, and
-    /// full URLs must be on the same server. Blank lines and lines starting with # are skipped.
+    /// full URLs may name any number of servers. Blank lines and lines starting with # are
+    /// skipped. With several servers, async mode gives each its own connections, and
+    /// --concurrency and --connections apply to each server.
     #[arg(long, value_name = "FILE")]
     pub urls: Option<PathBuf>,
     /// The server to call.
@@ -86,13 +89,14 @@ pub struct FetchArgs {
     /// Threads of the threads mode [default: one per request, up to 512].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
-    /// Async: at most K requests in flight; over HTTP/1.1 that is K keep-alive connections.
+    /// Async: at most K requests in flight (per server); over HTTP/1.1 that is K keep-alive
+    /// connections.
     #[arg(long, short, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: Option<u32>,
     /// Async: HTTP/2 without TLS (h2c, prior knowledge), many requests per connection.
     #[arg(long)]
     pub http2: bool,
-    /// Async: open N connections. HTTP/1.1: a keep-alive pool (so at most N in flight);
+    /// Async: open N connections (per server). HTTP/1.1: a keep-alive pool (so at most N in flight);
     /// HTTP/2 [default: as many as the server's stream limit requires].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: Option<u32>,

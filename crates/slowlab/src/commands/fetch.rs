@@ -5,6 +5,7 @@
 
 mod fail_on;
 
+use std::collections::HashMap;
 use std::io::{self, BufWriter, Read};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -206,46 +207,49 @@ fn build_workload(args: &FetchArgs) -> anyhow::Result<Workload> {
     Ok(workload)
 }
 
-/// One URL or path a line; full URLs must all be on one server, which replaces the base URL.
+/// One URL or path a line. Paths join the base URL; full URLs name their own server, so one file
+/// can mix servers. The servers are listed in the order they first appear.
 fn urls_workload(base: Endpoint, text: &str) -> anyhow::Result<Workload> {
-    let mut endpoint: Option<Endpoint> = None;
-    let mut targets = Vec::new();
+    let mut lines = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        if line.contains("://") {
-            let uri: Uri = line
-                .parse()
-                .with_context(|| format!("--urls line {}: {line:?} is not a URL", number + 1))?;
-            let origin = format!(
-                "{}://{}",
-                uri.scheme_str().unwrap_or("http"),
-                uri.authority().map_or("", |a| a.as_str())
-            );
-            let here =
-                Endpoint::parse(&origin).with_context(|| format!("--urls line {}", number + 1))?;
-            match &endpoint {
-                Some(known) if *known != here => bail!(
-                    "--urls line {}: {line} is on another server than {}; one run talks to one \
-                     server",
-                    number + 1,
-                    known.base_url()
-                ),
-                Some(_) => {}
-                None => endpoint = Some(here),
-            }
-            let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            targets.push(Target::path(path));
-        } else {
-            targets.push(Target::path(line));
+        if !line.contains("://") {
+            lines.push((base.clone(), Target::path(line)));
+            continue;
         }
+        let uri: Uri = line
+            .parse()
+            .with_context(|| format!("--urls line {}: {line:?} is not a URL", number + 1))?;
+        let origin = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        let server =
+            Endpoint::parse(&origin).with_context(|| format!("--urls line {}", number + 1))?;
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        lines.push((server, Target::path(path)));
     }
-    if targets.is_empty() {
+    let Some((first, _)) = lines.first() else {
         bail!("--urls: no URL in the input (one URL or path a line)");
+    };
+    let mut workload = Workload::new(first.clone(), Vec::with_capacity(lines.len()));
+    let mut servers: HashMap<Endpoint, u32> = HashMap::from([(first.clone(), 0)]);
+    for (server, target) in lines {
+        let index = match servers.get(&server) {
+            Some(&index) => index,
+            None => {
+                let index = workload.add_server(server.clone());
+                servers.insert(server, index);
+                index
+            }
+        };
+        workload.targets.push(target.on_server(index));
     }
-    Ok(Workload::new(endpoint.unwrap_or(base), targets))
+    Ok(workload)
 }
 
 fn parse_header(text: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
@@ -267,13 +271,28 @@ mod tests {
     fn urls_join_the_base_or_name_one_server() {
         let base = Endpoint::parse("http://127.0.0.1:9").unwrap();
         let w = urls_workload(base.clone(), "# comment\n/a?x=1\n\nb\n").unwrap();
-        let paths: Vec<&str> = w.targets.iter().map(|t| t.path.as_str()).collect();
+        let paths: Vec<&str> = w.targets.iter().map(|t| &*t.path).collect();
         assert_eq!(paths, ["/a?x=1", "/b"]);
-        assert_eq!(w.endpoint, base);
+        assert_eq!(w.servers(), std::slice::from_ref(&base));
         let w = urls_workload(base.clone(), "http://localhost:7/x\n/y\n").unwrap();
-        assert_eq!(w.endpoint.base_url(), "http://localhost:7");
-        assert!(urls_workload(base.clone(), "http://a:1/x\nhttp://b:1/y").is_err());
+        assert_eq!(w.endpoint().base_url(), "http://localhost:7");
+        let urls: Vec<String> = w.targets.iter().map(|t| w.url(t)).collect();
+        assert_eq!(urls, ["http://localhost:7/x", "http://127.0.0.1:9/y"]);
         assert!(urls_workload(base, "\n# nothing\n").is_err());
+    }
+
+    #[test]
+    fn urls_on_several_servers_keep_their_order_and_servers() {
+        let base = Endpoint::parse("http://127.0.0.1:9").unwrap();
+        let text = "http://a:1/x\nhttps://b/y?z=1\nhttp://a:1/w\n/v\n";
+        let w = urls_workload(base, text).unwrap();
+        let servers: Vec<String> = w.servers().iter().map(Endpoint::base_url).collect();
+        assert_eq!(
+            servers,
+            ["http://a:1", "https://b:443", "http://127.0.0.1:9"]
+        );
+        let placed: Vec<(u32, &str)> = w.targets.iter().map(|t| (t.server, &*t.path)).collect();
+        assert_eq!(placed, [(0, "/x"), (1, "/y?z=1"), (0, "/w"), (2, "/v")]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::{OutcomeRecord, Sink};
 struct Row<'a> {
     index: usize,
     target: &'a str,
+    url: &'a str,
     delay: Option<f64>,
     ok: bool,
     status: Option<u16>,
@@ -51,6 +52,7 @@ impl<W: Write> Sink for CsvSink<W> {
         let row = Row {
             index: r.index,
             target: r.target,
+            url: &r.url,
             delay: r.delay,
             ok: r.ok,
             status: r.status,

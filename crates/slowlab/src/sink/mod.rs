@@ -7,7 +7,7 @@ use std::io;
 use std::time::Duration;
 
 use serde::Serialize;
-use slowlab_client::{ErrorKind, Outcome, Report, Workload};
+use slowlab_client::{Endpoint, ErrorKind, Outcome, Report, Workload};
 
 pub mod csv;
 pub mod json;
@@ -29,8 +29,10 @@ pub trait Sink {
 pub struct OutcomeRecord<'a> {
     /// Position in the workload.
     pub index: usize,
-    /// Path requested, relative to the base URL.
+    /// Path requested, relative to its server's base URL.
     pub target: &'a str,
+    /// The full URL requested.
+    pub url: String,
     /// Requested delay, if a delay request.
     pub delay: Option<f64>,
     /// Whether it succeeded.
@@ -83,7 +85,8 @@ impl<'a> OutcomeRecord<'a> {
         };
         OutcomeRecord {
             index: outcome.index,
-            target: target.map_or("", |t| t.path.as_str()),
+            target: target.map_or("", |t| &t.path),
+            url: target.map(|t| workload.url(t)).unwrap_or_default(),
             delay: target.and_then(|t| t.delay).map(|d| d.as_secs_f64()),
             ok: outcome.is_ok(),
             status: outcome.status,
@@ -103,8 +106,10 @@ impl<'a> OutcomeRecord<'a> {
 /// What the workload was, in machine output.
 #[derive(Debug, Serialize)]
 pub struct WorkloadRecord {
-    /// Base URL the paths join.
+    /// Base URL the relative paths join.
     pub base_url: String,
+    /// Every server the requests go to: the base URL, or the servers named by full URLs.
+    pub servers: Vec<String>,
     /// HTTP method.
     pub method: String,
     /// Number of requests.
@@ -115,7 +120,8 @@ impl WorkloadRecord {
     /// The record of `workload`.
     pub fn new(workload: &Workload) -> WorkloadRecord {
         WorkloadRecord {
-            base_url: workload.endpoint.base_url(),
+            base_url: workload.endpoint().base_url(),
+            servers: workload.servers().iter().map(Endpoint::base_url).collect(),
             method: workload.method.to_string(),
             requests: workload.targets.len(),
         }

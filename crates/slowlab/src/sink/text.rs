@@ -57,14 +57,25 @@ impl<W: Write> Sink for TextSink<W> {
 
     fn finish(&mut self, report: &Report) -> io::Result<()> {
         let summary = &report.summary;
-        writeln!(
-            self.out,
-            "elapsed {} ({}, ideal {}, efficiency {})",
-            render::seconds(summary.wall),
-            summary.mode.as_str(),
-            render::seconds(summary.ideal),
-            render::efficiency(summary.efficiency),
-        )?;
+        let workload = &report.workload;
+        if workload.delays().count() < workload.targets.len() {
+            // Not every request is a slowlab delay: no ideal to compare against.
+            writeln!(
+                self.out,
+                "elapsed {} ({})",
+                render::seconds(summary.wall),
+                summary.mode.as_str(),
+            )?;
+        } else {
+            writeln!(
+                self.out,
+                "elapsed {} ({}, ideal {}, efficiency {})",
+                render::seconds(summary.wall),
+                summary.mode.as_str(),
+                render::seconds(summary.ideal),
+                render::efficiency(summary.efficiency),
+            )?;
+        }
         write!(self.out, "{}", render::summary(summary, !self.bodies))?;
         self.out.flush()
     }
