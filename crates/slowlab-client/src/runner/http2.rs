@@ -7,8 +7,11 @@
 //! limit) and takes the next request of the run whenever one frees; a request that waited for a
 //! slot has that wait as its slot wait.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -17,11 +20,12 @@ use futures_util::stream::FuturesUnordered;
 use h2::client::{ResponseFuture, SendRequest};
 use http::header::USER_AGENT;
 use http::{HeaderValue, Request, Uri};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
-use crate::runner::Shared;
 use crate::runner::http1::{AGENT, Progress, connect};
+use crate::runner::{InFlight, Shared};
 
 /// Most connections opened at once while setting up.
 const OPENING_AT_ONCE: usize = 64;
@@ -65,7 +69,14 @@ pub(super) async fn run(shared: Arc<Shared>) {
     };
     // Fewer slots than requests: requests wait for a slot, and that wait is measured.
     let limited = (0..count).map(slots).sum::<usize>() < total;
-    tokio::spawn(drive(Arc::clone(&shared), first, slots(0), limited));
+    let turns = Arc::new(Semaphore::new(1));
+    tokio::spawn(drive(
+        Arc::clone(&shared),
+        first,
+        slots(0),
+        limited,
+        Arc::clone(&turns),
+    ));
     let mut opened = 1;
     let mut opening: JoinSet<Result<Connection, FetchError>> = JoinSet::new();
     let mut failures = 0;
@@ -84,6 +95,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
                     connection,
                     slots(opened),
                     limited,
+                    Arc::clone(&turns),
                 ));
                 opened += 1;
             }
@@ -100,29 +112,46 @@ pub(super) async fn run(shared: Arc<Shared>) {
 ///
 /// Streams are polled here rather than spawned: a task per request costs memory and scheduling at
 /// 100,000 requests.
-async fn drive(shared: Arc<Shared>, connection: Connection, slots: usize, limited: bool) {
+///
+/// The workers open their first streams in turn, one connection after another (`turns`), rather
+/// than all at once: h2 keeps a connection's streams in one array that doubles as it fills, and
+/// the array it outgrew stays resident until the allocator returns it. Filled in turn, the next
+/// connection's array grows into the space the last one left; filled side by side, every
+/// connection left its own (about 150 bytes a request at 100,000 streams).
+async fn drive(
+    shared: Arc<Shared>,
+    connection: Connection,
+    slots: usize,
+    limited: bool,
+    turns: Arc<Semaphore>,
+) {
     let Connection {
         mut sender,
         connect,
         ..
     } = connection;
+    // The connection's set-up time goes to the first request sent on it, given here to its
+    // outcome so that no stream keeps room for it.
     let mut connect = Some(connect);
+    let mut first = None;
     let mut streams = FuturesUnordered::new();
     let mut template = None;
     let mut more = true;
+    let mut turn = turns.acquire_owned().await.ok();
     loop {
         let mut opened = 0;
         while more && streams.len() < slots {
             match shared.take() {
                 Some(index) => {
-                    streams.push(stream(
-                        &shared,
-                        &mut sender,
-                        &mut template,
-                        index,
-                        limited,
-                        connect.take(),
-                    ));
+                    first.get_or_insert(index);
+                    match Stream::open(&shared, &mut sender, &mut template, index, limited) {
+                        Ok(stream) => streams.push(stream),
+                        Err(outcome) => {
+                            if !report(&shared, *outcome, first, &mut connect) {
+                                return;
+                            }
+                        }
+                    }
                     opened += 1;
                     // Let the connection write what is queued: every stream opened and not yet
                     // written holds its request's headers in h2's send queue.
@@ -133,6 +162,8 @@ async fn drive(shared: Arc<Shared>, connection: Connection, slots: usize, limite
                 None => more = false,
             }
         }
+        // The first streams are open: the next connection's turn.
+        drop(turn.take());
         let outcome = tokio::select! {
             biased;
             outcome = streams.next() => match outcome {
@@ -142,10 +173,24 @@ async fn drive(shared: Arc<Shared>, connection: Connection, slots: usize, limite
             // Streams in flight are dropped (and reset); the collector reports them cancelled.
             () = shared.control.cancelled() => return,
         };
-        if !shared.report(outcome) {
+        if !report(&shared, outcome, first, &mut connect) {
             return;
         }
     }
+}
+
+/// Reports `outcome`, with the connection's set-up time when it is the `first` request sent on
+/// it; `false` when nobody listens any more.
+fn report(
+    shared: &Shared,
+    mut outcome: Outcome,
+    first: Option<usize>,
+    connect: &mut Option<Duration>,
+) -> bool {
+    if first == Some(outcome.index) {
+        outcome.connect = connect.take();
+    }
+    shared.report(outcome)
 }
 
 /// Streams a worker opens before letting its connection write them.
@@ -206,49 +251,116 @@ async fn open(shared: &Shared, addrs: &[SocketAddr]) -> Result<Connection, Fetch
         })
 }
 
-/// One request as one stream. A stream slot is free (the worker keeps no more streams than the
-/// server allows), so the request is sent at once; should the server still be closing an earlier
-/// stream, h2 queues this one until it can open.
+/// One request as one stream, as its worker polls it.
 ///
-/// The request is built and handed to h2 here, before the returned future exists: all 100,000
-/// streams of a run wait at once, so what a waiting stream holds is only h2's response handle,
-/// its times and its index, not the request or the room to build it.
-///
-/// `connect`: the connection's set-up time, given to the first request sent on it.
-fn stream<'a>(
+/// Written by hand rather than as an async block: all 100,000 streams of a run wait at once, and
+/// a waiting stream holds only h2's response handle, its index and start, not room for the states
+/// that follow (reading the body, judging it) or for a timer. Those are boxed when needed.
+struct Stream<'a> {
     shared: &'a Shared,
-    sender: &mut SendRequest<Bytes>,
-    template: &mut Option<(usize, Request<()>)>,
-    index: usize,
+    /// Counts the request as in flight until the stream ends or is dropped.
+    _in_flight: InFlight<'a>,
+    stage: Stage<'a>,
+    /// When the request was sent, from the start of the run.
+    start: Duration,
+    /// The request's index; `u32` keeps the stream a size class smaller than `usize` would.
+    index: u32,
+    /// Whether the run has fewer slots than requests, so that this request waited for its slot
+    /// from the run's start.
     limited: bool,
-    connect: Option<Duration>,
-) -> impl Future<Output = Outcome> + 'a {
-    let in_flight = shared.control.enter();
-    let start = shared.now();
-    // A limited run issued everything at its start, and this request waited for a slot since.
-    let slot_wait = if limited { start } else { Duration::ZERO };
-    let sent = send(shared, sender, template, index);
-    async move {
-        let _in_flight = in_flight;
-        let mut progress = Progress {
-            connect,
-            ..Progress::default()
+}
+
+/// Where a stream is.
+enum Stage<'a> {
+    /// Waiting for the answer's head: all that most streams ever hold.
+    Waiting(ResponseFuture),
+    /// Reading the body, or the whole exchange when timed: rare or short, so boxed.
+    Boxed(Pin<Box<dyn Future<Output = Received> + Send + 'a>>),
+}
+
+/// What is known of an answer once it is read, or of how far it got.
+type Received = (Progress, Result<Reply, FetchError>);
+
+impl<'a> Stream<'a> {
+    /// Opens the stream of request `index`: a stream slot is free (the worker keeps no more
+    /// streams than the server allows), so the request is sent at once; should the server still
+    /// be closing an earlier stream, h2 queues this one until it can open.
+    ///
+    /// The request is built and handed to h2 here, so that the stream does not hold it. A request
+    /// that cannot be sent has its outcome at once.
+    fn open(
+        shared: &'a Shared,
+        sender: &mut SendRequest<Bytes>,
+        template: &mut Option<(usize, Request<()>)>,
+        index: usize,
+        limited: bool,
+    ) -> Result<Stream<'a>, Box<Outcome>> {
+        let in_flight = shared.control.enter();
+        let start = shared.now();
+        let slot_wait = if limited { start } else { Duration::ZERO };
+        // Boxed: the `Err` of a `Result` the size of an outcome would be moved on every call.
+        let unsent = |error| {
+            Box::new(Progress::default().outcome(shared, index, start, slot_wait, Err(error)))
         };
-        // The rare timed answer is boxed: a stream's state stays one answer, not an answer plus a
-        // timer plus a second answer's room.
-        let result = match sent {
-            Err(err) => Err(err),
-            Ok(response) => match shared.options.timeout {
-                None => receive(shared, response, index, &mut progress).await,
-                Some(limit) => Box::pin(tokio::time::timeout(
-                    limit,
-                    receive(shared, response, index, &mut progress),
-                ))
-                .await
-                .unwrap_or_else(|_| Err(FetchError::timed_out(limit))),
+        let Ok(short_index) = u32::try_from(index) else {
+            return Err(unsent(FetchError::new(
+                ErrorKind::Other,
+                "more requests than an HTTP/2 worker can number",
+            )));
+        };
+        let response = send(shared, sender, template, index).map_err(unsent)?;
+        let stage = match shared.options.timeout {
+            None => Stage::Waiting(response),
+            Some(limit) => Stage::Boxed(Box::pin(async move {
+                let mut progress = Progress::default();
+                let result =
+                    tokio::time::timeout(limit, receive(shared, response, index, &mut progress))
+                        .await
+                        .unwrap_or_else(|_| Err(FetchError::timed_out(limit)));
+                (progress, result)
+            })),
+        };
+        Ok(Stream {
+            shared,
+            _in_flight: in_flight,
+            stage,
+            start,
+            index: short_index,
+            limited,
+        })
+    }
+}
+
+impl Future for Stream<'_> {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let this = &mut *self;
+        let shared = this.shared;
+        let index = this.index as usize;
+        let (progress, result) = match &mut this.stage {
+            Stage::Waiting(response) => match ready!(Pin::new(response).poll(cx)) {
+                Err(err) => (Progress::default(), Err(from_h2(&err, shared))),
+                Ok(response) => {
+                    let progress = Progress {
+                        first_byte: Some(shared.now()),
+                        ..Progress::default()
+                    };
+                    let mut reading = Box::pin(read(shared, response, index, progress));
+                    // Read at once: the body often came with the head.
+                    let received = reading.as_mut().poll(cx);
+                    this.stage = Stage::Boxed(reading);
+                    ready!(received)
+                }
             },
+            Stage::Boxed(work) => ready!(work.as_mut().poll(cx)),
         };
-        progress.outcome(shared, index, start, slot_wait, result)
+        let slot_wait = if this.limited {
+            this.start
+        } else {
+            Duration::ZERO
+        };
+        Poll::Ready(progress.outcome(shared, index, this.start, slot_wait, result))
     }
 }
 
@@ -301,7 +413,8 @@ fn build(shared: &Shared, index: usize) -> Result<Request<()>, FetchError> {
         .map_err(|err| FetchError::new(ErrorKind::Other, format!("cannot build request: {err}")))
 }
 
-/// Waits for the answer of request `index` and reads its body.
+/// Waits for the answer of request `index` and reads its body, noting in `progress` how far it
+/// got (the timed path, whose timer may stop it anywhere).
 async fn receive(
     shared: &Shared,
     response: ResponseFuture,
@@ -310,13 +423,22 @@ async fn receive(
 ) -> Result<Reply, FetchError> {
     let response = response.await.map_err(|err| from_h2(&err, shared))?;
     progress.first_byte = Some(shared.now());
-    // Reading the body is boxed: a waiting stream's future keeps room only for h2's response
-    // handle, not for the body, the buffer and the judging of the answer too.
-    Box::pin(read(shared, response, index, progress)).await
+    read_into(shared, response, index, progress).await
 }
 
 /// Reads the body of request `index`'s answer and judges it.
 async fn read(
+    shared: &Shared,
+    response: http::Response<h2::RecvStream>,
+    index: usize,
+    mut progress: Progress,
+) -> Received {
+    let result = read_into(shared, response, index, &mut progress).await;
+    (progress, result)
+}
+
+/// Reads the body of request `index`'s answer into `progress` and judges it.
+async fn read_into(
     shared: &Shared,
     response: http::Response<h2::RecvStream>,
     index: usize,
