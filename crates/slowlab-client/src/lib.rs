@@ -48,10 +48,12 @@ pub struct Report {
 
 /// Sends `workload` in `mode`, calling `on_outcome` as each request ends, and returns the report.
 ///
+/// `workload` may come in an `Arc`, so a caller keeps it without a copy of every target.
+///
 /// Must be called inside a tokio runtime; the blocking runners use OS threads of their own.
 pub async fn run(
     mode: Mode,
-    workload: Workload,
+    workload: impl Into<Arc<Workload>>,
     options: RequestOptions,
     on_outcome: impl FnMut(&Outcome),
 ) -> Report {
@@ -62,12 +64,12 @@ pub async fn run(
 /// Ctrl-C) stops sending and ends every unfinished request as `cancelled`.
 pub async fn run_with(
     mode: Mode,
-    workload: Workload,
+    workload: impl Into<Arc<Workload>>,
     options: RequestOptions,
     control: &Control,
     on_outcome: impl FnMut(&Outcome),
 ) -> Report {
-    let workload = Arc::new(workload);
+    let workload = workload.into();
     let total = workload.targets.len();
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let origin = Instant::now();

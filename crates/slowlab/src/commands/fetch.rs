@@ -8,6 +8,7 @@ mod fail_on;
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -50,7 +51,7 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
         .map(fail_on::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let workload = build_workload(&args)?;
+    let workload = Arc::new(build_workload(&args)?);
     let total = workload.targets.len();
     let print_bodies = args.print_bodies || total <= BODY_LINES_UP_TO;
     let options = RequestOptions {
@@ -96,10 +97,10 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     note(sink.start(&workload));
-    let sent = workload.clone();
-    let report = slowlab_client::run_with(mode, workload, options, &control, |outcome| {
+    let sent = Arc::clone(&workload);
+    let report = slowlab_client::run_with(mode, sent, options, &control, |outcome| {
         progress.outcome(outcome);
-        note(progress.suspend(|| sink.outcome(&sent, outcome)));
+        note(progress.suspend(|| sink.outcome(&workload, outcome)));
     })
     .await;
     interrupt.abort();

@@ -18,8 +18,24 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 struct Document<'a> {
     workload: WorkloadRecord,
     summary: &'a Summary,
-    /// By index.
-    outcomes: Vec<OutcomeRecord<'a>>,
+    outcomes: Records<'a>,
+}
+
+/// The outcomes by index, each turned into its record only as it is written: a document of
+/// 100,000 outcomes never holds 100,000 records at once.
+struct Records<'a> {
+    workload: &'a Workload,
+    by_index: Vec<&'a Outcome>,
+}
+
+impl Serialize for Records<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.by_index
+                .iter()
+                .map(|outcome| OutcomeRecord::new(self.workload, outcome)),
+        )
+    }
 }
 
 /// Writes one JSON document when the run ends.
@@ -44,15 +60,15 @@ impl<W: Write> Sink for JsonSink<W> {
     }
 
     fn finish(&mut self, report: &Report) -> io::Result<()> {
-        let mut outcomes: Vec<&Outcome> = report.outcomes.iter().collect();
-        outcomes.sort_unstable_by_key(|o| o.index);
+        let mut by_index: Vec<&Outcome> = report.outcomes.iter().collect();
+        by_index.sort_unstable_by_key(|o| o.index);
         let document = Document {
             workload: WorkloadRecord::new(&report.workload),
             summary: &report.summary,
-            outcomes: outcomes
-                .into_iter()
-                .map(|o| OutcomeRecord::new(&report.workload, o))
-                .collect(),
+            outcomes: Records {
+                workload: &report.workload,
+                by_index,
+            },
         };
         serde_json::to_writer(&mut self.out, &document)?;
         writeln!(self.out)?;
