@@ -388,7 +388,8 @@ def scenario_2(ctx):
             sc.verdict("server memory <= 10 KB per waiting HTTP/1.1 request",
                        f"{ours['kb_per_req']:.1f} KB (N={n})", ours["kb_per_req"] <= 10)
     sc.note("Server RSS is sampled from /proc/PID/status (VmRSS) every 10 ms while the client runs; "
-            "KB per waiting request = (peak - before) / N. Client peak RSS is the client's ru_maxrss.")
+            "KB per waiting request = (peak - before) / N. Client peak RSS is the client's VmHWM, read "
+            "every 5 ms while it runs.")
     return sc.done()
 
 
@@ -589,13 +590,15 @@ def scenario_4(ctx):
 def scenario_5(ctx):
     count, delay = (2000, 1) if ctx.quick else (100000, 5)
     sc = Scenario("5", f"{count:,} concurrent requests of {delay} s over HTTP/2, one server",
-                  f"all succeed; wall <= {delay + 0.5} s; server <= 1.5 KB per waiting stream")
+                  f"all succeed; wall <= {delay + 0.5} s; server <= 1.5 KB per waiting stream; "
+                  "client <= 1 KiB per request")
     rows = sc.table(f"{count:,} x GET /{delay} over HTTP/2 (h2c)", [
         ["requests", "requests", "int"], ["ok", "ok", "int"], ["connections", "connections"],
         ["wall", "wall (s)", "s"], ["rss_before_kb", "server RSS before (MB)", "mb"],
         ["rss_peak_kb", "server RSS peak (MB)", "mb"],
         ["bytes_per_stream", "server bytes / stream", "int"],
         ["client_rss_kb", "client peak RSS (MB)", "mb"],
+        ["client_floor_kb", "client floor RSS (MB)", "mb"],
         ["client_bytes_per_req", "client bytes / request", "int"]])
     missing = ctx.fetch_missing(["--count", "--delay", "--http2", "--output", "--quiet"])
     if missing:
@@ -620,18 +623,29 @@ def scenario_5(ctx):
             kw["connections"] = connections
         summary, r = ours_fetch(ctx, sc, "slowlab fetch --http2", srv.base_url, count, delay, 60,
                                 sample_pid=srv.pid, **kw)
+        # The client's own floor (runtime, binary, buffers), subtracted from its peak.
+        _, floor = ours_fetch(ctx, sc, "slowlab fetch --http2 (10 requests: the floor)",
+                              srv.base_url, 10, 0, 30, **kw)
     if summary is None:
         return sc.done()
+    client_per = None
+    if r.maxrss_kb and floor is not None and floor.maxrss_kb:
+        client_per = (r.maxrss_kb - floor.maxrss_kb) * 1024 / count
     peak = r.server_peak_kb
     per = (peak - before) * 1024 / count if peak and before else None
     rows.append({"requests": count, "ok": summary["ok"], "connections": connections or "default",
                  "wall": summary["wall"], "rss_before_kb": before, "rss_peak_kb": peak,
                  "bytes_per_stream": per, "client_rss_kb": r.maxrss_kb,
-                 "client_bytes_per_req": r.maxrss_kb * 1024 / count if r.maxrss_kb else None})
+                 "client_floor_kb": floor.maxrss_kb if floor else None,
+                 "client_bytes_per_req": client_per})
     sc.verdict("all succeed", f"{summary['ok']}/{count}", summary["ok"] == count)
     sc.verdict(f"wall <= {delay + 0.5} s", f"{summary['wall']:.3f} s", summary["wall"] <= delay + 0.5)
     if per is not None:
         sc.verdict("server <= 1.5 KB per HTTP/2 stream", f"{per:,.0f} bytes", per <= 1536)
+    if client_per is not None:
+        sc.verdict("client <= 1 KiB per request", f"{client_per:,.0f} bytes", client_per <= 1024)
+    sc.note("Client memory is its peak RSS (VmHWM, read every 5 ms while it runs) minus the peak "
+            "of a 10-request run of the same command, divided by the requests.")
     return sc.done()
 
 

@@ -67,11 +67,11 @@ def port_in_use(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def vmrss_kb(pid):
+def vmrss_kb(pid, field="VmRSS"):
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except (OSError, ValueError):
         pass
@@ -175,8 +175,13 @@ class Result:
 
 
 def run_client(cmd, pinning, timeout, sample_pid=None, cwd=ROOT, env=None, pin=True):
-    """Runs a client to completion (or kills it at `timeout`). Its peak RSS comes from wait4; the
-    server's (sample_pid) from polling /proc while the client runs."""
+    """Runs a client to completion (or kills it at `timeout`). Its peak RSS is the last VmHWM
+    (the kernel's high-water mark) read while it runs; the server's (sample_pid) from polling
+    VmRSS while the client runs.
+
+    Not wait4's ru_maxrss: a child started from this (large) Python process inherits the
+    parent's resident size into ru_maxrss at exec, so every client smaller than the harness
+    would report the harness's size."""
     full = pinning.client(cmd) if pin else list(cmd)
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     sampler = RssSampler(sample_pid) if sample_pid else None
@@ -185,16 +190,18 @@ def run_client(cmd, pinning, timeout, sample_pid=None, cwd=ROOT, env=None, pin=T
     start = time.perf_counter()
     proc = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=err,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-    timed_out, status, rusage = False, 0, None
+    timed_out, status, hwm_kb = False, 0, 0
     deadline = time.monotonic() + timeout
     while True:
-        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        # Read before reaping: VmHWM only grows, and an exited process has none.
+        hwm_kb = max(hwm_kb, vmrss_kb(proc.pid, "VmHWM") or 0)
+        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid == proc.pid:
             break
         if time.monotonic() > deadline:
             timed_out = True
             os.killpg(proc.pid, signal.SIGKILL)
-            _, status, rusage = os.wait4(proc.pid, 0)
+            _, status, _ = os.wait4(proc.pid, 0)
             break
         time.sleep(0.005)
     wall = time.perf_counter() - start
@@ -204,7 +211,7 @@ def run_client(cmd, pinning, timeout, sample_pid=None, cwd=ROOT, env=None, pin=T
     out.seek(0)
     err.seek(0)
     return Result(full, proc.returncode, out.read().decode(errors="replace"),
-                  err.read().decode(errors="replace"), wall, rusage.ru_maxrss if rusage else None,
+                  err.read().decode(errors="replace"), wall, hwm_kb or None,
                   timed_out, sampler.peak if sampler else None)
 
 
