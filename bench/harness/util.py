@@ -1,5 +1,6 @@
 """Processes, ports, pinning and memory sampling for bench/run. Standard library only."""
 
+import functools
 import os
 import shlex
 import signal
@@ -174,15 +175,39 @@ class Result:
         return f"exit {self.rc}{' (timed out)' if self.timed_out else ''}: {tail}"[:400]
 
 
-def run_client(cmd, pinning, timeout, sample_pid=None, cwd=ROOT, env=None, pin=True):
-    """Runs a client to completion (or kills it at `timeout`). Its peak RSS is the last VmHWM
-    (the kernel's high-water mark) read while it runs; the server's (sample_pid) from polling
-    VmRSS while the client runs.
+@functools.lru_cache(maxsize=None)
+def gnu_time():
+    """GNU time, which reports a child's peak RSS; None when it is not installed."""
+    path = "/usr/bin/time"
+    if os.access(path, os.X_OK) and "GNU" in (capture([path, "--version"]) or ""):
+        return path
+    return None
 
-    Not wait4's ru_maxrss: a child started from this (large) Python process inherits the
+
+def time_output_kb(path):
+    """The %M figure GNU time wrote: its last line (a line before it tells a non-zero exit)."""
+    try:
+        with open(path) as f:
+            lines = [line.strip() for line in f if line.strip()]
+        return int(lines[-1]) if lines else None
+    except (OSError, ValueError):
+        return None
+
+
+def run_client(cmd, pinning, timeout, sample_pid=None, cwd=ROOT, env=None, pin=True):
+    """Runs a client to completion (or kills it at `timeout`). Its peak RSS comes from GNU time
+    (`/usr/bin/time -f %M`) when installed, else from the last VmHWM (the kernel's high-water
+    mark) read while it runs, which misses the last few milliseconds; the server's (sample_pid)
+    from polling VmRSS while the client runs.
+
+    Not our own wait4's ru_maxrss: a child started from this (large) Python process inherits the
     parent's resident size into ru_maxrss at exec, so every client smaller than the harness
-    would report the harness's size."""
+    would report the harness's size. GNU time forks the client from its own small process."""
     full = pinning.client(cmd) if pin else list(cmd)
+    timed = tempfile.NamedTemporaryFile(prefix="bench-rss-", delete=False) if gnu_time() else None
+    if timed:
+        timed.close()
+        full = [gnu_time(), "-f", "%M", "-o", timed.name] + full
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     sampler = RssSampler(sample_pid) if sample_pid else None
     if sampler:
@@ -208,6 +233,12 @@ def run_client(cmd, pinning, timeout, sample_pid=None, cwd=ROOT, env=None, pin=T
     proc.returncode = os.waitstatus_to_exitcode(status)
     if sampler:
         sampler.__exit__()
+    if timed:
+        peak_kb = time_output_kb(timed.name)
+        os.unlink(timed.name)
+        full = full[5:]
+        if peak_kb:
+            hwm_kb = peak_kb
     out.seek(0)
     err.seek(0)
     return Result(full, proc.returncode, out.read().decode(errors="replace"),

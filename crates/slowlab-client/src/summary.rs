@@ -201,10 +201,8 @@ impl Summary {
             max_delay: workload.max_delay(),
             slots,
             ideal,
-            efficiency: (ok == outcomes.len()
-                && !wall.is_zero()
-                && workload.delays().count() == workload.targets.len())
-            .then(|| ratio(ideal, wall)),
+            efficiency: (ok == outcomes.len() && !wall.is_zero() && workload.all_delays())
+                .then(|| ratio(ideal, wall)),
             throughput: per_second(outcomes.len() - cancelled, wall),
             peak_concurrency: peak_concurrency(outcomes),
             latency: latency.percentiles(),

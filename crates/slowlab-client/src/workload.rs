@@ -128,7 +128,8 @@ pub struct Target {
     /// must then echo it in `time_elapsed`.
     pub delay: Option<Duration>,
     /// Which of the workload's servers this request goes to: an index into
-    /// [`Workload::servers`], 0 being the base URL's.
+    /// [`Workload::servers`], 0 being the base URL's. An index past the last server means the
+    /// base URL's too.
     pub server: u32,
 }
 
@@ -166,7 +167,7 @@ impl Target {
 /// The list of requests one run sends, the same for every mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
-    /// Where the requests go: never empty; the first is the base URL's.
+    /// Where the requests go: never empty; the first is the base URL, where relative paths go.
     servers: Vec<Endpoint>,
     /// The requests, in the order they are issued.
     pub targets: Vec<Target>,
@@ -212,7 +213,8 @@ impl Workload {
         u32::try_from(self.servers.len() - 1).unwrap_or(u32::MAX)
     }
 
-    /// Every server of the workload; the first is the base URL's.
+    /// Every server of the workload: the base URL, then those [`add_server`](Workload::add_server)
+    /// added.
     pub fn servers(&self) -> &[Endpoint] {
         &self.servers
     }
@@ -224,9 +226,13 @@ impl Workload {
 
     /// The server `target` goes to (the base URL's, should its index be out of range).
     pub fn server_of(&self, target: &Target) -> &Endpoint {
-        self.servers
-            .get(target.server as usize)
-            .unwrap_or(&self.servers[0])
+        &self.servers[self.server_index(target)]
+    }
+
+    /// The index of the server `target` goes to: its own, or 0 when that is out of range.
+    fn server_index(&self, target: &Target) -> usize {
+        let index = target.server as usize;
+        if index < self.servers.len() { index } else { 0 }
     }
 
     /// The full URL of `target`.
@@ -268,15 +274,19 @@ impl Workload {
         (total < self.targets.len()).then_some(total)
     }
 
-    /// The indices of the targets of each server that has any, in order.
+    /// The indices of the targets of each server, in order, for the servers that have any.
     pub fn by_server(&self) -> Vec<Vec<u32>> {
         let mut groups = vec![Vec::new(); self.servers.len()];
         for (index, target) in self.targets.iter().enumerate() {
-            let server = (target.server as usize).min(self.servers.len() - 1);
-            groups[server].push(u32::try_from(index).unwrap_or(u32::MAX));
+            groups[self.server_index(target)].push(u32::try_from(index).unwrap_or(u32::MAX));
         }
         groups.retain(|group| !group.is_empty());
         groups
+    }
+
+    /// Whether every target is a slowlab delay request, so that the run has an ideal wall time.
+    pub fn all_delays(&self) -> bool {
+        self.targets.iter().all(|t| t.delay.is_some())
     }
 
     /// The requested delays (targets without one are skipped).
@@ -427,6 +437,10 @@ mod tests {
         );
         assert_eq!(one.ideal_per_server(Some(2)), one.ideal(Some(2)));
         assert!(Arc::ptr_eq(&one.targets[2].path, &one.targets[3].path));
+        // An index past the last server means the base URL, for sending and grouping alike.
+        w.targets[3] = w.targets[3].clone().on_server(7);
+        assert_eq!(w.url(&w.targets[3]), "http://127.0.0.1:1/2");
+        assert_eq!(w.by_server(), [vec![0, 2, 3], vec![1]]);
     }
 
     #[test]

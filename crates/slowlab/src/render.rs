@@ -72,10 +72,13 @@ pub fn workload_line(workload: &Workload) -> String {
     )
 }
 
-/// Where a workload's requests go: its base URL, or how many servers.
+/// Where a workload's requests go: the one server's base URL, or how many servers.
 fn destination(workload: &Workload) -> String {
-    match workload.servers() {
-        [only] => only.base_url(),
+    match workload.by_server().as_slice() {
+        [] => workload.endpoint().base_url(),
+        [only] => workload
+            .server_of(&workload.targets[only[0] as usize])
+            .base_url(),
         servers => format!("{} servers", servers.len()),
     }
 }

@@ -295,19 +295,20 @@ fn urls_on_two_servers_reach_each_in_every_mode() {
     let b = Served::start(&["--drain-timeout", "0"]);
     // Full URLs on both servers, and paths that join the base URL (server b).
     let lines = [
-        format!("{}/0.1", a.base_url),
-        format!("{}/0.1", b.base_url),
-        "/0.1".to_owned(),
-        format!("{}/0.1?jitter=0", a.base_url),
-        "/0.1".to_owned(),
+        format!("{}/0.3", a.base_url),
+        format!("{}/0.3", b.base_url),
+        "/0.3".to_owned(),
+        format!("{}/0.3?jitter=0", a.base_url),
+        "/0.3".to_owned(),
     ];
     let file = std::env::temp_dir().join(format!("slowlab-urls-{}.txt", std::process::id()));
     std::fs::write(&file, lines.join("\n")).unwrap();
-    let runs: [&[&str]; 5] = [
+    let runs: [&[&str]; 6] = [
         &["--mode", "sequential"],
         &["--mode", "threads"],
         &["--mode", "async"],
         &["--mode", "async", "--concurrency", "1"],
+        &["--mode", "async", "--connections", "1"],
         &["--mode", "async", "--http2"],
     ];
     let validator = schema();
@@ -340,8 +341,8 @@ fn urls_on_two_servers_reach_each_in_every_mode() {
             .collect();
         assert_eq!(
             servers,
-            [a.base_url.as_str(), b.base_url.as_str()],
-            "{extra:?}"
+            [b.base_url.as_str(), a.base_url.as_str()],
+            "{extra:?}: the base URL first, then the other server"
         );
         let outcomes = doc["outcomes"].as_array().unwrap();
         assert_eq!(outcomes.len(), lines.len(), "{extra:?}");
@@ -358,10 +359,16 @@ fn urls_on_two_servers_reach_each_in_every_mode() {
         // Each server answered exactly its own requests.
         assert_eq!(answered(&a) - before_a, 2, "{extra:?}");
         assert_eq!(answered(&b) - before_b, 3, "{extra:?}");
-        if extra.contains(&"--concurrency") {
-            // One slot per server: two for the run.
-            assert_eq!(doc["summary"]["slots"], 2, "{extra:?}");
-            assert!(doc["summary"]["peak_concurrency"].as_u64().unwrap() <= 2);
+        if extra.contains(&"--concurrency") || extra.contains(&"--connections") {
+            // One slot per server: two for the run, both used at once from the start, and
+            // server b's three requests of 0.3 s one after another.
+            let summary = &doc["summary"];
+            assert_eq!(summary["slots"], 2, "{extra:?}");
+            assert_eq!(summary["peak_concurrency"], 2, "{extra:?}");
+            assert!(
+                summary["wall"].as_f64().unwrap() >= 0.9,
+                "{extra:?}: {summary}"
+            );
         }
     }
     let _ = std::fs::remove_file(file);

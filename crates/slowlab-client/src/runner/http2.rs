@@ -4,8 +4,8 @@
 //! The first connection tells the server's stream limit (`SETTINGS_MAX_CONCURRENT_STREAMS`); the
 //! runner opens as many connections as the wanted concurrency needs at that limit (or exactly
 //! `--connections N`). Each connection's worker has its share of the slots (at most the stream
-//! limit) and takes the next request of the run whenever one frees; a request that waited for a
-//! slot has that wait as its slot wait.
+//! limit) and takes the next request of its server whenever one frees; a request that waited for
+//! a slot has that wait as its slot wait.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -276,6 +276,8 @@ enum Stage<'a> {
     Waiting(ResponseFuture),
     /// Reading the body, or the whole exchange when timed: rare or short, so boxed.
     Boxed(Pin<Box<dyn Future<Output = Received> + Send + 'a>>),
+    /// The outcome was given; nothing is held any more.
+    Done,
 }
 
 /// What is known of an answer once it is read, or of how far it got.
@@ -354,7 +356,10 @@ impl Future for Stream<'_> {
                 }
             },
             Stage::Boxed(work) => ready!(work.as_mut().poll(cx)),
+            // Polled again after its outcome: there is no second one.
+            Stage::Done => return Poll::Pending,
         };
+        this.stage = Stage::Done;
         let slot_wait = if this.limited {
             this.start
         } else {

@@ -270,7 +270,7 @@ impl Run {
             endpoint: endpoint.clone(),
             base_url: endpoint.base_url(),
             host: host.clone(),
-            small_answers: self.workload.targets.iter().all(|t| t.delay.is_some()),
+            small_answers: self.workload.all_delays(),
             tls,
             queue: queue.clone(),
             next: AtomicUsize::new(0),

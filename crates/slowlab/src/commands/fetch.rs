@@ -209,16 +209,18 @@ fn build_workload(args: &FetchArgs) -> anyhow::Result<Workload> {
 }
 
 /// One URL or path a line. Paths join the base URL; full URLs name their own server, so one file
-/// can mix servers. The servers are listed in the order they first appear.
+/// can mix servers. The base URL is the workload's first server, the others follow in the order
+/// they first appear.
 fn urls_workload(base: Endpoint, text: &str) -> anyhow::Result<Workload> {
-    let mut lines = Vec::new();
+    let mut workload = Workload::new(base.clone(), Vec::new());
+    let mut servers: HashMap<Endpoint, u32> = HashMap::from([(base, 0)]);
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         if !line.contains("://") {
-            lines.push((base.clone(), Target::path(line)));
+            workload.targets.push(Target::path(line));
             continue;
         }
         let uri: Uri = line
@@ -231,15 +233,6 @@ fn urls_workload(base: Endpoint, text: &str) -> anyhow::Result<Workload> {
         );
         let server =
             Endpoint::parse(&origin).with_context(|| format!("--urls line {}", number + 1))?;
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        lines.push((server, Target::path(path)));
-    }
-    let Some((first, _)) = lines.first() else {
-        bail!("--urls: no URL in the input (one URL or path a line)");
-    };
-    let mut workload = Workload::new(first.clone(), Vec::with_capacity(lines.len()));
-    let mut servers: HashMap<Endpoint, u32> = HashMap::from([(first.clone(), 0)]);
-    for (server, target) in lines {
         let index = match servers.get(&server) {
             Some(&index) => index,
             None => {
@@ -248,7 +241,11 @@ fn urls_workload(base: Endpoint, text: &str) -> anyhow::Result<Workload> {
                 index
             }
         };
-        workload.targets.push(target.on_server(index));
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        workload.targets.push(Target::path(path).on_server(index));
+    }
+    if workload.targets.is_empty() {
+        bail!("--urls: no URL in the input (one URL or path a line)");
     }
     Ok(workload)
 }
@@ -276,7 +273,7 @@ mod tests {
         assert_eq!(paths, ["/a?x=1", "/b"]);
         assert_eq!(w.servers(), std::slice::from_ref(&base));
         let w = urls_workload(base.clone(), "http://localhost:7/x\n/y\n").unwrap();
-        assert_eq!(w.endpoint().base_url(), "http://localhost:7");
+        assert_eq!(w.endpoint(), &base, "the base URL stays the first server");
         let urls: Vec<String> = w.targets.iter().map(|t| w.url(t)).collect();
         assert_eq!(urls, ["http://localhost:7/x", "http://127.0.0.1:9/y"]);
         assert!(urls_workload(base, "\n# nothing\n").is_err());
@@ -290,10 +287,10 @@ mod tests {
         let servers: Vec<String> = w.servers().iter().map(Endpoint::base_url).collect();
         assert_eq!(
             servers,
-            ["http://a:1", "https://b:443", "http://127.0.0.1:9"]
+            ["http://127.0.0.1:9", "http://a:1", "https://b:443"]
         );
         let placed: Vec<(u32, &str)> = w.targets.iter().map(|t| (t.server, &*t.path)).collect();
-        assert_eq!(placed, [(0, "/x"), (1, "/y?z=1"), (0, "/w"), (2, "/v")]);
+        assert_eq!(placed, [(1, "/x"), (2, "/y?z=1"), (1, "/w"), (0, "/v")]);
     }
 
     #[test]

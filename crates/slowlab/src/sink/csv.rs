@@ -12,7 +12,6 @@ use super::{OutcomeRecord, Sink};
 struct Row<'a> {
     index: usize,
     target: &'a str,
-    url: &'a str,
     delay: Option<f64>,
     ok: bool,
     status: Option<u16>,
@@ -26,6 +25,8 @@ struct Row<'a> {
     first_byte: Option<f64>,
     error_kind: Option<&'static str>,
     error_message: Option<&'a str>,
+    /// Last, so readers that go by column position still find the earlier columns.
+    url: &'a str,
 }
 
 /// Writes a row per outcome.
@@ -52,7 +53,6 @@ impl<W: Write> Sink for CsvSink<W> {
         let row = Row {
             index: r.index,
             target: r.target,
-            url: &r.url,
             delay: r.delay,
             ok: r.ok,
             status: r.status,
@@ -66,6 +66,7 @@ impl<W: Write> Sink for CsvSink<W> {
             first_byte: r.first_byte,
             error_kind: r.error.as_ref().map(|e| e.kind.as_str()),
             error_message: r.error.as_ref().map(|e| e.message),
+            url: &r.url,
         };
         self.out.serialize(row).map_err(io::Error::other)
     }

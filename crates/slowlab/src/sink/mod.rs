@@ -108,7 +108,8 @@ impl<'a> OutcomeRecord<'a> {
 pub struct WorkloadRecord {
     /// Base URL the relative paths join.
     pub base_url: String,
-    /// Every server the requests go to: the base URL, or the servers named by full URLs.
+    /// The base URL, then every other server named by a full URL (`--urls`), in order of first
+    /// appearance.
     pub servers: Vec<String>,
     /// HTTP method.
     pub method: String,

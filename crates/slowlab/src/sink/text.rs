@@ -58,7 +58,7 @@ impl<W: Write> Sink for TextSink<W> {
     fn finish(&mut self, report: &Report) -> io::Result<()> {
         let summary = &report.summary;
         let workload = &report.workload;
-        if workload.delays().count() < workload.targets.len() {
+        if !workload.all_delays() {
             // Not every request is a slowlab delay: no ideal to compare against.
             writeln!(
                 self.out,
