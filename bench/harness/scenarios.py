@@ -131,7 +131,8 @@ def ours_fetch(ctx, sc, row, base, count, delay, timeout, sample_pid=None, **kw)
             sc.note("slowlab fetch has no " + " ".join(missing) + " yet: its rows pass the delays "
                     "as arguments and the wall time is measured by the harness around the whole "
                     "process (start-up and printing every body included), so they are upper bounds.")
-    label = show(cmd) if not fallback else (
+    # The command as it runs: pinned, like the peers' commands in the report.
+    label = show(ctx.pin.client(cmd)) if not fallback else (
         show(cmd[:6]) + f" {fmt_delay(delay)} ... ({count} delays)")
     sc.data["commands"].append({"label": row, "cmd": label})
     r = run_client(cmd, ctx.pin, timeout, sample_pid=sample_pid)
