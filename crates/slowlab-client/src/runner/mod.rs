@@ -261,7 +261,7 @@ impl Run {
             .unwrap_or_else(|_| http::HeaderValue::from_static("localhost"));
         let tls = (mode == Mode::Async && endpoint.is_tls())
             .then(|| tls::Tls::new(endpoint.host(), self.options.http2, self.options.insecure));
-        let shared = |tls| Shared {
+        let shared = move |tls| Shared {
             workload: Arc::clone(&self.workload),
             options: self.options,
             origin: self.origin,
@@ -269,10 +269,10 @@ impl Run {
             outcomes: self.outcomes.clone(),
             endpoint: endpoint.clone(),
             base_url: endpoint.base_url(),
-            host: host.clone(),
+            host,
             small_answers: self.workload.all_delays(),
             tls,
-            queue: queue.clone(),
+            queue,
             next: AtomicUsize::new(0),
         };
         match tls {
