@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use outcome::{ErrorKind, FetchError, Outcome, Reply};
-pub use runner::{Control, DEFAULT_MAX_THREADS, Mode, RequestOptions};
+pub use runner::{Control, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_THREADS, Mode, RequestOptions};
 pub use summary::{ErrorCount, Percentiles, Summary};
 pub use workload::{ARTICLE_DELAYS, Endpoint, EndpointError, Target, Workload};
 

@@ -134,16 +134,6 @@ impl Recorder {
 }
 
 impl Summary {
-    /// Summarises the outcomes of one run of `workload` in `mode` without a concurrency limit
-    /// (sequential runs use one slot).
-    pub fn new(mode: Mode, workload: &Workload, outcomes: &[Outcome], wall: Duration) -> Summary {
-        let slots = match mode {
-            Mode::Sequential => Some(1),
-            Mode::Threads | Mode::Async => None,
-        };
-        Summary::with_slots(mode, slots, workload, outcomes, wall)
-    }
-
     /// Summarises the outcomes of one run of `workload` in `mode` with at most `slots` requests in
     /// flight (`None`: no limit). In async mode the limit is per server, as the async runner
     /// applies it; with several servers the summary shows the limit of the whole run.

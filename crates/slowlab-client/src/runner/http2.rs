@@ -1,5 +1,5 @@
-//! The async runner over HTTP/2 without TLS (h2c, prior knowledge): many streams multiplexed on
-//! few connections.
+//! The async runner over HTTP/2: h2c (prior knowledge) for `http://`, h2 by ALPN for `https://`;
+//! many streams multiplexed on few connections.
 //!
 //! The first connection tells the server's stream limit (`SETTINGS_MAX_CONCURRENT_STREAMS`); the
 //! runner opens as many connections as the wanted concurrency needs at that limit (or exactly
@@ -14,17 +14,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use h2::client::{ResponseFuture, SendRequest};
-use http::header::USER_AGENT;
-use http::{HeaderValue, Request, Uri};
+use http::{Request, Uri};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
-use crate::runner::http1::{AGENT, Progress, connect};
+use crate::runner::connect::connect;
+use crate::runner::http1::content_length;
+use crate::runner::request::{CappedBody, Progress, head};
 use crate::runner::{InFlight, Shared};
 
 /// Most connections opened at once while setting up.
@@ -396,26 +397,16 @@ fn send(
     Ok(response)
 }
 
-/// Builds request `index`.
+/// Builds request `index`: over HTTP/2 the scheme and authority travel in the URI.
 fn build(shared: &Shared, index: usize) -> Result<Request<()>, FetchError> {
-    let workload = &shared.workload;
-    let target = &workload.targets[index];
+    let target = &shared.workload.targets[index];
     let uri = Uri::builder()
         .scheme(shared.endpoint.scheme())
         .authority(shared.host.as_bytes())
         .path_and_query(shared.endpoint.path(&target.path))
         .build()
         .map_err(|err| FetchError::new(ErrorKind::Other, format!("bad URL: {err}")))?;
-    let mut builder = Request::builder()
-        .method(workload.method.clone())
-        .uri(uri)
-        .header(USER_AGENT, HeaderValue::from_static(AGENT));
-    for (name, value) in &workload.headers {
-        builder = builder.header(name, value);
-    }
-    builder
-        .body(())
-        .map_err(|err| FetchError::new(ErrorKind::Other, format!("cannot build request: {err}")))
+    head(shared, uri, None)
 }
 
 /// Waits for the answer of request `index` and reads its body, noting in `progress` how far it
@@ -451,18 +442,26 @@ async fn read_into(
 ) -> Result<Reply, FetchError> {
     let status = response.status().as_u16();
     progress.status = Some(status);
+    let target = &shared.workload.targets[index];
+    let mut received = CappedBody::new(shared, target);
+    received.announce(content_length(response.headers()))?;
     let mut body = response.into_body();
-    let mut received = BytesMut::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|err| from_h2(&err, shared))?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        progress.bytes += chunk.len() as u64;
-        received.extend_from_slice(&chunk);
+    let result = async {
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(|err| from_h2(&err, shared))?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            received.push(chunk)?;
+        }
+        Ok(())
     }
+    .await;
+    progress.bytes = received.received();
+    // Past the cap, dropping `body` resets the stream: the server stops sending it.
+    result?;
     judge_body(
-        &shared.workload.targets[index],
+        target,
         status,
-        received.freeze(),
+        received.into_bytes(),
         shared.options.keep_bodies,
     )
 }

@@ -17,12 +17,18 @@ use crate::workload::{Endpoint, Workload};
 
 mod async_tasks;
 mod blocking;
+mod connect;
 mod http1;
 mod http2;
+mod request;
 mod tls;
 
 /// Threads used by the `threads` runner when none are asked for: one per request, up to this.
 pub const DEFAULT_MAX_THREADS: usize = 512;
+
+/// The default cap on one response body: 16 MiB, far above any slowlab answer, low enough that
+/// an endless body stops long before memory does.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How a workload is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -62,7 +68,8 @@ pub struct RequestOptions {
     /// Threads: the size of the pool. `None`: one thread per request, up to
     /// [`DEFAULT_MAX_THREADS`].
     pub threads: Option<usize>,
-    /// Async: speak HTTP/2 without TLS (h2c, prior knowledge), many streams per connection.
+    /// Async: speak HTTP/2, many streams per connection: h2c with prior knowledge for `http://`,
+    /// h2 negotiated by ALPN for `https://`.
     pub http2: bool,
     /// Async: how many connections to open. Over HTTP/1.1 this is a pool of keep-alive connections
     /// (so also a concurrency limit); over HTTP/2, `None` opens as many as the server's stream
@@ -73,6 +80,9 @@ pub struct RequestOptions {
     /// Keep each successful response body in its [`Reply`](crate::Reply). Off for large runs that
     /// do not print bodies, so memory stays small.
     pub keep_bodies: bool,
+    /// The most bytes of one response body read, by every runner; a longer body fails the
+    /// request as [`ErrorKind::BodyTooLarge`], at once when its `Content-Length` says so.
+    pub max_response_bytes: u64,
 }
 
 impl Default for RequestOptions {
@@ -86,6 +96,7 @@ impl Default for RequestOptions {
             connections: None,
             insecure: false,
             keep_bodies: true,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }

@@ -93,7 +93,8 @@ pub struct FetchArgs {
     /// connections.
     #[arg(long, short, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: Option<u32>,
-    /// Async: HTTP/2 without TLS (h2c, prior knowledge), many requests per connection.
+    /// Async: HTTP/2, many requests per connection (h2c with prior knowledge for http://, h2 by
+    /// ALPN for https://).
     #[arg(long)]
     pub http2: bool,
     /// Async: open N connections (per server). HTTP/1.1: a keep-alive pool (so at most N in flight);
@@ -115,6 +116,10 @@ pub struct FetchArgs {
     /// Give up connecting after this many seconds.
     #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
     pub connect_timeout: Duration,
+    /// Read at most this many bytes of each response body; a longer one fails the request as
+    /// body-too-large (at once when its Content-Length says so). Every mode.
+    #[arg(long, value_name = "BYTES", default_value_t = slowlab_client::DEFAULT_MAX_RESPONSE_BYTES)]
+    pub max_response_bytes: u64,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = FetchOutput::Text)]
     pub output: FetchOutput,

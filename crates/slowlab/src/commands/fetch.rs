@@ -63,6 +63,7 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
         connections: args.connections.map(|n| n as usize),
         insecure: args.insecure,
         keep_bodies: args.output == FetchOutput::Text && print_bodies,
+        max_response_bytes: args.max_response_bytes,
     };
     // Every connection is a file descriptor; 10,000 waits need more than the usual 1,024.
     let fd_limit = slowlab_client::limits::raise_fd_limit();

@@ -81,8 +81,11 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
             delays.len(),
             mode.as_str()
         );
-        let report =
-            slowlab_client::run(mode, workload.clone(), RequestOptions::default(), |_| {}).await;
+        let options = RequestOptions {
+            max_response_bytes: args.max_response_bytes,
+            ..RequestOptions::default()
+        };
+        let report = slowlab_client::run(mode, workload.clone(), options, |_| {}).await;
         eprintln!(
             "{} ({} ok)",
             render::seconds(report.summary.wall),
