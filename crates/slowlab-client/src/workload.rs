@@ -294,9 +294,10 @@ impl Workload {
         self.targets.iter().filter_map(|t| t.delay)
     }
 
-    /// Sum of the requested delays: the ideal wall time of a sequential run.
+    /// Sum of the requested delays: the ideal wall time of a sequential run. Saturates at
+    /// `Duration::MAX` rather than overflow.
     pub fn sum_of_delays(&self) -> Duration {
-        self.delays().sum()
+        saturating_sum(self.delays())
     }
 
     /// Longest requested delay: the ideal wall time of an unbounded concurrent run.
@@ -316,18 +317,24 @@ fn makespan<'a>(
         _ => return delays().max().unwrap_or_default(),
     };
     if slots == 1 {
-        return delays().sum();
+        return saturating_sum(delays());
     }
     let mut free_at: BinaryHeap<Reverse<Duration>> =
         std::iter::repeat_n(Reverse(Duration::ZERO), slots).collect();
     let mut longest = Duration::ZERO;
     for target in targets {
         let Reverse(free) = free_at.pop().unwrap_or_default();
-        let done = free + target.delay.unwrap_or_default();
+        let done = free.saturating_add(target.delay.unwrap_or_default());
         longest = longest.max(done);
         free_at.push(Reverse(done));
     }
     longest
+}
+
+/// The sum of `delays`, or `Duration::MAX` when it would overflow: delays come from users, and
+/// a sum past 584 billion years is as good as forever.
+fn saturating_sum(delays: impl Iterator<Item = Duration>) -> Duration {
+    delays.fold(Duration::ZERO, Duration::saturating_add)
 }
 
 /// Writes a delay as a URL path segment: seconds rounded to the microsecond, no trailing zeros,
