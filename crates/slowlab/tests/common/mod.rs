@@ -154,20 +154,24 @@ impl Drop for Served {
     }
 }
 
-/// Whether an installed tool a test needs (`haproxy`, `chromium`, `ip`, ...) can be used. When it
-/// cannot, the test should return early: this prints why it skips, unless `SLOWLAB_REQUIRE_TOOLS=1`
-/// (set by CI, which installs every tool), where a missing tool fails the test instead.
-pub fn tool_available(name: &str, why_missing: Option<&str>) -> bool {
+/// Whether an installed tool a test needs (`haproxy`, `chromium`, `ip`, ...) is on the PATH. See
+/// [`usable`] for what happens when it is not.
+pub fn tool_available(name: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
-    let reason = match (found, why_missing) {
-        (false, _) => format!("{name} is not installed"),
-        (true, Some(why)) => why.to_owned(),
-        (true, None) => return true,
-    };
+    usable(found, &format!("{name} is not installed"))
+}
+
+/// Whether a test's precondition holds. When it does not, the test should return early: this
+/// prints why it skips, unless `SLOWLAB_REQUIRE_TOOLS=1` (set by CI, which installs every tool and
+/// runs as root), where it fails the test instead.
+pub fn usable(holds: bool, reason: &str) -> bool {
+    if holds {
+        return true;
+    }
     if std::env::var("SLOWLAB_REQUIRE_TOOLS").as_deref() == Ok("1") {
         panic!("SLOWLAB_REQUIRE_TOOLS=1 but {reason}");
     }
