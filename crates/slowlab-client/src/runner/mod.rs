@@ -80,6 +80,10 @@ pub struct RequestOptions {
     /// Keep each successful response body in its [`Reply`](crate::Reply). Off for large runs that
     /// do not print bodies, so memory stays small.
     pub keep_bodies: bool,
+    /// Keep every outcome in the [`Report`](crate::Report). Off, outcomes still reach the
+    /// callback one by one and the summary still counts each, but none is kept: a run of any
+    /// length needs memory for the requests in flight only (and a bit per request).
+    pub keep_outcomes: bool,
     /// The most bytes of one response body read, by every runner; a longer body fails the
     /// request as [`ErrorKind::BodyTooLarge`], at once when its `Content-Length` says so.
     pub max_response_bytes: u64,
@@ -96,6 +100,7 @@ impl Default for RequestOptions {
             connections: None,
             insecure: false,
             keep_bodies: true,
+            keep_outcomes: true,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
@@ -125,7 +130,15 @@ impl RequestOptions {
 #[derive(Debug, Clone, Default)]
 pub struct Control {
     cancel: CancellationToken,
-    in_flight: Arc<AtomicUsize>,
+    gauge: Arc<Gauge>,
+}
+
+/// The counts behind [`Control`]'s view of a run.
+#[derive(Debug, Default)]
+struct Gauge {
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    started: AtomicUsize,
 }
 
 impl Control {
@@ -146,7 +159,18 @@ impl Control {
 
     /// Requests sent and not yet finished, right now.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.gauge.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Most requests in flight at once so far.
+    pub fn peak_in_flight(&self) -> usize {
+        self.gauge.peak.load(Ordering::Relaxed)
+    }
+
+    /// Requests whose sending began so far, finished or not. Never decreases: with the count of
+    /// outcomes received it gives a count in flight that cannot lag behind them.
+    pub fn started(&self) -> usize {
+        self.gauge.started.load(Ordering::Relaxed)
     }
 
     pub(crate) async fn cancelled(&self) {
@@ -155,8 +179,11 @@ impl Control {
 
     /// Counts a request as in flight until the guard drops.
     pub(crate) fn enter(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(&self.in_flight)
+        let gauge = &*self.gauge;
+        gauge.started.fetch_add(1, Ordering::Relaxed);
+        let now = gauge.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        gauge.peak.fetch_max(now, Ordering::Relaxed);
+        InFlight(&gauge.in_flight)
     }
 }
 

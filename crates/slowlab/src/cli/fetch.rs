@@ -120,6 +120,11 @@ pub struct FetchArgs {
     /// body-too-large (at once when its Content-Length says so). Every mode.
     #[arg(long, value_name = "BYTES", default_value_t = slowlab_client::DEFAULT_MAX_RESPONSE_BYTES)]
     pub max_response_bytes: u64,
+    /// Keep no per-request outcomes: --output json leaves out its outcomes list (and says so);
+    /// the summary still counts every request. Memory then stays flat however large --count is.
+    /// (text, ndjson and csv never keep them.)
+    #[arg(long)]
+    pub no_outcomes: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = FetchOutput::Text)]
     pub output: FetchOutput,

@@ -51,6 +51,9 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
         .map(fail_on::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    // Only a JSON document lists every outcome; the other outputs stream them.
+    let keep_outcomes = args.output == FetchOutput::Json && !args.no_outcomes;
+    check_memory(&args, keep_outcomes)?;
     let workload = Arc::new(build_workload(&args)?);
     let total = workload.targets.len();
     let print_bodies = args.print_bodies || total <= BODY_LINES_UP_TO;
@@ -64,6 +67,7 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
         insecure: args.insecure,
         keep_bodies: args.output == FetchOutput::Text && print_bodies,
         max_response_bytes: args.max_response_bytes,
+        keep_outcomes,
     };
     // Every connection is a file descriptor; 10,000 waits need more than the usual 1,024.
     let fd_limit = slowlab_client::limits::raise_fd_limit();
@@ -171,6 +175,18 @@ fn resolve_mode(args: &FetchArgs) -> anyhow::Result<Mode> {
         bail!("--threads applies to --mode threads only");
     }
     Ok(mode_of(mode))
+}
+
+/// Refuses, before anything is allocated, a workload whose requests cannot fit in memory.
+fn check_memory(args: &FetchArgs, keep_outcomes: bool) -> anyhow::Result<()> {
+    let (requests, listed) = match (args.count, args.random) {
+        (Some(count), _) => (count, false),
+        (None, Some(random)) => (random, true),
+        // Delays and --urls are in memory already, as arguments or as the file read.
+        (None, None) => (args.delays.len(), true),
+    };
+    slowlab_client::limits::check_memory(requests, listed, keep_outcomes)
+        .map_err(anyhow::Error::msg)
 }
 
 /// The requests to send, from exactly one of: delays, --count, --random, --urls, or ten random.

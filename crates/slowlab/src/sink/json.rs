@@ -18,8 +18,16 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 struct Document<'a> {
     workload: WorkloadRecord,
     summary: &'a Summary,
-    outcomes: Records<'a>,
+    /// Absent when the run kept no outcomes (`--no-outcomes`); `outcomes_omitted` then says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcomes: Option<Records<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcomes_omitted: Option<&'static str>,
 }
+
+/// What a document without outcomes says instead.
+const OUTCOMES_OMITTED: &str =
+    "--no-outcomes: per-request outcomes were not kept; the summary counts every request";
 
 /// The outcomes by index, each turned into its record only as it is written: a document of
 /// 100,000 outcomes never holds 100,000 records at once.
@@ -65,10 +73,11 @@ impl<W: Write> Sink for JsonSink<W> {
         let document = Document {
             workload: WorkloadRecord::new(&report.workload),
             summary: &report.summary,
-            outcomes: Records {
+            outcomes: report.outcomes_kept.then_some(Records {
                 workload: &report.workload,
                 by_index,
-            },
+            }),
+            outcomes_omitted: (!report.outcomes_kept).then_some(OUTCOMES_OMITTED),
         };
         serde_json::to_writer(&mut self.out, &document)?;
         writeln!(self.out)?;
