@@ -6,7 +6,7 @@
 mod fail_on;
 
 use std::collections::HashMap;
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, IsTerminal, Read};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,14 +73,17 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
     let fd_limit = slowlab_client::limits::raise_fd_limit();
     tracing::debug!("open-file limit: {fd_limit:?}");
 
-    let stdout = io::stdout();
+    let control = Control::new();
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let progress = Progress::new(total, !args.quiet, color, &control);
+    // Output on the terminal the bar is on moves it out of the way as it is written.
+    let stdout = progress.beside(io::stdout(), io::stdout().is_terminal());
     let mut sink: Box<dyn Sink + Send> = match args.output {
         FetchOutput::Text => Box::new(TextSink::new(stdout, total, args.print_bodies)),
         FetchOutput::Json => Box::new(JsonSink::new(BufWriter::new(stdout))),
         FetchOutput::Ndjson => Box::new(NdjsonSink::new(BufWriter::new(stdout))),
         FetchOutput::Csv => Box::new(CsvSink::new(BufWriter::new(stdout))),
     };
-    let control = Control::new();
     let interrupt = tokio::spawn({
         let control = control.clone();
         async move {
@@ -90,8 +93,6 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
             }
         }
     });
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let progress = Progress::new(total, !args.quiet, color, &control);
 
     let mut write_error: Option<io::Error> = None;
     let mut note = |result: io::Result<()>| {
@@ -105,7 +106,7 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
     let sent = Arc::clone(&workload);
     let report = slowlab_client::run_with(mode, sent, options, &control, |outcome| {
         progress.outcome(outcome);
-        note(progress.suspend(|| sink.outcome(&workload, outcome)));
+        note(sink.outcome(&workload, outcome));
     })
     .await;
     interrupt.abort();
