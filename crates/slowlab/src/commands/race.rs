@@ -145,9 +145,8 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
     let least = plan.least_time(&workload);
     if least > ANNOUNCE_OVER {
         say!(
-            "slowlab race: this race takes at least {} ({} s of waiting); Ctrl-C stops it",
-            render::long(least),
-            format_delay(least)
+            "slowlab race: this race takes at least {}; Ctrl-C stops it",
+            render::long(least)
         );
     }
 
