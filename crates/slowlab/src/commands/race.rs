@@ -255,25 +255,39 @@ fn table(doc: &RaceDocument<'_>, delays: &[Duration], from_article: bool) -> Str
         format_delay(max)
     );
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{:<11} {:>10}  {:>16}  {:>14}  {:>7}",
-        "mode", "wall", "ideal", "efficiency", "ok"
-    );
-    for summary in &doc.runs {
-        let ideal_of = match (summary.mode, summary.slots) {
-            (Mode::Sequential, _) => "sum",
-            (_, Some(_)) => "slots",
-            (_, None) => "max",
-        };
+    let header = ["mode", "wall", "ideal", "efficiency", "ok"].map(str::to_owned);
+    let rows: Vec<[String; 5]> = doc
+        .runs
+        .iter()
+        .map(|summary| {
+            let ideal_of = match (summary.mode, summary.slots) {
+                (Mode::Sequential, _) => "sum",
+                (_, Some(_)) => "slots",
+                (_, None) => "max",
+            };
+            [
+                summary.mode.as_str().to_owned(),
+                render::seconds(summary.wall),
+                format!("{} ({ideal_of})", render::seconds(summary.ideal)),
+                render::efficiency(summary),
+                format!("{}/{}", summary.ok, summary.requests),
+            ]
+        })
+        .collect();
+    // Each column as wide as its widest cell, so "n/a (failures)" or a day-long wall time keeps
+    // the table in line.
+    let mut widths = [11, 10, 16, 10, 7];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let [mode, wall, ideal, efficiency, ok] = row;
+        let [w0, w1, w2, w3, w4] = widths;
         let _ = writeln!(
             out,
-            "{:<11} {:>10}  {:>16}  {:>14}  {:>7}",
-            summary.mode.as_str(),
-            render::seconds(summary.wall),
-            format!("{} ({ideal_of})", render::seconds(summary.ideal)),
-            render::efficiency(summary),
-            format!("{}/{}", summary.ok, summary.requests),
+            "{mode:<w0$} {wall:>w1$}  {ideal:>w2$}  {efficiency:>w3$}  {ok:>w4$}"
         );
     }
     let _ = writeln!(out);
