@@ -30,6 +30,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Its own report of a failed write goes through `eprintln!`, which panics when stderr is
+        // closed: a lost log line must not end the run.
+        .log_internal_errors(false)
         .with_ansi(std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
         .init();
     match slowlab::run(cli) {

@@ -436,3 +436,23 @@ fn serve_on_a_taken_port_exits_1() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("cannot listen on"));
 }
+
+/// Review items: the printf example shows its `\n`, race's help names no flag race lacks, and one
+/// request is "1 request".
+#[test]
+fn help_text_says_what_it_means() {
+    let fetch_help = stdout(&run(&["fetch", "--help"]));
+    assert!(
+        fetch_help.contains(r"printf 'http://127.0.0.1:8000/1\nhttp://127.0.0.1:8001/2\n'"),
+        "{fetch_help}"
+    );
+    assert!(fetch_help.contains("Over HTTP/1.1 they are a keep-alive"));
+    let race_help = stdout(&run(&["race", "--help"]));
+    for flag in ["--threads", "--concurrency", "--connections", "--http2"] {
+        assert!(!race_help.contains(flag), "race --help names {flag}");
+    }
+    let base_url = format!("http://127.0.0.1:{}", closed_port());
+    let output = run(&["race", "--base-url", &base_url, "--modes", "async", "0.1"]);
+    assert!(stdout(&output).starts_with("slowlab race: 1 request,"));
+    assert!(stderr(&output).contains("slowlab race: 1 request, async"));
+}

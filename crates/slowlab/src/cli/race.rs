@@ -44,9 +44,8 @@ pub struct RaceArgs {
     /// Race against this server instead of an embedded one.
     #[arg(long)]
     pub base_url: Option<String>,
-    /// The modes to race, in order, comma-separated, each at most once. `sequential`: one
-    /// request after another; `threads`: one OS thread per request (up to 512), the way a thread
-    /// pool would; `async`: every request at once on tokio tasks.
+    /// The modes to race, in order, comma-separated (a mode named twice runs once). `threads`
+    /// runs one OS thread per request (up to 512), the way a thread pool would.
     #[arg(
         long,
         value_enum,

@@ -114,7 +114,7 @@ impl Plan {
                 Mode::Threads => workload.ideal(Some(threads)),
                 Mode::Async => workload.max_delay(),
             })
-            .sum()
+            .fold(Duration::ZERO, Duration::saturating_add)
     }
 }
 
@@ -245,7 +245,9 @@ fn table(doc: &RaceDocument<'_>, delays: &[Duration], from_article: bool) -> Str
         render::count(delays.len(), "request", "requests"),
         doc.base_url
     );
-    let sum = delays.iter().sum::<Duration>();
+    let sum = delays
+        .iter()
+        .fold(Duration::ZERO, |sum, d| sum.saturating_add(*d));
     let max = delays.iter().copied().max().unwrap_or_default();
     let _ = writeln!(
         out,
@@ -332,5 +334,58 @@ fn report_failures(reports: &[Report]) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn plan(args: &[&str]) -> Result<Plan, UsageError> {
+        let cli = Cli::try_parse_from(["slowlab", "race"].iter().chain(args)).unwrap();
+        let Command::Race(args) = cli.command else {
+            unreachable!("a race command line")
+        };
+        Plan::new(&args)
+    }
+
+    #[test]
+    fn timeout_defaults_to_the_longest_delay_plus_30_s() {
+        assert_eq!(
+            plan(&["1", "2.5"]).unwrap().timeout,
+            Duration::from_millis(32_500)
+        );
+        // The article's list at the default scale: 0.9 s longest.
+        assert_eq!(plan(&[]).unwrap().timeout, Duration::from_millis(30_900));
+        assert_eq!(
+            plan(&["--timeout", "2m", "1"]).unwrap().timeout,
+            Duration::from_secs(120)
+        );
+    }
+
+    #[test]
+    fn each_mode_runs_once_in_the_order_first_given() {
+        let modes = plan(&["--modes", "async,sequential,async,sequential"])
+            .unwrap()
+            .modes;
+        assert_eq!(modes, [Mode::Async, Mode::Sequential]);
+    }
+
+    #[test]
+    fn scaled_delays_stay_in_range() {
+        assert!(plan(&["86400"]).is_ok());
+        assert!(plan(&["1", "--scale", "86400"]).is_ok());
+        let err = plan(&["1", "--scale", "86401"]).unwrap_err();
+        assert!(err.0.contains("within 0 to 86400 s"), "{err}");
+    }
+
+    #[test]
+    fn the_least_time_adds_each_modes_ideal() {
+        let plan = plan(&["--modes", "sequential,async", "30", "40"]).unwrap();
+        let endpoint = Endpoint::parse("http://127.0.0.1:9").unwrap();
+        let workload = Workload::from_delays(endpoint, &plan.delays);
+        assert_eq!(plan.least_time(&workload), Duration::from_secs(70 + 40));
     }
 }
