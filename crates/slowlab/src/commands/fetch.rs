@@ -18,7 +18,7 @@ use slowlab_client::{Control, Endpoint, Mode, RequestOptions, Target, Workload};
 use crate::UsageError;
 use crate::cli::{FetchArgs, FetchOutput, ModeArg};
 use crate::commands::{drop_efficiency_without_ideal, endpoint};
-use crate::output::{check_stdout_open, tolerate_broken_pipe};
+use crate::output::tolerate_broken_pipe;
 use crate::sink::Sink;
 use crate::sink::csv::CsvSink;
 use crate::sink::json::{JsonSink, NdjsonSink};
@@ -151,7 +151,6 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
             write_error = Some(err);
         }
     };
-    note(check_stdout_open());
     note(sink.start(&workload));
     let sent = Arc::clone(&workload);
     let mut report = slowlab_client::run_with(plan.mode, sent, options, &control, |outcome| {
