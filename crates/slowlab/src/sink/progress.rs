@@ -228,7 +228,11 @@ impl<W: Write> BesideBar<W> {
 
 impl<W: Write> Write for BesideBar<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.bar.is_none() {
+        if self.showing().is_none() {
+            // No bar in the way (yet, or any more): what was held goes first.
+            if !self.pending.is_empty() {
+                self.write_pending()?;
+            }
             return self.out.write(buf);
         }
         self.pending.extend_from_slice(buf);
