@@ -18,11 +18,22 @@ const DOOMED_AFTER: usize = 10;
 /// How long each answer takes: long enough that streams are in flight when the connection dies.
 const ANSWER_AFTER: Duration = Duration::from_millis(20);
 
+/// How connection number [`DOOMED`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Doom {
+    /// Reset (RST, no GOAWAY); connections accepted later are served.
+    Reset,
+    /// Reset, and every connection accepted later is closed at once.
+    ResetAndRefuse,
+    /// A graceful GOAWAY: the streams already open are answered, no new one is accepted.
+    GoAway,
+}
+
 /// A server (h2c) answering every stream `ok` after [`ANSWER_AFTER`], except that connection
-/// number [`DOOMED`] is reset (RST, no GOAWAY) once [`DOOMED_AFTER`] streams arrived on it. With
-/// `refuse_after`, every connection accepted after that one is closed at once. Returns the
-/// address and the number of connections accepted.
-async fn server(refuse_after: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+/// number [`DOOMED`] ends as `doom` says once [`DOOMED_AFTER`] streams arrived on it. Returns
+/// the address and the number of connections accepted.
+async fn server(doom: Doom) -> (SocketAddr, Arc<AtomicUsize>) {
+    let refuse_after = doom == Doom::ResetAndRefuse;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -35,7 +46,7 @@ async fn server(refuse_after: bool) -> (SocketAddr, Arc<AtomicUsize>) {
                 continue;
             }
             let doomed = number == DOOMED;
-            if doomed {
+            if doomed && doom != Doom::GoAway {
                 // Dropped with a zero linger, the socket sends a reset rather than a FIN.
                 stream.set_zero_linger().unwrap();
             }
@@ -47,7 +58,12 @@ async fn server(refuse_after: bool) -> (SocketAddr, Arc<AtomicUsize>) {
                 while let Some(Ok((_request, mut respond))) = connection.accept().await {
                     streams += 1;
                     if doomed && streams == DOOMED_AFTER {
-                        return; // Drops the connection, and with it the socket.
+                        if doom != Doom::GoAway {
+                            return; // Drops the connection, and with it the socket.
+                        }
+                        // Refuses new streams; the open ones (this one too) are answered while
+                        // the connection is driven to its end.
+                        connection.graceful_shutdown();
                     }
                     tokio::spawn(async move {
                         tokio::time::sleep(ANSWER_AFTER).await;
@@ -116,7 +132,7 @@ fn assert_only_the_doomed_streams_failed(report: &Report) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_connection_is_replaced_and_only_its_streams_fail() {
-    let (addr, accepted) = server(false).await;
+    let (addr, accepted) = server(Doom::Reset).await;
     let report = run_against(addr).await;
     assert_only_the_doomed_streams_failed(&report);
     assert_eq!(
@@ -128,11 +144,25 @@ async fn a_reset_connection_is_replaced_and_only_its_streams_fail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_no_new_connection_opens_the_others_take_the_queue() {
-    let (addr, accepted) = server(true).await;
+    let (addr, accepted) = server(Doom::ResetAndRefuse).await;
     let report = run_against(addr).await;
     assert_only_the_doomed_streams_failed(&report);
     assert!(
         accepted.load(Ordering::SeqCst) > CONNECTIONS,
         "the worker tried to reconnect"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_goaway_nothing_fails_and_a_new_connection_takes_over() {
+    let (addr, accepted) = server(Doom::GoAway).await;
+    let report = run_against(addr).await;
+    let failed: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err())
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(report.summary.ok, REQUESTS);
+    assert_eq!(accepted.load(Ordering::SeqCst), CONNECTIONS + 1);
 }
