@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
 use crate::runner::Shared;
 use crate::runner::connect::connect;
-use crate::runner::request::{CappedBody, Progress, bounded, head, uri};
+use crate::runner::request::{CappedBody, Progress, bounded, content_length, head, uri};
 use crate::runner::tls::Stream;
 use crate::workload::Target;
 
@@ -77,17 +77,6 @@ async fn exchange(
         received.into_bytes(),
         shared.options.keep_bodies,
     )
-}
-
-/// The body length a response announces, if it does.
-pub(super) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// One request on a connection of its own, which closes when the request is done.

@@ -25,8 +25,7 @@ use tokio::task::JoinSet;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
 use crate::runner::connect::connect;
-use crate::runner::http1::content_length;
-use crate::runner::request::{CappedBody, Progress, head};
+use crate::runner::request::{CappedBody, Progress, content_length, head};
 use crate::runner::{InFlight, Shared};
 
 /// Most connections opened at once while setting up.

@@ -114,6 +114,17 @@ pub(super) async fn bounded(
     }
 }
 
+/// The body length a response announces, if it does.
+pub(super) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Bytes of a body kept for an error message's excerpt when the body itself is not wanted: the
 /// excerpt's 200 characters, at up to four bytes each.
 const EXCERPT_BYTES: usize = 800;
