@@ -57,15 +57,23 @@ fn worker(shared: &Shared, counts_slot_wait: bool) {
         )
         .build()
         .into();
+    // One read buffer per thread, for every body it reads.
+    let mut buffer = vec![0; READ_CHUNK];
     while let Some(index) = shared.take() {
-        let outcome = fetch(shared, &agent, index, counts_slot_wait);
+        let outcome = fetch(shared, &agent, &mut buffer, index, counts_slot_wait);
         if !shared.report(outcome) {
             return; // Nobody is listening any more: the run was abandoned.
         }
     }
 }
 
-fn fetch(shared: &Shared, agent: &ureq::Agent, index: usize, counts_slot_wait: bool) -> Outcome {
+fn fetch(
+    shared: &Shared,
+    agent: &ureq::Agent,
+    buffer: &mut [u8],
+    index: usize,
+    counts_slot_wait: bool,
+) -> Outcome {
     let workload = &shared.workload;
     let target = &workload.targets[index];
     let _in_flight = shared.control.enter();
@@ -83,7 +91,7 @@ fn fetch(shared: &Shared, agent: &ureq::Agent, index: usize, counts_slot_wait: b
             let code = response.status().as_u16();
             status = Some(code);
             let mut received = CappedBody::new(shared, target);
-            let read = read_body(response.body_mut(), &mut received, shared, target);
+            let read = read_body(response.body_mut(), &mut received, buffer, shared, target);
             bytes = received.received();
             read?;
             judge_body(
@@ -114,15 +122,15 @@ fn fetch(shared: &Shared, agent: &ureq::Agent, index: usize, counts_slot_wait: b
 fn read_body(
     body: &mut ureq::Body,
     received: &mut CappedBody,
+    buffer: &mut [u8],
     shared: &Shared,
     target: &Target,
 ) -> Result<(), FetchError> {
     received.announce(body.content_length())?;
     // Not limited by ureq: the cap is ours, the same for every runner.
     let mut reader = body.with_config().limit(u64::MAX).reader();
-    let mut buffer = vec![0; READ_CHUNK];
     loop {
-        match reader.read(&mut buffer) {
+        match reader.read(buffer) {
             Ok(0) => return Ok(()),
             Ok(n) => received.push(Bytes::copy_from_slice(&buffer[..n]))?,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
