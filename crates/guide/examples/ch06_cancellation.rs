@@ -34,21 +34,21 @@ async fn main() -> reqwest::Result<()> {
     let client = reqwest::Client::new();
 
     // A timeout: the request future is dropped when the deadline passes, connection and all.
-    let request = client.get(server.delay_url(3.0)).send();
+    let request = client.get(server.delay_url(4.0)).send();
     match tokio::time::timeout(scaled(1.0), request).await {
         Ok(answer) => println!("timeout: answered first: {}", answer?.status()),
-        Err(_) => println!("timeout: gave up on the 3 s request after 1 s"),
+        Err(_) => println!("timeout: gave up on the 4 s request after 1 s"),
     }
 
     // select!: whichever answers first wins; the other request is dropped mid-wait.
     tokio::select! {
         _ = client.get(server.delay_url(1.0)).send() => println!("select: the 1 s request won"),
-        _ = client.get(server.delay_url(2.0)).send() => println!("select: the 2 s request won"),
+        _ = client.get(server.delay_url(4.0)).send() => println!("select: the 4 s request won"),
     }
 
     // The server saw both clients leave and stopped waiting for them: its /metrics counts the
     // requests cancelled and none still in flight. (Give it a moment to notice.)
-    tokio::time::sleep(scaled(0.5)).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
     let metrics = client
         .get(server.url("/metrics"))
         .send()
