@@ -60,7 +60,7 @@ fn main() {
 
     // Working, joined on one thread: `join!` only switches at an `.await`, and `stir` has none,
     // so the second pot is stirred after the first.
-    let rounds = (40_000_000.0 * scale()) as u64;
+    let rounds = (10_000_000.0 * scale()) as u64;
     let start = Instant::now();
     let (a, b) =
         one_thread.block_on(async { tokio::join!(async { stir(rounds) }, async { stir(rounds) }) });

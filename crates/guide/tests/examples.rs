@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     TEST_SCALE, check_success, example, number_after, one_at_a_time, profile_dir, run_example,
-    tools_required,
+    run_example_with, tools_required,
 };
 
 fn scale() -> f64 {
@@ -20,7 +20,13 @@ const ARTICLE: [f64; 10] = [7.0, 2.0, 6.0, 4.0, 0.0, 9.0, 4.0, 2.0, 5.0, 5.0];
 
 #[test]
 fn ch01_joined_timers_take_the_longer_and_timers_in_turn_the_sum() {
-    let out = run_example("ch01_waiting_vs_working", &[]);
+    // A larger scale than the others: the stirring must last long enough for the second worker
+    // thread to wake up and take its pot, even on a busy machine.
+    let out = run_example_with(
+        "ch01_waiting_vs_working",
+        &[],
+        &[("SLOWLAB_GUIDE_SCALE", "0.1")],
+    );
     let eggs = number_after(&out, "timers: eggs ");
     let bacon = number_after(&out, ", bacon ");
     let joined = number_after(&out, "joined timers took ");
@@ -60,7 +66,9 @@ fn ch02_prints_the_wayfinder_and_an_unawaited_future_does_nothing() {
 
 #[test]
 fn ch03_hand_written_executor_runs_joined_timers_concurrently() {
-    let out = run_example("ch03_event_loop", &[]);
+    // Timers of 1 s and 2 s leave only a sixth of their sum between "the longer" and "three
+    // quarters of the sum": a larger scale keeps that margin above a busy machine's noise.
+    let out = run_example_with("ch03_event_loop", &[], &[("SLOWLAB_GUIDE_SCALE", "0.25")]);
     assert!(
         out.contains("current-thread runtime: a spawned task ran on main\n"),
         "{out}"
