@@ -266,10 +266,10 @@ fn echoes(out: &str) -> Vec<f64> {
         .collect()
 }
 
-fn article_scaled() -> Vec<f64> {
+fn article_scaled(scale: f64) -> Vec<f64> {
     ARTICLE
         .iter()
-        .map(|n| (n * scale() * 1000.0).round() / 1000.0)
+        .map(|n| (n * scale * 1000.0).round() / 1000.0)
         .collect()
 }
 
@@ -285,10 +285,12 @@ fn is_timedelta(line: &str) -> bool {
 
 #[test]
 fn ch05_async_client_prints_answers_in_completion_order() {
-    let out = run_example("ch05_async_client", &[]);
+    // Neighbouring delays differ by one article second: at scale 0.1 that is 100 ms, enough for
+    // the order of arrival to be the order of delay even on a busy machine.
+    let out = run_example_with("ch05_async_client", &[], &[("SLOWLAB_GUIDE_SCALE", "0.1")]);
     assert!(out.starts_with("[7, 2, 6, 4, 0, 9, 4, 2, 5, 5]\n"), "{out}");
     let printed = echoes(&out);
-    let mut sorted = article_scaled();
+    let mut sorted = article_scaled(0.1);
     sorted.sort_by(f64::total_cmp);
     assert_eq!(
         printed, sorted,
@@ -300,7 +302,7 @@ fn ch05_async_client_prints_answers_in_completion_order() {
         "{elapsed:?} is not a positive timedelta"
     );
     let in_order = out.lines().last().unwrap();
-    let expected: Vec<String> = article_scaled().iter().map(f64::to_string).collect();
+    let expected: Vec<String> = article_scaled(0.1).iter().map(f64::to_string).collect();
     assert_eq!(
         in_order,
         format!("try_join_all, in request order: [{}]", expected.join(", "))
@@ -311,7 +313,7 @@ fn ch05_async_client_prints_answers_in_completion_order() {
 fn ch05_sync_client_prints_answers_in_request_order_and_takes_the_sum() {
     let out = run_example("ch05_sync_client", &[]);
     assert!(out.starts_with("[7, 2, 6, 4, 0, 9, 4, 2, 5, 5]\n"), "{out}");
-    assert_eq!(echoes(&out), article_scaled(), "{out}");
+    assert_eq!(echoes(&out), article_scaled(scale()), "{out}");
     let elapsed = out.lines().last().unwrap();
     assert!(is_timedelta(elapsed), "{elapsed:?}");
     let seconds: f64 = elapsed.rsplit(':').next().unwrap().parse().unwrap();
@@ -336,7 +338,14 @@ fn ch06_timeout_and_select_cancel_and_the_server_stops_waiting() {
 
 #[test]
 fn ch07_walls_meet_their_ideals_and_bounded_runs_take_longer() {
-    let out = run_example("ch07_reading_a_race", &[]);
+    // At scale 0.1, as in chapter 5: arrival order is checked, and neighbouring delays must be
+    // 100 ms apart for it to be the order of delay on a busy machine.
+    let scale = 0.1;
+    let out = run_example_with(
+        "ch07_reading_a_race",
+        &[],
+        &[("SLOWLAB_GUIDE_SCALE", "0.1")],
+    );
     let wall = |mode: &str| number_after(&out, &format!("{mode:<22} wall "));
     let ideal = |mode: &str| {
         let line = out.lines().find(|line| line.starts_with(mode)).unwrap();
@@ -350,11 +359,8 @@ fn ch07_walls_meet_their_ideals_and_bounded_runs_take_longer() {
     }
     // The ideals, worked out by hand: the longest delay, 9; and on three slots, each request in
     // order to the first free slot, the slots end at 14, 15 and 15.
-    assert!((ideal("all at once") - 9.0 * scale()).abs() < 1e-6, "{out}");
-    assert!(
-        (ideal("Semaphore(3)") - 15.0 * scale()).abs() < 1e-6,
-        "{out}"
-    );
+    assert!((ideal("all at once") - 9.0 * scale).abs() < 1e-6, "{out}");
+    assert!((ideal("Semaphore(3)") - 15.0 * scale).abs() < 1e-6, "{out}");
     assert!(wall("all at once") < ideal("Semaphore(3)"), "{out}");
     assert!(
         out.contains(
