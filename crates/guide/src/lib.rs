@@ -54,16 +54,17 @@ pub const BASE_URL_VAR: &str = "SLOWLAB_BASE_URL";
 
 /// How much to multiply the examples' delays by: `SLOWLAB_GUIDE_SCALE`, else 1.
 ///
-/// # Panics
-///
-/// When the variable is set but is not a positive number, so that a typo does not silently run
-/// the example at full length.
+/// When the variable is set but is not a positive number, the example stops with a usage error
+/// (exit status 2), so that a typo does not silently run it at full length.
 pub fn scale() -> f64 {
     match std::env::var(SCALE_VAR) {
         Err(_) => 1.0,
         Ok(text) => match text.parse::<f64>() {
             Ok(scale) if scale.is_finite() && scale > 0.0 => scale,
-            _ => panic!("{SCALE_VAR}={text:?} is not a positive number, e.g. 0.1"),
+            _ => {
+                eprintln!("error: {SCALE_VAR}={text:?} is not a positive number; try 0.1");
+                std::process::exit(2);
+            }
         },
     }
 }

@@ -382,3 +382,42 @@ fn ch08_every_way_computes_the_same_and_a_blocking_hash_stalls_the_loop() {
     // While the hash held the only thread, the ticker could not run at all.
     assert!(stalled >= 0.5 * took, "{out}");
 }
+
+#[test]
+fn examples_use_the_server_named_by_slowlab_base_url() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime
+        .block_on(slowlab_server::spawn(slowlab_server::Config::default()))
+        .unwrap();
+    let base_url = server.base_url();
+    run_example_with("ch05_sync_client", &[], &[("SLOWLAB_BASE_URL", &base_url)]);
+    // The ten requests came here, not to an embedded server of the example's own.
+    assert_eq!(server.stats().started, 10);
+    runtime.block_on(server.shutdown());
+}
+
+#[test]
+fn a_bad_scale_or_handler_is_a_usage_error() {
+    let _turn = one_at_a_time();
+    for scale in ["fast", "0", "-1", "NaN"] {
+        let output = Command::new(example("ch01_waiting_vs_working"))
+            .env("SLOWLAB_GUIDE_SCALE", scale)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "scale {scale:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("is not a positive number; try 0.1"),
+            "{stderr}"
+        );
+    }
+    for args in [&["asleep"][..], &["sleep", "eighty"]] {
+        let output = Command::new(example("ch04_slow_server"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("usage: ch04_slow_server"), "{stderr}");
+    }
+}
