@@ -61,6 +61,36 @@ pub struct Summary {
     pub errors: Vec<ErrorCount>,
     /// What to change, when a failure has a known remedy (e.g. raise `ulimit -n`).
     pub hints: Vec<String>,
+    /// For an open-loop run (`--rate`): latency from schedule, send lag and the rate reached.
+    /// There, `latency` is the service time, from send to end. `null` in closed-loop runs.
+    pub open_loop: Option<OpenLoop>,
+}
+
+/// What an open-loop run adds to its summary: how late requests went out, how long callers
+/// arriving on schedule waited, and Little's law.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenLoop {
+    /// The rate asked for, as typed: `200` or `100,1000@30s`.
+    pub rate: String,
+    /// The rate the schedule asked for, over the requests sent: requests a second between the
+    /// first and the last due.
+    pub target_rate: f64,
+    /// The rate requests actually went out at, between the first and the last sent.
+    pub achieved_rate: f64,
+    /// Latency from each request's due time to its end, of successful and timed-out requests:
+    /// what a caller arriving on schedule waited, queueing in the client included.
+    pub from_schedule: Percentiles,
+    /// From each request's due time to its send: time spent waiting for a connection, a slot or
+    /// the client itself.
+    pub send_lag: Percentiles,
+    /// Whether the client could not keep up: median send lag above 1 ms, or the achieved rate
+    /// more than 1% below the target.
+    pub fell_behind: bool,
+    /// Little's law: requests in flight expected on average, the target rate times the mean
+    /// requested delay (times the mean service time when some request has no delay).
+    pub expected_in_flight: f64,
+    /// Requests in flight on average, measured: the sum of service times over the wall time.
+    pub mean_in_flight: f64,
 }
 
 /// Percentiles of a distribution of durations, from an HDR histogram (bounded memory, exact to
@@ -171,6 +201,24 @@ pub struct Tally {
     latency: Recorder,
     overhead: Recorder,
     errors: BTreeMap<ErrorKind, ErrorCount>,
+    open_loop: Schedule,
+}
+
+/// An open-loop run's counts, in the making.
+struct Schedule {
+    from_schedule: Recorder,
+    send_lag: Recorder,
+    /// Sum of service times (start to end) of every request, for the mean in flight.
+    busy: Duration,
+    /// Sum of the requested delays of requests sent.
+    delays: Duration,
+    first_due: Option<Duration>,
+    last_due: Duration,
+    /// The latest due time plus delay: the end of an open-loop run whose every request is sent
+    /// on time and takes exactly its delay.
+    ideal: Duration,
+    first_sent: Option<Duration>,
+    last_sent: Duration,
 }
 
 impl Default for Tally {
@@ -188,12 +236,64 @@ impl Tally {
             latency: Recorder::new(),
             overhead: Recorder::new(),
             errors: BTreeMap::new(),
+            open_loop: Schedule {
+                from_schedule: Recorder::new(),
+                send_lag: Recorder::new(),
+                busy: Duration::ZERO,
+                delays: Duration::ZERO,
+                first_due: None,
+                last_due: Duration::ZERO,
+                ideal: Duration::ZERO,
+                first_sent: None,
+                last_sent: Duration::ZERO,
+            },
         }
+    }
+
+    /// Requests counted so far.
+    pub fn requests(&self) -> usize {
+        self.requests
+    }
+
+    /// Counts the open-loop side of `outcome`, when it has a due time.
+    fn add_scheduled(&mut self, workload: &Workload, outcome: &Outcome) {
+        let Some(due) = outcome.scheduled else {
+            return;
+        };
+        let delay = workload
+            .targets
+            .get(outcome.index)
+            .and_then(|t| t.delay)
+            .unwrap_or_default();
+        let schedule = &mut self.open_loop;
+        let timed_out = outcome.error_kind() == Some(ErrorKind::Timeout);
+        if outcome.is_ok() || timed_out {
+            schedule
+                .from_schedule
+                .record(outcome.end.saturating_sub(due));
+        }
+        let cancelled = outcome.error_kind() == Some(ErrorKind::Cancelled);
+        if !cancelled || outcome.end > outcome.start {
+            schedule.send_lag.record(outcome.start.saturating_sub(due));
+            schedule.first_sent = Some(
+                schedule
+                    .first_sent
+                    .map_or(outcome.start, |s| s.min(outcome.start)),
+            );
+            schedule.last_sent = schedule.last_sent.max(outcome.start);
+        }
+        schedule.busy += outcome.latency();
+        schedule.delays += delay;
+        schedule.first_due = Some(schedule.first_due.map_or(due, |d| d.min(due)));
+        schedule.last_due = schedule.last_due.max(due);
+        // The run could end no sooner than every request's due time plus its delay.
+        schedule.ideal = schedule.ideal.max(due + delay);
     }
 
     /// Counts `outcome`, a request of `workload`.
     pub fn add(&mut self, workload: &Workload, outcome: &Outcome) {
         self.requests += 1;
+        self.add_scheduled(workload, outcome);
         match &outcome.result {
             Ok(_) => {
                 self.ok += 1;
@@ -235,9 +335,38 @@ impl Tally {
             latency,
             overhead,
             errors,
+            open_loop: schedule,
         } = self;
         let cancelled = errors.get(&ErrorKind::Cancelled).map_or(0, |e| e.count);
+        let open_loop = workload.pace.rate.as_ref().map(|rate| {
+            let span = |first: Option<Duration>, last: Duration| {
+                per_second(
+                    requests.saturating_sub(1),
+                    last.saturating_sub(first.unwrap_or(last)),
+                )
+            };
+            let target_rate = span(schedule.first_due, schedule.last_due);
+            let achieved_rate = span(schedule.first_sent, schedule.last_sent);
+            let send_lag = schedule.send_lag.percentiles();
+            let per_request = if workload.all_delays() {
+                schedule.delays
+            } else {
+                schedule.busy
+            };
+            let mean = per_request.as_secs_f64() / requests.max(1) as f64;
+            OpenLoop {
+                rate: rate.to_string(),
+                target_rate,
+                achieved_rate,
+                from_schedule: schedule.from_schedule.percentiles(),
+                send_lag,
+                fell_behind: send_lag.p50 > 0.001 || achieved_rate < 0.99 * target_rate,
+                expected_in_flight: target_rate * mean,
+                mean_in_flight: ratio(schedule.busy, wall),
+            }
+        });
         let (slots, ideal) = match mode {
+            _ if open_loop.is_some() => (slots, schedule.ideal),
             Mode::Async => (
                 workload.slots_per_server(slots),
                 workload.ideal_per_server(slots),
@@ -264,6 +393,7 @@ impl Tally {
             overhead: overhead.percentiles(),
             errors: errors.into_values().collect(),
             hints,
+            open_loop,
         }
     }
 }
@@ -338,6 +468,7 @@ mod tests {
             index,
             start: Duration::from_millis(start_ms),
             end: Duration::from_millis(end_ms),
+            scheduled: None,
             slot_wait: Duration::ZERO,
             connect: None,
             first_byte: None,

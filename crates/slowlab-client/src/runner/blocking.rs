@@ -105,6 +105,7 @@ fn fetch(
         index,
         start,
         end: shared.now(),
+        scheduled: None,
         slot_wait: if counts_slot_wait {
             start
         } else {

@@ -141,7 +141,7 @@ pub(super) async fn run_pool(shared: Arc<Shared>, workers: usize) {
 
 async fn worker(shared: Arc<Shared>, addrs: Arc<[SocketAddr]>) {
     let mut connection: Option<SendRequest<Empty<Bytes>>> = None;
-    while let Some(index) = shared.take() {
+    while let Some(index) = shared.take_when_due().await {
         let outcome = reuse(&shared, &addrs, &mut connection, index).await;
         if !shared.report(outcome) {
             return;
