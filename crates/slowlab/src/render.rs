@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 use std::time::Duration;
 
+use slowlab_client::summary::OpenLoop;
 use slowlab_client::workload::format_delay;
 use slowlab_client::{Outcome, Percentiles, Report, Summary, Workload};
 
@@ -84,6 +85,9 @@ pub fn short(seconds: f64) -> String {
 /// The first line of `fetch`'s text output: the delays like the article (`[7, 2, 6]`) when they
 /// are few, else what the workload amounts to.
 pub fn workload_line(workload: &Workload) -> String {
+    if workload.pace.rate.is_some() || workload.pace.until.is_some() {
+        return paced_line(workload);
+    }
     let delays: Vec<Duration> = workload.delays().collect();
     let n = workload.targets.len();
     if delays.len() == n && n <= LISTED_DELAYS_UP_TO {
@@ -110,6 +114,37 @@ pub fn workload_line(workload: &Workload) -> String {
         workload.method,
         destination(workload)
     )
+}
+
+/// The first line of a run at a rate or for a time: the pace, then the round of targets it goes
+/// through (never every request, which a run for a time has too many of to list).
+fn paced_line(workload: &Workload) -> String {
+    let round = workload.targets.round();
+    let delays: Vec<Duration> = round.iter().filter_map(|t| t.delay).collect();
+    let what = if delays.len() == round.len() && round.len() <= LISTED_DELAYS_UP_TO {
+        format!("delays {} s", delay_list(&delays))
+    } else {
+        format!("{} targets ({})", round.len(), workload.method)
+    };
+    let servers = workload.servers().len();
+    let to = if round
+        .iter()
+        .all(|t| workload.server_of(t) == workload.endpoint())
+    {
+        workload.endpoint().base_url()
+    } else {
+        format!("{servers} servers")
+    };
+    match (&workload.pace.rate, workload.pace.until) {
+        (Some(rate), _) => format!(
+            "open loop at {rate} req/s: {} requests, {what} in turn, to {to}",
+            workload.targets.len()
+        ),
+        (None, until) => format!(
+            "closed loop for {}: {what} in turn, to {to}",
+            seconds(until.unwrap_or_default())
+        ),
+    }
 }
 
 /// Where a workload's requests go: the one server's base URL, or how many servers.
@@ -145,7 +180,9 @@ pub fn summary(summary: &Summary, examples: bool) -> String {
         summary.peak_concurrency,
         summary.throughput,
     );
-    if summary.latency.count > 0 {
+    if let Some(open) = &summary.open_loop {
+        open_loop(&mut out, summary, open);
+    } else if summary.latency.count > 0 {
         let _ = writeln!(out, "latency   {}", percentiles(&summary.latency));
     }
     if summary.overhead.count > 0 {
@@ -168,6 +205,49 @@ pub fn summary(summary: &Summary, examples: bool) -> String {
         let _ = writeln!(out, "hint: {}", printable(hint));
     }
     out
+}
+
+/// An open-loop run's lines: latency from schedule first (what callers saw), then service time
+/// and send lag, the rates, Little's law, and one line when the client fell behind.
+fn open_loop(out: &mut String, summary: &Summary, open: &OpenLoop) {
+    let _ = writeln!(
+        out,
+        "rate      target {:.1} req/s, sent at {:.1} req/s",
+        open.target_rate, open.achieved_rate
+    );
+    if open.from_schedule.count > 0 {
+        let _ = writeln!(
+            out,
+            "latency   {}  (from schedule)",
+            percentiles(&open.from_schedule)
+        );
+    }
+    if summary.latency.count > 0 {
+        let _ = writeln!(
+            out,
+            "service   {}  (from send)",
+            percentiles(&summary.latency)
+        );
+    }
+    if open.send_lag.count > 0 {
+        let _ = writeln!(out, "send lag  {}", percentiles(&open.send_lag));
+    }
+    let _ = writeln!(
+        out,
+        "in flight expected {:.1} (rate x mean delay, Little's law); measured mean {:.1}, peak {}",
+        open.expected_in_flight, open.mean_in_flight, summary.peak_concurrency
+    );
+    if open.fell_behind {
+        let _ = writeln!(
+            out,
+            "the client fell behind the schedule: median send lag {}, sent at {:.1} of {:.1} \
+             req/s; latency from schedule counts the wait (more --connections or --concurrency \
+             may help)",
+            short(open.send_lag.p50),
+            open.achieved_rate,
+            open.target_rate
+        );
+    }
 }
 
 fn percentiles(p: &Percentiles) -> String {

@@ -16,6 +16,7 @@ use slowlab_client::workload::random_delays;
 use slowlab_client::{Control, Endpoint, Mode, RequestOptions, Target, Workload};
 
 use crate::UsageError;
+use crate::cli::values::MAX_COUNT;
 use crate::cli::{FetchArgs, FetchOutput, ModeArg};
 use crate::commands::{drop_efficiency_without_ideal, endpoint};
 use crate::output::tolerate_broken_pipe;
@@ -26,6 +27,10 @@ use crate::sink::progress::Progress;
 use crate::sink::text::{BODY_LINES_UP_TO, TextSink};
 use crate::usage;
 use fail_on::Rule;
+
+/// The timeout of a run for a `--duration` when none is given: requests in flight at its end
+/// finish within this.
+const DURATION_RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Requests drawn when no workload is given, like the article.
 const DEFAULT_RANDOM: usize = 10;
@@ -58,6 +63,7 @@ impl Plan {
     /// Checks `args`; the error says what to change.
     pub fn new(args: &FetchArgs) -> Result<Plan, UsageError> {
         let mode = resolve_mode(args)?;
+        check_duration(args, mode)?;
         let rules = match args.fail_on.as_deref() {
             Some(text) => fail_on::parse(text).map_err(|err| usage!("--fail-on: {err}"))?,
             None => Vec::new(),
@@ -113,7 +119,8 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
     let total = workload.targets.len();
     let print_bodies = args.print_bodies || total <= BODY_LINES_UP_TO;
     let options = RequestOptions {
-        timeout: args.timeout,
+        // A run for a time ends: what is in flight at its end gets a bounded time to finish.
+        timeout: args.timeout.or(args.duration.map(|_| DURATION_RUN_TIMEOUT)),
         connect_timeout: args.connect_timeout,
         concurrency: args.concurrency.map(|k| k as usize),
         threads: args.threads.map(|n| n as usize),
@@ -236,7 +243,56 @@ fn resolve_mode(args: &FetchArgs) -> Result<Mode, UsageError> {
     if mode != ModeArg::Threads && args.threads.is_some() {
         return Err(usage!("--threads applies to --mode threads only"));
     }
+    if mode != ModeArg::Async && args.rate.is_some() {
+        return Err(usage!(
+            "--rate applies to --mode async only: the {} mode is closed loop by nature, each \
+             client starting a request only when its last one ended; e.g. `--rate 100 \
+             --connections 50` in async mode",
+            Mode::from(mode).as_str()
+        ));
+    }
     Ok(Mode::from(mode))
+}
+
+/// Checks that a run for a time (`--duration`) has a way to end and a bound on what it holds.
+fn check_duration(args: &FetchArgs, mode: Mode) -> Result<(), UsageError> {
+    if let Some(rate) = &args.rate {
+        let Some(length) = args.duration.or(rate.length()) else {
+            return Ok(());
+        };
+        let due = rate.count_before(length);
+        if due as u64 > MAX_COUNT {
+            return Err(usage!(
+                "--rate {rate} for {} s schedules {due} requests, more than the {MAX_COUNT} one \
+                 run may send; lower the rate or the --duration",
+                length.as_secs_f64()
+            ));
+        }
+        if due == 0 {
+            return Err(usage!(
+                "--rate {rate} schedules no request in {} s; raise the rate or the --duration",
+                length.as_secs_f64()
+            ));
+        }
+        return Ok(());
+    }
+    if args.duration.is_none() {
+        return Ok(());
+    }
+    if mode == Mode::Async && args.concurrency.is_none() {
+        return Err(usage!(
+            "--duration without --rate runs closed loop and needs --concurrency K (K requests at \
+             a time, a new one as one ends), e.g. `--duration 30s --concurrency 50`; or give \
+             --rate R for open-loop arrivals"
+        ));
+    }
+    if args.urls.is_some() {
+        return Err(usage!(
+            "--duration without --rate takes delays, not --urls; with --urls give --rate R, \
+             e.g. `--rate 100 --duration 30s --urls urls.txt`"
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses rules that cannot mean anything for this workload: an efficiency needs delays to
@@ -307,7 +363,11 @@ fn build_workload(args: &FetchArgs, plan: &Plan) -> Result<Workload, UsageError>
     };
     workload.method = plan.method.clone();
     workload.headers.clone_from(&plan.headers);
-    Ok(workload)
+    Ok(match (&args.rate, args.duration) {
+        (Some(rate), duration) => workload.at_rate(rate.clone(), duration),
+        (None, Some(duration)) => workload.for_duration(duration),
+        (None, None) => workload,
+    })
 }
 
 /// One URL or path a line. Paths join the base URL; full URLs name their own server, so one file
