@@ -11,6 +11,15 @@ use serde_json::Value;
 use slowlab::merge::{self, Input};
 use slowlab_client::histogram;
 
+/// The published schema of fetch's JSON, which merged reports follow too.
+fn assert_valid(doc: &Value) {
+    let schema: Value =
+        serde_json::from_str(include_str!("../../../docs/fetch.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(problems.is_empty(), "not valid: {problems:?}");
+}
+
 /// `slowlab fetch ARGS --output json` against `base_url`, parsed.
 fn fetch_json(base_url: &str, args: &[&str]) -> Value {
     let mut all = vec![
@@ -91,6 +100,8 @@ proptest! {
         let inputs = run_shards(&server.base_url, shards, &args);
 
         let merged = merge::merge(&inputs).unwrap();
+        assert_valid(&inputs[0].report);
+        assert_valid(&merged);
         let summary = &merged["summary"];
         prop_assert_eq!(summary["requests"].as_u64(), Some(delays.len() as u64));
         prop_assert_eq!(summary["ok"].as_u64(), Some(delays.len() as u64));
