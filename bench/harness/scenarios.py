@@ -23,6 +23,14 @@ SERVER_MEMORY_METHOD = ("VmHWM of the server process: after start-up (before), w
                         "client exited (at exit, after the answers; connections closed by then)")
 
 
+# What the page says about the baseline (crates/slowlab-server/examples/bare_hyper.rs).
+BASELINE = ("The bare hyper baseline is built like slowlab serve: jemalloc, and HTTP/1.1 and h2c "
+            "on one port. It does not do what slowlab serve does per request: route and parse "
+            "the delay and its options, wait, time out slow header reads, limit URIs, headers "
+            "and connections, keep statistics and /metrics, drain on shutdown, or add "
+            "Server-Timing.")
+
+
 class Ctx:
     def __init__(self, tools, pinning, quick, ours_only, repeat=None):
         self.tools, self.pin, self.quick, self.ours_only = tools, pinning, quick, ours_only
@@ -645,6 +653,8 @@ def scenario_3(ctx):
                        stats.paired_ratio(by_round(ours, "rps"),
                                           by_round(runs[(stronger, lg)], "rps")),
                        ">=", 20, lambda v: f"{v:.1f}x")
+    if ctx.tools.have("bare_hyper"):
+        sc.note(BASELINE)
     sc.note("Every load generator gives every server the same work: wrk and oha the same "
             "duration, slowlab fetch the same count; requests/s counts successful (2xx) answers "
             "only. A row with errors is shown and not ranked. oha's requests cut off when its "
@@ -685,6 +695,7 @@ def scenario_4(ctx):
             clients.append(name)
         else:
             sc.skip(name, ctx.tools.skipped.get(name, "--ours-only"))
+    sc.note(BASELINE)
     port = free_port()
     runs = {c: {} for c in clients}
     # wrk has only a duration. Its warm-up run measures its rate, and its measured runs last as
