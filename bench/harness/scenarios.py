@@ -474,6 +474,9 @@ def scenario_2(ctx):
             at_exit = srv.hwm_kb()
         if parsed is None:
             return None
+        if watch and watch.hwm_kb is None and server_label == "slowlab serve (async)":
+            sc.note(f"{row}: /healthz never showed all {n:,} in flight (most seen: "
+                    f"{watch.seen:,}), so that run has no waiting figure.")
         return {"ok": parsed["ok"], "wall": parsed["seconds"], "errors": parsed["errors"],
                 "before_kb": before,
                 "bytes_waiting": per_kb(watch.hwm_kb, before, n) if watch else None,

@@ -186,5 +186,53 @@ class Parsers(unittest.TestCase):
                 parse("connection refused\n")
 
 
+class LegacyFiles(unittest.TestCase):
+    """Results files from before the rules were corrected are re-judged on the page."""
+
+    def test_one_and_a_half_kb_is_1500_bytes(self):
+        sc = {"tables": [], "verdicts": [{"target": "server <= 1.5 KB per HTTP/2 stream",
+                                          "value": "1,523 bytes", "met": True, "why": ""}]}
+        (v,) = report.verdicts_of(sc)
+        self.assertIs(v["met"], False)
+        self.assertIn("1,500 bytes", v["target"])
+        self.assertIn("1,536", v["why"])
+
+    def test_uvicorn_ratio_against_the_stronger_endpoint(self):
+        rows = [{"server": "uvicorn + FastAPI def", "loadgen": "wrk", "rps": 3905.0,
+                 "ours_over": 34.55},
+                {"server": "uvicorn + FastAPI async def", "loadgen": "wrk", "rps": 6388.0,
+                 "ours_over": 21.12},
+                {"server": "uvicorn + FastAPI async def", "loadgen": "oha", "rps": 6949.0,
+                 "ours_over": 16.26}]
+        sc = {"tables": [{"rows": rows}], "verdicts": [
+            {"target": "slowlab serve >= 20x uvicorn def (wrk)", "value": "34.6x", "met": True}]}
+        (v,) = report.verdicts_of(sc)
+        self.assertEqual((v["value"], v["met"]), ("21.1x", True))
+        self.assertIn("against async def", v["target"])
+
+    def test_new_verdicts_are_kept(self):
+        v = {"target": "x", "value": "1", "met": False, "noise": True, "op": "<=",
+             "threshold": 1, "figure": 2}
+        self.assertEqual(report.verdicts_of({"tables": [], "verdicts": [v]}), [v])
+
+    def test_what_an_old_file_lacks_is_said(self):
+        doc = {"machine": {}, "scenarios": [{"id": "1", "verdicts": []}]}
+        said = " ".join(report.lacks(doc))
+        for what in ("repeated runs", "load average", "SMT", "memory"):
+            self.assertIn(what, said)
+        doc = {"machine": {"smt": {}}, "scenarios": [
+            {"repeat": 3, "load": {}, "memory_methods": {}, "verdicts": []}]}
+        self.assertEqual(report.lacks(doc), [])
+
+    def test_readme_block_lists_misses_too(self):
+        doc = {"started": "2026-11-26T13:17:46+00:00", "scenarios": [{"id": "2", "tables": [],
+               "repeat": 3, "verdicts": [
+                   {"target": "a", "value": "1", "met": True, "noise": False, "op": "<="},
+                   {"target": "b", "value": "2", "met": False, "noise": True, "op": "<="}]}]}
+        block = report.readme_block(doc, "bench/results/X.json")
+        self.assertIn("- Met (1):\n  - a: 1 (scenario 2)", block)
+        self.assertIn("- Missed (1):\n  - b: 2 (within noise) (scenario 2)", block)
+
+
 if __name__ == "__main__":
     unittest.main()
