@@ -422,7 +422,7 @@ def write(doc, docs_path, results_path):
             lines += ["", f"({s['seconds']:.0f} s)"]
 
     lines += ["", "## How to run", "", "```sh",
-              "bench/run                      # full suite (about 25 min); regenerates this page",
+              "bench/run                      # full suite (under 30 min); regenerates this page",
               "bench/run --quick              # every scenario at tiny sizes",
               "bench/run --quick --ours-only  # what CI runs: no peers",
               "bench/run --report bench/results/FILE.json   # this page from a results file",
