@@ -468,6 +468,8 @@ def scenario_2(ctx):
                     except (ValueError, KeyError, TypeError) as e:
                         sc.error(row, f"output did not parse ({e}); {r.brief_error()}")
                         parsed = None
+                    if parsed and parsed["errors"] and server_label.startswith("slowlab"):
+                        sc.error(row, parsed["errors"])  # our server failed a peer's requests
             finally:
                 if watch:
                     watch.__exit__()
