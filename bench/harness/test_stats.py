@@ -216,12 +216,14 @@ class LegacyFiles(unittest.TestCase):
         self.assertEqual(report.verdicts_of({"tables": [], "verdicts": [v]}), [v])
 
     def test_what_an_old_file_lacks_is_said(self):
-        doc = {"machine": {}, "scenarios": [{"id": "1", "verdicts": []}]}
+        doc = {"machine": {}, "scenarios": [{"id": "2", "tables": [{}], "verdicts": []}]}
         said = " ".join(report.lacks(doc))
         for what in ("repeated runs", "load average", "SMT", "memory"):
             self.assertIn(what, said)
         doc = {"machine": {"smt": {}}, "scenarios": [
-            {"repeat": 3, "load": {}, "memory_methods": {}, "verdicts": []}]}
+            {"id": "2", "tables": [{}], "repeat": 3, "load": {}, "memory_methods": {},
+             "verdicts": []},
+            {"id": "1c", "tables": [{}], "repeat": 1, "load": {}, "verdicts": []}]}
         self.assertEqual(report.lacks(doc), [])
 
     def test_readme_block_lists_misses_too(self):
