@@ -391,7 +391,9 @@ def write(doc, docs_path, results_path):
         lines += ["", f"## Scenario {s['id']}: {s['title']}", ""]
         if s.get("targets"):
             lines += [f"Target: {s['targets']}.", ""]
-        if "repeat" in s:
+        if "repeat" in s and s["repeat"] == 1 and not s.get("warmup"):
+            lines += ["Runs: one.", ""]
+        elif "repeat" in s:
             lines += [f"Runs: {s['repeat']} measured round(s), contenders interleaved and the "
                       f"order rotated each round{', after a discarded warm-up round' if s.get('warmup') else ''}"
                       "; figures are median (min–max).", ""]
