@@ -21,15 +21,17 @@
 //! ```
 
 mod collector;
+pub mod histogram;
 pub mod limits;
 pub mod outcome;
 mod runner;
 pub mod schedule;
+pub mod shard;
 pub mod summary;
 pub mod workload;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 pub use outcome::{ErrorKind, FetchError, Outcome, Reply};
 pub use runner::{Control, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_THREADS, Mode, RequestOptions};
@@ -42,6 +44,8 @@ pub use workload::{ARTICLE_DELAYS, Endpoint, EndpointError, Target, Targets, Wor
 pub struct Report {
     /// The workload that was sent.
     pub workload: Arc<Workload>,
+    /// When the run started on this host's clock (its outcomes' times are offsets from it).
+    pub started_at: SystemTime,
     /// One per request, in the order they finished; empty when the run did not keep them
     /// ([`RequestOptions::keep_outcomes`]).
     pub outcomes: Vec<Outcome>,
@@ -77,6 +81,7 @@ pub async fn run_with(
     let workload = workload.into();
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let origin = Instant::now();
+    let started_at = SystemTime::now();
     runner::start(
         mode,
         Arc::clone(&workload),
@@ -104,6 +109,7 @@ pub async fn run_with(
     let summary = collected.tally.summary(mode, slots, &workload, wall, peak);
     Report {
         workload,
+        started_at,
         outcomes: collected.outcomes,
         outcomes_kept: keep,
         summary,

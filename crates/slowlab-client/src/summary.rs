@@ -10,9 +10,6 @@ use crate::outcome::{ErrorKind, Outcome};
 use crate::runner::Mode;
 use crate::workload::Workload;
 
-/// Significant figures kept by the histograms: values are exact to 0.1%.
-const SIGNIFICANT_FIGURES: u8 = 3;
-
 /// The totals of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -46,7 +43,8 @@ pub struct Summary {
     /// so a run cut short by failures would look better than perfect. Also `None` when some
     /// request is not a slowlab delay request (`--urls`), whose time nobody can know beforehand.
     pub efficiency: Option<f64>,
-    /// Finished requests (not cancelled) per second of wall time.
+    /// Successful requests per second of wall time: failures are not throughput (a server that
+    /// refuses everything at once must not look fast).
     pub throughput: f64,
     /// Most requests in flight at the same moment: from the outcomes' start and end, or, when the
     /// run did not keep its outcomes, from the runners' own count of requests in flight.
@@ -64,6 +62,9 @@ pub struct Summary {
     /// For an open-loop run (`--rate`): latency from schedule, send lag and the rate reached.
     /// There, `latency` is the service time, from send to end. `null` in closed-loop runs.
     pub open_loop: Option<OpenLoop>,
+    /// The histograms behind `latency` and `overhead`, whole, so that the reports of a sharded
+    /// run merge into exact percentiles of the union (`slowlab report merge`).
+    pub histograms: Histograms,
 }
 
 /// What an open-loop run adds to its summary: how late requests went out, how long callers
@@ -91,6 +92,16 @@ pub struct OpenLoop {
     pub expected_in_flight: f64,
     /// Requests in flight on average, measured: the sum of service times over the wall time.
     pub mean_in_flight: f64,
+}
+
+/// A summary's histograms of microseconds, each in HdrHistogram's V2 + deflate encoding, base64
+/// (see [`crate::histogram`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Histograms {
+    /// Of `latency`.
+    pub latency: String,
+    /// Of `overhead`.
+    pub overhead: String,
 }
 
 /// Percentiles of a distribution of durations, from an HDR histogram (bounded memory, exact to
@@ -133,8 +144,7 @@ struct Recorder {
 impl Recorder {
     fn new() -> Recorder {
         Recorder {
-            histogram: Histogram::new(SIGNIFICANT_FIGURES)
-                .expect("3 significant figures are valid"),
+            histogram: crate::histogram::new_micros(),
             max: Duration::ZERO,
         }
     }
@@ -147,20 +157,7 @@ impl Recorder {
     }
 
     fn percentiles(&self) -> Percentiles {
-        if self.histogram.is_empty() {
-            return Percentiles::default();
-        }
-        let at = |q: f64| self.histogram.value_at_quantile(q) as f64 / 1e6;
-        let max = self.max.as_secs_f64();
-        Percentiles {
-            count: self.histogram.len(),
-            mean: self.histogram.mean() / 1e6,
-            p50: at(0.5).min(max),
-            p90: at(0.9).min(max),
-            p99: at(0.99).min(max),
-            p99_9: at(0.999).min(max),
-            max,
-        }
+        crate::histogram::percentiles(&self.histogram, self.max.as_secs_f64())
     }
 }
 
@@ -387,13 +384,17 @@ impl Tally {
             ideal,
             efficiency: (ok == requests && !wall.is_zero() && workload.all_delays())
                 .then(|| ratio(ideal, wall)),
-            throughput: per_second(requests - cancelled, wall),
+            throughput: per_second(ok, wall),
             peak_concurrency: peak,
             latency: latency.percentiles(),
             overhead: overhead.percentiles(),
             errors: errors.into_values().collect(),
             hints,
             open_loop,
+            histograms: Histograms {
+                latency: crate::histogram::encode(&latency.histogram),
+                overhead: crate::histogram::encode(&overhead.histogram),
+            },
         }
     }
 }
@@ -530,5 +531,7 @@ mod tests {
             s.hints
         );
         assert_eq!(s.peak_concurrency, 4);
+        // Two of the four succeeded in one second: failures are not throughput.
+        assert!((s.throughput - 2.0).abs() < 1e-9, "{}", s.throughput);
     }
 }

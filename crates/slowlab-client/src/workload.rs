@@ -369,6 +369,8 @@ pub struct Workload {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// When the requests go out: as soon as the mode allows (the default), or at a rate.
     pub pace: Pace,
+    /// The shard of a larger workload this one is (`fetch --shard I/N`), if any.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl Workload {
@@ -385,6 +387,7 @@ impl Workload {
             method: Method::GET,
             headers: Vec::new(),
             pace: Pace::default(),
+            shard: None,
         }
     }
 
@@ -425,12 +428,15 @@ impl Workload {
             method: self.method.clone(),
             headers: self.headers.clone(),
             pace: self.pace.clone(),
+            shard: self.shard.clone(),
         }
     }
 
-    /// When request `index` is due, for an open-loop workload.
+    /// When request `index` is due, for an open-loop workload: its place in the whole
+    /// workload's schedule, so that the shards of a run together keep the rate.
     pub fn scheduled_at(&self, index: usize) -> Option<Duration> {
-        self.pace.rate.as_ref()?.start_of(index)
+        let global = usize::try_from(self.global_index(index)).unwrap_or(usize::MAX);
+        self.pace.rate.as_ref()?.start_of(global)
     }
 
     /// One `GET /{delay}` per delay, in order. Equal delays share their path.

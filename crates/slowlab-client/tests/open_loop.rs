@@ -154,3 +154,27 @@ async fn closed_loop_for_a_time_stops_starting_at_the_end() {
     assert!(report.summary.open_loop.is_none());
     assert_eq!(report.summary.requests, sent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_of_an_open_loop_run_keeps_its_places_in_the_whole_schedule() {
+    let server = spawn(Config::default()).await.unwrap();
+    let spec = "1/2".parse().unwrap();
+    let workload = delays(&server.base_url(), &[ms(0)])
+        .at_rate(Rate::parse("100").unwrap(), Some(ms(400)))
+        .into_shard(spec);
+    let report = run(Mode::Async, workload, RequestOptions::default(), |_| {}).await;
+    // Shard 1 of 2 of 40 arrivals: the odd ones, each due at its whole-run place.
+    assert_eq!(report.outcomes.len(), 20);
+    for outcome in &report.outcomes {
+        let whole = 2 * outcome.index + 1;
+        let expected = Duration::from_secs_f64(whole as f64 / 100.0);
+        let due = outcome.scheduled.unwrap();
+        assert!(
+            due.abs_diff(expected) < Duration::from_micros(10),
+            "#{whole}: {due:?}"
+        );
+        assert!(outcome.start >= due);
+    }
+    let open = report.summary.open_loop.unwrap();
+    assert!((open.target_rate - 50.0).abs() < 0.5, "{open:?}");
+}

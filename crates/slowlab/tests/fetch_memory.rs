@@ -151,3 +151,46 @@ fn no_outcomes_leaves_out_the_list_and_keeps_the_summary_exact() {
     let peak = summary["peak_concurrency"].as_u64().unwrap();
     assert!((1..=10).contains(&peak), "{peak}");
 }
+
+#[test]
+fn shards_without_outcomes_merge_into_a_report_that_says_so() {
+    use slowlab::merge::{self, Input};
+
+    let served = Served::start(&["--drain-timeout", "0"]);
+    let shard = |spec: &str, keep: bool| {
+        let mut args = vec![
+            "fetch",
+            "--count",
+            "40",
+            "--delay",
+            "0",
+            "--shard",
+            spec,
+            "--output",
+            "json",
+            "--quiet",
+            "--base-url",
+            &served.base_url,
+        ];
+        if !keep {
+            args.push("--no-outcomes");
+        }
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let doc = json(&output);
+        assert_valid(&doc);
+        Input {
+            name: spec.to_owned(),
+            report: doc,
+        }
+    };
+    // Neither kept outcomes, or only the first did: either way the merge has none, and says so.
+    for first_keeps in [false, true] {
+        let merged = merge::merge(&[shard("0/2", first_keeps), shard("1/2", false)]).unwrap();
+        assert_valid(&merged);
+        assert!(merged.get("outcomes").is_none(), "{merged}");
+        assert!(merged["outcomes_omitted"].is_string(), "{merged}");
+        assert_eq!(merged["summary"]["requests"], 40);
+        assert_eq!(merged["summary"]["ok"], 40);
+    }
+}

@@ -286,6 +286,12 @@ fn check_duration(args: &FetchArgs, mode: Mode) -> Result<(), UsageError> {
              --rate R for open-loop arrivals"
         ));
     }
+    if args.shard.is_some() {
+        return Err(usage!(
+            "--duration without --rate cannot be sharded: a closed-loop run for a time has no \
+             fixed list to share out; give --rate R, e.g. `--rate 100 --duration 30s --shard 0/2`"
+        ));
+    }
     if args.urls.is_some() {
         return Err(usage!(
             "--duration without --rate takes delays, not --urls; with --urls give --rate R, \
@@ -363,10 +369,15 @@ fn build_workload(args: &FetchArgs, plan: &Plan) -> Result<Workload, UsageError>
     };
     workload.method = plan.method.clone();
     workload.headers.clone_from(&plan.headers);
-    Ok(match (&args.rate, args.duration) {
+    let workload = match (&args.rate, args.duration) {
         (Some(rate), duration) => workload.at_rate(rate.clone(), duration),
         (None, Some(duration)) => workload.for_duration(duration),
         (None, None) => workload,
+    };
+    // A shard of an open-loop run keeps its requests' places in the whole schedule.
+    Ok(match args.shard {
+        Some(spec) => workload.into_shard(spec),
+        None => workload,
     })
 }
 
