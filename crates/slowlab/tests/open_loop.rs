@@ -91,3 +91,65 @@ fn an_open_loop_run_prints_latency_from_schedule_service_time_and_send_lag() {
     served.terminate();
     served.wait(Duration::from_secs(20));
 }
+
+fn valid(doc: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/fetch.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc}");
+}
+
+#[test]
+fn open_loop_and_timed_runs_write_their_schedule_in_json_ndjson_and_csv() {
+    let mut served = Served::start(&[]);
+    let base_url = served.base_url.clone();
+    let fetch = |extra: &[&str]| {
+        let mut args = vec!["fetch", "--base-url", &base_url, "-q"];
+        args.extend_from_slice(extra);
+        let output = run(&args);
+        assert!(output.status.success(), "{extra:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    let ramp = ["--rate", "20,60@0.5s", "-o", "json", "0", "0.05"];
+    let doc: serde_json::Value = serde_json::from_str(&fetch(&ramp)).unwrap();
+    valid(&doc);
+    // (20 + 60) / 2 × 0.5 s = 20 requests.
+    assert_eq!(doc["workload"]["requests"], 20);
+    assert_eq!(doc["workload"]["rate"]["start"], 20.0);
+    assert_eq!(doc["workload"]["rate"]["stages"][0]["over"], 0.5);
+    assert_eq!(doc["summary"]["open_loop"]["rate"], "20,60@0.5s");
+    let outcomes = doc["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 20);
+    for outcome in outcomes {
+        let due = outcome["scheduled_at"].as_f64().unwrap();
+        let lag = outcome["send_lag"].as_f64().unwrap();
+        let start = outcome["start"].as_f64().unwrap();
+        assert!((start - due - lag).abs() < 1e-5, "{outcome}");
+    }
+
+    let timed = [
+        "--duration",
+        "0.3s",
+        "--concurrency",
+        "2",
+        "-o",
+        "json",
+        "0.05",
+    ];
+    let doc: serde_json::Value = serde_json::from_str(&fetch(&timed)).unwrap();
+    valid(&doc);
+    assert_eq!(doc["workload"]["duration"], 0.3);
+    assert!(doc["summary"]["open_loop"].is_null());
+    assert!(doc["outcomes"][0]["scheduled_at"].is_null());
+
+    let lines = fetch(&["--rate", "50", "--duration", "0.2s", "-o", "ndjson", "0"]);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert!(first["scheduled_at"].is_f64(), "{first}");
+    let csv = fetch(&["--rate", "50", "--duration", "0.2s", "-o", "csv", "0"]);
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with(",url,scheduled_at,send_lag"), "{header}");
+    assert_eq!(csv.lines().count(), 11, "a header and 10 rows: {csv}");
+    served.terminate();
+    served.wait(Duration::from_secs(20));
+}
