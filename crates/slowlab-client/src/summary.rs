@@ -65,7 +65,37 @@ pub struct Summary {
     /// The histograms behind `latency` and `overhead`, whole, so that the reports of a sharded
     /// run merge into exact percentiles of the union (`slowlab report merge`).
     pub histograms: Histograms,
+    /// Responses by HTTP status, in order of the code: how many, and their latency. Requests
+    /// that got no response head (refused, reset, timed out first) are not here.
+    pub statuses: Vec<StatusCount>,
+    /// The latency distribution in log-scaled buckets, for a histogram drawn a bar a bucket;
+    /// empty when no latency was recorded.
+    pub latency_buckets: Vec<Bucket>,
 }
+
+/// The responses of one HTTP status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusCount {
+    /// The code, e.g. 200 or 503.
+    pub status: u16,
+    /// How many responses had it.
+    pub count: usize,
+    /// Their latency (start to end; the service time in an open-loop run).
+    pub latency: Percentiles,
+}
+
+/// One bucket of [`Summary::latency_buckets`]: the latencies up to `upper`, above the bucket
+/// before.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bucket {
+    /// The bucket's upper bound, seconds.
+    pub upper: f64,
+    /// Latencies in it.
+    pub count: u64,
+}
+
+/// How many buckets a latency histogram has at most.
+const BUCKETS: usize = 12;
 
 /// What an open-loop run adds to its summary: how late requests went out, how long callers
 /// arriving on schedule waited, and Little's law.
@@ -199,6 +229,7 @@ pub struct Tally {
     overhead: Recorder,
     errors: BTreeMap<ErrorKind, ErrorCount>,
     open_loop: Schedule,
+    statuses: BTreeMap<u16, (usize, Recorder)>,
 }
 
 /// An open-loop run's counts, in the making.
@@ -233,6 +264,7 @@ impl Tally {
             latency: Recorder::new(),
             overhead: Recorder::new(),
             errors: BTreeMap::new(),
+            statuses: BTreeMap::new(),
             open_loop: Schedule {
                 from_schedule: Recorder::new(),
                 send_lag: Recorder::new(),
@@ -290,6 +322,14 @@ impl Tally {
     /// Counts `outcome`, a request of `workload`.
     pub fn add(&mut self, workload: &Workload, outcome: &Outcome) {
         self.requests += 1;
+        if let Some(status) = outcome.status {
+            let (count, latency) = self
+                .statuses
+                .entry(status)
+                .or_insert_with(|| (0, Recorder::new()));
+            *count += 1;
+            latency.record(outcome.latency());
+        }
         self.add_scheduled(workload, outcome);
         match &outcome.result {
             Ok(_) => {
@@ -333,6 +373,7 @@ impl Tally {
             overhead,
             errors,
             open_loop: schedule,
+            statuses,
         } = self;
         let cancelled = errors.get(&ErrorKind::Cancelled).map_or(0, |e| e.count);
         let open_loop = workload.pace.rate.as_ref().map(|rate| {
@@ -391,12 +432,58 @@ impl Tally {
             errors: errors.into_values().collect(),
             hints,
             open_loop,
+            statuses: statuses
+                .into_iter()
+                .map(|(status, (count, latency))| StatusCount {
+                    status,
+                    count,
+                    latency: latency.percentiles(),
+                })
+                .collect(),
+            latency_buckets: buckets(&latency.histogram),
             histograms: Histograms {
                 latency: crate::histogram::encode(&latency.histogram),
                 overhead: crate::histogram::encode(&overhead.histogram),
             },
         }
     }
+}
+
+/// `histogram` (of microseconds) in at most [`BUCKETS`] buckets whose bounds grow by a constant
+/// factor from the smallest value to the largest, like hey's: a long tail gets as many buckets as
+/// the bulk.
+fn buckets(histogram: &Histogram<u64>) -> Vec<Bucket> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    let (low, high) = (histogram.min().max(1), histogram.max().max(1));
+    if histogram.equivalent(low, high) {
+        return vec![Bucket {
+            upper: high as f64 / 1e6,
+            count: histogram.len(),
+        }];
+    }
+    let factor = (high as f64 / low as f64).powf(1.0 / BUCKETS as f64);
+    let mut from = 0;
+    (1..=BUCKETS)
+        .map(|i| {
+            let upper = if i == BUCKETS {
+                histogram.highest_equivalent(high)
+            } else {
+                (low as f64 * factor.powi(i as i32)) as u64
+            };
+            let count = if upper >= from {
+                histogram.count_between(from, upper)
+            } else {
+                0
+            };
+            from = from.max(histogram.next_non_equivalent(upper));
+            Bucket {
+                upper: upper as f64 / 1e6,
+                count,
+            }
+        })
+        .collect()
 }
 
 /// What to change when requests fail this way, if there is a known remedy.
@@ -481,6 +568,43 @@ mod tests {
                 time_elapsed: None,
             }),
         }
+    }
+
+    #[test]
+    fn statuses_and_buckets_count_every_response_once() {
+        let endpoint = crate::Endpoint::parse("http://127.0.0.1:1").unwrap();
+        let workload = Workload::from_delays(endpoint, &[Duration::ZERO; 300]);
+        let outcomes: Vec<Outcome> = (0..300)
+            .map(|i| {
+                let mut o = outcome(i, 0, 1 + (i as u64 % 100) * (i as u64 % 7));
+                if i % 3 == 0 {
+                    o.status = Some(503);
+                    o.result = Err(FetchError::new(ErrorKind::HttpStatus, "503"));
+                }
+                o
+            })
+            .collect();
+        let s = Summary::with_slots(
+            Mode::Async,
+            None,
+            &workload,
+            &outcomes,
+            Duration::from_secs(1),
+        );
+        let statuses: Vec<(u16, usize)> = s.statuses.iter().map(|c| (c.status, c.count)).collect();
+        assert_eq!(statuses, [(200, 200), (503, 100)]);
+        assert!(s.latency_buckets.len() > 1 && s.latency_buckets.len() <= BUCKETS);
+        let counted: u64 = s.latency_buckets.iter().map(|b| b.count).sum();
+        assert_eq!(
+            counted, 200,
+            "every successful latency in exactly one bucket"
+        );
+        assert!(
+            s.latency_buckets
+                .windows(2)
+                .all(|w| w[0].upper < w[1].upper)
+        );
+        assert!((s.latency_buckets.last().unwrap().upper - s.latency.max).abs() < 0.001);
     }
 
     #[test]

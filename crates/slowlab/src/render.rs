@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 use std::time::Duration;
 
-use slowlab_client::summary::OpenLoop;
+use slowlab_client::summary::{Bucket, OpenLoop};
 use slowlab_client::workload::format_delay;
 use slowlab_client::{Outcome, Percentiles, Report, Summary, Workload};
 
@@ -188,6 +188,20 @@ pub fn summary(summary: &Summary, examples: bool) -> String {
     if summary.overhead.count > 0 {
         let _ = writeln!(out, "overhead  {}", percentiles(&summary.overhead));
     }
+    if summary.statuses.len() > 1 || summary.statuses.iter().any(|s| s.status != 200) {
+        for status in &summary.statuses {
+            let _ = writeln!(
+                out,
+                "status {}: {}  p50 {}  p90 {}  p99 {}  max {}",
+                status.status,
+                status.count,
+                short(status.latency.p50),
+                short(status.latency.p90),
+                short(status.latency.p99),
+                short(status.latency.max)
+            );
+        }
+    }
     for error in &summary.errors {
         let _ = if examples {
             writeln!(
@@ -248,6 +262,35 @@ fn open_loop(out: &mut String, summary: &Summary, open: &OpenLoop) {
             open.target_rate
         );
     }
+}
+
+/// Widest bar of a histogram, in characters.
+const BAR_WIDTH: usize = 40;
+
+/// The latency histogram, a bar a bucket scaled to the fullest, like hey's:
+/// `  0.102 s [  37] |████████`.
+pub fn histogram(buckets: &[Bucket]) -> String {
+    let mut out = String::new();
+    let Some(most) = buckets.iter().map(|b| b.count).max().filter(|&m| m > 0) else {
+        return out;
+    };
+    let _ = writeln!(out, "latency histogram (upper bound, count):");
+    let width = buckets
+        .iter()
+        .map(|b| b.count.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for bucket in buckets {
+        let bar = (bucket.count as usize * BAR_WIDTH).div_ceil(most as usize);
+        let _ = writeln!(
+            out,
+            "  {:>9} [{:>width$}] |{}",
+            short(bucket.upper),
+            bucket.count,
+            "█".repeat(bar)
+        );
+    }
+    out
 }
 
 fn percentiles(p: &Percentiles) -> String {

@@ -177,12 +177,17 @@ pub struct FetchArgs {
     /// Text output: print every response body as it arrives, however many requests.
     #[arg(long)]
     pub print_bodies: bool,
+    /// Text output: no latency histogram under the summary (drawn for runs of 100 requests or
+    /// more).
+    #[arg(long)]
+    pub no_histogram: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
     /// Thresholds that fail the run with exit status 3, e.g. 'p99>2.5s,errors>0'. Metrics:
     /// p50 p90 p99 p99.9 max mean (latency), overhead-p50 ... overhead-max, errors, error-rate
-    /// (0 to 1), wall, efficiency, throughput, peak-concurrency; operators > >= < <=; durations
+    /// (0 to 1), wall, efficiency, throughput, peak-concurrency, status-5xx, status-4xx,
+    /// status-503 (responses of that class or code); operators > >= < <=; durations
     /// with a unit us, ms, s or m (no unit: seconds). A rule on errors or error-rate replaces the
     /// default "any failed request exits 1".
     #[arg(long, value_name = "RULES")]

@@ -141,7 +141,14 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
     // Output on the terminal the bar is on moves it out of the way as it is written.
     let stdout = progress.beside(io::stdout(), io::stdout().is_terminal());
     let mut sink: Box<dyn Sink + Send> = match args.output {
-        FetchOutput::Text => Box::new(TextSink::new(stdout, total, args.print_bodies)),
+        FetchOutput::Text => {
+            let sink = TextSink::new(stdout, total, args.print_bodies);
+            Box::new(if args.no_histogram {
+                sink.without_histogram()
+            } else {
+                sink
+            })
+        }
         FetchOutput::Json => Box::new(JsonSink::new(BufWriter::new(stdout))),
         FetchOutput::Ndjson => Box::new(NdjsonSink::new(BufWriter::new(stdout))),
         FetchOutput::Csv => Box::new(CsvSink::new(BufWriter::new(stdout))),
