@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 use hyper::Uri;
 use rand::rngs::StdRng;
@@ -367,6 +368,8 @@ pub struct Workload {
     pub method: Method,
     /// Extra headers sent with every request, after `Host` and `User-Agent`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The body of every request; empty for none. Shared by every request, never copied.
+    pub body: Bytes,
     /// When the requests go out: as soon as the mode allows (the default), or at a rate.
     pub pace: Pace,
     /// The shard of a larger workload this one is (`fetch --shard I/N`), if any.
@@ -386,6 +389,7 @@ impl Workload {
             targets,
             method: Method::GET,
             headers: Vec::new(),
+            body: Bytes::new(),
             pace: Pace::default(),
             shard: None,
         }
@@ -427,6 +431,7 @@ impl Workload {
             targets: self.targets.truncated(count),
             method: self.method.clone(),
             headers: self.headers.clone(),
+            body: self.body.clone(),
             pace: self.pace.clone(),
             shard: self.shard.clone(),
         }

@@ -111,3 +111,41 @@ fn statuses_are_counted_by_code_in_json_and_text_with_a_histogram() {
     served.terminate();
     served.wait(Duration::from_secs(20));
 }
+
+#[test]
+fn a_body_file_missing_or_a_directory_is_a_usage_error() {
+    let dir = std::env::temp_dir();
+    let dir = dir.to_str().unwrap();
+    for (args, says) in [
+        (
+            &["fetch", "--body-file", "/nonexistent/body.json", "1"][..],
+            "--body-file /nonexistent/body.json: cannot read it",
+        ),
+        (&["fetch", "--body-file", dir, "1"], "is a directory"),
+        (
+            &["fetch", "--body", "x", "--body-file", "b.json", "1"],
+            "cannot be used with",
+        ),
+        (
+            &["fetch", "--urls", "-", "--body-file", "-"],
+            "both read standard input",
+        ),
+        (
+            &["fetch", "--content-type", "a\u{7f}b", "1"],
+            "--content-type",
+        ),
+    ] {
+        let output = run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

@@ -548,9 +548,16 @@ fn send(
             copy
         }
     };
-    let (response, _) = sender
-        .send_request(request, true)
+    let body = &shared.workload.body;
+    let (response, mut stream) = sender
+        .send_request(request, body.is_empty())
         .map_err(|err| from_h2(&err, shared))?;
+    if !body.is_empty() {
+        // Queued whole; h2 sends it as the peer's flow-control window allows.
+        stream
+            .send_data(body.clone(), true)
+            .map_err(|err| from_h2(&err, shared))?;
+    }
     Ok(response)
 }
 

@@ -26,6 +26,7 @@ Examples:
   slowlab fetch --rate 100,1000@30s,1000@60s,0@10s --http2 0.1      a ramp up, a hold, a ramp down
   slowlab fetch --duration 30s --concurrency 50 0 0.1 0.5           closed loop for 30 s
   slowlab fetch --urls urls.txt --base-url http://127.0.0.1:9000 --output ndjson
+  slowlab fetch -X POST --body '{\"n\": 1}' --content-type application/json --urls urls.txt
   printf 'http://127.0.0.1:8000/1\\nhttp://127.0.0.1:8001/2\\n' | slowlab fetch --urls -
 
 Text output prints the delays, each response body as it arrives (up to 20 requests, or always
@@ -140,6 +141,17 @@ pub struct FetchArgs {
     /// Proxy-Connection) are refused.
     #[arg(long = "header", short = 'H', value_name = "NAME:VALUE")]
     pub headers: Vec<String>,
+    /// Send TEXT as the body of every request, in every mode (pick the method with -X, e.g.
+    /// POST). Not -d: that is --delay here.
+    #[arg(long, value_name = "TEXT", conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Send the bytes of FILE (`-`: standard input) as the body of every request, unchanged.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// The Content-Type header of every request, e.g. application/json (same as
+    /// -H 'Content-Type: ...').
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
     /// https://: accept any server certificate (self-signed test servers), like `curl -k`.
     #[arg(long, short = 'k')]
     pub insecure: bool,

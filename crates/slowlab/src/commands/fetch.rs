@@ -77,11 +77,28 @@ impl Plan {
         }
         let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| usage!("--method {:?} is not an HTTP method", args.method))?;
-        let headers = args
+        let mut headers: Vec<(HeaderName, HeaderValue)> = args
             .headers
             .iter()
             .map(|header| parse_header(header))
             .collect::<Result<_, _>>()?;
+        if let Some(kind) = &args.content_type {
+            let value = HeaderValue::from_str(kind.trim()).map_err(|_| {
+                usage!("--content-type {kind:?} is not a valid header value; e.g. application/json")
+            })?;
+            headers.push((http::header::CONTENT_TYPE, value));
+        }
+        let stdin_users = [
+            args.urls.as_deref().is_some_and(|p| p.as_os_str() == "-"),
+            args.body_file
+                .as_deref()
+                .is_some_and(|p| p.as_os_str() == "-"),
+        ];
+        if stdin_users.iter().all(|&reads| reads) {
+            return Err(usage!(
+                "--urls - and --body-file - both read standard input; give one of them a file"
+            ));
+        }
         Ok(Plan {
             mode,
             rules,
@@ -376,6 +393,7 @@ fn build_workload(args: &FetchArgs, plan: &Plan) -> Result<Workload, UsageError>
     };
     workload.method = plan.method.clone();
     workload.headers.clone_from(&plan.headers);
+    workload.body = read_body(args)?.into();
     let workload = match (&args.rate, args.duration) {
         (Some(rate), duration) => workload.at_rate(rate.clone(), duration),
         (None, Some(duration)) => workload.for_duration(duration),
@@ -385,6 +403,36 @@ fn build_workload(args: &FetchArgs, plan: &Plan) -> Result<Workload, UsageError>
     Ok(match args.shard {
         Some(spec) => workload.into_shard(spec),
         None => workload,
+    })
+}
+
+/// The body of every request: --body's text, --body-file's bytes, or none.
+fn read_body(args: &FetchArgs) -> Result<Vec<u8>, UsageError> {
+    if let Some(text) = &args.body {
+        return Ok(text.clone().into_bytes());
+    }
+    let Some(path) = &args.body_file else {
+        return Ok(Vec::new());
+    };
+    if path.as_os_str() == "-" {
+        let mut body = Vec::new();
+        io::stdin()
+            .read_to_end(&mut body)
+            .map_err(|err| usage!("--body-file -: cannot read standard input: {err}"))?;
+        return Ok(body);
+    }
+    if path.is_dir() {
+        return Err(usage!(
+            "--body-file {}: is a directory; give a file, e.g. --body-file request.json",
+            path.display()
+        ));
+    }
+    std::fs::read(path).map_err(|err| {
+        usage!(
+            "--body-file {}: cannot read it: {err}; give a readable file, e.g. --body-file \
+             request.json, or - for standard input",
+            path.display()
+        )
     })
 }
 
