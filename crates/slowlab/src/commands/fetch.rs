@@ -23,7 +23,7 @@ use crate::output::tolerate_broken_pipe;
 use crate::sink::Sink;
 use crate::sink::csv::CsvSink;
 use crate::sink::json::{JsonSink, NdjsonSink};
-use crate::sink::progress::Progress;
+use crate::sink::progress::{Progress, Timed};
 use crate::sink::text::{BODY_LINES_UP_TO, TextSink};
 use crate::usage;
 use fail_on::Rule;
@@ -154,7 +154,22 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
 
     let control = Control::new();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let progress = Progress::new(total, !args.quiet, color, &control);
+    let pace = &workload.pace;
+    // A run at a rate or for a time: a bar that follows the schedule's clock.
+    let length = match &pace.rate {
+        Some(rate) => args
+            .duration
+            .or(rate.length())
+            .or_else(|| rate.start_of(total.saturating_sub(1))),
+        None => pace.until,
+    };
+    let progress = match length {
+        Some(length) => {
+            let ramp = pace.rate.clone().filter(|rate| !rate.stages().is_empty());
+            Progress::timed(Timed { length, ramp }, !args.quiet, color, &control)
+        }
+        None => Progress::new(total, !args.quiet, color, &control),
+    };
     // Output on the terminal the bar is on moves it out of the way as it is written.
     let stdout = progress.beside(io::stdout(), io::stdout().is_terminal());
     let mut sink: Box<dyn Sink + Send> = match args.output {
