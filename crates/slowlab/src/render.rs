@@ -269,12 +269,15 @@ const BAR_WIDTH: usize = 40;
 
 /// The latency histogram, a bar a bucket scaled to the fullest, like hey's:
 /// `  0.102 s [  37] |████████`.
-pub fn histogram(buckets: &[Bucket]) -> String {
+///
+/// `what`: what the latencies are, for the heading (`latency`, or `service time` in an open-loop
+/// run, where latency from schedule is another figure).
+pub fn histogram(buckets: &[Bucket], what: &str) -> String {
     let mut out = String::new();
     let Some(most) = buckets.iter().map(|b| b.count).max().filter(|&m| m > 0) else {
         return out;
     };
-    let _ = writeln!(out, "latency histogram (upper bound, count):");
+    let _ = writeln!(out, "{what} histogram (upper bound, count):");
     let width = buckets
         .iter()
         .map(|b| b.count.to_string().len())

@@ -92,7 +92,16 @@ impl<W: Write> Sink for TextSink<W> {
         }
         write!(self.out, "{}", render::summary(summary, !self.bodies))?;
         if self.histogram && summary.requests >= HISTOGRAM_FROM {
-            write!(self.out, "{}", render::histogram(&summary.latency_buckets))?;
+            let what = if summary.open_loop.is_some() {
+                "service time"
+            } else {
+                "latency"
+            };
+            write!(
+                self.out,
+                "{}",
+                render::histogram(&summary.latency_buckets, what)
+            )?;
         }
         self.out.flush()
     }
