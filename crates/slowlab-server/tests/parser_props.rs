@@ -9,8 +9,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use slowlab_server::options::plan;
-use slowlab_server::routes::app;
-use slowlab_server::{Config, Stats};
+use slowlab_server::{App, Config, Stats};
 use tower::ServiceExt;
 
 /// A config where nothing waits: any delay above 0 is refused, so the router can be driven fast.
@@ -85,7 +84,8 @@ proptest! {
         let Ok(request) = Request::get(target.as_str()).body(Body::empty()) else {
             return Ok(());
         };
-        let router = app(Arc::new(instant_config()), Arc::new(Stats::default()));
+        // The service every connection runs: size limits, the direct path and the router.
+        let router = App::new(Arc::new(instant_config()), Arc::new(Stats::default())).unwrap();
         let (status, content_type, body) = runtime().block_on(async move {
             let response = router.oneshot(request).await.unwrap();
             let status = response.status();
