@@ -149,7 +149,11 @@ pub async fn run(
     let drained = tokio::time::timeout(drain_timeout, graceful.shutdown()).await;
     let cut = match drained {
         Ok(()) => app.waits_stopped(),
-        Err(_) => stats.snapshot().in_flight.max(app.waits_stopped()),
+        // Still in flight, plus the blocking sleeps that ended at the deadline on their own.
+        Err(_) => stats
+            .snapshot()
+            .in_flight
+            .saturating_add(app.waits_stopped()),
     };
     connections.abort_all();
     Ok(ShutdownReport {

@@ -23,7 +23,11 @@ pub const EXIT_THRESHOLD: u8 = 3;
 
 /// Runs one command to completion and returns the process's exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // At least two workers, even on one core: `serve --model blocking` holds a worker in each
+    // sleep on purpose, and the other one must still see signals, timers and /healthz.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()?;
     runtime.block_on(async {
