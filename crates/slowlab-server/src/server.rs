@@ -585,6 +585,11 @@ impl Server {
         self.stats.snapshot()
     }
 
+    /// The metrics served at `/metrics`, read directly.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        self.stats.metrics()
+    }
+
     /// Stops accepting, drains in-flight requests (bounded by the drain timeout), and reports.
     pub async fn shutdown(mut self) -> ShutdownReport {
         if let Some(stop) = self.stop.take() {
