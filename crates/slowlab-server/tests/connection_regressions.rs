@@ -1,6 +1,7 @@
-//! Replays, on every `cargo test`, the inputs that the `serve_connection` fuzz target keeps as
-//! regressions (`fuzz/regressions/serve_connection/`), plus a few hand-written ones, through a
-//! real server: no panic, and every complete request gets a well-formed response.
+//! Replays, on every `cargo test`, the inputs the fuzz targets keep as regressions:
+//! `fuzz/regressions/serve_connection/` (plus a few hand-written ones) through a real server (no
+//! panic, and every complete request gets a well-formed response), and
+//! `fuzz/regressions/parse_request/` through the parser, with the target's own checks.
 
 #[path = "common/one_connection.rs"]
 mod one_connection;
@@ -28,16 +29,45 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
         ),
         ("h2 preface and SETTINGS".to_owned(), h2),
     ];
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/serve_connection");
+    inputs.extend(kept("serve_connection"));
+    inputs
+}
+
+/// The inputs kept for fuzz target `target`, with their file names.
+fn kept(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions")
+        .join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
     files.sort();
-    for file in files.into_iter().filter(|f| f.is_file()) {
-        let name = file.display().to_string();
-        inputs.push((name, std::fs::read(&file).unwrap()));
+    files
+        .into_iter()
+        .filter(|f| f.is_file() && !f.ends_with(".gitkeep"))
+        .map(|f| (f.display().to_string(), std::fs::read(&f).unwrap()))
+        .collect()
+}
+
+#[test]
+fn kept_parser_inputs_are_planned_or_refused_with_a_4xx() {
+    let config = slowlab_server::Config::default();
+    for (name, input) in kept("parse_request") {
+        let Ok(text) = std::str::from_utf8(&input) else {
+            continue;
+        };
+        let (segment, query) = match text.split_once('?') {
+            Some((segment, query)) => (segment, Some(query)),
+            None => (text, None),
+        };
+        match slowlab_server::options::plan(segment, query, &config) {
+            Ok(plan) => assert!(plan.wait <= config.max_delay, "{name}"),
+            Err(err) => {
+                assert!(err.status().is_client_error(), "{name}");
+                assert!(!err.detail().is_empty(), "{name}");
+            }
+        }
     }
-    inputs
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
