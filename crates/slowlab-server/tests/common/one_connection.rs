@@ -39,7 +39,14 @@ pub fn exchange(addr: SocketAddr, input: &[u8]) -> Vec<u8> {
 
 /// Checks `output` against `input`: every complete request is answered with a well-formed
 /// response. Faults asked for (`fault=`) and requests with bodies are left out of the check.
+///
+/// No output at all is fine: [`exchange`] ends its sending side at once, and a server that sees
+/// the end of a connection's input before its answer is ready takes the client for gone (that is
+/// how a request is cancelled). What may never come back is a partial or malformed answer.
 pub fn check(input: &[u8], output: &[u8]) -> Result<(), String> {
+    if output.is_empty() {
+        return Ok(());
+    }
     if input.starts_with(H2_PREFACE) {
         check_h2(output)
     } else {
