@@ -23,6 +23,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{Semaphore, oneshot};
 
 /// A handler model, as given to `--model`.
@@ -121,8 +122,17 @@ impl Waiter {
                     let Ok(_turn) = turn.acquire().await else {
                         return false;
                     };
-                    // Deliberately wrong: the worker thread sleeps, and serves nothing else meanwhile.
-                    self.stop.sleep(delay)
+                    // Deliberately wrong: the worker thread sleeps, and serves nothing else
+                    // meanwhile. On a multi-threaded runtime the tasks queued on that worker move
+                    // to another thread first (`block_in_place`): otherwise a task tokio had just
+                    // put in the worker's own slot, say a `/healthz` or the next accept, would
+                    // wait out the whole sleep.
+                    match Handle::try_current().map(|h| h.runtime_flavor()) {
+                        Ok(RuntimeFlavor::MultiThread) => {
+                            tokio::task::block_in_place(|| self.stop.sleep(delay))
+                        }
+                        _ => self.stop.sleep(delay),
+                    }
                 })
                 .await
             }

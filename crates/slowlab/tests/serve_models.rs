@@ -1,5 +1,5 @@
-//! `slowlab serve` as a process, per handler model: the drain deadline holds in every model, and
-//! `threads:N` refuses what it cannot honour.
+//! `slowlab serve` as a process, per handler model: the drain deadline holds in every model,
+//! `threads:N` refuses what it cannot honour, and what is in flight is told right on SIGTERM.
 
 #![cfg(unix)]
 
@@ -46,4 +46,17 @@ fn threads_over_the_most_a_server_runs_is_a_usage_error() {
     let text = stderr(&output);
     assert!(text.contains("--model"), "{text}");
     assert!(text.contains("N from 1 to 10000"), "{text}");
+}
+
+#[test]
+fn sigterm_counts_a_hanging_request_in_flight() {
+    let mut served = Served::start(&["--drain-timeout", "1", "--max-delay", "30"]);
+    let hung = served.get_in_background("/0?fault=hang");
+    served.wait_in_flight(1);
+    served.terminate();
+    let (exit, stderr) = served.wait(Duration::from_secs(20));
+    assert!(exit.success(), "{exit:?}");
+    assert!(stderr.contains("stopping; 1 request in flight"), "{stderr}");
+    assert!(stderr.contains("1 request was cut off"), "{stderr}");
+    assert_eq!(hung.join().unwrap(), "");
 }
