@@ -60,3 +60,18 @@ fn sigterm_counts_a_hanging_request_in_flight() {
     assert!(stderr.contains("1 request was cut off"), "{stderr}");
     assert_eq!(hung.join().unwrap(), "");
 }
+
+#[test]
+fn timeouts_and_capacity_out_of_range_are_usage_errors() {
+    for (flag, value, range) in [
+        ("--idle-timeout", "0", "more than 0 and at most 86400"),
+        ("--write-timeout", "86401", "more than 0 and at most 86400"),
+        ("--max-in-flight", "0", "0 is not in 1.."),
+    ] {
+        let output = run(&["serve", "--port", "0", flag, value]);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {output:?}");
+        let text = stderr(&output);
+        assert!(text.contains(flag), "{flag} {value}: {text}");
+        assert!(text.contains(range), "{flag} {value}: {text}");
+    }
+}
