@@ -380,3 +380,32 @@ async fn threads_n_runs_n_threads_beyond_tokios_512() {
     assert_eq!(server.stats().peak_in_flight, THREADS as u64);
     assert_eq!(blocking(move || get(addr, "/healthz")).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_http1_headers_are_counted_as_a_header_timeout() {
+    let server = spawn(ten_slots()).await.unwrap();
+    let addr = server.addr();
+    let closed = blocking(move || {
+        // Half a request head: HTTP/1.1, read by hyper, whose own timer ends it.
+        let mut stream = raw(addr, b"GET /0 HTTP/1.1\r\nHost: te");
+        stream.set_read_timeout(Some(TIMEOUT + SLACK)).unwrap();
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).map(|_| rest.len())
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "not closed within the timeout + 2 s: {closed:?}"
+    );
+    let counted = || {
+        server
+            .metrics()
+            .connections_closed(CloseReason::HeaderTimeout)
+    };
+    assert!(
+        eventually(SLACK, || counted() == 1).await,
+        "{} counted",
+        counted()
+    );
+    assert_eq!(blocking(move || get(addr, "/healthz")).await.status, 200);
+}
