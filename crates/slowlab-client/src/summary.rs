@@ -71,6 +71,9 @@ pub struct Summary {
     /// The latency distribution in log-scaled buckets, for a histogram drawn a bar a bucket;
     /// empty when no latency was recorded.
     pub latency_buckets: Vec<Bucket>,
+    /// A run for a time (`--duration`): requests still in flight when it ended that did not
+    /// finish within their timeout, so were cut off (counted among the `timeout` errors too).
+    pub cut_off: usize,
 }
 
 /// The responses of one HTTP status.
@@ -230,6 +233,8 @@ pub struct Tally {
     errors: BTreeMap<ErrorKind, ErrorCount>,
     open_loop: Schedule,
     statuses: BTreeMap<u16, (usize, Recorder)>,
+    /// When each timed-out request ended: those after the end of a run for a time were cut off.
+    timeout_ends: Vec<Duration>,
 }
 
 /// An open-loop run's counts, in the making.
@@ -265,6 +270,7 @@ impl Tally {
             overhead: Recorder::new(),
             errors: BTreeMap::new(),
             statuses: BTreeMap::new(),
+            timeout_ends: Vec::new(),
             open_loop: Schedule {
                 from_schedule: Recorder::new(),
                 send_lag: Recorder::new(),
@@ -342,6 +348,7 @@ impl Tally {
             }
             Err(err) => {
                 if err.kind == ErrorKind::Timeout {
+                    self.timeout_ends.push(outcome.end);
                     self.latency.record(outcome.latency());
                 }
                 self.errors
@@ -374,7 +381,15 @@ impl Tally {
             errors,
             open_loop: schedule,
             statuses,
+            timeout_ends,
         } = self;
+        // The end of a run for a time: its closed-loop deadline, or the last due request.
+        let run_end = match (&workload.pace.until, &workload.pace.rate) {
+            (Some(until), _) => Some(*until),
+            (None, Some(_)) => Some(schedule.last_due),
+            (None, None) => None,
+        };
+        let cut_off = run_end.map_or(0, |end| timeout_ends.iter().filter(|&&t| t > end).count());
         let cancelled = errors.get(&ErrorKind::Cancelled).map_or(0, |e| e.count);
         let open_loop = workload.pace.rate.as_ref().map(|rate| {
             let span = |first: Option<Duration>, last: Duration| {
@@ -441,6 +456,7 @@ impl Tally {
                 })
                 .collect(),
             latency_buckets: buckets(&latency.histogram),
+            cut_off,
             histograms: Histograms {
                 latency: crate::histogram::encode(&latency.histogram),
                 overhead: crate::histogram::encode(&overhead.histogram),

@@ -178,3 +178,21 @@ async fn a_shard_of_an_open_loop_run_keeps_its_places_in_the_whole_schedule() {
     let open = report.summary.open_loop.unwrap();
     assert!((open.target_rate - 50.0).abs() < 0.5, "{open:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_at_the_end_that_time_out_are_counted_as_cut_off() {
+    let server = spawn(Config::default()).await.unwrap();
+    // One at a time for 0.8 s: /0, then /1 timed out at 0.5 s (before the end: not cut off),
+    // /0, then /1 from about 0.5 s, still in flight at 0.8 s and timed out at about 1 s.
+    let workload = delays(&server.base_url(), &[ms(0), ms(1000)]).for_duration(ms(800));
+    let options = RequestOptions {
+        concurrency: Some(1),
+        timeout: Some(ms(500)),
+        ..RequestOptions::default()
+    };
+    let report = run(Mode::Async, workload, options, |_| {}).await;
+    let summary = &report.summary;
+    assert_eq!(summary.requests, 4, "{:?}", report.outcomes);
+    assert_eq!(summary.errors_of(slowlab_client::ErrorKind::Timeout), 2);
+    assert_eq!(summary.cut_off, 1, "{summary:?}");
+}

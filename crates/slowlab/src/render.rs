@@ -202,6 +202,13 @@ pub fn summary(summary: &Summary, examples: bool) -> String {
             );
         }
     }
+    if summary.cut_off > 0 {
+        let _ = writeln!(
+            out,
+            "cut off: {} in flight at the end of the run did not finish within the timeout",
+            summary.cut_off
+        );
+    }
     for error in &summary.errors {
         let _ = if examples {
             writeln!(
