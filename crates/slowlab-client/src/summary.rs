@@ -135,6 +135,12 @@ pub struct Histograms {
     pub latency: String,
     /// Of `overhead`.
     pub overhead: String,
+    /// Of `open_loop.from_schedule`, in an open-loop run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_schedule: Option<String>,
+    /// Of `open_loop.send_lag`, in an open-loop run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_lag: Option<String>,
 }
 
 /// Percentiles of a distribution of durations, from an HDR histogram (bounded memory, exact to
@@ -391,6 +397,9 @@ impl Tally {
         };
         let cut_off = run_end.map_or(0, |end| timeout_ends.iter().filter(|&&t| t > end).count());
         let cancelled = errors.get(&ErrorKind::Cancelled).map_or(0, |e| e.count);
+        let is_open_loop = workload.pace.rate.is_some();
+        let from_schedule_histogram = schedule.from_schedule.histogram.clone();
+        let send_lag_histogram = schedule.send_lag.histogram.clone();
         let open_loop = workload.pace.rate.as_ref().map(|rate| {
             let span = |first: Option<Duration>, last: Duration| {
                 per_second(
@@ -460,6 +469,9 @@ impl Tally {
             histograms: Histograms {
                 latency: crate::histogram::encode(&latency.histogram),
                 overhead: crate::histogram::encode(&overhead.histogram),
+                from_schedule: is_open_loop
+                    .then(|| crate::histogram::encode(&from_schedule_histogram)),
+                send_lag: is_open_loop.then(|| crate::histogram::encode(&send_lag_histogram)),
             },
         }
     }
@@ -468,7 +480,7 @@ impl Tally {
 /// `histogram` (of microseconds) in at most [`BUCKETS`] buckets whose bounds grow by a constant
 /// factor from the smallest value to the largest, like hey's: a long tail gets as many buckets as
 /// the bulk.
-fn buckets(histogram: &Histogram<u64>) -> Vec<Bucket> {
+pub fn buckets(histogram: &Histogram<u64>) -> Vec<Bucket> {
     if histogram.is_empty() {
         return Vec::new();
     }
