@@ -97,6 +97,11 @@ pub struct Bucket {
     pub count: u64,
 }
 
+/// The median send lag above which an open-loop client counts as behind its schedule. tokio's
+/// timers fire on a 1 ms wheel, so a client on time still sends up to about 1 ms late; a few
+/// milliseconds more is queueing.
+pub const BEHIND: Duration = Duration::from_millis(5);
+
 /// How many buckets a latency histogram has at most.
 const BUCKETS: usize = 12;
 
@@ -117,8 +122,8 @@ pub struct OpenLoop {
     /// From each request's due time to its send: time spent waiting for a connection, a slot or
     /// the client itself.
     pub send_lag: Percentiles,
-    /// Whether the client could not keep up: median send lag above 1 ms, or the achieved rate
-    /// more than 1% below the target.
+    /// Whether the client could not keep up: median send lag above [`BEHIND`], or the achieved
+    /// rate more than 1% below the target.
     pub fell_behind: bool,
     /// Little's law: requests in flight expected on average, the target rate times the mean
     /// requested delay (times the mean service time when some request has no delay).
@@ -422,7 +427,8 @@ impl Tally {
                 achieved_rate,
                 from_schedule: schedule.from_schedule.percentiles(),
                 send_lag,
-                fell_behind: send_lag.p50 > 0.001 || achieved_rate < 0.99 * target_rate,
+                fell_behind: send_lag.p50 > BEHIND.as_secs_f64()
+                    || achieved_rate < 0.99 * target_rate,
                 expected_in_flight: target_rate * mean,
                 mean_in_flight: ratio(schedule.busy, wall),
             }
