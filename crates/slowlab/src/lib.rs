@@ -6,6 +6,7 @@
 pub mod cli;
 mod commands;
 mod render;
+mod report;
 mod sink;
 
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Fetch(args) => commands::fetch::run(args).await,
             Command::Race(args) => commands::race::run(args).await,
+            Command::Report(args) => commands::report::run(args),
         }
     })
 }

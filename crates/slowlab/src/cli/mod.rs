@@ -7,10 +7,12 @@ use clap::{Parser, Subcommand};
 
 mod fetch;
 mod race;
+mod report;
 mod serve;
 
 pub use fetch::{FetchArgs, FetchOutput, ModeArg};
 pub use race::{OutputFormat, RaceArgs};
+pub use report::{ReportArgs, ReportCommand};
 pub use serve::ServeArgs;
 
 /// Why async wins, on real sockets: a deliberately slow HTTP API, the clients that wait on it, and a
@@ -42,6 +44,9 @@ pub enum Command {
     /// Run the same requests sequentially and async, side by side, against an embedded server.
     #[command(after_help = race::RACE_EXAMPLES)]
     Race(RaceArgs),
+    /// Show a saved fetch or race JSON document again: its text summary, or an HTML report.
+    #[command(after_help = report::REPORT_EXAMPLES)]
+    Report(ReportArgs),
 }
 
 /// Parses a non-negative number of seconds, e.g. `7`, `0.25`.

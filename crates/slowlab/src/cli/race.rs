@@ -1,8 +1,10 @@
 //! Options of `slowlab race`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{ArgGroup, Args, ValueEnum};
+use slowlab_server::Model;
 
 use super::{ModeArg, parse_scale, parse_seconds};
 
@@ -13,7 +15,12 @@ Examples:
   slowlab race 1 1 1 1             your own delays, in seconds
   slowlab race --modes sequential,async   only the article's two clients
   slowlab race --output json       the same, as one JSON document
-  slowlab race --base-url http://127.0.0.1:8000   against a running slowlab serve";
+  slowlab race --base-url http://127.0.0.1:8000   against a running slowlab serve
+  slowlab race --report race.html  also write a self-contained HTML report (and --svg, --json)
+  slowlab race --compare-models --count 60 --delay 0.2
+                                   the async client against an async, a 40-thread and a blocking server
+  slowlab race --repeat 5          each mode 5 times: median and min-max, the median run drawn
+  slowlab race --random 20 --seed 1 --scale 0.1   twenty random delays, the same each time";
 
 /// Output formats of `race`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,6 +33,7 @@ pub enum OutputFormat {
 
 /// Options of `slowlab race`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("workload").args(["delays", "count", "random"])))]
 pub struct RaceArgs {
     /// Delays in seconds. None: the article's list 7 2 6 4 0 9 4 2 5 5.
     #[arg(value_parser = parse_seconds, value_name = "SECONDS")]
@@ -34,9 +42,41 @@ pub struct RaceArgs {
     /// 1 for delays you give.
     #[arg(long, value_parser = parse_scale)]
     pub scale: Option<f64>,
+    /// Race this many requests of --delay seconds each.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<usize>,
+    /// The delay of each --count request, in seconds.
+    #[arg(long, short = 'd', value_parser = parse_seconds, value_name = "SECONDS",
+          requires = "count", default_value = "1")]
+    pub delay: Duration,
+    /// Race N random whole-second delays in [0, 10), like the article (scale them with --scale).
+    #[arg(long, value_name = "N")]
+    pub random: Option<usize>,
+    /// Seed for --random, so the same list comes back.
+    #[arg(long, requires = "random")]
+    pub seed: Option<u64>,
     /// Race against this server instead of an embedded one.
     #[arg(long)]
     pub base_url: Option<String>,
+    /// How the embedded server holds a waiting request: async (a timer), threads:N (a blocking
+    /// sleep on a pool of N threads, like FastAPI's `def` endpoints) or blocking (a sleep on the
+    /// event loop itself).
+    #[arg(
+        long,
+        value_name = "MODEL",
+        default_value = "async",
+        conflicts_with = "base_url"
+    )]
+    pub server_model: Model,
+    /// Race the async client against embedded servers of each model in turn: async, threads:40
+    /// (FastAPI's default pool) and blocking. An async client cannot make a blocking server fast.
+    #[arg(long, conflicts_with_all = ["base_url", "server_model", "modes"])]
+    pub compare_models: bool,
+    /// Run every mode R times; the table shows the median with min and max, the timeline the
+    /// median run.
+    #[arg(long, value_name = "R", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     /// The modes to race, in order, comma-separated. `threads` runs one OS thread per request
     /// (up to 512), the way a thread pool would.
     #[arg(
@@ -52,4 +92,14 @@ pub struct RaceArgs {
     /// Leave out the timeline from the text output.
     #[arg(long)]
     pub no_timeline: bool,
+    /// Also write a self-contained HTML report (table, timelines, percentiles) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Also write the timelines alone as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Also write the JSON document (as `--output json` prints it) to FILE; render it again later
+    /// with `slowlab report html FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }

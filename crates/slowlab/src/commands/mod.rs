@@ -2,4 +2,5 @@
 
 pub mod fetch;
 pub mod race;
+pub mod report;
 pub mod serve;

@@ -1,17 +1,24 @@
 //! `slowlab race`: the article's experiment in one command.
 
+mod embedded;
+
 use std::fmt::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use serde::Serialize;
 use slowlab_client::summary::ratio;
-use slowlab_client::workload::format_delay;
+use slowlab_client::workload::{format_delay, random_delays};
 use slowlab_client::{ARTICLE_DELAYS, Endpoint, Mode, Report, RequestOptions, Summary, Workload};
-use slowlab_server::Config;
+use slowlab_server::{Config, Model};
 
 use crate::cli::{ModeArg, OutputFormat, RaceArgs};
 use crate::render;
+use crate::report::{self, Machine, Repeat};
+use crate::sink::OutcomeRecord;
+use embedded::Embedded;
 
 /// The scale applied to the article's list when none is given: 44 s and 9 s become 4.4 s and 0.9 s.
 const DEFAULT_ARTICLE_SCALE: f64 = 0.1;
@@ -25,7 +32,11 @@ pub fn mode_of(mode: ModeArg) -> Mode {
     }
 }
 
-/// The race as one JSON document (`--output json`).
+/// The server models `--compare-models` races, in order: FastAPI's default pool of 40 threads
+/// stands for the thread-pool model.
+const COMPARED_MODELS: [&str; 3] = ["async", "threads:40", "blocking"];
+
+/// The race as one JSON document (`--output json`); its schema is `docs/race.schema.json`.
 #[derive(Debug, Serialize)]
 struct RaceDocument<'a> {
     base_url: String,
@@ -34,66 +45,139 @@ struct RaceDocument<'a> {
     delays: Vec<f64>,
     sum_of_delays: f64,
     max_delay: f64,
-    runs: Vec<&'a Summary>,
+    runs: Vec<RunRecord<'a>>,
     /// Sequential wall time over async wall time (`null` unless both ran).
     speedup: Option<f64>,
     /// Sequential wall time over threads wall time (`null` unless both ran).
     threads_speedup: Option<f64>,
     /// Sum over max: the speedup a perfect run would show.
     ideal_speedup: f64,
+    /// Where it ran.
+    machine: Machine,
 }
 
-/// Runs the workload sequentially, then async, and prints them side by side.
+/// One run of the race: its summary's fields, what it is called, and every request's outcome.
+#[derive(Debug, Serialize)]
+struct RunRecord<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary,
+    /// The mode, with the server model when races compare them: `async vs threads:40`.
+    label: String,
+    /// The embedded server's model (`null` against a server given by --base-url).
+    server_model: Option<String>,
+    /// Wall times over `--repeat` runs (`null` for a single run); this run is the median one.
+    repeat: Option<Repeat>,
+    /// One per request, by index.
+    outcomes: Vec<OutcomeRecord<'a>>,
+}
+
+/// One leg of the race: a client mode against a server.
+struct Leg {
+    mode: Mode,
+    /// The embedded server's model, or `None` against --base-url.
+    model: Option<Model>,
+}
+
+/// Runs the workload in each mode (or against each server model), and prints them side by side.
 pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
-    let (base_delays, scale, from_article) = if args.delays.is_empty() {
+    let (base_delays, scale, from_article) = if let Some(count) = args.count {
+        (vec![args.delay; count], args.scale.unwrap_or(1.0), false)
+    } else if let Some(n) = args.random {
+        let drawn = random_delays(n, args.seed).into_iter();
+        (
+            drawn.map(Duration::from_secs).collect(),
+            args.scale.unwrap_or(1.0),
+            false,
+        )
+    } else if args.delays.is_empty() {
         let article = ARTICLE_DELAYS.map(Duration::from_secs).to_vec();
         (article, args.scale.unwrap_or(DEFAULT_ARTICLE_SCALE), true)
     } else {
-        (args.delays, args.scale.unwrap_or(1.0), false)
+        (args.delays.clone(), args.scale.unwrap_or(1.0), false)
     };
     let delays: Vec<Duration> = base_delays.iter().map(|d| scaled(*d, scale)).collect();
     let longest = delays.iter().copied().max().unwrap_or_default();
+    // Every connection is a file descriptor; races of thousands need more than the usual 1,024.
+    let _ = slowlab_client::limits::raise_fd_limit();
 
-    let server = match &args.base_url {
-        Some(_) => None,
-        None => {
-            let config = Config {
-                // Whatever the user races, the embedded server must allow it.
-                max_delay: Config::default().max_delay.max(longest),
-                ..Config::default()
-            };
-            Some(slowlab_server::spawn(config).await?)
-        }
-    };
-    let base_url = match (&args.base_url, &server) {
-        (Some(url), _) => url.clone(),
-        (None, Some(server)) => server.base_url(),
-        (None, None) => unreachable!("an embedded server is started when no base URL is given"),
-    };
-    let workload = Workload::from_delays(Endpoint::parse(&base_url)?, &delays);
-
-    let mut reports = Vec::new();
     let mut modes: Vec<Mode> = args.modes.iter().copied().map(mode_of).collect();
     modes.dedup();
-    for &mode in &modes {
-        eprint!(
-            "slowlab race: {} requests, {:<10} ... ",
-            delays.len(),
-            mode.as_str()
-        );
-        let report =
-            slowlab_client::run(mode, workload.clone(), RequestOptions::default(), |_| {}).await;
-        eprintln!(
-            "{} ({} ok)",
-            render::seconds(report.summary.wall),
-            report.summary.ok
-        );
-        reports.push(report);
-    }
-    if let Some(server) = server {
-        server.shutdown().await;
+    let legs: Vec<Leg> = if args.compare_models {
+        COMPARED_MODELS
+            .iter()
+            .map(|model| Leg {
+                mode: Mode::Async,
+                model: Some(model.parse().expect("the compared models are valid")),
+            })
+            .collect()
+    } else {
+        let model = args.base_url.is_none().then_some(args.server_model);
+        modes.iter().map(|&mode| Leg { mode, model }).collect()
+    };
+
+    let mut runs: Vec<(Report, Option<Repeat>, &Leg)> = Vec::new();
+    let mut base_url = args.base_url.clone().unwrap_or_default();
+    for leg in &legs {
+        let server = match leg.model {
+            None => None,
+            Some(model) => {
+                let config = Config {
+                    // Whatever the user races, the embedded server must allow it.
+                    max_delay: Config::default().max_delay.max(longest),
+                    model,
+                    ..Config::default()
+                };
+                Some(Embedded::start(config).await?)
+            }
+        };
+        if let Some(server) = &server {
+            base_url = server.base_url().to_owned();
+        }
+        let workload = Workload::from_delays(Endpoint::parse(&base_url)?, &delays);
+        let label = label_of(leg, args.compare_models);
+        let mut reports = Vec::new();
+        for round in 1..=args.repeat {
+            let of = if args.repeat > 1 {
+                format!(" ({round}/{})", args.repeat)
+            } else {
+                String::new()
+            };
+            eprint!(
+                "slowlab race: {} requests, {label:<10}{of} ... ",
+                delays.len()
+            );
+            let report = slowlab_client::run(
+                leg.mode,
+                workload.clone(),
+                RequestOptions::default(),
+                |_| {},
+            )
+            .await;
+            eprintln!(
+                "{} ({} ok)",
+                render::seconds(report.summary.wall),
+                report.summary.ok
+            );
+            reports.push(report);
+        }
+        if let Some(server) = server {
+            server.stop().await;
+        }
+        let repeat = (reports.len() > 1).then(|| {
+            Repeat::of(
+                reports
+                    .iter()
+                    .map(|r| r.summary.wall.as_secs_f64())
+                    .collect(),
+            )
+        });
+        // The run shown is the median one.
+        reports.sort_by_key(|r| r.summary.wall);
+        let median = reports.swap_remove((reports.len() - 1) / 2);
+        runs.push((median, repeat, leg));
     }
 
+    let reports: Vec<&Report> = runs.iter().map(|(report, _, _)| report).collect();
     let wall_of = |mode: Mode| {
         reports
             .iter()
@@ -104,6 +188,7 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
         (Some(sequential), Some(other)) => Some(ratio(sequential, other)),
         _ => None,
     };
+    let workload = Workload::from_delays(Endpoint::parse(&base_url)?, &delays);
     let document = RaceDocument {
         base_url,
         embedded_server: args.base_url.is_none(),
@@ -111,28 +196,78 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
         delays: delays.iter().map(Duration::as_secs_f64).collect(),
         sum_of_delays: workload.sum_of_delays().as_secs_f64(),
         max_delay: workload.max_delay().as_secs_f64(),
-        runs: reports.iter().map(|r| &r.summary).collect(),
+        runs: runs
+            .iter()
+            .map(|(report, repeat, leg)| RunRecord {
+                summary: &report.summary,
+                label: label_of(leg, args.compare_models),
+                server_model: leg.model.map(|m| m.to_string()),
+                repeat: repeat.clone(),
+                outcomes: outcome_records(report),
+            })
+            .collect(),
         speedup: speedup_over_sequential(Mode::Async),
         threads_speedup: speedup_over_sequential(Mode::Threads),
         ideal_speedup: ratio(workload.sum_of_delays(), workload.max_delay()),
+        machine: Machine::here(),
     };
+    // The reports are drawn from the JSON document itself, as `slowlab report html` draws a
+    // saved one: one renderer for both.
+    let text = serde_json::to_string_pretty(&document)?;
+    let drawn = report::Document::from_text(&text)?;
+    if let Some(path) = &args.json {
+        write_file(path, &format!("{text}\n"))?;
+    }
+    if let Some(path) = &args.svg {
+        write_file(path, &report::svg::timeline(&drawn))?;
+    }
+    if let Some(path) = &args.report {
+        write_file(path, &report::html::page(&drawn))?;
+    }
     match args.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&document)?),
+        OutputFormat::Json => println!("{text}"),
         OutputFormat::Text => {
             print!("{}", table(&document, &delays, from_article));
             if !args.no_timeline {
                 println!();
-                let runs: Vec<&Report> = reports.iter().collect();
-                print!("{}", render::timeline(&runs));
+                let color = report::terminal::color_on_stdout();
+                print!("{}", report::terminal::timeline(&drawn, color));
             }
         }
     }
+    let reports: Vec<Report> = runs.into_iter().map(|(report, _, _)| report).collect();
     let failed: usize = reports.iter().map(|r| r.summary.failed).sum();
     if failed > 0 {
         report_failures(&reports);
         return Ok(ExitCode::from(crate::EXIT_FAILED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a leg is called: its mode, and its server's model when the race compares models.
+fn label_of(leg: &Leg, compare_models: bool) -> String {
+    match (compare_models, leg.model) {
+        (true, Some(model)) => format!("{} vs {model}", leg.mode.as_str()),
+        _ => leg.mode.as_str().to_owned(),
+    }
+}
+
+/// The report's outcomes as machine output shows them, by index.
+fn outcome_records(report: &Report) -> Vec<OutcomeRecord<'_>> {
+    let mut records: Vec<OutcomeRecord<'_>> = report
+        .outcomes
+        .iter()
+        .map(|o| OutcomeRecord::new(&report.workload, o))
+        .collect();
+    records.sort_by_key(|r| r.index);
+    records
+}
+
+/// Writes a report file, saying where on stderr.
+fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("slowlab: wrote {}", path.display());
+    Ok(())
 }
 
 /// `delay × scale`, rounded to the microsecond as it will be written in the URL.
@@ -149,10 +284,23 @@ fn table(doc: &RaceDocument<'_>, delays: &[Duration], from_article: bool) -> Str
     } else {
         format!("your delays x {}", doc.scale)
     };
-    let server = if doc.embedded_server {
-        "embedded server"
+    let server = if !doc.embedded_server {
+        "server".to_owned()
+    } else if doc
+        .runs
+        .iter()
+        .any(|r| r.server_model.as_deref() != Some("async"))
+    {
+        let models: Vec<&str> = doc
+            .runs
+            .iter()
+            .filter_map(|r| r.server_model.as_deref())
+            .collect();
+        let mut models = models;
+        models.dedup();
+        format!("embedded {} server", models.join(", "))
     } else {
-        "server"
+        "embedded server".to_owned()
     };
     let _ = writeln!(
         out,
@@ -175,21 +323,30 @@ fn table(doc: &RaceDocument<'_>, delays: &[Duration], from_article: bool) -> Str
         "{:<11} {:>10}  {:>16}  {:>10}  {:>7}",
         "mode", "wall", "ideal", "efficiency", "ok"
     );
-    for summary in &doc.runs {
+    for run in &doc.runs {
+        let summary = run.summary;
         let ideal_of = match (summary.mode, summary.slots) {
             (Mode::Sequential, _) => "sum",
             (_, Some(_)) => "slots",
             (_, None) => "max",
         };
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:<11} {:>10}  {:>16}  {:>10}  {:>7}",
-            summary.mode.as_str(),
+            run.label,
             render::seconds(summary.wall),
             format!("{} ({ideal_of})", render::seconds(summary.ideal)),
             render::efficiency(summary.efficiency),
             format!("{}/{}", summary.ok, summary.requests),
         );
+        if let Some(repeat) = &run.repeat {
+            let _ = write!(
+                out,
+                "  median of {}, min {:.3} s, max {:.3} s",
+                repeat.runs, repeat.min, repeat.max
+            );
+        }
+        let _ = writeln!(out);
     }
     let _ = writeln!(out);
     for (mode, speedup) in [("threads", doc.threads_speedup), ("async", doc.speedup)] {

@@ -1,0 +1,45 @@
+//! `slowlab report`: saved fetch and race documents, shown again as text or rendered as HTML.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{ReportArgs, ReportCommand};
+use crate::report::{self, Document};
+
+/// Reads the document and prints or writes what was asked.
+pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        ReportCommand::Show { file } => {
+            let doc = read(&file)?;
+            print!("{}", report::show(&doc));
+        }
+        ReportCommand::Html { file, output } => {
+            let page = report::html::page(&read(&file)?);
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, page)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("slowlab: wrote {}", path.display());
+                }
+                None => print!("{page}"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read(path: &Path) -> anyhow::Result<Document> {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the document from standard input")?;
+        text
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    Document::from_text(&text).with_context(|| format!("{}", path.display()))
+}
