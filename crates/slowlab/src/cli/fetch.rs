@@ -17,6 +17,7 @@ Examples:
   slowlab fetch --count 100000 --delay 0 --concurrency 50 --output json --quiet
   slowlab fetch --count 100000 --delay 5 --http2
   slowlab fetch --count 1000 --delay 0.5 --fail-on 'p99>0.6s,errors>0'
+  slowlab fetch --count 10000 --delay 1 --report run.html     the run as a page, at a glance
   slowlab fetch --urls urls.txt --base-url http://127.0.0.1:9000 --output ndjson
   printf 'http://127.0.0.1:8000/1\nhttp://127.0.0.1:8001/2\n' | slowlab fetch --urls -
 
@@ -130,4 +131,8 @@ pub struct FetchArgs {
     /// in s or ms.
     #[arg(long, value_name = "RULES")]
     pub fail_on: Option<String>,
+    /// Also write a self-contained HTML report to FILE: one bar per request, or past 40 requests
+    /// requests in flight, completions, a latency histogram and the slowest requests.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }

@@ -111,6 +111,10 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("slowlab fetch: cannot write the output: {err}");
     }
 
+    if let Some(path) = &args.report {
+        crate::report::write_html(path, &crate::report::Document::of_fetch(&report)?)?;
+    }
+
     let summary = &report.summary;
     if summary.cancelled > 0 {
         eprintln!(

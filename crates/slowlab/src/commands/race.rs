@@ -3,11 +3,9 @@
 mod embedded;
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use serde::Serialize;
 use slowlab_client::summary::ratio;
 use slowlab_client::workload::{format_delay, random_delays};
@@ -16,7 +14,7 @@ use slowlab_server::{Config, Model};
 
 use crate::cli::{ModeArg, OutputFormat, RaceArgs};
 use crate::render;
-use crate::report::{self, Machine, Repeat};
+use crate::report::{self, Machine, Repeat, write_file};
 use crate::sink::OutcomeRecord;
 use embedded::Embedded;
 
@@ -261,13 +259,6 @@ fn outcome_records(report: &Report) -> Vec<OutcomeRecord<'_>> {
         .collect();
     records.sort_by_key(|r| r.index);
     records
-}
-
-/// Writes a report file, saying where on stderr.
-fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("slowlab: wrote {}", path.display());
-    Ok(())
 }
 
 /// `delay × scale`, rounded to the microsecond as it will be written in the URL.

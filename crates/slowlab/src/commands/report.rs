@@ -19,11 +19,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         ReportCommand::Html { file, output } => {
             let page = report::html::page(&read(&file)?);
             match output {
-                Some(path) => {
-                    std::fs::write(&path, page)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("slowlab: wrote {}", path.display());
-                }
+                Some(path) => report::write_file(&path, &page)?,
                 None => print!("{page}"),
             }
         }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::render;
+use crate::sink::{OutcomeRecord, WorkloadRecord};
 
 /// Past this many requests in one run, one bar per request stops being readable: reports show
 /// requests in flight, completions, a latency histogram and the slowest requests instead.
@@ -275,6 +276,23 @@ impl Document {
         )
     }
 
+    /// The document of a fetch run just made: what `fetch --output json` writes, and this machine.
+    pub fn of_fetch(report: &slowlab_client::Report) -> anyhow::Result<Document> {
+        let mut by_index: Vec<&slowlab_client::Outcome> = report.outcomes.iter().collect();
+        by_index.sort_unstable_by_key(|o| o.index);
+        let outcomes: Vec<OutcomeRecord<'_>> = by_index
+            .into_iter()
+            .map(|o| OutcomeRecord::new(&report.workload, o))
+            .collect();
+        let value = serde_json::json!({
+            "workload": WorkloadRecord::new(&report.workload),
+            "summary": &report.summary,
+            "outcomes": outcomes,
+            "machine": Machine::here(),
+        });
+        Document::from_json(value)
+    }
+
     /// Reads a document from JSON text.
     pub fn from_text(text: &str) -> anyhow::Result<Document> {
         let value: Value = serde_json::from_str(text).context("the file is not JSON")?;
@@ -388,6 +406,18 @@ fn by_index(mut timings: Vec<Timing>) -> Vec<Timing> {
 fn trim_float(value: f64) -> String {
     let text = format!("{value:.6}");
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// Writes the HTML report of `doc` to `path`, saying where on stderr.
+pub fn write_html(path: &std::path::Path, doc: &Document) -> anyhow::Result<()> {
+    write_file(path, &html::page(doc))
+}
+
+/// Writes a report file, saying where on stderr.
+pub fn write_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("slowlab: wrote {}", path.display());
+    Ok(())
 }
 
 /// The text summary of a document (`slowlab report show`).
