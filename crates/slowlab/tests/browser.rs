@@ -42,19 +42,14 @@ fn find_tool(name: &str) -> Option<PathBuf> {
 fn tools() -> Option<(PathBuf, PathBuf)> {
     let browser = find_tool("chromium").or_else(|| find_tool("chromium-browser"));
     let driver = find_tool("chromedriver");
-    match (browser, driver) {
-        (Some(browser), Some(driver)) => Some((browser, driver)),
-        _ => {
-            let why = "chromium and chromedriver are not installed \
-                       (Debian: apt-get install chromium chromium-driver)";
-            assert!(
-                std::env::var("SLOWLAB_REQUIRE_TOOLS").as_deref() != Ok("1"),
-                "SLOWLAB_REQUIRE_TOOLS=1 but {why}"
-            );
-            eprintln!("skipped: {why}");
-            None
-        }
+    let found = browser.is_some() && driver.is_some();
+    if !common::usable(
+        found,
+        "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)",
+    ) {
+        return None;
     }
+    browser.zip(driver)
 }
 
 /// A chromedriver process, a fresh browser profile, and a WebDriver session on them.
