@@ -30,6 +30,9 @@ pub fn mode_of(mode: ModeArg) -> Mode {
     }
 }
 
+/// Most delays the table lists one by one.
+const LISTED_DELAYS_UP_TO: usize = 20;
+
 /// The server models `--compare-models` races, in order: FastAPI's default pool of 40 threads
 /// stands for the thread-pool model.
 const COMPARED_MODELS: [&str; 3] = ["async", "threads:40", "blocking"];
@@ -275,43 +278,48 @@ fn table(doc: &RaceDocument<'_>, delays: &[Duration], from_article: bool) -> Str
     } else {
         format!("your delays x {}", doc.scale)
     };
-    let server = if !doc.embedded_server {
-        "server".to_owned()
-    } else if doc
+    let mut models: Vec<&str> = doc
         .runs
         .iter()
-        .any(|r| r.server_model.as_deref() != Some("async"))
-    {
-        let models: Vec<&str> = doc
-            .runs
-            .iter()
-            .filter_map(|r| r.server_model.as_deref())
-            .collect();
-        let mut models = models;
-        models.dedup();
-        format!("embedded {} server", models.join(", "))
-    } else {
-        "embedded server".to_owned()
+        .filter_map(|r| r.server_model.as_deref())
+        .collect();
+    models.dedup();
+    let server = match models.as_slice() {
+        [] => format!("server {}", doc.base_url),
+        ["async"] => format!("embedded server {}", doc.base_url),
+        [model] => format!("embedded {model} server {}", doc.base_url),
+        several => format!("embedded servers: {}", several.join(", ")),
     };
     let _ = writeln!(
         out,
-        "slowlab race: {} requests, {source}, {server} {}",
+        "slowlab race: {} requests, {source}, {server}",
         delays.len(),
-        doc.base_url
     );
     let sum = delays.iter().sum::<Duration>();
     let max = delays.iter().copied().max().unwrap_or_default();
+    // The list as the article prints it, while it fits on a line.
+    let listed = if delays.len() <= LISTED_DELAYS_UP_TO {
+        format!("{} s", render::delay_list(delays))
+    } else {
+        format!("of {} requests", delays.len())
+    };
     let _ = writeln!(
         out,
-        "delays {} s: sum {} s, max {} s",
-        render::delay_list(delays),
+        "delays {listed}: sum {} s, max {} s",
         format_delay(sum),
         format_delay(max)
     );
     let _ = writeln!(out);
+    let width = doc
+        .runs
+        .iter()
+        .map(|r| r.label.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     let _ = writeln!(
         out,
-        "{:<11} {:>10}  {:>16}  {:>10}  {:>7}",
+        "{:<width$} {:>10}  {:>16}  {:>10}  {:>7}",
         "mode", "wall", "ideal", "efficiency", "ok"
     );
     for run in &doc.runs {
@@ -323,7 +331,7 @@ fn table(doc: &RaceDocument<'_>, delays: &[Duration], from_article: bool) -> Str
         };
         let _ = write!(
             out,
-            "{:<11} {:>10}  {:>16}  {:>10}  {:>7}",
+            "{:<width$} {:>10}  {:>16}  {:>10}  {:>7}",
             run.label,
             render::seconds(summary.wall),
             format!("{} ({ideal_of})", render::seconds(summary.ideal)),
