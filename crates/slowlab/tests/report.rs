@@ -304,3 +304,36 @@ fn the_live_race_page_is_served_and_self_contained() {
     }
     assert!(common::get(&served.addr, "/").contains("href=\"/race\""));
 }
+
+#[test]
+fn report_files_that_cannot_be_written() {
+    // A missing directory is a usage error found before anything runs.
+    for command in [
+        &["race", "0.01"][..],
+        &["fetch", "--count", "1", "--delay", "0"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--report", "/nonexistent-slowlab-dir/r.html"]);
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("/nonexistent-slowlab-dir does not exist"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    // A file that fails to write after the run: the text is shown all the same, and the exit
+    // status says something went wrong.
+    let dir = scratch("unwritable");
+    let output = run(&[
+        "race",
+        "0.01",
+        "--modes",
+        "async",
+        "--svg",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stdout(&output).contains("timeline:"));
+    assert!(stderr(&output).contains("writing"), "{}", stderr(&output));
+}

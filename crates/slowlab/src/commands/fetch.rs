@@ -45,6 +45,9 @@ pub async fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
 /// [`run`], on whichever thread polls it.
 async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
     let mode = resolve_mode(&args)?;
+    if let Some(path) = &args.report {
+        crate::report::check_writable(path)?;
+    }
     let rules = args
         .fail_on
         .as_deref()
@@ -111,8 +114,14 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("slowlab fetch: cannot write the output: {err}");
     }
 
+    let mut unwritten = false;
     if let Some(path) = &args.report {
-        crate::report::write_html(path, &crate::report::Document::of_fetch(&report)?)?;
+        let written = crate::report::Document::of_fetch(&report)
+            .and_then(|doc| crate::report::write_html(path, &doc));
+        if let Err(err) = written {
+            eprintln!("slowlab fetch: {err:#}");
+            unwritten = true;
+        }
     }
 
     let summary = &report.summary;
@@ -142,7 +151,7 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(if broken > 0 {
         ExitCode::from(crate::EXIT_THRESHOLD)
-    } else if summary.failed > 0 {
+    } else if summary.failed > 0 || unwritten {
         ExitCode::from(crate::EXIT_FAILED)
     } else {
         ExitCode::SUCCESS

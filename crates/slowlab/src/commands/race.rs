@@ -96,6 +96,9 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
     } else {
         (args.delays.clone(), args.scale.unwrap_or(1.0), false)
     };
+    for path in [&args.report, &args.svg, &args.json].into_iter().flatten() {
+        report::check_writable(path)?;
+    }
     let delays: Vec<Duration> = base_delays.iter().map(|d| scaled(*d, scale)).collect();
     let longest = delays.iter().copied().max().unwrap_or_default();
     // Every connection is a file descriptor; races of thousands need more than the usual 1,024.
@@ -216,15 +219,6 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
     // saved one: one renderer for both.
     let text = serde_json::to_string_pretty(&document)?;
     let drawn = report::Document::from_text(&text)?;
-    if let Some(path) = &args.json {
-        write_file(path, &format!("{text}\n"))?;
-    }
-    if let Some(path) = &args.svg {
-        write_file(path, &report::svg::timeline(&drawn))?;
-    }
-    if let Some(path) = &args.report {
-        write_file(path, &report::html::page(&drawn))?;
-    }
     match args.output {
         OutputFormat::Json => println!("{text}"),
         OutputFormat::Text => {
@@ -236,13 +230,31 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // After the text: a file that cannot be written loses nothing already shown.
+    let files = [
+        (&args.json, format!("{text}\n")),
+        (&args.svg, report::svg::timeline(&drawn)),
+        (&args.report, report::html::page(&drawn)),
+    ];
+    let mut unwritten = 0;
+    for (path, contents) in files {
+        if let Some(path) = path
+            && let Err(err) = write_file(path, &contents)
+        {
+            eprintln!("slowlab race: {err:#}");
+            unwritten += 1;
+        }
+    }
     let reports: Vec<Report> = runs.into_iter().map(|(report, _, _)| report).collect();
     let failed: usize = reports.iter().map(|r| r.summary.failed).sum();
     if failed > 0 {
         report_failures(&reports);
-        return Ok(ExitCode::from(crate::EXIT_FAILED));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed > 0 || unwritten > 0 {
+        ExitCode::from(crate::EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// What a leg is called: its mode, and its server's model when the race compares models.

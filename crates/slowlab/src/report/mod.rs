@@ -408,6 +408,23 @@ fn trim_float(value: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// Fails, before a run starts, when `path` could not be written because its directory is missing:
+/// a usage error found at once rather than after a long run.
+pub fn check_writable(path: &std::path::Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => return Ok(()),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Writes the HTML report of `doc` to `path`, saying where on stderr.
 pub fn write_html(path: &std::path::Path, doc: &Document) -> anyhow::Result<()> {
     write_file(path, &html::page(doc))
