@@ -96,6 +96,9 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
     } else {
         (args.delays.clone(), args.scale.unwrap_or(1.0), false)
     };
+    if base_delays.is_empty() {
+        anyhow::bail!("nothing to race: --count and --random need at least 1 request");
+    }
     for path in [&args.report, &args.svg, &args.json].into_iter().flatten() {
         report::check_writable(path)?;
     }
