@@ -252,6 +252,8 @@ fn compare_models_shows_a_blocking_server_serialising_the_async_client() {
         "http://127.0.0.1:1",
     ]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let empty = run(&["race", "--count", "0"]);
+    assert_eq!(empty.status.code(), Some(2), "{}", stderr(&empty));
 }
 
 #[test]

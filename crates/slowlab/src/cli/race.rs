@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, ValueEnum};
 use slowlab_server::Model;
 
-use super::{ModeArg, parse_scale, parse_seconds};
+use super::ModeArg;
+use super::values::{parse_delay, parse_scale, parse_timeout};
 
 pub(super) const RACE_EXAMPLES: &str = "\
 Examples:
@@ -20,7 +21,16 @@ Examples:
   slowlab race --compare-models --count 60 --delay 0.2
                                    the async client against an async, a 40-thread and a blocking server
   slowlab race --repeat 5          each mode 5 times: median and min-max, the median run drawn
-  slowlab race --random 20 --seed 1 --scale 0.1   twenty random delays, the same each time";
+  slowlab race --random 20 --seed 1 --scale 0.1   twenty random delays, the same each time
+
+Delays are seconds as the server reads them (digits, optionally a dot and up to 9 decimals);
+scaled, each must stay within 0 to 86400 s. A race expected to last over a minute says so first.
+Exit status: 0 when every request succeeded, 1 when any failed or the output could not be
+written, 2 on a usage error.";
+
+/// Most requests `--count` and `--random` may race: every run of a race holds its outcomes until
+/// the end, and an embedded race holds both ends of every connection in one process.
+const MAX_COUNT: u64 = 100_000;
 
 /// Output formats of `race`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,23 +45,27 @@ pub enum OutputFormat {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("workload").args(["delays", "count", "random"])))]
 pub struct RaceArgs {
-    /// Delays in seconds. None: the article's list 7 2 6 4 0 9 4 2 5 5.
-    #[arg(value_parser = parse_seconds, value_name = "SECONDS")]
+    /// Delays in seconds, 0 to 86400. None: the article's list 7 2 6 4 0 9 4 2 5 5.
+    #[arg(value_parser = parse_delay, value_name = "SECONDS")]
     pub delays: Vec<Duration>,
-    /// Multiply every delay by this. Default 0.1 for the article's list (a race of about 5 s),
-    /// 1 for delays you give.
+    /// Multiply every delay by this, above 0 and at most 1000000; the scaled delays must stay
+    /// within 0 to 86400 s. Default 0.1 for the article's list (a race of about 5 s), 1 for
+    /// delays you give.
     #[arg(long, value_parser = parse_scale)]
     pub scale: Option<f64>,
-    /// Race this many requests of --delay seconds each.
-    #[arg(long, short = 'n', value_name = "N")]
-    pub count: Option<usize>,
-    /// The delay of each --count request, in seconds.
-    #[arg(long, short = 'd', value_parser = parse_seconds, value_name = "SECONDS",
+    /// Race this many requests (1 to 100000) of --delay seconds each.
+    #[arg(long, short = 'n', value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_COUNT))]
+    pub count: Option<u64>,
+    /// The delay of each --count request, in seconds (0 to 86400).
+    #[arg(long, short = 'd', value_parser = parse_delay, value_name = "SECONDS",
           requires = "count", default_value = "1")]
     pub delay: Duration,
-    /// Race N random whole-second delays in [0, 10), like the article (scale them with --scale).
-    #[arg(long, value_name = "N")]
-    pub random: Option<usize>,
+    /// Race N (1 to 100000) random whole-second delays in [0, 10), like the article (scale them
+    /// with --scale).
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_COUNT))]
+    pub random: Option<u64>,
     /// Seed for --random, so the same list comes back.
     #[arg(long, requires = "random")]
     pub seed: Option<u64>,
@@ -77,8 +91,8 @@ pub struct RaceArgs {
     #[arg(long, value_name = "R", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
-    /// The modes to race, in order, comma-separated. `threads` runs one OS thread per request
-    /// (up to 512), the way a thread pool would.
+    /// The modes to race, in order, comma-separated (a mode named twice runs once). `threads`
+    /// runs one OS thread per request (up to 512), the way a thread pool would.
     #[arg(
         long,
         value_enum,
@@ -92,6 +106,10 @@ pub struct RaceArgs {
     /// Leave out the timeline from the text output.
     #[arg(long)]
     pub no_timeline: bool,
+    /// Give up on a request after this long, e.g. 30s or 2m, above 0 and at most a day
+    /// [default: the longest delay plus 30 s].
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
     /// Also write a self-contained HTML report (table, timelines, percentiles) to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,

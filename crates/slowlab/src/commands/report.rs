@@ -37,5 +37,6 @@ fn read(path: &Path) -> anyhow::Result<Document> {
     } else {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
     };
-    Document::from_text(&text).with_context(|| format!("{}", path.display()))
+    // A file that is not a slowlab document is bad input, like a bad argument: exit status 2.
+    Document::from_text(&text).map_err(|err| crate::usage!("{}: {err:#}", path.display()).into())
 }

@@ -113,7 +113,7 @@ fn summary_table(out: &mut String, doc: &Document) {
             render::short(s.wall),
             render::short(s.ideal),
             escape(&s.ideal_kind()),
-            render::efficiency(s.efficiency),
+            s.efficiency_text(),
             s.ok,
             s.requests,
             s.peak_concurrency,

@@ -108,6 +108,16 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// The efficiency for people, or why there is none.
+    pub fn efficiency_text(&self) -> String {
+        match self.efficiency {
+            Some(efficiency) => render::percent(efficiency),
+            None if self.failed > 0 => "n/a (failures)".to_owned(),
+            None if self.ideal <= 0.0 => "n/a (no delay)".to_owned(),
+            None => "n/a".to_owned(),
+        }
+    }
+
     /// What the ideal is for this run: `sum`, `max` or `K slots`.
     pub fn ideal_kind(&self) -> String {
         match (self.mode.as_str(), self.slots) {
@@ -416,11 +426,12 @@ pub fn check_writable(path: &std::path::Path) -> anyhow::Result<()> {
         _ => return Ok(()),
     };
     if !dir.is_dir() {
-        bail!(
+        return Err(crate::usage!(
             "cannot write {}: the directory {} does not exist",
             path.display(),
             dir.display()
-        );
+        )
+        .into());
     }
     Ok(())
 }
@@ -442,7 +453,12 @@ pub fn show(doc: &Document) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: {} run(s)", doc.title, doc.runs.len());
     for (name, value) in &doc.parameters {
-        let _ = writeln!(out, "{name}: {value}");
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            render::printable(name),
+            render::printable(value)
+        );
     }
     let _ = writeln!(out, "machine: {}", doc.machine_line());
     let _ = writeln!(out);
@@ -456,10 +472,10 @@ pub fn show(doc: &Document) -> String {
         let _ = writeln!(
             out,
             "{:<24} {:>10}  {:>18}  {:>10}  {:>9}  {:>10}  {:>10}",
-            run.label,
+            render::printable(&run.label),
             render::short(s.wall),
             format!("{} ({})", render::short(s.ideal), s.ideal_kind()),
-            render::efficiency(s.efficiency),
+            s.efficiency_text(),
             format!("{}/{}", s.ok, s.requests),
             render::short(s.latency.p50),
             render::short(s.latency.p99),

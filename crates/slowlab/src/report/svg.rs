@@ -219,7 +219,7 @@ fn heading(out: &mut String, run: &Run, y: f64) -> f64 {
         render::short(s.wall),
         render::short(s.ideal),
         escape(&s.ideal_kind()),
-        render::efficiency(s.efficiency),
+        s.efficiency_text(),
         s.ok,
         s.requests,
         escape(&spread),

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 
 use super::density;
 use super::{DENSE_ABOVE, Document, Run, Timing};
+use crate::render;
 
 /// Columns of the timeline's bars.
 const WIDTH: usize = 60;
@@ -32,7 +33,7 @@ pub fn timeline(doc: &Document, color: bool) -> String {
         (column * 1000.0).round().max(1.0)
     );
     for run in &doc.runs {
-        let _ = writeln!(out, "{}", run.label);
+        let _ = writeln!(out, "{}", render::printable(&run.label));
         let paint = Paint::of(&run.summary.mode, color);
         match &run.timings {
             Some(timings) if timings.len() > DENSE_ABOVE => {
@@ -61,7 +62,7 @@ fn bar_row(out: &mut String, t: &Timing, column: f64, paint: Paint) {
         out,
         "  #{:<3} {:>9} |{}{}{}|",
         t.index,
-        t.target,
+        render::printable(&t.target),
         " ".repeat(from),
         paint.apply(&bar.to_string().repeat(to - from)),
         " ".repeat(WIDTH.saturating_sub(to)),
