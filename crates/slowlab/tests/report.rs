@@ -339,3 +339,32 @@ fn report_files_that_cannot_be_written() {
     assert!(stdout(&output).contains("timeline:"));
     assert!(stderr(&output).contains("writing"), "{}", stderr(&output));
 }
+
+#[test]
+fn the_terminal_timeline_is_coloured_on_a_terminal_unless_no_color() {
+    // `script` runs the race on a pseudo-terminal, as a person would.
+    if !common::tool_available("script") {
+        return;
+    }
+    let on_a_terminal = |no_color: &str| {
+        let command = format!(
+            "env NO_COLOR={no_color} '{}' race 0.01 0.02 --modes sequential,async",
+            env!("CARGO_BIN_EXE_slowlab")
+        );
+        let output = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stdout(&output));
+        stdout(&output)
+    };
+    let coloured = on_a_terminal("");
+    assert!(
+        coloured.contains("\x1b[33m█"),
+        "sequential in yellow: {coloured}"
+    );
+    assert!(coloured.contains("\x1b[36m█"), "async in cyan: {coloured}");
+    let plain = on_a_terminal("1");
+    assert!(plain.contains("timeline:"), "{plain}");
+    assert!(!plain.contains("\x1b["), "NO_COLOR: {plain}");
+}
