@@ -368,3 +368,30 @@ fn the_terminal_timeline_is_coloured_on_a_terminal_unless_no_color() {
     assert!(plain.contains("timeline:"), "{plain}");
     assert!(!plain.contains("\x1b["), "NO_COLOR: {plain}");
 }
+
+#[test]
+fn a_race_whose_requests_fail_still_gets_its_report() {
+    let dir = scratch("failed");
+    let (html, json) = (path(&dir, "failed.html"), path(&dir, "failed.json"));
+    let base_url = format!("http://127.0.0.1:{}", common::closed_port());
+    let output = run(&[
+        "race",
+        "0.01",
+        "0.02",
+        "--modes",
+        "async",
+        "--base-url",
+        &base_url,
+        "--report",
+        &html,
+        "--json",
+        &json,
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let doc = read_json(&json);
+    assert_valid(&doc);
+    assert_eq!(doc["runs"][0]["server_model"], Value::Null);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<g class=\"request failed\"").count(), 2);
+    assert!(page.contains("n/a (failures)"));
+}
