@@ -395,3 +395,33 @@ fn a_race_whose_requests_fail_still_gets_its_report() {
     assert_eq!(page.matches("<g class=\"request failed\"").count(), 2);
     assert!(page.contains("n/a (failures)"));
 }
+
+#[test]
+fn markup_in_a_saved_document_stays_text_in_the_report() {
+    // A saved document is a file anyone may hand over: its strings are text, never markup.
+    let dir = scratch("markup");
+    let json = path(&dir, "markup.json");
+    let output = run(&["race", "0.01", "--modes", "async", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut doc: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let hostile = "<script>alert(1)</script>";
+    doc["runs"][0]["label"] = hostile.into();
+    doc["runs"][0]["outcomes"][0]["target"] = hostile.into();
+    doc["base_url"] = format!("\"><img src=x onerror=alert(1)>{hostile}").into();
+    std::fs::write(&json, doc.to_string()).unwrap();
+    let shown = run(&["report", "html", &json]);
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    let page = stdout(&shown);
+    assert!(
+        !page.contains("<script"),
+        "markup from the document reached the page"
+    );
+    assert!(
+        !page.contains("<img"),
+        "markup from the document reached the page"
+    );
+    assert!(
+        page.contains("&lt;script&gt;"),
+        "the text is shown, escaped"
+    );
+}
