@@ -208,6 +208,24 @@ fn a_large_fetch_report_folds_and_a_document_without_outcomes_shows_percentiles(
     std::fs::write(&json, doc.to_string()).unwrap();
     let shown = run(&["report", "html", &json]);
     assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    let page = stdout(&shown);
+    assert!(
+        page.contains("its latency percentiles and histogram"),
+        "{page}"
+    );
+    assert!(
+        page.contains("class=\"histogram"),
+        "the saved histogram is drawn"
+    );
+    assert!(
+        !page.contains("<g class=\"request"),
+        "no bars without outcomes"
+    );
+    // Without its histograms too, the percentiles remain.
+    doc["summary"].as_object_mut().unwrap().remove("histograms");
+    std::fs::write(&json, doc.to_string()).unwrap();
+    let shown = run(&["report", "html", &json]);
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
     assert!(stdout(&shown).contains("percentiles only"));
 
     let bad = run(&["report", "show", &html]);

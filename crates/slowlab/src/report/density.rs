@@ -73,6 +73,21 @@ pub fn latency_histogram(timings: &[Timing], bins: usize) -> Histogram {
     Histogram { low, high, counts }
 }
 
+impl Histogram {
+    /// `bins` equal bins from the smallest value to the largest, of values that come with counts
+    /// (as an HDR histogram gives them).
+    pub fn of_counts(values: &[(f64, usize)], bins: usize) -> Histogram {
+        let low = values.iter().map(|(v, _)| *v).fold(f64::INFINITY, f64::min);
+        let high = values.iter().map(|(v, _)| *v).fold(0.0, f64::max);
+        let low = if low.is_finite() { low } else { 0.0 };
+        let mut counts = vec![0usize; bins];
+        for &(value, count) in values {
+            counts[bucket_of(value - low, high - low, bins)] += count;
+        }
+        Histogram { low, high, counts }
+    }
+}
+
 /// The `n` requests that took longest, longest first.
 pub fn slowest(timings: &[Timing], n: usize) -> Vec<&Timing> {
     let mut all: Vec<&Timing> = timings.iter().collect();
@@ -127,6 +142,12 @@ mod tests {
             .map(|i| timing(i, i as f64, i as f64 + 1.0))
             .collect();
         assert_eq!(in_flight(&t, 4.0, 4), [1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn histogram_of_counted_values() {
+        let h = Histogram::of_counts(&[(1.0, 3), (1.5, 1), (2.0, 5)], 2);
+        assert_eq!((h.low, h.high, h.counts), (1.0, 2.0, vec![3, 6]));
     }
 
     #[test]

@@ -105,6 +105,16 @@ pub struct RunSummary {
     pub latency: Percentiles,
     /// Latency minus the requested delay.
     pub overhead: Percentiles,
+    /// The HDR histograms behind the percentiles, as documents save them (base64).
+    pub histograms: Option<SavedHistograms>,
+}
+
+/// A summary's histograms as documents save them: HdrHistogram V2 + deflate, base64.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct SavedHistograms {
+    /// Latency, microseconds.
+    pub latency: String,
 }
 
 impl RunSummary {
@@ -198,6 +208,28 @@ pub struct Run {
     pub timings: Option<Vec<Timing>>,
     /// The spread over `--repeat` runs.
     pub repeat: Option<Repeat>,
+}
+
+impl Run {
+    /// The latency histogram the run saved, in `bins` bins, when it has no outcomes to draw but
+    /// kept its histogram (`None` when there is none, or it cannot be read).
+    pub fn saved_latency_histogram(&self, bins: usize) -> Option<density::Histogram> {
+        let saved = self.summary.histograms.as_ref()?;
+        let histogram = slowlab_client::histogram::decode(&saved.latency).ok()?;
+        if histogram.is_empty() {
+            return None;
+        }
+        let values: Vec<(f64, usize)> = histogram
+            .iter_recorded()
+            .map(|v| {
+                (
+                    v.value_iterated_to() as f64 / 1e6,
+                    v.count_at_value() as usize,
+                )
+            })
+            .collect();
+        Some(density::Histogram::of_counts(&values, bins))
+    }
 }
 
 /// A document to draw: one fetch run, or the runs of a race.

@@ -509,13 +509,22 @@ fn percentiles_only(out: &mut String, axis: &Axis, run: &Run, y: f64) -> f64 {
         out.push('\n');
         y += ROW;
     }
+    let saved = run.saved_latency_histogram(BINS);
+    let note = if saved.is_some() {
+        "saved without per-request outcomes: its latency percentiles and histogram"
+    } else {
+        "saved without per-request outcomes: percentiles only"
+    };
     let _ = writeln!(
         out,
-        "<text class=\"small\" x=\"{PLOT_LEFT}\" y=\"{}\">saved without per-request outcomes: percentiles only</text></g>",
+        "<text class=\"small\" x=\"{PLOT_LEFT}\" y=\"{}\">{note}</text></g>",
         y + 12.0
     );
     markers(out, axis, run, top - 2.0, y);
-    y + 16.0
+    match saved {
+        Some(h) => histogram(out, &h, class_of(&run.summary.mode), y + 20.0),
+        None => y + 16.0,
+    }
 }
 
 /// The stylesheet class of a mode.
