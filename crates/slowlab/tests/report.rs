@@ -443,3 +443,48 @@ fn markup_in_a_saved_document_stays_text_in_the_report() {
         "the text is shown, escaped"
     );
 }
+
+#[test]
+fn report_reads_standard_input_and_survives_a_closed_pipe() {
+    let output = run(&["race", "0.01", "--modes", "async", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut child = common::slowlab()
+        .args(["report", "show", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&output.stdout)
+        .unwrap();
+    let shown = child.wait_with_output().unwrap();
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    assert!(stdout(&shown).contains("async"));
+
+    // A reader that goes away early is no error, and nothing panics.
+    let dir = scratch("pipe");
+    let json = path(&dir, "race.json");
+    std::fs::write(&json, &output.stdout).unwrap();
+    let mut child = common::slowlab()
+        .args(["report", "html", &json])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let ended = child.wait_with_output().unwrap();
+    assert_eq!(ended.status.code(), Some(0), "{}", stderr(&ended));
+    assert!(!stderr(&ended).contains("panicked"), "{}", stderr(&ended));
+
+    let missing = run(&["report", "show", &path(&dir, "missing.json")]);
+    assert_eq!(
+        missing.status.code(),
+        Some(1),
+        "an unreadable file is not a usage error"
+    );
+}

@@ -11,18 +11,23 @@ use crate::report::{self, Document};
 
 /// Reads the document and prints or writes what was asked.
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    match args.command {
-        ReportCommand::Show { file } => {
-            let doc = read(&file)?;
-            print!("{}", report::show(&doc));
-        }
+    let written = match args.command {
+        ReportCommand::Show { file } => crate::output::print(&report::show(&read(&file)?)),
         ReportCommand::Html { file, output } => {
             let page = report::html::page(&read(&file)?);
             match output {
-                Some(path) => report::write_file(&path, &page)?,
-                None => print!("{page}"),
+                Some(path) => {
+                    report::check_writable(&path)?;
+                    report::write_file(&path, &page)?;
+                    Ok(())
+                }
+                None => crate::output::print(&page),
             }
         }
+    };
+    if let Err(err) = written {
+        say!("slowlab report: cannot write the output: {err}");
+        return Ok(ExitCode::from(crate::EXIT_FAILED));
     }
     Ok(ExitCode::SUCCESS)
 }
