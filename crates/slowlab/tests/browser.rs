@@ -3,8 +3,9 @@
 //! Run pressed, draws every bar of both races and the concurrent one ends first.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the tests print why and pass,
-//! unless `SLOWLAB_REQUIRE_TOOLS=1`. With `SLOWLAB_UPDATE_SCREENSHOTS=1` the report test also
-//! writes docs/race-report.png from the article's race; otherwise nothing is written to the tree.
+//! unless `SLOWLAB_REQUIRE_TOOLS=1`. With `SLOWLAB_UPDATE_SCREENSHOTS=1` the tests also write
+//! docs/race-report.png (the article's race) and docs/live-race.png; otherwise nothing is written
+//! to the tree.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -266,5 +267,11 @@ async fn the_live_race_runs_in_chromium() {
     assert!(sequential >= 1.05, "{result}");
     assert!(concurrent < sequential, "{result}");
     assert_eq!(browser.console_errors().await, Vec::<String>::new());
+    if std::env::var("SLOWLAB_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        let png = browser.client.screenshot().await.unwrap();
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/live-race.png");
+        std::fs::write(&docs, png).unwrap();
+        eprintln!("wrote {}", docs.display());
+    }
     browser.stop().await;
 }
