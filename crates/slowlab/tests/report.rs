@@ -228,6 +228,44 @@ fn a_large_fetch_report_folds_and_a_document_without_outcomes_shows_percentiles(
     assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
     assert!(stdout(&shown).contains("percentiles only"));
 
+    // With text output the run keeps its outcomes for the report all the same.
+    let text = run(&[
+        "fetch",
+        "--count",
+        "50",
+        "--delay",
+        "0",
+        "--quiet",
+        "--base-url",
+        &served.base_url,
+        "--report",
+        &html,
+    ]);
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<g class=\"request").count(), 10, "{page}");
+
+    // A run that keeps no outcomes reports its histogram.
+    let quiet = run(&[
+        "fetch",
+        "--count",
+        "50",
+        "--delay",
+        "0",
+        "--no-outcomes",
+        "--quiet",
+        "--base-url",
+        &served.base_url,
+        "--report",
+        &html,
+    ]);
+    assert_eq!(quiet.status.code(), Some(0), "{}", stderr(&quiet));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("its latency percentiles and histogram"),
+        "{page}"
+    );
+
     let bad = run(&["report", "show", &html]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("not JSON"), "{}", stderr(&bad));

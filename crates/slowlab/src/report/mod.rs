@@ -326,6 +326,8 @@ impl Document {
             .into_iter()
             .map(|o| OutcomeRecord::new(&report.workload, o))
             .collect();
+        // A run that kept no outcomes (--no-outcomes) is drawn from its histograms.
+        let outcomes = report.outcomes_kept.then_some(outcomes);
         let value = serde_json::json!({
             "workload": WorkloadRecord::new(&report.workload),
             "summary": &report.summary,
