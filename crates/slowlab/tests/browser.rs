@@ -126,12 +126,40 @@ impl Browser {
         self.client.execute(script, vec![]).await.unwrap()
     }
 
+    /// Ends the session (the browser quits) and chromedriver.
     async fn stop(self) {
-        let _ = self.client.close().await;
-        let mut driver = self.driver;
-        let _ = driver.kill();
-        let _ = driver.wait();
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    /// Also when a test fails midway: chromedriver goes, and the profile with it.
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        kill_browsers_of(&self.profile);
         let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Kills the browser processes started with `profile`: a session that never closed (a failed
+/// test) leaves them behind chromedriver. Only processes naming this profile are touched.
+fn kill_browsers_of(profile: &Path) {
+    let flag = format!("--user-data-dir={}", profile.display());
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for process in processes.flatten() {
+        let Ok(cmdline) = std::fs::read(process.path().join("cmdline")) else {
+            continue;
+        };
+        let ours = cmdline.split(|b| *b == 0).any(|arg| arg == flag.as_bytes());
+        if ours {
+            let _ = Command::new("kill")
+                .arg(process.file_name())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 

@@ -298,7 +298,7 @@ fn compare_models_shows_a_blocking_server_serialising_the_async_client() {
     assert_eq!(runs[2]["label"], "async vs blocking");
     // The blocking server holds one request at a time: at least the sum, however async the client.
     assert!(runs[2]["wall"].as_f64().unwrap() >= 0.3);
-    assert!(runs[0]["wall"].as_f64().unwrap() < 0.3);
+    assert!(runs[0]["wall"].as_f64().unwrap() < runs[2]["wall"].as_f64().unwrap());
     assert!(stdout(&output).contains("async vs threads:40"));
 
     let refused = run(&[
