@@ -214,8 +214,10 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
     // Every connection is a file descriptor; races of thousands need more than the usual 1,024.
     let _ = slowlab_client::limits::raise_fd_limit();
 
-    let announced = Workload::from_delays(Endpoint::parse("http://127.0.0.1:1")?, delays);
-    let least = plan.least_time(&announced);
+    // The workload's shape (sum, longest, packings) is known before any server exists; this
+    // copy's address is a placeholder that is never called.
+    let shape = Workload::from_delays(Endpoint::parse("http://127.0.0.1:1")?, delays);
+    let least = plan.least_time(&shape);
     if least > ANNOUNCE_OVER {
         say!(
             "slowlab race: this race takes at least {}; Ctrl-C stops it",
@@ -300,13 +302,13 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
         (Some(sequential), Some(other)) if !other.is_zero() => Some(ratio(sequential, other)),
         _ => None,
     };
-    let max_delay = announced.max_delay();
+    let max_delay = shape.max_delay();
     let document = RaceDocument {
         base_url: base_url.unwrap_or_default(),
         embedded_server: plan.endpoint.is_none(),
         scale: plan.scale,
         delays: delays.iter().map(Duration::as_secs_f64).collect(),
-        sum_of_delays: announced.sum_of_delays().as_secs_f64(),
+        sum_of_delays: shape.sum_of_delays().as_secs_f64(),
         max_delay: max_delay.as_secs_f64(),
         runs: runs
             .iter()
@@ -320,7 +322,7 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
             .collect(),
         speedup: speedup_over_sequential(Mode::Async),
         threads_speedup: speedup_over_sequential(Mode::Threads),
-        ideal_speedup: (!max_delay.is_zero()).then(|| ratio(announced.sum_of_delays(), max_delay)),
+        ideal_speedup: (!max_delay.is_zero()).then(|| ratio(shape.sum_of_delays(), max_delay)),
         machine: Machine::here(),
     };
     // The reports are drawn from the JSON document itself, as `slowlab report html` draws a
