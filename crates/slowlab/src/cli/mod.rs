@@ -30,7 +30,8 @@ const EXAMPLES: &str = "\
 Examples:
   slowlab race                       the article's experiment, scaled to about 5 s
   slowlab race --scale 1             the article's full 44 s vs 9 s
-  slowlab serve                      the slow API on http://127.0.0.1:8000
+  slowlab race --report race.html    the race as a page to keep (see also: slowlab report)
+  slowlab serve                      the slow API on http://127.0.0.1:8000 (and /race, live)
   slowlab fetch 7 2 6 4 0 9 4 2 5 5  the article's requests, all at once";
 
 /// The subcommands.
