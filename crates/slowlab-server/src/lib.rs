@@ -34,7 +34,9 @@ mod precise;
 pub mod respond;
 pub mod routes;
 mod server;
+mod service;
 mod stats;
+mod watch;
 
 pub use config::{Config, OverMax};
 pub use delay::{Delay, DelayError};
@@ -43,4 +45,5 @@ pub use limits::raise_open_file_limit;
 pub use model::Model;
 pub use options::{Fault, Options, Plan, Shape};
 pub use server::{Server, ShutdownReport, bind, run, spawn};
+pub use service::{App, AppFuture, InfallibleFuture};
 pub use stats::{Stats, StatsSnapshot};

@@ -104,7 +104,11 @@ pub fn validate(cli: &Cli) -> Result<(), UsageError> {
 /// Runs one command to completion and returns the process's exit status. An error is a
 /// [`UsageError`] (exit status 2) or a runtime failure (1); [`exit_status`] tells which.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // At least two workers, even on one core: `serve --model blocking` holds a worker in each
+    // sleep on purpose, and the other one must still see signals, timers and /healthz.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()?;
     runtime.block_on(async {
