@@ -71,8 +71,11 @@ impl fmt::Display for Model {
 /// Most threads `threads:N` may ask for.
 pub const MAX_THREADS: usize = 10_000;
 
-/// Stack of a pool thread: it only sleeps.
-const POOL_STACK: usize = 64 * 1024;
+/// Stack of a pool thread: it only sleeps, but starting a thread allocates, and jemalloc (the
+/// `slowlab` binary's allocator) sets up its thread state on that first allocation, deep enough to
+/// overflow 64 KiB when the process already runs many threads (a race against a second embedded
+/// server crashed there). Untouched stack pages cost address space only.
+const POOL_STACK: usize = 256 * 1024;
 
 /// A model ready to hold requests: a timer, the server's own thread pool, or the event loop's turn.
 #[derive(Debug)]

@@ -2,7 +2,8 @@
 //!
 //! - `GET /{seconds}`: parse the path and query into a plan, hold the request as the model does,
 //!   then answer (or drip, or fault);
-//! - `GET /healthz`, `GET /metrics`, `GET /`: health, Prometheus metrics, a page for humans.
+//! - `GET /healthz`, `GET /metrics`, `GET /`: health, Prometheus metrics, a page for humans;
+//! - `GET /race`: the race, live: a page whose browser sends the requests and draws them.
 //!
 //! Size limits on the URI and headers are checked one step earlier, in the connection layer
 //! ([`crate::limits`]), so they hold for every route.
@@ -173,6 +174,7 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> std::io::Result<R
     }));
     let router = Router::new()
         .route("/", get(index).fallback(method_not_allowed))
+        .route("/race", get(race_page).fallback(method_not_allowed))
         .route("/healthz", get(healthz).fallback(method_not_allowed))
         .route("/metrics", get(metrics).fallback(method_not_allowed))
         .route("/{sleep}", delay_route)
@@ -303,6 +305,13 @@ async fn index(State(state): State<AppState>) -> Response {
 }
 
 const INDEX_HTML: &str = include_str!("index.html");
+
+/// `GET /race`: the article's race, run by the browser against this server (no external assets).
+async fn race_page() -> Html<&'static str> {
+    Html(RACE_HTML)
+}
+
+const RACE_HTML: &str = include_str!("race.html");
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound {

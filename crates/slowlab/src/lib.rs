@@ -29,6 +29,7 @@ mod commands;
 pub mod merge;
 mod output;
 mod render;
+mod report;
 mod sink;
 
 use std::ffi::OsString;
@@ -96,6 +97,7 @@ pub fn validate(cli: &Cli) -> Result<(), UsageError> {
         Command::Serve(_) => Ok(()),
         Command::Fetch(args) => commands::fetch::Plan::new(args).map(drop),
         Command::Race(args) => commands::race::Plan::new(args).map(drop),
+        Command::Report(_) => Ok(()),
     }
 }
 
@@ -114,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Fetch(args) => commands::fetch::run(*args).await,
             Command::Race(args) => commands::race::run(args).await,
+            Command::Report(args) => commands::report::run(args),
         }
     })
 }

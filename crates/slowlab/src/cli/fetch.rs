@@ -25,6 +25,7 @@ Examples:
   slowlab fetch --rate 200 --duration 10s --connections 100 0.05    open loop: 200/s for 10 s
   slowlab fetch --rate 100,1000@30s,1000@60s,0@10s --http2 0.1      a ramp up, a hold, a ramp down
   slowlab fetch --duration 30s --concurrency 50 0 0.1 0.5           closed loop for 30 s
+  slowlab fetch --count 10000 --delay 1 --report run.html     the run as a page, at a glance
   slowlab fetch --urls urls.txt --base-url http://127.0.0.1:9000 --output ndjson
   slowlab fetch -X POST --body '{\"n\": 1}' --content-type application/json --urls urls.txt
   printf 'http://127.0.0.1:8000/1\\nhttp://127.0.0.1:8001/2\\n' | slowlab fetch --urls -
@@ -204,6 +205,10 @@ pub struct FetchArgs {
     /// default "any failed request exits 1".
     #[arg(long, value_name = "RULES")]
     pub fail_on: Option<String>,
+    /// Also write a self-contained HTML report to FILE: one bar per request, or past 40 requests
+    /// requests in flight, completions, a latency histogram and the slowest requests.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Send only shard I of N of the workload (I from 0 to N-1): request k when k mod N = I, so N
     /// processes with the same arguments and N send every request once. Outcomes keep their index
     /// in the whole workload; `slowlab report merge` joins the shards' JSON reports. Example:
