@@ -141,7 +141,10 @@ fn open_loop_and_timed_runs_write_their_schedule_in_json_ndjson_and_csv() {
     valid(&doc);
     assert_eq!(doc["workload"]["duration"], 0.3);
     assert!(doc["summary"]["open_loop"].is_null());
-    assert!(doc["outcomes"][0]["scheduled_at"].is_null());
+    assert!(
+        doc["outcomes"][0].get("scheduled_at").is_none(),
+        "closed loop: no due time"
+    );
 
     let lines = fetch(&["--rate", "50", "--duration", "0.2s", "-o", "ndjson", "0"]);
     let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();

@@ -55,9 +55,12 @@ pub struct OutcomeRecord<'a> {
     pub connect: Option<f64>,
     /// When the response head arrived, seconds from the run's start.
     pub first_byte: Option<f64>,
-    /// Open loop (`--rate`): when the request was due, seconds from the run's start.
+    /// Open loop (`--rate`): when the request was due, seconds from the run's start. Left out
+    /// of closed-loop records (and so of the race's).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_at: Option<f64>,
     /// Open loop: `start - scheduled_at`, how late it was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub send_lag: Option<f64>,
     /// Why it failed.
     pub error: Option<ErrorRecord<'a>>,
