@@ -79,6 +79,9 @@ pub struct Config {
     /// Length of the kernel's accept queue. Bursts of thousands of connects need it deep:
     /// a shallow queue turns a burst into SYN retries of 1 s and more.
     pub backlog: u32,
+    /// Seeds one sequence of random draws (delay shapes, mixes) for the whole server, so the same
+    /// order of arrivals sees the same draws. A URL's own `seed=` still wins for its request.
+    pub seed: Option<u64>,
 }
 
 impl Default for Config {
@@ -98,6 +101,7 @@ impl Default for Config {
             max_header_bytes: 16 * 1024,
             max_headers: 100,
             backlog: 4096,
+            seed: None,
         }
     }
 }

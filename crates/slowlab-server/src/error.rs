@@ -66,6 +66,14 @@ pub enum ApiError {
         /// What the option takes.
         expected: &'static str,
     },
+    /// A `mix=` that is not a mix.
+    #[error("bad mix {value:?}: {reason}")]
+    BadMix {
+        /// A short excerpt of the value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Options that contradict each other, such as `jitter` with `dist`.
     #[error("conflicting options: {detail}")]
     ConflictingOptions {
@@ -115,7 +123,7 @@ impl ApiError {
             | ApiError::OverMaxDelay { .. }
             | ApiError::BodyTooLarge { .. } => "too_large",
             ApiError::UnknownOption { .. } => "unknown_option",
-            ApiError::BadOption { .. } => "bad_option",
+            ApiError::BadOption { .. } | ApiError::BadMix { .. } => "bad_option",
             ApiError::ConflictingOptions { .. } => "conflicting_options",
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -131,6 +139,7 @@ impl ApiError {
             | ApiError::OverMaxDelay { .. }
             | ApiError::UnknownOption { .. }
             | ApiError::BadOption { .. }
+            | ApiError::BadMix { .. }
             | ApiError::ConflictingOptions { .. }
             | ApiError::BodyTooLarge { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -165,6 +174,10 @@ impl ApiError {
                 value,
                 expected,
             } => format!("{key}={value} is not valid: {key} takes {expected}"),
+            ApiError::BadMix { value, reason } => format!(
+                "mix={value} is not valid: {reason}; mix takes {}",
+                crate::mix::GRAMMAR
+            ),
             ApiError::ConflictingOptions { detail } => format!("conflicting options: {detail}"),
             ApiError::BodyTooLarge { requested, max } => format!(
                 "bytes={requested} is over this server's cap of {max} bytes; ask for less, or start the server with a larger --max-body-bytes"

@@ -30,8 +30,9 @@ use crate::delay::{DelayError, excerpt};
 use crate::error::ApiError;
 use crate::metrics::{self, Outcome};
 use crate::model::Waiter;
-use crate::options::{Fault, Plan, plan};
+use crate::options::{Fault, Plan, plan_drawing};
 use crate::respond;
+use crate::sequence::Sequence;
 use crate::stats::Stats;
 
 /// What every handler can see; one `Arc`, so extracting it costs one reference count.
@@ -43,6 +44,8 @@ struct Shared {
     stats: Arc<Stats>,
     waiter: Waiter,
     up_since: Instant,
+    /// `--seed`: the server's sequence of draws.
+    sequence: Option<Sequence>,
 }
 
 impl std::ops::Deref for AppState {
@@ -151,6 +154,7 @@ impl Future for RouteCall {
 /// The router and the direct path for one server.
 pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
     let waiter = Waiter::new(config.model);
+    let sequence = config.seed.map(Sequence::new);
     let delay_route = if config.any_method {
         any(wait)
     } else {
@@ -161,6 +165,7 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
         stats,
         waiter,
         up_since: Instant::now(),
+        sequence,
     }));
     let router = Router::new()
         .route("/", get(index).fallback(method_not_allowed))
@@ -196,7 +201,12 @@ fn parse(state: &AppState, uri: &Uri) -> Result<Plan, ApiError> {
     } else {
         Cow::Borrowed(raw)
     };
-    plan(&segment, uri.query(), &state.config)
+    plan_drawing(
+        &segment,
+        uri.query(),
+        &state.config,
+        state.sequence.as_ref(),
+    )
 }
 
 /// The delay endpoint itself, once parsed: hold the request as the model does, then answer.

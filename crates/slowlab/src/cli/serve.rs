@@ -27,6 +27,7 @@ Query options on /{seconds} (the path stays the base delay and the echo):
   /3?drip=3                              headers at once, the body in 3 chunks over 3 s
   /1?bytes=1000000                       pad the body to 1 MB (capped by --max-body-bytes)
   /1?fault=reset                         after the wait: reset, hangup, malformed, hang or truncate
+  /1?mix=503:0.2,reset:0.05              503 for 20%, a reset for 5%, the plain answer for the rest
 A drawn delay is in the X-Slowlab-Drawn-Delay header, the wait measured in Server-Timing.
 
 Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with clickable examples).
@@ -96,4 +97,9 @@ pub struct ServeArgs {
     /// Length of the kernel's accept queue (capped by net.core.somaxconn). Example: --backlog 8192.
     #[arg(long, default_value_t = 4096)]
     pub backlog: u32,
+    /// Seed the server's random draws (delay shapes, mixes): the same order of arrivals, e.g. a
+    /// sequential client, then sees the same delays and answers every run. A URL's own seed=
+    /// still makes that URL's draw a pure function of the URL. Example: --seed 42.
+    #[arg(long, value_name = "K")]
+    pub seed: Option<u64>,
 }

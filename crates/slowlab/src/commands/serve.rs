@@ -27,6 +27,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_uri_bytes: args.max_uri_bytes,
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
+        seed: args.seed,
     };
     // Each connection is a file descriptor; the usual soft limit of 1,024 is far too low.
     let open_files = match slowlab_server::raise_open_file_limit() {
