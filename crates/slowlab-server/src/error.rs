@@ -88,6 +88,15 @@ pub enum ApiError {
         /// The server's `--max-body-bytes`.
         max: u64,
     },
+    /// A request body (to `/anything`) over `--max-body-bytes`.
+    #[error("request body over {max} bytes")]
+    RequestBodyTooLarge {
+        /// The server's `--max-body-bytes`.
+        max: u64,
+    },
+    /// A request body (to `/anything`) that ended before its framing said it would.
+    #[error("request body unreadable")]
+    BodyUnreadable,
     /// The request headers are larger than the server accepts.
     #[error("headers too large")]
     HeadersTooLarge {
@@ -128,6 +137,8 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::RequestBodyTooLarge { .. } => "body_too_large",
+            ApiError::BodyUnreadable => "body_unreadable",
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
         }
     }
@@ -145,6 +156,8 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::RequestBodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyUnreadable => StatusCode::BAD_REQUEST,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
@@ -188,6 +201,10 @@ impl ApiError {
             ApiError::MethodNotAllowed { method } => format!(
                 "method {method} is not allowed here: use GET or HEAD (a server started with --any-method lets every method wait on /{{seconds}})"
             ),
+            ApiError::RequestBodyTooLarge { max } => format!(
+                "the request body is over this server's cap of {max} bytes; send less, or start the server with a larger --max-body-bytes"
+            ),
+            ApiError::BodyUnreadable => "the request body ended before its Content-Length or chunked framing said it would; send the whole body".to_owned(),
             ApiError::UriTooLong { len, max } => {
                 format!("the request URI is {len} bytes; this server accepts at most {max}")
             }

@@ -24,7 +24,9 @@
 //! with [`metrics`] counted on the way. Every refusal is an [`ApiError`] answered as a JSON 4xx.
 
 mod config;
+mod custom;
 pub mod delay;
+mod echo;
 mod error;
 pub mod limits;
 pub mod metrics;

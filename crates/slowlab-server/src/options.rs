@@ -431,7 +431,8 @@ pub fn parse_query(query: &str) -> Result<Options, ApiError> {
     Ok(options)
 }
 
-const KEY_NAMES: [&str; 12] = [
+/// Every option key, in the order of the bitmask that spots repeated keys.
+pub(crate) const KEY_NAMES: [&str; 12] = [
     "jitter", "dist", "min", "max", "median", "sigma", "seed", "status", "drip", "bytes", "fault",
     "mix",
 ];

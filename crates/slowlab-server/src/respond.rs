@@ -34,7 +34,7 @@ static SPACES: [u8; 64 * 1024] = [b' '; 64 * 1024];
 pub(crate) struct Abort(pub Fault);
 
 /// The article's body: `{"time_elapsed": 0.25}`.
-fn json(plan: &Plan) -> Bytes {
+pub(crate) fn json(plan: &Plan) -> Bytes {
     let mut text = SmallBuf::new();
     text.push(b"{\"time_elapsed\": ");
     plan.requested.write_to(&mut text);
@@ -85,9 +85,9 @@ fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
     }
 }
 
-/// The answer after a completed wait of `waited`.
-pub(crate) fn answer(plan: &Plan, waited: Duration, record: Record) -> Response {
-    let json = json(plan);
+/// The answer after a completed wait of `waited`, with `json` as the body before any padding (the
+/// article's [`json`], a rule's body or the echo).
+pub(crate) fn answer_with(plan: &Plan, json: Bytes, waited: Duration, record: Record) -> Response {
     let body = match plan.options.bytes {
         Some(bytes) if bytes > json.len() as u64 => Body::new(SlowBody::new(json, bytes, None)),
         _ => Body::from(json),
@@ -101,8 +101,13 @@ pub(crate) fn answer(plan: &Plan, waited: Duration, record: Record) -> Response 
 /// Headers at once, then the body in `chunks` pieces spread evenly over the wait. The record goes
 /// with the body: the request is done when the last chunk is out, cancelled if the body is dropped
 /// before.
-pub(crate) fn drip(plan: &Plan, chunks: u32, record: Record, head_only: bool) -> Response {
-    let json = json(plan);
+pub(crate) fn drip_with(
+    plan: &Plan,
+    json: Bytes,
+    chunks: u32,
+    record: Record,
+    head_only: bool,
+) -> Response {
     let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
     let mut response = if head_only {
         record.finish(Outcome::Ok);
@@ -128,8 +133,7 @@ pub(crate) fn drip(plan: &Plan, chunks: u32, record: Record, head_only: bool) ->
 }
 
 /// `fault=truncate`: a Content-Length for the whole body, half of it, then the connection ends.
-pub(crate) fn truncated(plan: &Plan, waited: Duration) -> Response {
-    let json = json(plan);
+pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration) -> Response {
     let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
     let mut body = SlowBody::new(json, total, None);
     body.truncate_at = Some(total / 2);

@@ -26,6 +26,7 @@ use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
+use crate::custom::Custom;
 use crate::delay::{DelayError, excerpt};
 use crate::error::ApiError;
 use crate::metrics::{self, Outcome};
@@ -37,15 +38,15 @@ use crate::stats::Stats;
 
 /// What every handler can see; one `Arc`, so extracting it costs one reference count.
 #[derive(Clone)]
-struct AppState(Arc<Shared>);
+pub(crate) struct AppState(Arc<Shared>);
 
-struct Shared {
-    config: Arc<Config>,
-    stats: Arc<Stats>,
+pub(crate) struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) stats: Arc<Stats>,
     waiter: Waiter,
     up_since: Instant,
     /// `--seed`: the server's sequence of draws.
-    sequence: Option<Sequence>,
+    pub(crate) sequence: Option<Sequence>,
 }
 
 impl std::ops::Deref for AppState {
@@ -84,6 +85,12 @@ impl Routes {
     /// and headers point into hyper's read buffer, and a request that kept them through its wait
     /// would make hyper allocate a new buffer for every waiting connection.
     pub(crate) fn call(&self, mut request: Request<Incoming>) -> RouteCall {
+        if crate::echo::is_echo(request.uri().path()) {
+            // Before the headers are dropped: the echo answers with them.
+            return RouteCall::Direct {
+                future: Box::pin(crate::echo::serve_echo(self.state.clone(), request)),
+            };
+        }
         if is_plain_delay(&request, self.state.config.any_method) {
             let head_only = request.method() == Method::HEAD;
             let version = request.version();
@@ -91,7 +98,7 @@ impl Routes {
             drop(request);
             return match parsed {
                 Ok(plan) => RouteCall::Direct {
-                    future: Box::pin(serve(self.state.clone(), plan, head_only, version)),
+                    future: Box::pin(serve(self.state.clone(), plan, head_only, version, None)),
                 },
                 Err(err) => Routes::ready(err.into_response()),
             };
@@ -183,7 +190,16 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
 async fn wait(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (parts, _body) = request.into_parts();
     match parse(&state, &parts.uri) {
-        Ok(plan) => serve(state, plan, parts.method == Method::HEAD, parts.version).await,
+        Ok(plan) => {
+            serve(
+                state,
+                plan,
+                parts.method == Method::HEAD,
+                parts.version,
+                None,
+            )
+            .await
+        }
         Err(err) => err.into_response(),
     }
 }
@@ -213,18 +229,37 @@ fn parse(state: &AppState, uri: &Uri) -> Result<Plan, ApiError> {
 ///
 /// A function returning an `async move` block rather than an `async fn`: an `async fn` keeps a
 /// second copy of its arguments in its state, and this future lives as long as the wait.
+///
+/// `custom` answers with its body and headers instead of the article's JSON.
 #[allow(clippy::manual_async_fn)]
-fn serve(
+pub(crate) fn serve(
     state: AppState,
     plan: Plan,
     head_only: bool,
     version: Version,
+    custom: Option<Arc<Custom>>,
 ) -> impl Future<Output = Response> + Send {
     async move {
         let http2 = version == Version::HTTP_2;
         let record = state.stats.record(plan.status(), plan.requested);
+        let body = |plan: &Plan| match &custom {
+            Some(custom) => custom.body.clone(),
+            None => respond::json(plan),
+        };
+        let decorated = |mut response: Response| {
+            if let Some(custom) = &custom {
+                custom.decorate(&mut response);
+            }
+            response
+        };
         if let Some(chunks) = plan.options.drip {
-            return respond::drip(&plan, chunks, record, head_only);
+            return decorated(respond::drip_with(
+                &plan,
+                body(&plan),
+                chunks,
+                record,
+                head_only,
+            ));
         }
 
         let started = record.started();
@@ -233,11 +268,13 @@ fn serve(
         record.waited(plan.wait, waited);
 
         match plan.options.fault {
-            None => respond::answer(&plan, waited, record),
+            None => decorated(respond::answer_with(&plan, body(&plan), waited, record)),
             Some(fault) => {
                 record.finish(Outcome::Fault);
                 match fault {
-                    Fault::Truncate => respond::truncated(&plan, waited),
+                    Fault::Truncate => {
+                        decorated(respond::truncated_with(&plan, body(&plan), waited))
+                    }
                     Fault::Hang => {
                         // Never answer; the wait ends when the client goes away (this future is
                         // dropped) or after --max-delay, whichever comes first.
