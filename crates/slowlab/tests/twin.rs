@@ -5,21 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Served, slowlab, stderr, stdout};
-
-/// Whether `tool` can run here. Missing, it skips the caller's check with a printed reason, or
-/// fails when `SLOWLAB_REQUIRE_TOOLS=1` (CI installs every tool the tests use).
-fn have(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--version").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("SLOWLAB_REQUIRE_TOOLS").is_none_or(|v| v != "1"),
-            "{tool} is required (SLOWLAB_REQUIRE_TOOLS=1) but not installed"
-        );
-        eprintln!("skipped: {tool} is not installed");
-    }
-    found
-}
+use common::{Served, slowlab, stderr, stdout, tool_available};
 
 /// The JSON documents in `text`, one per top-level `{ ... }` block starting a line.
 fn json_blocks(text: &str) -> Vec<serde_json::Value> {
@@ -71,7 +57,7 @@ fn the_echo_shows_what_fetch_sent() {
 
 #[test]
 fn the_echo_shows_what_curl_sent() {
-    if !have("curl") {
+    if !tool_available("curl") {
         return;
     }
     let served = Served::start(&[]);
