@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod mix;
 pub mod model;
 pub mod options;
+mod pace;
 mod precise;
 pub mod respond;
 pub mod routes;

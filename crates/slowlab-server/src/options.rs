@@ -20,7 +20,7 @@ use crate::sequence::Sequence;
 
 /// Every option key the delay endpoint knows, as listed in an `unknown_option` answer.
 pub const KNOWN_OPTIONS: &str =
-    "jitter, dist, min, max, median, sigma, seed, status, drip, bytes, fault, mix";
+    "jitter, dist, min, max, median, sigma, seed, status, drip, bytes, fault, mix, bps";
 
 /// Most chunks `drip=` may ask for.
 pub const MAX_DRIP_CHUNKS: u32 = 10_000;
@@ -111,6 +111,8 @@ pub struct Options {
     pub fault: Option<Fault>,
     /// `mix=...`: draw the answer (a status, a fault, or the plain answer) for each request.
     pub mix: Option<Mix>,
+    /// `bps=N`: send the body at N bytes per second.
+    pub bps: Option<u64>,
 }
 
 /// What a request asked for, resolved: the wait, and how to answer after it.
@@ -361,6 +363,15 @@ pub fn parse_query(query: &str) -> Result<Options, ApiError> {
                         .ok_or_else(|| bad(key, value, "a whole number of bytes, e.g. 1000000"))?,
                 );
             }
+            "bps" => {
+                options.bps = Some(parse_digits(value).filter(|n| *n >= 1).ok_or_else(|| {
+                    bad(
+                        key,
+                        value,
+                        "a whole number of bytes per second, 1 or more, e.g. bps=1000000",
+                    )
+                })?);
+            }
             "mix" => {
                 options.mix = Some(Mix::parse(value).map_err(|reason| ApiError::BadMix {
                     value: excerpt(value),
@@ -416,6 +427,11 @@ pub fn parse_query(query: &str) -> Result<Options, ApiError> {
             "drip sends the answer during the wait, fault replaces it after; give one of them",
         ));
     }
+    if options.bps.is_some() && options.drip.is_some() {
+        return Err(conflict(
+            "drip spreads the body over the wait, bps paces it after; give one of them",
+        ));
+    }
     if let Some(mix) = options.mix {
         if options.fault.is_some() {
             return Err(conflict(
@@ -432,9 +448,9 @@ pub fn parse_query(query: &str) -> Result<Options, ApiError> {
 }
 
 /// Every option key, in the order of the bitmask that spots repeated keys.
-pub(crate) const KEY_NAMES: [&str; 12] = [
+pub(crate) const KEY_NAMES: [&str; 13] = [
     "jitter", "dist", "min", "max", "median", "sigma", "seed", "status", "drip", "bytes", "fault",
-    "mix",
+    "mix", "bps",
 ];
 
 /// ASCII digits only (no sign, no spaces) of a value that fits in a u64.

@@ -16,6 +16,7 @@ use tokio::time::{Instant, Sleep};
 use crate::delay::SmallBuf;
 use crate::metrics::Outcome;
 use crate::options::{Fault, Plan, Seconds};
+use crate::pace::Paced;
 use crate::stats::Record;
 
 /// `X-Slowlab-Drawn-Delay`: the delay drawn by `jitter` or `dist`, in seconds.
@@ -86,15 +87,25 @@ fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
 }
 
 /// The answer after a completed wait of `waited`, with `json` as the body before any padding (the
-/// article's [`json`], a rule's body or the echo).
-pub(crate) fn answer_with(plan: &Plan, json: Bytes, waited: Duration, record: Record) -> Response {
-    let body = match plan.options.bytes {
+/// article's [`json`], a rule's body or the echo). With `bps=`, the record goes with the body: the
+/// request is done when its last byte is out.
+pub(crate) fn answer_with(
+    plan: &Plan,
+    json: Bytes,
+    waited: Duration,
+    record: Record,
+    head_only: bool,
+) -> Response {
+    let mut body = match plan.options.bytes {
         Some(bytes) if bytes > json.len() as u64 => Body::new(SlowBody::new(json, bytes, None)),
         _ => Body::from(json),
     };
+    match plan.options.bps {
+        Some(bps) if !head_only => body = Body::new(Paced::new(body, bps, Some(record))),
+        _ => record.finish(Outcome::Ok),
+    }
     let mut response = base(plan, body);
     server_timing(&mut response, waited, false);
-    record.finish(Outcome::Ok);
     response
 }
 
@@ -137,7 +148,11 @@ pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration) -> Resp
     let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
     let mut body = SlowBody::new(json, total, None);
     body.truncate_at = Some(total / 2);
-    let mut response = base(plan, Body::new(body));
+    let body = match plan.options.bps {
+        Some(bps) => Body::new(Paced::new(body, bps, None)),
+        None => Body::new(body),
+    };
+    let mut response = base(plan, body);
     server_timing(&mut response, waited, false);
     response
 }

@@ -268,7 +268,13 @@ pub(crate) fn serve(
         record.waited(plan.wait, waited);
 
         match plan.options.fault {
-            None => decorated(respond::answer_with(&plan, body(&plan), waited, record)),
+            None => decorated(respond::answer_with(
+                &plan,
+                body(&plan),
+                waited,
+                record,
+                head_only,
+            )),
             Some(fault) => {
                 record.finish(Outcome::Fault);
                 match fault {
