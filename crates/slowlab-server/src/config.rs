@@ -82,6 +82,8 @@ pub struct Config {
     /// Seeds one sequence of random draws (delay shapes, mixes) for the whole server, so the same
     /// order of arrivals sees the same draws. A URL's own `seed=` still wins for its request.
     pub seed: Option<u64>,
+    /// Rules for any path (`--rules`, `--default`), in force until reloaded.
+    pub rules: Option<crate::rules::LiveRules>,
 }
 
 impl Default for Config {
@@ -102,6 +104,7 @@ impl Default for Config {
             max_headers: 100,
             backlog: 4096,
             seed: None,
+            rules: None,
         }
     }
 }

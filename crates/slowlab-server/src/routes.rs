@@ -91,6 +91,12 @@ impl Routes {
                 future: Box::pin(crate::echo::serve_echo(self.state.clone(), request)),
             };
         }
+        // Rules come after the server's own paths and before everything else.
+        if let Some(rules) = &self.state.config.rules
+            && let Some(rule) = crate::rules::matched(rules, &request)
+        {
+            return crate::rules::call(&self.state, rule, request);
+        }
         if is_plain_delay(&request, self.state.config.any_method) {
             let head_only = request.method() == Method::HEAD;
             let version = request.version();
@@ -305,16 +311,27 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "model": state.config.model.to_string(),
         "in_flight": state.stats.snapshot().in_flight,
         "uptime_seconds": state.up_since.elapsed().as_secs_f64(),
+        "rules": state.config.rules.as_ref().map(|live| {
+            let rules = live.current();
+            serde_json::json!({
+                "digest": rules.digest(),
+                "rules": rules.len(),
+                "default": rules.has_default(),
+            })
+        }),
     });
     axum::Json(body).into_response()
 }
 
 /// `GET /metrics`: the Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.stats.metrics().render(
+    let mut text = state.stats.metrics().render(
         state.stats.snapshot().in_flight,
         &state.config.model.to_string(),
     );
+    if let Some(rules) = &state.config.rules {
+        text.push_str(&rules.current().render_metrics());
+    }
     let mut response = Response::new(Body::from(text));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

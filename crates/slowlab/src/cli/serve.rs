@@ -1,6 +1,7 @@
 //! Options of `slowlab serve`.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -30,7 +31,13 @@ Query options on /{seconds} (the path stays the base delay and the echo):
   /1?mix=503:0.2,reset:0.05              503 for 20%, a reset for 5%, the plain answer for the rest
 A drawn delay is in the X-Slowlab-Drawn-Delay header, the wait measured in Server-Timing.
 
-Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with clickable examples).
+Rules for the paths your client already calls (see docs/server.md for every field):
+  slowlab serve --rules api.toml          [[rule]] path = \"/api/orders/{id}\"  delay = 0.3  mix = \"503:0.2\"
+  slowlab serve --default '0.2?mix=503:0.05'   every other path: 0.2 s, 503 for 5%
+  kill -HUP <pid>                         reload the rules file (or: slowlab serve --rules api.toml --watch)
+
+Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with clickable examples),
+/anything (echoes the request as JSON, after the wait its query options ask for).
 Bad input is answered with a JSON 4xx, e.g. /abc -> 400 {\"error\": \"not_a_number\", ...},
 /1?jiter=1 -> 400 {\"error\": \"unknown_option\", ...}.
 Ctrl-C or SIGTERM stops accepting and lets requests in flight finish, for at most --drain-timeout.
@@ -102,4 +109,17 @@ pub struct ServeArgs {
     /// still makes that URL's draw a pure function of the URL. Example: --seed 42.
     #[arg(long, value_name = "K")]
     pub seed: Option<u64>,
+    /// Rules for any path, from a TOML file: each [[rule]] matches a method and path and says how
+    /// to wait, fail and answer (see docs/server.md). Checked at start-up (exit 2 naming the rule
+    /// and field); SIGHUP reloads it, and a bad reload keeps the old rules.
+    /// Example: --rules api.toml.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// The default rule, for every path no other route takes: a delay and options in the URL's
+    /// words. Replaces the file's [default]. Example: --default '0.2?jitter=0.1&mix=503:0.05'.
+    #[arg(long, value_name = "SECONDS?OPTIONS")]
+    pub default: Option<String>,
+    /// Reload --rules when the file changes (checked every second), as well as on SIGHUP.
+    #[arg(long, requires = "rules")]
+    pub watch: bool,
 }

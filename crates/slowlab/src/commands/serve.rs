@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use slowlab_server::{Config, Stats};
+use slowlab_server::{Config, LiveRules, Stats};
 
 use crate::cli::ServeArgs;
 
 /// Serves until a signal, drains, and reports how many requests were cut off.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = Config {
+    let mut config = Config {
         addr: SocketAddr::new(args.host, args.port),
         max_delay: args.max_delay,
         over_max: args.over_max,
@@ -28,7 +28,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
         seed: args.seed,
+        rules: None,
     };
+    if args.rules.is_some() || args.default.is_some() {
+        // A bad rules file is a usage error: exit 2 naming the file, rule and field.
+        let rules = LiveRules::load(args.rules.as_deref(), args.default.as_deref(), &config)
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        config.rules = Some(rules);
+    }
     // Each connection is a file descriptor; the usual soft limit of 1,024 is far too low.
     let open_files = match slowlab_server::raise_open_file_limit() {
         Ok(limit) => limit.to_string(),
@@ -48,6 +55,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.max_delay.as_secs_f64(),
         args.model,
     );
+
+    if let Some(rules) = &config.rules {
+        describe_rules(rules);
+        reload_on_signal(rules.clone(), config.clone(), args.watch);
+    }
 
     let stats = Arc::new(Stats::default());
     let drain_timeout = config.drain_timeout;
@@ -83,6 +95,79 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line about the rules in force.
+fn describe_rules(rules: &LiveRules) {
+    let current = rules.current();
+    let from = rules
+        .file()
+        .map_or_else(|| "--default".to_owned(), |p| p.display().to_string());
+    eprintln!(
+        "slowlab serve: {} {} from {from}{}; digest {}",
+        current.len(),
+        plural(current.len() as u64, "rule", "rules"),
+        if current.has_default() {
+            " and a default rule"
+        } else {
+            ""
+        },
+        current.digest(),
+    );
+}
+
+/// Reloads the rules file on SIGHUP and, with `--watch`, when its modification time changes. A
+/// file that does not load keeps the rules in force and says why.
+fn reload_on_signal(rules: LiveRules, config: Config, watch: bool) {
+    let Some(file) = rules.file().map(std::path::Path::to_path_buf) else {
+        return;
+    };
+    let reload = move |why: &str| match rules.reload(&config) {
+        Ok(_) => {
+            eprint!("slowlab serve: {why}: ");
+            describe_rules(&rules);
+        }
+        Err(err) => {
+            eprintln!(
+                "slowlab serve: {why}: the rules file does not load, keeping the rules in force: {err}"
+            );
+        }
+    };
+    tokio::spawn(async move {
+        let modified =
+            |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let mut seen = modified(&file);
+        #[cfg(unix)]
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            #[cfg(unix)]
+            let signal = async {
+                match hangup.as_mut() {
+                    Some(hangup) => {
+                        hangup.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let signal = std::future::pending::<()>();
+            tokio::select! {
+                () = signal => {
+                    seen = modified(&file);
+                    reload("SIGHUP");
+                }
+                _ = poll.tick(), if watch => {
+                    let now = modified(&file);
+                    if now != seen {
+                        seen = now;
+                        reload("rules file changed");
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
