@@ -83,3 +83,240 @@ fn the_echo_shows_what_curl_sent() {
         serde_json::json!(["text/plain"])
     );
 }
+
+/// A fresh folder for one test's files.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("slowlab-twin-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The rules file of the README's "Make your own API slow", exactly as written there.
+fn readme_rules() -> String {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("## Make your own API slow")
+        .nth(1)
+        .expect("the README has a section \"Make your own API slow\"");
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + section[start..].find("```").unwrap();
+    section[start..end].to_owned()
+}
+
+/// `name`'s count in `slowlab_rule_requests_total`, from the server's /metrics.
+fn rule_count(served: &Served, name: &str) -> Option<u64> {
+    let metrics = common::get(&served.addr, "/metrics");
+    let prefix = format!("slowlab_rule_requests_total{{rule=\"{name}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map(|n| n.trim().parse().unwrap())
+}
+
+/// The body of a raw response.
+fn body(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+}
+
+/// The rules digest /healthz reports.
+fn digest(served: &Served) -> String {
+    let health = common::get(&served.addr, "/healthz");
+    let json: serde_json::Value = serde_json::from_str(body(&health)).unwrap();
+    json["rules"]["digest"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_readme_rules_file_runs_as_written() {
+    let dir = scratch("readme");
+    let rules = dir.join("api.toml");
+    std::fs::write(&rules, readme_rules()).unwrap();
+    let served = Served::start(&["--rules", rules.to_str().unwrap()]);
+    let urls = dir.join("urls.txt");
+    let mut list = String::new();
+    for id in 1..=4 {
+        list.push_str(&format!("/api/orders/{id}\n"));
+    }
+    list.push_str(&"/api/search?q=slow\n".repeat(3));
+    list.push_str(&"/static/app.js\n".repeat(2));
+    list.push_str("/api/search?q=fast\n/users/1\n/abc\n");
+    std::fs::write(&urls, list).unwrap();
+    let output = slowlab()
+        .args(["fetch", "--quiet", "--output", "json", "--urls"])
+        .arg(&urls)
+        .args(["--base-url", &served.base_url])
+        .output()
+        .unwrap();
+    // The orders route fails a share of its requests on purpose: 0 or 1, never a usage error.
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        stderr(&output)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let outcomes = report["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 12);
+    for outcome in &outcomes[4..] {
+        assert_eq!(outcome["status"], 200, "{outcome}");
+    }
+    for outcome in &outcomes[7..9] {
+        assert_eq!(outcome["bytes"], 20000, "assets are padded: {outcome}");
+        // 20 kB at 100 kB/s.
+        assert!(outcome["latency"].as_f64().unwrap() >= 0.19, "{outcome}");
+    }
+    for outcome in &outcomes[4..7] {
+        assert!(outcome["latency"].as_f64().unwrap() >= 0.5, "{outcome}");
+    }
+    for (name, count) in [
+        ("order", 4),
+        ("slow-search", 3),
+        ("assets", 2),
+        ("default", 3),
+    ] {
+        assert_eq!(rule_count(&served, name), Some(count), "{name}");
+    }
+    let order = common::get(&served.addr, "/api/orders/42");
+    if order.starts_with("HTTP/1.1 200") {
+        assert!(body(&order).contains(r#""status":"shipped""#), "{order}");
+    }
+    let search = common::get(&served.addr, "/api/search?q=slow");
+    assert!(
+        search.to_ascii_lowercase().contains("retry-after: 1"),
+        "{search}"
+    );
+    assert_eq!(body(&search), "no results yet");
+}
+
+#[test]
+fn sighup_reloads_the_rules_without_dropping_requests_in_flight() {
+    let dir = scratch("reload");
+    let rules = dir.join("rules.toml");
+    let old = "[[rule]]\nname = \"slow\"\npath = \"/api/slow\"\ndelay = 2\nbody = \"old\"\n";
+    std::fs::write(&rules, old).unwrap();
+    let mut served = Served::start(&["--rules", rules.to_str().unwrap()]);
+    // Every line the server logs, as it logs it.
+    let (lines, logged) = std::sync::mpsc::channel();
+    let pipe = served.child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let hangup = |served: &Served| {
+        let status = Command::new("kill")
+            .args(["-HUP", &served.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+
+    let waiting: Vec<_> = (0..100)
+        .map(|_| served.get_in_background("/api/slow"))
+        .collect();
+    served.wait_in_flight(100);
+    let before = digest(&served);
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"slow\"\npath = \"/api/slow\"\nbody = \"new\"\n",
+    )
+    .unwrap();
+    hangup(&served);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while digest(&served) == before {
+        assert!(std::time::Instant::now() < deadline, "never reloaded");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // New requests see the new rule at once; the 100 waiting finish under the old one.
+    let fresh = common::get(&served.addr, "/api/slow");
+    assert_eq!(body(&fresh), "new", "{fresh}");
+    for handle in waiting {
+        let response = handle.join().unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert_eq!(body(&response), "old");
+    }
+    assert_eq!(
+        rule_count(&served, "slow"),
+        Some(101),
+        "counts survive the reload"
+    );
+
+    // A reload that fails keeps the rules in force, and says why.
+    let good = digest(&served);
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"slow\"\npath = \"/api/slow\"\nmix = \"503:1.5\"\n",
+    )
+    .unwrap();
+    hangup(&served);
+    let why = loop {
+        let line = logged
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the failed reload is logged");
+        if line.contains("does not load") {
+            break line;
+        }
+    };
+    assert!(why.contains("rules.toml"), "{why}");
+    assert!(why.contains("rule 1 (\"slow\"), field mix"), "{why}");
+    assert_eq!(digest(&served), good);
+    assert_eq!(body(&common::get(&served.addr, "/api/slow")), "new");
+}
+
+#[test]
+fn a_bad_rules_file_stops_the_server_at_start_up() {
+    let dir = scratch("bad");
+    let rules = dir.join("bad.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"orders\"\npath = \"/api/orders/{id}\"\nbody_file = \"missing.json\"\n",
+    )
+    .unwrap();
+    let output = slowlab()
+        .args(["serve", "--port", "0", "--rules"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("bad.toml: rule 1 (\"orders\"), field body_file"),
+        "{err}"
+    );
+    assert!(err.contains("missing.json"), "{err}");
+    let output = slowlab()
+        .args(["serve", "--port", "0", "--default", "0.2?mix=503:2"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--default"), "{}", stderr(&output));
+}
+
+#[test]
+fn watch_reloads_a_changed_file_and_default_takes_every_other_path() {
+    let dir = scratch("watch");
+    let rules = dir.join("rules.toml");
+    std::fs::write(&rules, "[[rule]]\npath = \"/a\"\nbody = \"one\"\n").unwrap();
+    let served = Served::start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--watch",
+        "--default",
+        "0?status=418",
+    ]);
+    assert_eq!(body(&common::get(&served.addr, "/a")), "one");
+    assert!(common::get(&served.addr, "/no/such/path").starts_with("HTTP/1.1 418"));
+    let before = digest(&served);
+    std::fs::write(&rules, "[[rule]]\npath = \"/a\"\nbody = \"two\"\n").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while digest(&served) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--watch never reloaded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(body(&common::get(&served.addr, "/a")), "two");
+}

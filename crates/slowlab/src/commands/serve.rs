@@ -45,6 +45,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
 
+    if let Some(rules) = &config.rules {
+        reload_on_signal(rules.clone(), config.clone(), args.watch);
+    }
+
     // The first stdout line is the contract scripts read the port from.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on http://{addr}")?;
@@ -55,10 +59,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.max_delay.as_secs_f64(),
         args.model,
     );
-
     if let Some(rules) = &config.rules {
         describe_rules(rules);
-        reload_on_signal(rules.clone(), config.clone(), args.watch);
     }
 
     let stats = Arc::new(Stats::default());
@@ -133,13 +135,14 @@ fn reload_on_signal(rules: LiveRules, config: Config, watch: bool) {
             );
         }
     };
+    // Registered before the server says it listens: a SIGHUP sent once it does must not find
+    // the default action (ending the process) in place.
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     tokio::spawn(async move {
         let modified =
             |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
         let mut seen = modified(&file);
-        #[cfg(unix)]
-        let mut hangup =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             #[cfg(unix)]
