@@ -106,7 +106,8 @@ pub(crate) async fn serve_echo(state: AppState, request: Request<Incoming>) -> R
         json: serde_json::from_slice(&bytes).ok(),
         body_bytes: bytes.len(),
     };
-    let json = match serde_json::to_vec_pretty(&echo) {
+    // One line: clients that print bodies line by line (slowlab fetch) keep it whole.
+    let json = match serde_json::to_vec(&echo) {
         Ok(json) => json,
         Err(_) => b"{}".to_vec(),
     };

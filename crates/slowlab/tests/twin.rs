@@ -7,21 +7,12 @@ use std::process::Command;
 
 use common::{Served, slowlab, stderr, stdout, tool_available};
 
-/// The JSON documents in `text`, one per top-level `{ ... }` block starting a line.
+/// The JSON documents in `text`: its lines that are JSON objects.
 fn json_blocks(text: &str) -> Vec<serde_json::Value> {
-    let mut blocks = Vec::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        if line == "{" {
-            current.clear();
-        }
-        current.push_str(line);
-        current.push('\n');
-        if line == "}" {
-            blocks.push(serde_json::from_str(&current).unwrap());
-        }
-    }
-    blocks
+    text.lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
 
 #[test]

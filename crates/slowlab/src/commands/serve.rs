@@ -33,7 +33,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.rules.is_some() || args.default.is_some() {
         // A bad rules file is a usage error: exit 2 naming the file, rule and field.
         let rules = LiveRules::load(args.rules.as_deref(), args.default.as_deref(), &config)
-            .map_err(|err| anyhow::anyhow!("{err}"))?;
+            .map_err(|err| crate::UsageError(err.to_string()))?;
         config.rules = Some(rules);
     }
     // Each connection is a file descriptor; the usual soft limit of 1,024 is far too low.
