@@ -84,6 +84,9 @@ pub struct Config {
     pub seed: Option<u64>,
     /// Rules for any path (`--rules`, `--default`), in force until reloaded.
     pub rules: Option<crate::rules::LiveRules>,
+    /// TLS on the listening port, which then speaks TLS only (the `tls` feature).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl Default for Config {
@@ -105,6 +108,8 @@ impl Default for Config {
             backlog: 4096,
             seed: None,
             rules: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

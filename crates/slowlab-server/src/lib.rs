@@ -41,6 +41,8 @@ pub mod rules;
 mod sequence;
 mod server;
 mod stats;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use config::{Config, OverMax};
 pub use delay::{Delay, DelayError};
@@ -52,3 +54,5 @@ pub use options::{Fault, Options, Plan, Shape};
 pub use rules::{LiveRules, Route, Rules, RulesError};
 pub use server::{Server, ShutdownReport, bind, run, spawn};
 pub use stats::{Stats, StatsSnapshot};
+#[cfg(feature = "tls")]
+pub use tls::{Tls, TlsError};

@@ -123,6 +123,41 @@ pub async fn run(
         // Small JSON answers should leave at once, not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let conn = Arc::new(ConnState::new(Arc::clone(&stats)));
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &config.tls {
+            let acceptor = tls.acceptor.clone();
+            let service = ConnService {
+                routes: routes.clone(),
+                config: Arc::clone(&config),
+                conn: Arc::clone(&conn),
+            };
+            let watcher = graceful.watcher();
+            let builders = Arc::clone(&builders);
+            connections.spawn(async move {
+                let _permit = permit;
+                let handshake =
+                    tokio::time::timeout(builders.first_byte_timeout, acceptor.accept(stream));
+                let stream = match handshake.await {
+                    Ok(Ok(stream)) => stream,
+                    // Not TLS (a plain client on a TLS port), or too slow: nothing to serve.
+                    Ok(Err(err)) => {
+                        tracing::debug!(%peer, "TLS handshake failed: {err}");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let io = FaultIo {
+                    inner: stream,
+                    conn,
+                };
+                if let Err(err) = builders.serve_as(watcher, io, service, http2).await {
+                    tracing::debug!(%peer, "connection ended with an error: {err}");
+                }
+            });
+            while connections.try_join_next().is_some() {}
+            continue;
+        }
         let io = FaultIo {
             inner: stream,
             conn: Arc::clone(&conn),
@@ -210,17 +245,28 @@ impl Builders {
         service: ConnService,
     ) -> Result<(), hyper::Error> {
         match tokio::time::timeout(self.first_byte_timeout, sniff(&io.inner)).await {
-            Ok(Ok(Protocol::Http1)) => {
-                let connection = self.http1.serve_connection(TokioIo::new(io), service);
-                watcher.watch(connection).await
-            }
-            Ok(Ok(Protocol::Http2)) => {
-                let connection = self.http2.serve_connection(TokioIo::new(io), service);
-                // Boxed, so that the far more numerous HTTP/1.1 tasks stay small.
-                Box::pin(watcher.watch(connection)).await
-            }
+            Ok(Ok(Protocol::Http1)) => self.serve_as(watcher, io, service, false).await,
+            Ok(Ok(Protocol::Http2)) => self.serve_as(watcher, io, service, true).await,
             // Closed, failed or silent before its first bytes: nothing to serve.
             Ok(Err(_)) | Err(_) => Ok(()),
+        }
+    }
+
+    /// Serves one connection whose protocol is known (by its first bytes, or by TLS's ALPN).
+    async fn serve_as<S: Socket>(
+        &self,
+        watcher: Watcher,
+        io: FaultIo<S>,
+        service: ConnService,
+        http2: bool,
+    ) -> Result<(), hyper::Error> {
+        if http2 {
+            let connection = self.http2.serve_connection(TokioIo::new(io), service);
+            // Boxed, so that the far more numerous HTTP/1.1 tasks stay small.
+            Box::pin(watcher.watch(connection)).await
+        } else {
+            let connection = self.http1.serve_connection(TokioIo::new(io), service);
+            watcher.watch(connection).await
         }
     }
 }
@@ -280,25 +326,44 @@ impl Drop for ConnState {
     }
 }
 
+/// A connection's byte stream: the TCP socket itself, or TLS over it. Faults act on the TCP
+/// socket underneath.
+trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
 /// The socket as hyper sees it, able to end with a fault: a TCP RST (SO_LINGER 0), or bytes that
 /// are not HTTP, when hyper shuts it down or drops it after a faulting request.
-struct FaultIo {
-    inner: TcpStream,
+struct FaultIo<S: Socket = TcpStream> {
+    inner: S,
     conn: Arc<ConnState>,
 }
 
-impl FaultIo {
+impl<S: Socket> FaultIo<S> {
     /// Applies a pending fault, once. Returns true for a reset, which must not send a FIN first.
     fn apply_fault(&mut self) -> bool {
         match self.conn.fault.swap(NO_FAULT, Ordering::Relaxed) {
             FAULT_RESET => {
                 // Closing a socket with a zero linger sends RST instead of FIN.
-                let _ = self.inner.set_zero_linger();
+                let _ = self.inner.tcp().set_zero_linger();
                 true
             }
             FAULT_MALFORMED => {
                 // A few bytes into an idle socket's empty send buffer: this write does not block.
-                let _ = self.inner.try_write(MALFORMED);
+                let _ = self.inner.tcp().try_write(MALFORMED);
                 false
             }
             _ => false,
@@ -306,7 +371,7 @@ impl FaultIo {
     }
 }
 
-impl AsyncRead for FaultIo {
+impl<S: Socket> AsyncRead for FaultIo<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -316,7 +381,7 @@ impl AsyncRead for FaultIo {
     }
 }
 
-impl AsyncWrite for FaultIo {
+impl<S: Socket> AsyncWrite for FaultIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -349,7 +414,7 @@ impl AsyncWrite for FaultIo {
     }
 }
 
-impl Drop for FaultIo {
+impl<S: Socket> Drop for FaultIo<S> {
     fn drop(&mut self) {
         self.apply_fault();
     }
@@ -438,6 +503,8 @@ impl Future for ConnFuture {
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    /// `http`, or `https` when the server speaks TLS.
+    scheme: &'static str,
     stats: Arc<Stats>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<ShutdownReport>>,
@@ -448,6 +515,14 @@ pub struct Server {
 pub async fn spawn(config: Config) -> io::Result<Server> {
     let listener = bind(config.addr, config.backlog)?;
     let addr = listener.local_addr()?;
+    #[cfg(feature = "tls")]
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    #[cfg(not(feature = "tls"))]
+    let scheme = "http";
     let stats = Arc::new(Stats::default());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run(listener, config, Arc::clone(&stats), async move {
@@ -455,6 +530,7 @@ pub async fn spawn(config: Config) -> io::Result<Server> {
     }));
     Ok(Server {
         addr,
+        scheme,
         stats,
         stop: Some(stop),
         task: Some(task),
@@ -467,9 +543,9 @@ impl Server {
         self.addr
     }
 
-    /// `http://ADDR`, without a trailing slash.
+    /// `http://ADDR` (`https://` with TLS), without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// `http://ADDR` followed by `path`, e.g. `server.url("/0.5")`.

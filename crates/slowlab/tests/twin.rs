@@ -311,3 +311,121 @@ fn watch_reloads_a_changed_file_and_default_takes_every_other_path() {
     }
     assert_eq!(body(&common::get(&served.addr, "/a")), "two");
 }
+
+/// A server process, killed when dropped (also when a test fails).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `slowlab serve --port 0 EXTRA...` over TLS: the process and its `https://` base URL.
+fn serve_tls(extra: &[&str]) -> (Killed, String) {
+    use std::io::BufRead;
+    let mut child = slowlab()
+        .args(["serve", "--port", "0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    assert!(url.starts_with("https://"), "{url}");
+    (Killed(child), url)
+}
+
+#[test]
+fn fetch_insecure_works_in_every_mode_and_over_h2_against_a_self_signed_server() {
+    let (_server, url) = serve_tls(&["--tls-self-signed"]);
+    for mode in [
+        &["--mode", "sequential"][..],
+        &["--mode", "threads"],
+        &["--mode", "async"],
+        &["--mode", "async", "--http2"],
+    ] {
+        let output = slowlab()
+            .args(["fetch", "--insecure", "--quiet", "--output", "json"])
+            .args(mode)
+            .args(["--base-url", &url, "0.05", "0.1", "0"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{mode:?}: {}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["summary"]["ok"], 3, "{mode:?}: {report}");
+    }
+    // Without --insecure the self-signed certificate is refused: the TLS is real.
+    let output = slowlab()
+        .args(["fetch", "--quiet", "--base-url", &url, "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+}
+
+#[test]
+fn curl_k_speaks_http1_and_h2_to_a_tls_server_from_pem_files() {
+    if !tool_available("curl") {
+        return;
+    }
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../slowlab-client/tests/data");
+    let (cert, key) = (
+        format!("{data}/localhost.crt"),
+        format!("{data}/localhost.key"),
+    );
+    let (_server, url) = serve_tls(&["--tls-cert", &cert, "--tls-key", &key]);
+    for (flag, version) in [("--http1.1", "1.1"), ("--http2", "2")] {
+        let output = Command::new("curl")
+            .args(["-sS", "-k", flag, "-w", "\n%{http_version}"])
+            .arg(format!("{url}/0.05?status=201"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stdout(&output);
+        assert_eq!(
+            text,
+            format!("{{\"time_elapsed\": 0.05}}\n{version}"),
+            "{flag}"
+        );
+    }
+    // Plain HTTP on the TLS port gets no answer.
+    let plain = Command::new("curl")
+        .args(["-sS", "-m", "5"])
+        .arg(url.replacen("https://", "http://", 1) + "/0")
+        .output()
+        .unwrap();
+    assert!(!plain.status.success());
+}
+
+#[test]
+fn unusable_tls_files_stop_the_server_with_the_path() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../slowlab-client/tests/data");
+    let cert = format!("{data}/localhost.crt");
+    let dir = scratch("tls");
+    let missing = dir.join("missing.key");
+    for key in [missing.to_str().unwrap(), &cert] {
+        let output = slowlab()
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                key,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(stderr(&output).contains(key), "{}", stderr(&output));
+    }
+}

@@ -35,6 +35,7 @@ Rules for the paths your client already calls (see docs/server.md for every fiel
   slowlab serve --rules api.toml          [[rule]] path = \"/api/orders/{id}\"  delay = 0.3  mix = \"503:0.2\"
   slowlab serve --default '0.2?mix=503:0.05'   every other path: 0.2 s, 503 for 5%
   kill -HUP <pid>                         reload the rules file (or: slowlab serve --rules api.toml --watch)
+  slowlab serve --tls-self-signed         TLS only on the port: curl -k https://127.0.0.1:8000/1
 
 Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with clickable examples),
 /anything (echoes the request as JSON, after the wait its query options ask for).
@@ -122,4 +123,16 @@ pub struct ServeArgs {
     /// Reload --rules when the file changes (checked every second), as well as on SIGHUP.
     #[arg(long, requires = "rules")]
     pub watch: bool,
+    /// Speak TLS on the port, with a certificate made at start-up for localhost and the listen
+    /// address (its SHA-256 fingerprint is printed). The port then speaks TLS only (HTTP/1.1 and
+    /// h2 by ALPN). Example: --tls-self-signed, then curl -k https://127.0.0.1:8000/1.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+    /// Speak TLS on the port with this PEM certificate chain (with --tls-key). The port then
+    /// speaks TLS only. Example: --tls-cert cert.pem --tls-key key.pem.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }

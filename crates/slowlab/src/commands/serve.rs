@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use slowlab_server::{Config, LiveRules, Stats};
+use slowlab_server::{Config, LiveRules, Stats, Tls};
 
 use crate::cli::ServeArgs;
 
@@ -29,6 +29,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         backlog: args.backlog,
         seed: args.seed,
         rules: None,
+        tls: None,
     };
     if args.rules.is_some() || args.default.is_some() {
         // A bad rules file is a usage error: exit 2 naming the file, rule and field.
@@ -36,6 +37,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .map_err(|err| crate::UsageError(err.to_string()))?;
         config.rules = Some(rules);
     }
+    // A certificate or key that cannot be used is a usage error: exit 2 naming the file.
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(Tls::from_files(cert, key).map_err(|err| crate::UsageError(err.to_string()))?)
+        }
+        _ if args.tls_self_signed => {
+            Some(Tls::self_signed(args.host).map_err(|err| crate::UsageError(err.to_string()))?)
+        }
+        _ => None,
+    };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     // Each connection is a file descriptor; the usual soft limit of 1,024 is far too low.
     let open_files = match slowlab_server::raise_open_file_limit() {
         Ok(limit) => limit.to_string(),
@@ -51,16 +67,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     // The first stdout line is the contract scripts read the port from.
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")?;
+    writeln!(stdout, "listening on {scheme}://{addr}")?;
     stdout.flush()?;
     drop(stdout);
     say!(
-        "slowlab serve: GET /{{seconds}} waits up to {} s; model {}; HTTP/1.1 and h2c; open files {open_files}; Ctrl-C to stop",
+        "slowlab serve: GET /{{seconds}} waits up to {} s; model {}; {}; open files {open_files}; Ctrl-C to stop",
         args.max_delay.as_secs_f64(),
         args.model,
+        if config.tls.is_some() {
+            "HTTPS (TLS only)"
+        } else {
+            "HTTP/1.1 and h2c"
+        },
     );
     if let Some(rules) = &config.rules {
         describe_rules(rules);
+    }
+    if let Some(tls) = &config.tls {
+        let names = if tls.names().is_empty() {
+            String::new()
+        } else {
+            format!(" for {}", tls.names().join(", "))
+        };
+        eprintln!(
+            "slowlab serve: this port speaks TLS only (HTTP/1.1 and h2 by ALPN; plain HTTP and h2c are refused); certificate{names}, SHA-256 fingerprint {}",
+            tls.fingerprint()
+        );
     }
 
     let stats = Arc::new(Stats::default());
