@@ -347,7 +347,7 @@ fn serve_tls(extra: &[&str]) -> (Killed, String) {
 
 #[test]
 fn fetch_insecure_works_in_every_mode_and_over_h2_against_a_self_signed_server() {
-    let (_server, url) = serve_tls(&["--tls-self-signed"]);
+    let (_server, url) = serve_tls(&["--tls-self-signed", "--default", "0.01"]);
     for mode in [
         &["--mode", "sequential"][..],
         &["--mode", "threads"],
@@ -364,6 +364,31 @@ fn fetch_insecure_works_in_every_mode_and_over_h2_against_a_self_signed_server()
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(report["summary"]["ok"], 3, "{mode:?}: {report}");
     }
+    // A path of the client's own, slowed by the default rule, over TLS.
+    let output = slowlab()
+        .args([
+            "fetch",
+            "--insecure",
+            "--quiet",
+            "--output",
+            "json",
+            "--urls",
+            "-",
+        ])
+        .args(["--base-url", &url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"/api/orders/42\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["outcomes"][0]["status"], 200, "{report}");
     // Without --insecure the self-signed certificate is refused: the TLS is real.
     let output = slowlab()
         .args(["fetch", "--quiet", "--base-url", &url, "0"])
@@ -428,4 +453,44 @@ fn unusable_tls_files_stop_the_server_with_the_path() {
         assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
         assert!(stderr(&output).contains(key), "{}", stderr(&output));
     }
+}
+
+#[test]
+fn a_seeded_server_answers_a_sequential_client_the_same_way_twice() {
+    let run = |seed: &str| {
+        let served = Served::start(&["--seed", seed]);
+        let output = slowlab()
+            .args([
+                "fetch",
+                "--mode",
+                "sequential",
+                "--quiet",
+                "--output",
+                "json",
+            ])
+            .args(["--base-url", &served.base_url, "--urls", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                let urls = "/0?mix=503:0.5\n".repeat(30);
+                child.stdin.take().unwrap().write_all(urls.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["status"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let first = run("5");
+    assert_eq!(first.len(), 30);
+    assert!(first.contains(&200) && first.contains(&503), "{first:?}");
+    assert_eq!(first, run("5"));
+    assert_ne!(first, run("6"));
 }
