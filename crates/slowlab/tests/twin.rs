@@ -494,3 +494,42 @@ fn a_seeded_server_answers_a_sequential_client_the_same_way_twice() {
     assert_eq!(first, run("5"));
     assert_ne!(first, run("6"));
 }
+
+#[test]
+fn the_published_rules_schema_matches_what_the_server_reads() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/rules.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let as_json =
+        |text: &str| serde_json::to_value(toml::from_str::<toml::Value>(text).unwrap()).unwrap();
+
+    let readme = as_json(&readme_rules());
+    let errors: Vec<String> = validator
+        .iter_errors(&readme)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "the README's rules: {errors:?}");
+
+    // Every field the schema lists, the server knows; a field it does not list, both refuse.
+    let fields = schema["$defs"]["rule"]["properties"].as_object().unwrap();
+    for field in fields.keys() {
+        let text = format!("[[rule]]\n{field} = true\n");
+        if let Err(err) = slowlab_server::Rules::parse(&text, "t.toml", std::path::Path::new(".")) {
+            assert!(!err.to_string().contains("unknown field"), "{field}: {err}");
+        }
+    }
+    let unknown = "[[rule]]\npath = \"/a\"\ndealy = 1\n";
+    assert!(!validator.is_valid(&as_json(unknown)));
+    let err =
+        slowlab_server::Rules::parse(unknown, "t.toml", std::path::Path::new(".")).unwrap_err();
+    assert!(err.to_string().contains("unknown field"), "{err}");
+    let server_fields = err.to_string();
+    for field in fields.keys() {
+        assert!(
+            server_fields.contains(&format!("`{field}`")),
+            "{field} not in {server_fields}"
+        );
+    }
+    // The default rule takes no match fields, in the schema as in the server.
+    assert!(!validator.is_valid(&as_json("[default]\npath = \"/a\"\n")));
+}
