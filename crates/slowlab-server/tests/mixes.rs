@@ -25,7 +25,13 @@ fn three_sigma(n: f64, p: f64) -> std::ops::RangeInclusive<u64> {
 #[tokio::test]
 async fn ten_thousand_requests_fail_at_the_share_asked_for() {
     // In process, through the whole router: a real socket adds nothing to a draw but time.
-    let router = app(Arc::new(Config::default()), Arc::new(Stats::default()));
+    // Seeded, so that CI does not fail the 0.3% of runs that land outside three deviations; any
+    // seed is a fair sample.
+    let config = Config {
+        seed: Some(2026),
+        ..Config::default()
+    };
+    let router = app(Arc::new(config), Arc::new(Stats::default()));
     let mut failures = 0u64;
     let mut plain = 0u64;
     for _ in 0..10_000 {
@@ -84,7 +90,12 @@ async fn sequential(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mix_over_a_real_socket_follows_its_share_and_metrics_agree() {
-    let server = spawn(Config::default()).await.unwrap();
+    let server = spawn(Config {
+        seed: Some(2026),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
     let addr = server.addr();
     let seen = sequential(addr, "/0?mix=500:0.5", 300).await;
     let failures = seen.iter().filter(|(s, _)| *s == 500).count() as u64;
