@@ -110,14 +110,14 @@ pub struct ServeArgs {
     /// still makes that URL's draw a pure function of the URL. Example: --seed 42.
     #[arg(long, value_name = "K")]
     pub seed: Option<u64>,
-    /// Rules for any path, from a TOML file: each [[rule]] matches a method and path and says how
+    /// Rules for any path, from a TOML file: each `[[rule]]` matches a method and path and says how
     /// to wait, fail and answer (see docs/server.md). Checked at start-up (exit 2 naming the rule
     /// and field); SIGHUP reloads it, and a bad reload keeps the old rules.
     /// Example: --rules api.toml.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
     /// The default rule, for every path no other route takes: a delay and options in the URL's
-    /// words. Replaces the file's [default]. Example: --default '0.2?jitter=0.1&mix=503:0.05'.
+    /// words. Replaces the file's `[default]`. Example: --default '0.2?jitter=0.1&mix=503:0.05'.
     #[arg(long, value_name = "SECONDS?OPTIONS")]
     pub default: Option<String>,
     /// Reload --rules when the file changes (checked every second), as well as on SIGHUP.
