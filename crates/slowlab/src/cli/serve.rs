@@ -121,6 +121,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS?OPTIONS")]
     pub default: Option<String>,
     /// Reload --rules when the file changes (checked every second), as well as on SIGHUP.
+    /// Example: --rules api.toml --watch.
     #[arg(long, requires = "rules")]
     pub watch: bool,
     /// Speak TLS on the port, with a certificate made at start-up for localhost and the listen
@@ -132,7 +133,7 @@ pub struct ServeArgs {
     /// speaks TLS only. Example: --tls-cert cert.pem --tls-key key.pem.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert.
+    /// The PEM private key of --tls-cert. Example: --tls-key key.pem.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 }
