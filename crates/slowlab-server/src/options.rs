@@ -109,8 +109,6 @@ pub struct Options {
     pub bytes: Option<u64>,
     /// `fault=...`: misbehave after the wait.
     pub fault: Option<Fault>,
-    /// `mix=...`: draw the answer (a status, a fault, or the plain answer) for each request.
-    pub mix: Option<Mix>,
     /// `bps=N`: send the body at N bytes per second.
     pub bps: Option<u64>,
 }
@@ -168,9 +166,9 @@ pub(crate) fn plan_drawing(
     sequence: Option<&Sequence>,
 ) -> Result<Plan, ApiError> {
     let requested = Delay::parse(segment)?;
-    let options = match query {
-        None | Some("") => Options::default(),
-        Some(query) => parse_query(query)?,
+    let (options, mix) = match query {
+        None | Some("") => (Options::default(), None),
+        Some(query) => parse_query_and_mix(query)?,
     };
     if let Some(bytes) = options.bytes
         && bytes > config.max_body_bytes
@@ -197,7 +195,7 @@ pub(crate) fn plan_drawing(
             }
         }
     }
-    if options.shape == Shape::Fixed && options.mix.is_none() {
+    if options.shape == Shape::Fixed && mix.is_none() {
         return Ok(plan);
     }
     // One generator per request, for the delay first and then the mix, so that a seeded URL
@@ -234,7 +232,7 @@ pub(crate) fn plan_drawing(
             }
         };
     }
-    if let Some(mix) = options.mix {
+    if let Some(mix) = mix {
         apply(&mut plan.options, mix.draw(rng));
     }
     Ok(plan)
@@ -294,8 +292,17 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
 
 /// Parses `key=value&key=value`. Values are taken literally (no percent-decoding): every valid value
 /// is plain ASCII.
+///
+/// A `mix=` is checked here, but drawn only by [`plan`], which turns it into `status` or `fault`:
+/// the mix is not part of [`Options`], so a waiting request does not carry it.
 pub fn parse_query(query: &str) -> Result<Options, ApiError> {
+    parse_query_and_mix(query).map(|(options, _)| options)
+}
+
+/// [`parse_query`], with the mix to draw from, if any.
+fn parse_query_and_mix(query: &str) -> Result<(Options, Option<Mix>), ApiError> {
     let mut options = Options::default();
+    let mut mix = None;
     let mut dist: Option<&str> = None;
     let (mut jitter, mut min, mut max, mut median, mut sigma) = (None, None, None, None, None);
     let mut seen = 0u32;
@@ -373,7 +380,7 @@ pub fn parse_query(query: &str) -> Result<Options, ApiError> {
                 })?);
             }
             "mix" => {
-                options.mix = Some(Mix::parse(value).map_err(|reason| ApiError::BadMix {
+                mix = Some(Mix::parse(value).map_err(|reason| ApiError::BadMix {
                     value: excerpt(value),
                     reason,
                 })?);
@@ -432,7 +439,7 @@ pub fn parse_query(query: &str) -> Result<Options, ApiError> {
             "drip spreads the body over the wait, bps paces it after; give one of them",
         ));
     }
-    if let Some(mix) = options.mix {
+    if let Some(mix) = mix {
         if options.fault.is_some() {
             return Err(conflict(
                 "fault serves its fault every time; to serve it sometimes, put it in the mix, e.g. mix=reset:0.1",
@@ -444,7 +451,7 @@ pub fn parse_query(query: &str) -> Result<Options, ApiError> {
             ));
         }
     }
-    Ok(options)
+    Ok((options, mix))
 }
 
 /// Every option key, in the order of the bitmask that spots repeated keys.
