@@ -133,3 +133,17 @@ async fn a_fault_on_the_echo_is_served() {
         .unwrap_err();
     assert!(err.is_incomplete_message(), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_echo_answers_over_http2_too() {
+    let server = spawn(Config::default()).await.unwrap();
+    let mut sender = common::h2_client(server.addr()).await;
+    let (status, body) = common::h2_get(&mut sender, server.addr(), "/anything/x?a=1&status=203")
+        .await
+        .unwrap();
+    assert_eq!(status, 203);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["method"], "GET");
+    assert_eq!(json["path"], "/anything/x");
+    assert_eq!(json["query"]["a"], serde_json::json!(["1"]));
+}
