@@ -250,3 +250,64 @@ fn the_default_flag_speaks_the_urls_words() {
     assert_ne!(a.digest(), b.digest());
     assert!(a.digest().starts_with("sha256:"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_socket_the_servers_own_paths_come_first_and_rules_answer_the_rest() {
+    use slowlab_server::{Config, LiveRules, spawn};
+    let text = r#"
+        [[rule]]
+        name = "tenant"
+        path = "/api/**"
+        match_headers = { "x-tenant" = "acme" }
+        status = 429
+        headers = { "retry-after" = "3" }
+        body = "slow down"
+
+        [[rule]]
+        name = "everything"
+        prefix = "/"
+        json = { caught = true }
+    "#;
+    let rules = Rules::parse(text, "t.toml", Path::new(".")).unwrap();
+    let server = spawn(Config {
+        rules: Some(LiveRules::fixed(rules)),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr();
+    let get = move |head: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            write!(stream, "{head}\r\nConnection: close\r\n\r\n").unwrap();
+            let mut text = String::new();
+            stream.read_to_string(&mut text).unwrap();
+            text
+        })
+    };
+    let tenant = get("GET /api/orders/1 HTTP/1.1\r\nHost: t\r\nX-Tenant: acme")
+        .await
+        .unwrap();
+    assert!(tenant.starts_with("HTTP/1.1 429"), "{tenant}");
+    assert!(
+        tenant.to_ascii_lowercase().contains("retry-after: 3"),
+        "{tenant}"
+    );
+    assert!(tenant.ends_with("slow down"), "{tenant}");
+    let other = get("GET /api/orders/1 HTTP/1.1\r\nHost: t").await.unwrap();
+    assert!(other.ends_with(r#"{"caught":true}"#), "{other}");
+    // A rule for every path still leaves the server's own paths, and comes before /{seconds}.
+    let health = get("GET /healthz HTTP/1.1\r\nHost: t").await.unwrap();
+    assert!(health.contains(r#""digest":"sha256:"#), "{health}");
+    let echo = get("GET /anything/z HTTP/1.1\r\nHost: t").await.unwrap();
+    assert!(echo.contains(r#""path":"/anything/z""#), "{echo}");
+    let delay = get("GET /5 HTTP/1.1\r\nHost: t").await.unwrap();
+    assert!(delay.ends_with(r#"{"caught":true}"#), "{delay}");
+    let metrics = get("GET /metrics HTTP/1.1\r\nHost: t").await.unwrap();
+    assert!(
+        metrics.contains(r#"slowlab_rule_requests_total{rule="everything"} 2"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"slowlab_rule_requests_total{rule="tenant"} 1"#));
+}
