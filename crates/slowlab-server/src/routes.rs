@@ -248,24 +248,11 @@ pub(crate) fn serve(
     async move {
         let http2 = version == Version::HTTP_2;
         let record = state.stats.record(plan.status(), plan.requested);
-        let body = |plan: &Plan| match &custom {
-            Some(custom) => custom.body.clone(),
-            None => respond::json(plan),
-        };
-        let decorated = |mut response: Response| {
-            if let Some(custom) = &custom {
-                custom.decorate(&mut response);
-            }
-            response
-        };
         if let Some(chunks) = plan.options.drip {
-            return decorated(respond::drip_with(
-                &plan,
-                body(&plan),
-                chunks,
-                record,
-                head_only,
-            ));
+            return decorated(
+                &custom,
+                respond::drip_with(&plan, body(&custom, &plan), chunks, record, head_only),
+            );
         }
 
         let started = record.started();
@@ -274,19 +261,17 @@ pub(crate) fn serve(
         record.waited(plan.wait, waited);
 
         match plan.options.fault {
-            None => decorated(respond::answer_with(
-                &plan,
-                body(&plan),
-                waited,
-                record,
-                head_only,
-            )),
+            None => decorated(
+                &custom,
+                respond::answer_with(&plan, body(&custom, &plan), waited, record, head_only),
+            ),
             Some(fault) => {
                 record.finish(Outcome::Fault);
                 match fault {
-                    Fault::Truncate => {
-                        decorated(respond::truncated_with(&plan, body(&plan), waited))
-                    }
+                    Fault::Truncate => decorated(
+                        &custom,
+                        respond::truncated_with(&plan, body(&custom, &plan), waited),
+                    ),
                     Fault::Hang => {
                         // Never answer; the wait ends when the client goes away (this future is
                         // dropped) or after --max-delay, whichever comes first.
@@ -301,6 +286,25 @@ pub(crate) fn serve(
             }
         }
     }
+}
+
+/// The answer's body before padding: the custom one, or the article's JSON.
+///
+/// This and [`decorated`] are functions rather than closures in [`serve`]: a closure borrowing
+/// `custom` would be kept across the wait in every waiting request's future.
+fn body(custom: &Option<Arc<Custom>>, plan: &Plan) -> bytes::Bytes {
+    match custom {
+        Some(custom) => custom.body.clone(),
+        None => respond::json(plan),
+    }
+}
+
+/// The answer with the custom content type and headers, if any.
+fn decorated(custom: &Option<Arc<Custom>>, mut response: Response) -> Response {
+    if let Some(custom) = custom {
+        custom.decorate(&mut response);
+    }
+    response
 }
 
 /// `GET /healthz`: version, model, requests in flight, uptime.
