@@ -311,3 +311,47 @@ async fn over_a_socket_the_servers_own_paths_come_first_and_rules_answer_the_res
     );
     assert!(metrics.contains(r#"slowlab_rule_requests_total{rule="tenant"} 1"#));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_file_is_answered_with_a_type_from_its_extension() {
+    use slowlab_server::{Config, LiveRules, spawn};
+    let dir = std::env::temp_dir().join(format!("slowlab-rules-{}-file", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("order.json"), br#"{"id": 7}"#).unwrap();
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\npath = \"/order\"\nbody_file = \"order.json\"\nbytes = 64\n",
+    )
+    .unwrap();
+    let server = spawn(Config {
+        rules: Some(LiveRules::load(Some(&rules), None, &Config::default()).unwrap()),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr();
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET /order HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    // The file, padded with spaces to bytes=64: still the same JSON.
+    assert_eq!(body.len(), 64);
+    assert_eq!(body.trim_end(), r#"{"id": 7}"#);
+}
