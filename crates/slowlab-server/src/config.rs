@@ -76,6 +76,16 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Most header lines accepted; more gets a 431.
     pub max_headers: usize,
+    /// How long a connection may stay open with nothing in flight and nothing received before it
+    /// is closed (HTTP/1.1 keep-alive and HTTP/2 alike).
+    pub idle_timeout: Duration,
+    /// How long a response write may make no progress while bytes wait to be sent (the client
+    /// neither reads nor opens its flow-control window) before the connection is closed. Pauses
+    /// of `drip=` never count: nothing waits to be sent then.
+    pub write_timeout: Duration,
+    /// Most delay requests in flight at once; past it a request gets 503 `over_capacity` with
+    /// `Retry-After`. `None` is no limit beyond the connection and stream caps.
+    pub max_in_flight: Option<u64>,
     /// Length of the kernel's accept queue. Bursts of thousands of connects need it deep:
     /// a shallow queue turns a burst into SYN retries of 1 s and more.
     pub backlog: u32,
@@ -106,6 +116,9 @@ impl Default for Config {
             max_header_bytes: 16 * 1024,
             max_headers: 100,
             backlog: 4096,
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            max_in_flight: None,
             seed: None,
             rules: None,
             #[cfg(feature = "tls")]

@@ -13,7 +13,6 @@ use axum::http::{Method, Request};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
@@ -55,7 +54,11 @@ struct Echo<'a> {
 
 /// Reads the request (its body up to `--max-body-bytes`), waits as its options say, and answers
 /// with what it was.
-pub(crate) async fn serve_echo(state: AppState, request: Request<Incoming>) -> Response {
+pub(crate) async fn serve_echo<B>(state: AppState, request: Request<B>) -> Response
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
     let (parts, body) = request.into_parts();
     let raw_query = parts.uri.query().unwrap_or_default();
     let (delay, options) = match split_options(raw_query) {

@@ -40,9 +40,11 @@ pub mod routes;
 pub mod rules;
 mod sequence;
 mod server;
+mod service;
 mod stats;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod watch;
 
 pub use config::{Config, OverMax};
 pub use delay::{Delay, DelayError};
@@ -53,6 +55,7 @@ pub use model::Model;
 pub use options::{Fault, Options, Plan, Shape};
 pub use rules::{LiveRules, Route, Rules, RulesError};
 pub use server::{Server, ShutdownReport, bind, run, spawn};
+pub use service::{App, AppFuture, InfallibleFuture};
 pub use stats::{Stats, StatsSnapshot};
 #[cfg(feature = "tls")]
 pub use tls::{Tls, TlsError};

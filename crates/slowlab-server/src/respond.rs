@@ -87,8 +87,9 @@ fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
 }
 
 /// The answer after a completed wait of `waited`, with `json` as the body before any padding (the
-/// article's [`json`], a rule's body or the echo). With `bps=`, the record goes with the body: the
-/// request is done when its last byte is out.
+/// article's [`json`], a rule's body or the echo). The record goes with a body that takes time: a
+/// padded one stays in flight until its last byte is handed to the connection, a paced one
+/// (`bps=`) until its last byte is out.
 pub(crate) fn answer_with(
     plan: &Plan,
     json: Bytes,
@@ -96,13 +97,23 @@ pub(crate) fn answer_with(
     record: Record,
     head_only: bool,
 ) -> Response {
+    let paced = plan.options.bps.filter(|_| !head_only);
+    let mut record = Some(record);
     let mut body = match plan.options.bytes {
-        Some(bytes) if bytes > json.len() as u64 => Body::new(SlowBody::new(json, bytes, None)),
+        Some(bytes) if bytes > json.len() as u64 => {
+            let mut body = SlowBody::new(json, bytes, None);
+            if paced.is_none() {
+                body.record = record.take();
+            }
+            Body::new(body)
+        }
         _ => Body::from(json),
     };
-    match plan.options.bps {
-        Some(bps) if !head_only => body = Body::new(Paced::new(body, bps, Some(record))),
-        _ => record.finish(Outcome::Ok),
+    if let Some(bps) = paced {
+        body = Body::new(Paced::new(body, bps, record.take()));
+    }
+    if let Some(record) = record {
+        record.finish(Outcome::Ok);
     }
     let mut response = base(plan, body);
     server_timing(&mut response, waited, false);
@@ -194,6 +205,9 @@ struct SlowBody {
     /// Whether a truncated body has paused once, so that hyper flushes what was sent before the
     /// error ends the connection.
     paused: bool,
+    /// The request of a padded body, finished when the last byte is out (a dripping body's is in
+    /// its schedule).
+    record: Option<Record>,
 }
 
 /// The error that cuts a truncated body short; hyper then closes the connection (or resets the
@@ -213,6 +227,7 @@ impl SlowBody {
             drip,
             truncate_at: None,
             paused: false,
+            record: None,
         }
     }
 }
@@ -248,6 +263,11 @@ impl http_body::Body for SlowBody {
                     Bytes::from_static(&SPACES[..(end - this.sent) as usize])
                 };
                 this.sent = end;
+                if this.sent >= this.total
+                    && let Some(record) = this.record.take()
+                {
+                    record.finish(Outcome::Ok);
+                }
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
             if this.sent >= this.total {

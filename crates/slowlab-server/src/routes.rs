@@ -2,7 +2,8 @@
 //!
 //! - `GET /{seconds}`: parse the path and query into a plan, hold the request as the model does,
 //!   then answer (or drip, or fault);
-//! - `GET /healthz`, `GET /metrics`, `GET /`: health, Prometheus metrics, a page for humans.
+//! - `GET /healthz`, `GET /metrics`, `GET /`: health, Prometheus metrics, a page for humans;
+//! - `GET /race`: the race, live: a page whose browser sends the requests and draws them.
 //!
 //! Size limits on the URI and headers are checked one step earlier, in the connection layer
 //! ([`crate::limits`]), so they hold for every route.
@@ -22,7 +23,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, Versi
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use axum::routing::{any, get};
-use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
@@ -57,11 +57,6 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// Builds the service for one server. Usable without a socket (`tower::ServiceExt::oneshot`).
-pub fn app(config: Arc<Config>, stats: Arc<Stats>) -> Router {
-    build(config, stats).router
-}
-
 /// The router, plus a direct way for the commonest request: a plain `GET /{seconds}` without a
 /// query skips the router's matching, boxing and extensions, which cost as much as the rest of the
 /// request on `/0`.
@@ -72,6 +67,16 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
+    /// Lets waits that hold a thread end at `deadline` (see [`Waiter::stop_at`]).
+    pub(crate) fn stop_waits_at(&self, deadline: std::time::Instant) {
+        self.state.waiter.stop_at(deadline);
+    }
+
+    /// How many waits [`Routes::stop_waits_at`] cut short.
+    pub(crate) fn waits_stopped(&self) -> u64 {
+        self.state.waiter.stopped()
+    }
+
     /// Answers at once with `response` (a refusal found before routing).
     pub(crate) fn ready(response: Response) -> RouteCall {
         RouteCall::Ready {
@@ -84,7 +89,11 @@ impl Routes {
     /// The request is parsed, or copied, here and its head dropped before this returns: its URI
     /// and headers point into hyper's read buffer, and a request that kept them through its wait
     /// would make hyper allocate a new buffer for every waiting connection.
-    pub(crate) fn call(&self, mut request: Request<Incoming>) -> RouteCall {
+    pub(crate) fn call<B>(&self, request: Request<B>) -> RouteCall
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         if crate::echo::is_echo(request.uri().path()) {
             // Before the headers are dropped: the echo answers with them.
             return RouteCall::Direct {
@@ -109,6 +118,7 @@ impl Routes {
                 Err(err) => Routes::ready(err.into_response()),
             };
         }
+        let mut request = request.map(Body::new);
         // No handler reads a header past the size limits, which are already checked.
         *request.headers_mut() = HeaderMap::new();
         if let Ok(owned) = Uri::try_from(request.uri().to_string()) {
@@ -164,9 +174,9 @@ impl Future for RouteCall {
     }
 }
 
-/// The router and the direct path for one server.
-pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
-    let waiter = Waiter::new(config.model);
+/// The router and the direct path for one server; fails if the model's threads cannot start.
+pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> std::io::Result<Routes> {
+    let waiter = Waiter::new(config.model)?;
     let sequence = config.seed.map(Sequence::new);
     let delay_route = if config.any_method {
         any(wait)
@@ -182,12 +192,13 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
     }));
     let router = Router::new()
         .route("/", get(index).fallback(method_not_allowed))
+        .route("/race", get(race_page).fallback(method_not_allowed))
         .route("/healthz", get(healthz).fallback(method_not_allowed))
         .route("/metrics", get(metrics).fallback(method_not_allowed))
         .route("/{sleep}", delay_route)
         .fallback(not_found)
         .with_state(state.clone());
-    Routes { router, state }
+    Ok(Routes { router, state })
 }
 
 /// `GET /{sleep}`: wait `sleep` seconds as the model does, then answer `{"time_elapsed": sleep}`.
@@ -247,7 +258,14 @@ pub(crate) fn serve(
 ) -> impl Future<Output = Response> + Send {
     async move {
         let http2 = version == Version::HTTP_2;
-        let record = state.stats.record(plan.status(), plan.requested);
+        let Some(record) =
+            state
+                .stats
+                .try_record(plan.status(), plan.requested, state.config.max_in_flight)
+        else {
+            let max = state.config.max_in_flight.unwrap_or_default();
+            return ApiError::OverCapacity { max }.into_response();
+        };
         if let Some(chunks) = plan.options.drip {
             return decorated(
                 &custom,
@@ -256,7 +274,10 @@ pub(crate) fn serve(
         }
 
         let started = record.started();
-        state.waiter.wait(plan.wait).await;
+        if !state.waiter.wait(plan.wait).await {
+            // Stopped by the drain deadline: the request is cut off, not answered early.
+            return respond::abort(Fault::Hangup);
+        }
         let waited = started.elapsed();
         record.waited(plan.wait, waited);
 
@@ -265,6 +286,14 @@ pub(crate) fn serve(
                 &custom,
                 respond::answer_with(&plan, body(&custom, &plan), waited, record, head_only),
             ),
+            Some(Fault::Hang) => {
+                // Never answer; the wait ends when the client goes away (this future is dropped)
+                // or after --max-delay, whichever comes first. The request stays in flight
+                // meanwhile. Boxed: a second timer inline would enlarge every waiting request.
+                Box::pin(tokio::time::sleep(state.config.max_delay)).await;
+                record.finish(Outcome::Fault);
+                respond::abort(Fault::Hangup)
+            }
             Some(fault) => {
                 record.finish(Outcome::Fault);
                 match fault {
@@ -272,13 +301,6 @@ pub(crate) fn serve(
                         &custom,
                         respond::truncated_with(&plan, body(&custom, &plan), waited),
                     ),
-                    Fault::Hang => {
-                        // Never answer; the wait ends when the client goes away (this future is
-                        // dropped) or after --max-delay, whichever comes first.
-                        // Boxed: a second timer inline would enlarge every waiting request.
-                        Box::pin(tokio::time::sleep(state.config.max_delay)).await;
-                        respond::abort(Fault::Hangup)
-                    }
                     // Over HTTP/2 a connection carries other streams: every fault ends only this one.
                     Fault::Reset | Fault::Malformed if http2 => respond::abort(Fault::Hangup),
                     fault => respond::abort(fault),
@@ -357,6 +379,13 @@ async fn index(State(state): State<AppState>) -> Response {
 }
 
 const INDEX_HTML: &str = include_str!("index.html");
+
+/// `GET /race`: the article's race, run by the browser against this server (no external assets).
+async fn race_page() -> Html<&'static str> {
+    Html(RACE_HTML)
+}
+
+const RACE_HTML: &str = include_str!("race.html");
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound {

@@ -11,8 +11,7 @@ use bytes::Bytes;
 use common::{blocking, get, hyper_get};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use slowlab_server::routes::app;
-use slowlab_server::{Config, Stats, spawn};
+use slowlab_server::{App, Config, Stats, spawn};
 use tower::ServiceExt;
 
 /// Three standard deviations around `n * p` for a binomial count.
@@ -31,7 +30,8 @@ async fn ten_thousand_requests_fail_at_the_share_asked_for() {
         seed: Some(2026),
         ..Config::default()
     };
-    let router = app(Arc::new(config), Arc::new(Stats::default()));
+    // The composed service every connection runs: limits, routes and refusal counts.
+    let router = App::new(Arc::new(config), Arc::new(Stats::default())).unwrap();
     let mut failures = 0u64;
     let mut plain = 0u64;
     for _ in 0..10_000 {

@@ -27,7 +27,6 @@ use std::sync::{Arc, RwLock};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Version};
 use axum::response::IntoResponse;
 use bytes::Bytes;
-use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -682,7 +681,7 @@ pub(crate) fn matched<B>(live: &LiveRules, request: &Request<B>) -> Option<Arc<R
 
 /// Serves `request` as `rule` says: counted for the rule, planned from the rule's options, then
 /// waited and answered like every other request.
-pub(crate) fn call(state: &AppState, rule: Arc<Rule>, request: Request<Incoming>) -> RouteCall {
+pub(crate) fn call<B>(state: &AppState, rule: Arc<Rule>, request: Request<B>) -> RouteCall {
     rule.hits.fetch_add(1, Ordering::Relaxed);
     let head_only = request.method() == Method::HEAD;
     let version: Version = request.version();

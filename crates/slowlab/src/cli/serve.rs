@@ -44,6 +44,20 @@ Bad input is answered with a JSON 4xx, e.g. /abc -> 400 {\"error\": \"not_a_numb
 Ctrl-C or SIGTERM stops accepting and lets requests in flight finish, for at most --drain-timeout.
 Set SLOWLAB_LOG=slowlab_server=debug for one log line per request.";
 
+/// Longest `--idle-timeout` or `--write-timeout`: one day.
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// Parses a timeout: seconds, more than 0 and at most a day.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = parse_seconds(text)?;
+    if timeout.is_zero() || timeout > MAX_TIMEOUT {
+        return Err(format!(
+            "{text:?} is out of range: use more than 0 and at most 86400 seconds (one day), e.g. 30"
+        ));
+    }
+    Ok(timeout)
+}
+
 /// Options of `slowlab serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -102,6 +116,19 @@ pub struct ServeArgs {
     /// Most request header lines accepted; more gets a JSON 431. Example: --max-headers 50.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_headers: usize,
+    /// Close a connection with nothing in flight and nothing received for this long (HTTP/1.1
+    /// keep-alive and HTTP/2 alike); more than 0, at most 86400. Example: --idle-timeout 5.
+    #[arg(long, default_value = "60", value_parser = parse_timeout, value_name = "SECONDS")]
+    pub idle_timeout: Duration,
+    /// Abandon a response write that made no progress for this long while bytes wait to be sent
+    /// (the client does not read); drip pauses never count. More than 0, at most 86400.
+    /// Example: --write-timeout 10.
+    #[arg(long, default_value = "30", value_parser = parse_timeout, value_name = "SECONDS")]
+    pub write_timeout: Duration,
+    /// Most delay requests in flight at once; past it a request gets 503 over_capacity with
+    /// Retry-After. At least 1. Default: no cap. Example: --max-in-flight 10000.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_in_flight: Option<u64>,
     /// Length of the kernel's accept queue (capped by net.core.somaxconn). Example: --backlog 8192.
     #[arg(long, default_value_t = 4096)]
     pub backlog: u32,

@@ -27,6 +27,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_uri_bytes: args.max_uri_bytes,
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
+        idle_timeout: args.idle_timeout,
+        write_timeout: args.write_timeout,
+        max_in_flight: args.max_in_flight,
         seed: args.seed,
         rules: None,
         tls: None,
@@ -112,7 +115,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let report = slowlab_server::run(listener, config, Arc::clone(&stats), shutdown).await;
+    let report = slowlab_server::run(listener, config, Arc::clone(&stats), shutdown)
+        .await
+        .with_context(|| format!("cannot serve with --model {}", args.model))?;
     if report.in_flight_at_shutdown == 0 {
         say!("slowlab serve: stopped");
     } else if report.cut_off == 0 {
