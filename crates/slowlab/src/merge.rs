@@ -466,14 +466,12 @@ pub fn read_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<Input>, crate::Us
         .collect()
 }
 
-/// `slowlab report merge PATHS`: writes the merged report to `out`. Reports that do not merge
-/// are a usage error naming the report and the reason.
-pub fn run(paths: &[std::path::PathBuf], out: impl std::io::Write) -> anyhow::Result<()> {
+/// `slowlab report merge PATHS`: the merged report as one line of JSON. Reports that cannot be
+/// read or do not merge are a usage error naming the report and the reason.
+pub fn merged_text(paths: &[std::path::PathBuf]) -> anyhow::Result<String> {
     let inputs = read_inputs(paths)?;
     let merged = merge(&inputs).map_err(|err| crate::UsageError(err.to_string()))?;
-    let mut out = std::io::BufWriter::new(out);
-    serde_json::to_writer(&mut out, &merged)?;
-    std::io::Write::write_all(&mut out, b"\n")?;
-    std::io::Write::flush(&mut out)?;
-    Ok(())
+    let mut text = serde_json::to_string(&merged)?;
+    text.push('\n');
+    Ok(text)
 }
