@@ -64,7 +64,10 @@ fn assert_accepted(words: &[String], source: &str) {
 #[test]
 fn the_jobs_run_command_lines_slowlab_accepts() {
     let mut seen = 0;
-    for file in ["deploy/kubernetes/fetch-job.yaml", "deploy/kubernetes/merge-job.yaml"] {
+    for file in [
+        "deploy/kubernetes/fetch-job.yaml",
+        "deploy/kubernetes/merge-job.yaml",
+    ] {
         for script in folded_scripts(&read(file)) {
             for words in slowlab_commands(&script) {
                 assert_accepted(&words, file);
