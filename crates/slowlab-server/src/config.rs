@@ -89,6 +89,14 @@ pub struct Config {
     /// Length of the kernel's accept queue. Bursts of thousands of connects need it deep:
     /// a shallow queue turns a burst into SYN retries of 1 s and more.
     pub backlog: u32,
+    /// Seeds one sequence of random draws (delay shapes, mixes) for the whole server, so the same
+    /// order of arrivals sees the same draws. A URL's own `seed=` still wins for its request.
+    pub seed: Option<u64>,
+    /// Rules for any path (`--rules`, `--default`), in force until reloaded.
+    pub rules: Option<crate::rules::LiveRules>,
+    /// TLS on the listening port, which then speaks TLS only (the `tls` feature).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl Default for Config {
@@ -111,6 +119,10 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             max_in_flight: None,
+            seed: None,
+            rules: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
