@@ -103,7 +103,7 @@ pub struct Bucket {
 pub const BEHIND: Duration = Duration::from_millis(5);
 
 /// How many buckets a latency histogram has at most.
-const BUCKETS: usize = 12;
+pub const BUCKETS: usize = 12;
 
 /// What an open-loop run adds to its summary: how late requests went out, how long callers
 /// arriving on schedule waited, and Little's law.
