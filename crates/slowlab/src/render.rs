@@ -89,8 +89,19 @@ pub fn workload_line(workload: &Workload) -> String {
     if workload.pace.rate.is_some() || workload.pace.until.is_some() {
         return paced_line(workload);
     }
-    let delays: Vec<Duration> = workload.delays().collect();
     let n = workload.targets.len();
+    // `--count N` holds one target for all N requests: say so without writing out N delays.
+    if let Some((target, count)) = workload.targets.as_repeated()
+        && let Some(delay) = target.delay
+        && count > LISTED_DELAYS_UP_TO
+    {
+        return format!(
+            "{count} requests of {} s to {}",
+            format_delay(delay),
+            destination(workload)
+        );
+    }
+    let delays: Vec<Duration> = workload.delays().collect();
     if delays.len() == n && n <= LISTED_DELAYS_UP_TO {
         return delay_list(&delays);
     }
@@ -352,6 +363,17 @@ mod tests {
         assert_eq!(
             printable("\u{1b}]0;pwned\u{7}\u{1b}[2J a\r\nb"),
             "\\u{1b}]0;pwned\\u{7}\\u{1b}[2J a\\r\\nb"
+        );
+    }
+
+    #[test]
+    fn a_huge_count_is_described_without_listing_it() {
+        // Collecting a trillion delays first would need terabytes.
+        let endpoint = slowlab_client::Endpoint::parse("http://127.0.0.1:8000").unwrap();
+        let huge = Workload::repeat(endpoint, 1_000_000_000_000, Duration::from_millis(250));
+        assert_eq!(
+            workload_line(&huge),
+            "1000000000000 requests of 0.25 s to http://127.0.0.1:8000"
         );
     }
 
