@@ -161,12 +161,18 @@ fn paced_line(workload: &Workload) -> String {
 
 /// Where a workload's requests go: the one server's base URL, or how many servers.
 fn destination(workload: &Workload) -> String {
-    match workload.by_server().as_slice() {
-        [] => workload.endpoint().base_url(),
-        [only] => workload
-            .server_of(&workload.targets[only[0] as usize])
-            .base_url(),
-        servers => format!("{} servers", servers.len()),
+    // The servers the targets name, from one round of the distinct targets: a --count of a
+    // billion has one target, and listing each request's server would take a billion entries.
+    let used: std::collections::BTreeSet<String> = workload
+        .targets
+        .round()
+        .iter()
+        .map(|target| workload.server_of(target).base_url())
+        .collect();
+    match used.len() {
+        0 => workload.endpoint().base_url(),
+        1 => used.into_iter().next().unwrap_or_default(),
+        servers => format!("{servers} servers"),
     }
 }
 
