@@ -11,7 +11,6 @@ use serde::Serialize;
 use std::time::Duration;
 
 use crate::delay::{Delay, DelayError};
-use crate::options::KNOWN_OPTIONS;
 
 /// The methods the delay endpoint answers, as sent in `Allow`.
 pub const ALLOWED_METHODS: &str = "GET, HEAD";
@@ -55,6 +54,8 @@ pub enum ApiError {
     UnknownOption {
         /// A short excerpt of the key.
         key: String,
+        /// The keys that are known, listed in the answer.
+        known: &'static [&'static str],
     },
     /// A known option with a value it cannot take.
     #[error("bad value {value:?} for {key}")]
@@ -157,9 +158,10 @@ impl ApiError {
                 "delay {requested} s is over this server's max delay of {} s; ask for less, or start the server with a larger --max-delay",
                 Delay::from(*max)
             ),
-            ApiError::UnknownOption { key } => {
-                format!("unknown option {key:?}; the known options are: {KNOWN_OPTIONS}")
-            }
+            ApiError::UnknownOption { key, known } => format!(
+                "unknown option {key:?}; the known options are: {}",
+                known.join(", ")
+            ),
             ApiError::BadOption {
                 key,
                 value,
