@@ -23,7 +23,7 @@
 //! fault) → [`model`] (timer, thread pool, or blocking) → [`respond`]-ing (body, drip, status, fault),
 //! with [`metrics`] counted on the way. Every refusal is an [`ApiError`] answered as a JSON 4xx.
 
-mod config;
+pub mod config;
 pub mod delay;
 mod error;
 pub mod limits;
@@ -36,7 +36,7 @@ pub mod routes;
 mod server;
 mod stats;
 
-pub use config::{Config, OverMax};
+pub use config::{Config, ConfigError, OverMax, Setting};
 pub use delay::{Delay, DelayError};
 pub use error::{ALLOWED_METHODS, ApiError};
 pub use limits::raise_open_file_limit;

@@ -11,7 +11,7 @@ mod serve;
 
 pub use fetch::{FetchArgs, FetchOutput, ModeArg};
 pub use race::{OutputFormat, RaceArgs};
-pub use serve::ServeArgs;
+pub use serve::{Host, ServeArgs};
 
 /// Why async wins, on real sockets: a deliberately slow HTTP API, the clients that wait on it, and a
 /// race between them.

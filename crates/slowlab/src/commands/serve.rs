@@ -8,13 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use slowlab_server::{Config, Stats};
 
-use crate::cli::ServeArgs;
+use crate::cli::{Host, ServeArgs};
 
 /// Serves until a signal, drains, and reports how many requests were cut off.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config {
-        addr: SocketAddr::new(args.host, args.port),
-        max_delay: args.max_delay,
+        addr: SocketAddr::new(args.host.addrs[0], args.port),
+        max_delay: args.max_delay.as_duration(),
         over_max: args.over_max,
         model: args.model,
         any_method: args.any_method,
@@ -22,8 +22,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         h2_max_streams: args.h2_max_streams,
         max_body_bytes: args.max_body_bytes,
         max_headers: args.max_headers,
-        drain_timeout: args.drain_timeout,
-        header_read_timeout: args.header_read_timeout,
+        drain_timeout: args.drain_timeout.as_duration(),
+        header_read_timeout: args.header_read_timeout.as_duration(),
         max_uri_bytes: args.max_uri_bytes,
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
@@ -33,9 +33,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok(limit) => limit.to_string(),
         Err(err) => format!("unchanged ({err})"),
     };
-    let listener = slowlab_server::bind(config.addr, config.backlog)
-        .with_context(|| format!("cannot listen on {}", config.addr))?;
-    let addr = listener.local_addr()?;
+    // The flags were checked as they were parsed; this catches a setting added without a check.
+    config.validate()?;
+    let listener = listen(&args.host, args.port, config.backlog)?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
 
     // The first stdout line is the contract scripts read the port from.
     let mut stdout = std::io::stdout().lock();
@@ -44,8 +47,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(stdout);
     eprintln!(
         "slowlab serve: GET /{{seconds}} waits up to {} s; model {}; HTTP/1.1 and h2c; open files {open_files}; Ctrl-C to stop",
-        args.max_delay.as_secs_f64(),
-        args.model,
+        args.max_delay, args.model,
     );
 
     let stats = Arc::new(Stats::default());
@@ -82,6 +84,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds the first of the host's addresses that can be bound (a name such as `localhost` may
+/// stand for both `::1` and `127.0.0.1`).
+fn listen(host: &Host, port: u16, backlog: u32) -> anyhow::Result<tokio::net::TcpListener> {
+    let mut failures = Vec::new();
+    for ip in &host.addrs {
+        let addr = SocketAddr::new(*ip, port);
+        match slowlab_server::bind(addr, backlog) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => failures.push(format!("{addr}: {err}")),
+        }
+    }
+    anyhow::bail!(
+        "cannot listen on {host} port {port}: {}",
+        failures.join("; ")
+    )
 }
 
 fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
