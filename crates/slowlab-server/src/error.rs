@@ -81,6 +81,18 @@ pub enum ApiError {
         /// The server's `--max-body-bytes`.
         max: u64,
     },
+    /// An HTTP/1.1 request without exactly one valid `Host` header.
+    #[error("bad Host header: {problem}")]
+    BadHost {
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The asterisk-form target `*` with a method other than OPTIONS.
+    #[error("the target * with method {method}")]
+    AsteriskTarget {
+        /// The method as sent (short excerpt).
+        method: String,
+    },
     /// The request headers are larger than the server accepts.
     #[error("headers too large")]
     HeadersTooLarge {
@@ -122,6 +134,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UriTooLong { .. } => "uri_too_long",
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
+            ApiError::BadHost { .. } => "bad_host",
+            ApiError::AsteriskTarget { .. } => "bad_request_target",
         }
     }
 
@@ -133,7 +147,9 @@ impl ApiError {
             | ApiError::UnknownOption { .. }
             | ApiError::BadOption { .. }
             | ApiError::ConflictingOptions { .. }
-            | ApiError::BodyTooLarge { .. } => StatusCode::BAD_REQUEST,
+            | ApiError::BodyTooLarge { .. }
+            | ApiError::BadHost { .. }
+            | ApiError::AsteriskTarget { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
@@ -180,6 +196,12 @@ impl ApiError {
             ApiError::UriTooLong { len, max } => {
                 format!("the request URI is {len} bytes; this server accepts at most {max}")
             }
+            ApiError::BadHost { problem } => format!(
+                "{problem}: an HTTP/1.1 request needs exactly one Host header naming the server, e.g. Host: 127.0.0.1:8000 (RFC 9112, section 3.2)"
+            ),
+            ApiError::AsteriskTarget { method } => format!(
+                "the request target * is for OPTIONS alone, not {method}: ask for a path such as /7 or /0.25"
+            ),
             ApiError::HeadersTooLarge {
                 bytes,
                 count,

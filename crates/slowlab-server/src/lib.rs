@@ -35,6 +35,7 @@ pub mod respond;
 pub mod routes;
 mod server;
 mod stats;
+mod target;
 
 pub use config::{Config, ConfigError, OverMax, Setting};
 pub use delay::{Delay, DelayError};

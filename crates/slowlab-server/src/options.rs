@@ -369,6 +369,13 @@ pub fn parse_query(query: &str) -> Result<Options, ApiError> {
             Shape::Lognormal { median, sigma }
         }
     };
+    if matches!(options.status, Some(204 | 205 | 304))
+        && (options.drip.is_some() || options.bytes.is_some())
+    {
+        return Err(conflict(
+            "status=204, 205 and 304 answer with no body, and drip and bytes shape a body; give one of them",
+        ));
+    }
     if options.drip.is_some() && options.fault.is_some() {
         return Err(conflict(
             "drip sends the answer during the wait, fault replaces it after; give one of them",
@@ -436,6 +443,9 @@ mod tests {
         assert_eq!(code("1", "dist=uniform&min=2&max=1"), "conflicting_options");
         assert_eq!(code("1", "dist=lognormal&jitter=1"), "conflicting_options");
         assert_eq!(code("1", "drip=2&fault=reset"), "conflicting_options");
+        assert_eq!(code("1", "status=204&bytes=100"), "conflicting_options");
+        assert_eq!(code("1", "status=304&drip=2"), "conflicting_options");
+        assert_eq!(code("1", "status=205&bytes=0"), "conflicting_options");
         assert_eq!(code("1", "bytes=999999999999"), "too_large");
         let ApiError::UnknownOption { key, .. } =
             plan("1", Some("jiter=1"), &config()).unwrap_err()

@@ -27,12 +27,13 @@ use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
 use crate::delay::{DelayError, excerpt};
-use crate::error::ApiError;
+use crate::error::{ALLOWED_METHODS, ApiError};
 use crate::metrics::{self, Outcome};
 use crate::model::Waiter;
 use crate::options::{Fault, Plan, plan};
 use crate::respond;
 use crate::stats::Stats;
+use crate::target;
 
 /// What every handler can see; one `Arc`, so extracting it costs one reference count.
 #[derive(Clone)]
@@ -68,11 +69,10 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
-    /// Answers at once with `response` (a refusal found before routing).
-    pub(crate) fn ready(response: Response) -> RouteCall {
-        RouteCall::Ready {
-            response: Some(Box::new(response)),
-        }
+    /// Answers `request` at once with `err` (a refusal found before routing), with no body if it
+    /// was a HEAD request.
+    pub(crate) fn refuse<B>(request: &Request<B>, err: ApiError) -> RouteCall {
+        RouteCall::ready(request.method() == Method::HEAD, err.into_response())
     }
 
     /// Starts handling `request`.
@@ -81,26 +81,45 @@ impl Routes {
     /// and headers point into hyper's read buffer, and a request that kept them through its wait
     /// would make hyper allocate a new buffer for every waiting connection.
     pub(crate) fn call(&self, mut request: Request<Incoming>) -> RouteCall {
+        let head_only = request.method() == Method::HEAD;
+        if let Err(err) = target::check(&request) {
+            return Routes::refuse(&request, err);
+        }
         if is_plain_delay(&request, self.state.config.any_method) {
-            let head_only = request.method() == Method::HEAD;
             let version = request.version();
             let parsed = parse(&self.state, request.uri());
             drop(request);
             return match parsed {
-                Ok(plan) => RouteCall::Direct {
-                    future: Box::pin(serve(self.state.clone(), plan, head_only, version)),
-                },
-                Err(err) => Routes::ready(err.into_response()),
+                Ok(plan) => RouteCall::new(
+                    head_only,
+                    Inner::Direct {
+                        future: Box::pin(serve(self.state.clone(), plan, head_only, version)),
+                    },
+                ),
+                Err(err) => RouteCall::ready(head_only, err.into_response()),
             };
+        }
+        if target::is_asterisk(request.uri()) {
+            // `OPTIONS *` (the only method target::check lets through with it): what the server
+            // as a whole allows.
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+            return RouteCall::ready(false, response);
         }
         // No handler reads a header past the size limits, which are already checked.
         *request.headers_mut() = HeaderMap::new();
         if let Ok(owned) = Uri::try_from(request.uri().to_string()) {
             *request.uri_mut() = owned;
         }
-        RouteCall::Router {
-            future: Box::pin(tower::Service::call(&mut self.router.clone(), request)),
-        }
+        RouteCall::new(
+            head_only,
+            Inner::Router {
+                future: Box::pin(tower::Service::call(&mut self.router.clone(), request)),
+            },
+        )
     }
 }
 
@@ -116,9 +135,18 @@ fn is_plain_delay<B>(request: &Request<B>, any_method: bool) -> bool {
 }
 
 pin_project_lite::pin_project! {
-    /// A request on its way through [`Routes`].
-    #[project = RouteCallProjection]
-    pub(crate) enum RouteCall {
+    /// A request on its way through [`Routes`]; its answer leaves fitted to the method and status
+    /// ([`respond::fit_body`]).
+    pub(crate) struct RouteCall {
+        #[pin]
+        inner: Inner,
+        head_only: bool,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = InnerProjection]
+    enum Inner {
         /// A plain delay request, handled directly.
         Direct { future: Pin<Box<dyn Future<Output = Response> + Send>> },
         /// Everything else, through the router; boxed, so that every waiting request's task does
@@ -129,22 +157,39 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl RouteCall {
+    fn new(head_only: bool, inner: Inner) -> RouteCall {
+        RouteCall { inner, head_only }
+    }
+
+    fn ready(head_only: bool, response: Response) -> RouteCall {
+        RouteCall::new(
+            head_only,
+            Inner::Ready {
+                response: Some(Box::new(response)),
+            },
+        )
+    }
+}
+
 impl Future for RouteCall {
     type Output = Response;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        match self.project() {
-            RouteCallProjection::Direct { future } => future.as_mut().poll(cx),
-            RouteCallProjection::Router { future } => match ready!(future.as_mut().poll(cx)) {
-                Ok(response) => Poll::Ready(response),
+        let this = self.project();
+        let response = match this.inner.project() {
+            InnerProjection::Direct { future } => ready!(future.as_mut().poll(cx)),
+            InnerProjection::Router { future } => match ready!(future.as_mut().poll(cx)) {
+                Ok(response) => response,
                 Err(never) => match never {},
             },
-            RouteCallProjection::Ready { response } => match response.take() {
-                Some(response) => Poll::Ready(*response),
+            InnerProjection::Ready { response } => match response.take() {
+                Some(response) => *response,
                 // Polled again after completing.
-                None => Poll::Pending,
+                None => return Poll::Pending,
             },
-        }
+        };
+        Poll::Ready(respond::fit_body(response, *this.head_only))
     }
 }
 
@@ -174,7 +219,8 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
 
 /// `GET /{sleep}`: wait `sleep` seconds as the model does, then answer `{"time_elapsed": sleep}`.
 ///
-/// HEAD is served by the same handler; hyper drops the body on the way out.
+/// HEAD is served by the same handler; [`RouteCall`] drops the body on the way out and keeps the
+/// headers GET would have.
 async fn wait(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (parts, _body) = request.into_parts();
     match parse(&state, &parts.uri) {

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, Response, Version};
-use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -383,7 +382,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let http1 = request.version() < Version::HTTP_2;
         let routed = match limits::check(&request, &self.config) {
             Ok(()) => self.routes.call(request),
-            Err(err) => Routes::ready(err.into_response()),
+            Err(err) => Routes::refuse(&request, err),
         };
         ConnFuture {
             routed,
