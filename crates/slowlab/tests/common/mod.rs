@@ -153,3 +153,28 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// Whether an installed tool a test needs (`haproxy`, `chromium`, `ip`, ...) is on the PATH. See
+/// [`usable`] for what happens when it is not.
+pub fn tool_available(name: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    usable(found, &format!("{name} is not installed"))
+}
+
+/// Whether a test's precondition holds. When it does not, the test should return early: this
+/// prints why it skips, unless `SLOWLAB_REQUIRE_TOOLS=1` (set by CI, which installs every tool and
+/// runs as root), where it fails the test instead.
+pub fn usable(holds: bool, reason: &str) -> bool {
+    if holds {
+        return true;
+    }
+    if std::env::var("SLOWLAB_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!("SLOWLAB_REQUIRE_TOOLS=1 but {reason}");
+    }
+    eprintln!("skipped: {reason}");
+    false
+}
