@@ -49,7 +49,8 @@ fn base(plan: &Plan, body: Body) -> Response {
     // map for reuse, so its default first allocation (six entries) would stay with every
     // keep-alive connection.
     let extra = usize::from(plan.drawn.is_some()) + usize::from(plan.clamped_from.is_some());
-    *response.headers_mut() = HeaderMap::with_capacity(2 + extra);
+    // Content-Type, Server-Timing, Cache-Control.
+    *response.headers_mut() = HeaderMap::with_capacity(3 + extra);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -145,6 +146,19 @@ pub(crate) fn abort(fault: Fault) -> Response {
     let mut response = Response::new(Body::empty());
     response.extensions_mut().insert(Abort(fault));
     response
+}
+
+/// Marks an answer as not to be stored by any cache, unless its route said otherwise.
+///
+/// A cache between a client and slowlab that answered `/1` from its store would answer in no time,
+/// silently breaking the very measurement slowlab is for, and a stored `/healthz` would report a
+/// server that may be gone. Only static answers (the index page) set their own Cache-Control.
+pub(crate) fn no_store_by_default(response: &mut Response) {
+    if !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 }
 
 /// Fits an answer's body to what HTTP allows for its method and status, whichever route made it.

@@ -136,7 +136,8 @@ fn is_plain_delay<B>(request: &Request<B>, any_method: bool) -> bool {
 
 pin_project_lite::pin_project! {
     /// A request on its way through [`Routes`]; its answer leaves fitted to the method and status
-    /// ([`respond::fit_body`]).
+    /// ([`respond::fit_body`]) and, unless its route says otherwise, not to be stored by caches
+    /// ([`respond::no_store_by_default`]).
     pub(crate) struct RouteCall {
         #[pin]
         inner: Inner,
@@ -189,7 +190,9 @@ impl Future for RouteCall {
                 None => return Poll::Pending,
             },
         };
-        Poll::Ready(respond::fit_body(response, *this.head_only))
+        let mut response = respond::fit_body(response, *this.head_only);
+        respond::no_store_by_default(&mut response);
+        Poll::Ready(response)
     }
 }
 
@@ -211,6 +214,7 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
         .route("/", get(index).fallback(method_not_allowed))
         .route("/healthz", get(healthz).fallback(method_not_allowed))
         .route("/metrics", get(metrics).fallback(method_not_allowed))
+        .route("/favicon.ico", get(favicon).fallback(method_not_allowed))
         .route("/{sleep}", delay_route)
         .fallback(not_found)
         .with_state(state.clone());
@@ -325,7 +329,34 @@ async fn index(State(state): State<AppState>) -> Response {
             "{max_delay}",
             &state.config.max_delay.as_secs_f64().to_string(),
         );
-    (StatusCode::OK, Html(page)).into_response()
+    // Static for the life of the server: a browser may keep it for a minute.
+    (
+        StatusCode::OK,
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=60"),
+        )],
+        Html(page),
+    )
+        .into_response()
+}
+
+/// `GET /favicon.ico`, which every browser opening `/` asks for: there is no icon. A plain 404 that
+/// browsers may remember for a day, not a refused delay: it is not counted in the metrics.
+async fn favicon() -> Response {
+    let body = serde_json::json!({
+        "error": "not_found",
+        "detail": "slowlab has no icon; the delay endpoint is GET /{seconds}, e.g. /7 or /0.25",
+    });
+    (
+        StatusCode::NOT_FOUND,
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=86400"),
+        )],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 const INDEX_HTML: &str = include_str!("index.html");
