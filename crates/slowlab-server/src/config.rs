@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::delay::Delay;
 use crate::model::Model;
+use crate::request_log::RequestLog;
 
 /// One day: the longest delay or timeout any setting accepts. Longer waits are not a test of
 /// anything, and every deadline computed from them stays far inside what timers can represent.
@@ -274,6 +275,8 @@ pub struct Config {
     /// Length of the kernel's accept queue. Bursts of thousands of connects need it deep:
     /// a shallow queue turns a burst into SYN retries of 1 s and more.
     pub backlog: u32,
+    /// One line per request on stderr, in this format; `None` logs nothing.
+    pub request_log: Option<RequestLog>,
 }
 
 impl Default for Config {
@@ -293,6 +296,7 @@ impl Default for Config {
             max_header_bytes: MAX_HEADER_BYTES.default,
             max_headers: MAX_HEADERS.default,
             backlog: BACKLOG.default,
+            request_log: None,
         }
     }
 }

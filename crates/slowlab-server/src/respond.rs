@@ -148,6 +148,13 @@ pub(crate) fn abort(fault: Fault) -> Response {
     response
 }
 
+/// Whether `response` is a delay request's answer, whose record counts and logs the request
+/// when it ends: every such answer carries `Server-Timing` (or is a fault), and no other does.
+/// (A marker extension would cost an allocation on every answer.)
+pub(crate) fn is_recorded(response: &Response) -> bool {
+    response.headers().contains_key(SERVER_TIMING) || response.extensions().get::<Abort>().is_some()
+}
+
 /// Marks an answer as not to be stored by any cache, unless its route said otherwise.
 ///
 /// A cache between a client and slowlab that answered `/1` from its store would answer in no time,

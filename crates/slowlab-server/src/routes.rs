@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -27,10 +28,11 @@ use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
 use crate::delay::{DelayError, excerpt};
-use crate::error::{ALLOWED_METHODS, ApiError};
+use crate::error::{ALLOWED_METHODS, ApiError, Refusal};
 use crate::metrics::{self, Outcome};
 use crate::model::Waiter;
 use crate::options::{Fault, Plan, plan};
+use crate::request_log::RequestInfo;
 use crate::respond;
 use crate::stats::Stats;
 use crate::target;
@@ -71,8 +73,14 @@ pub(crate) struct Routes {
 impl Routes {
     /// Answers `request` at once with `err` (a refusal found before routing), with no body if it
     /// was a HEAD request.
-    pub(crate) fn refuse<B>(request: &Request<B>, err: ApiError) -> RouteCall {
-        RouteCall::ready(request.method() == Method::HEAD, err.into_response())
+    pub(crate) fn refuse<B>(
+        &self,
+        request: &Request<B>,
+        peer: Option<SocketAddr>,
+        err: ApiError,
+    ) -> RouteCall {
+        let log = RequestInfo::of(self.state.config.request_log, request, peer);
+        RouteCall::ready(request.method() == Method::HEAD, err.into_response()).logged(log)
     }
 
     /// Starts handling `request`.
@@ -80,11 +88,16 @@ impl Routes {
     /// The request is parsed, or copied, here and its head dropped before this returns: its URI
     /// and headers point into hyper's read buffer, and a request that kept them through its wait
     /// would make hyper allocate a new buffer for every waiting connection.
-    pub(crate) fn call(&self, mut request: Request<Incoming>) -> RouteCall {
+    pub(crate) fn call(
+        &self,
+        mut request: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> RouteCall {
         let head_only = request.method() == Method::HEAD;
         if let Err(err) = target::check(&request) {
-            return Routes::refuse(&request, err);
+            return self.refuse(&request, peer, err);
         }
+        let log = RequestInfo::of(self.state.config.request_log, &request, peer);
         if is_plain_delay(&request, self.state.config.any_method) {
             let version = request.version();
             let parsed = parse(&self.state, request.uri());
@@ -93,10 +106,10 @@ impl Routes {
                 Ok(plan) => RouteCall::new(
                     head_only,
                     Inner::Direct {
-                        future: Box::pin(serve(self.state.clone(), plan, head_only, version)),
+                        future: Box::pin(serve(self.state.clone(), plan, head_only, version, log)),
                     },
                 ),
-                Err(err) => RouteCall::ready(head_only, err.into_response()),
+                Err(err) => RouteCall::ready(head_only, err.into_response()).logged(log),
             };
         }
         if target::is_asterisk(request.uri()) {
@@ -107,12 +120,17 @@ impl Routes {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
-            return RouteCall::ready(false, response);
+            return RouteCall::ready(false, response).logged(log);
         }
         // No handler reads a header past the size limits, which are already checked.
         *request.headers_mut() = HeaderMap::new();
         if let Ok(owned) = Uri::try_from(request.uri().to_string()) {
             *request.uri_mut() = owned;
+        }
+        // The delay handler's record writes the log line of a delay request; the call writes
+        // the others'.
+        if log.is_some() {
+            request.extensions_mut().insert(log.clone());
         }
         RouteCall::new(
             head_only,
@@ -120,6 +138,7 @@ impl Routes {
                 future: Box::pin(tower::Service::call(&mut self.router.clone(), request)),
             },
         )
+        .logged(log)
     }
 }
 
@@ -142,6 +161,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Inner,
         head_only: bool,
+        log: Option<Box<RequestInfo>>,
     }
 }
 
@@ -160,7 +180,17 @@ pin_project_lite::pin_project! {
 
 impl RouteCall {
     fn new(head_only: bool, inner: Inner) -> RouteCall {
-        RouteCall { inner, head_only }
+        RouteCall {
+            inner,
+            head_only,
+            log: None,
+        }
+    }
+
+    /// Writes a log line for the answer unless a delay request's record does.
+    fn logged(mut self, log: Option<Box<RequestInfo>>) -> RouteCall {
+        self.log = log;
+        self
     }
 
     fn ready(head_only: bool, response: Response) -> RouteCall {
@@ -190,6 +220,16 @@ impl Future for RouteCall {
                 None => return Poll::Pending,
             },
         };
+        if let Some(log) = this.log.take()
+            && !respond::is_recorded(&response)
+        {
+            let outcome = if response.extensions().get::<Refusal>().is_some() {
+                Outcome::Rejected
+            } else {
+                Outcome::Ok
+            };
+            log.write(Some(response.status().as_u16()), outcome, None);
+        }
         let mut response = respond::fit_body(response, *this.head_only);
         respond::no_store_by_default(&mut response);
         Poll::Ready(response)
@@ -226,9 +266,22 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
 /// HEAD is served by the same handler; [`RouteCall`] drops the body on the way out and keeps the
 /// headers GET would have.
 async fn wait(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (mut parts, _body) = request.into_parts();
+    let log = parts
+        .extensions
+        .remove::<Option<Box<RequestInfo>>>()
+        .flatten();
     match parse(&state, &parts.uri) {
-        Ok(plan) => serve(state, plan, parts.method == Method::HEAD, parts.version).await,
+        Ok(plan) => {
+            serve(
+                state,
+                plan,
+                parts.method == Method::HEAD,
+                parts.version,
+                log,
+            )
+            .await
+        }
         Err(err) => err.into_response(),
     }
 }
@@ -259,10 +312,14 @@ fn serve(
     plan: Plan,
     head_only: bool,
     version: Version,
+    log: Option<Box<RequestInfo>>,
 ) -> impl Future<Output = Response> + Send {
     async move {
         let http2 = version == Version::HTTP_2;
-        let record = state.stats.record(plan.status(), plan.requested);
+        let record = state
+            .stats
+            .record(plan.status(), plan.requested)
+            .logged(log);
         if let Some(chunks) = plan.options.drip {
             return respond::drip(&plan, chunks, record, head_only);
         }

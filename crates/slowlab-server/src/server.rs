@@ -130,6 +130,7 @@ pub async fn run(
             routes: routes.clone(),
             config: Arc::clone(&config),
             conn,
+            peer,
         };
         let watcher = graceful.watcher();
         let builders = Arc::clone(&builders);
@@ -371,6 +372,8 @@ struct ConnService {
     routes: Routes,
     config: Arc<Config>,
     conn: Arc<ConnState>,
+    /// The client's address, for the request log.
+    peer: SocketAddr,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -381,8 +384,8 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     fn call(&self, request: Request<Incoming>) -> ConnFuture {
         let http1 = request.version() < Version::HTTP_2;
         let routed = match limits::check(&request, &self.config) {
-            Ok(()) => self.routes.call(request),
-            Err(err) => Routes::refuse(&request, err),
+            Ok(()) => self.routes.call(request, Some(self.peer)),
+            Err(err) => self.routes.refuse(&request, Some(self.peer), err),
         };
         ConnFuture {
             routed,

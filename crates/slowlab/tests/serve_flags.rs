@@ -225,3 +225,84 @@ fn host_takes_names() {
     assert!(stderr(&output).contains("--host"), "{}", stderr(&output));
     assert!(stderr(&output).contains("localhost"), "{}", stderr(&output));
 }
+
+/// The request log's lines, as JSON: one per request, refusals and cancelled requests included.
+#[test]
+fn log_format_json_writes_one_line_per_request() {
+    let mut served = Served::start(&["--log-format", "json", "--drain-timeout", "0"]);
+    assert!(get(&served.addr, "/0.05?jitter=0").starts_with("HTTP/1.1 200"));
+    assert!(get(&served.addr, "/abc").starts_with("HTTP/1.1 400"));
+    assert!(get(&served.addr, "/favicon.ico").starts_with("HTTP/1.1 404"));
+    // A client that leaves while its request waits.
+    let mut leaving = TcpStream::connect(&served.addr).unwrap();
+    write!(leaving, "GET /30 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    served.wait_in_flight(1);
+    drop(leaving);
+    served.wait_in_flight(0);
+    served.terminate();
+    let (exit, err) = served.wait(Duration::from_secs(20));
+    assert!(exit.success(), "{err}");
+
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let find = |target: &str| {
+        lines
+            .iter()
+            .find(|l| l["target"] == target)
+            .unwrap_or_else(|| panic!("no line for {target} in {err}"))
+    };
+    let ok = find("/0.05?jitter=0");
+    assert_eq!(ok["method"], "GET");
+    assert_eq!(ok["status"], 200);
+    assert_eq!(ok["outcome"], "ok");
+    assert!(
+        ok["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{ok}"
+    );
+    assert!(
+        (50..5_000).contains(&ok["waited_ms"].as_u64().unwrap()),
+        "{ok}"
+    );
+    assert!(ok["total_ms"].as_u64().unwrap() >= 50, "{ok}");
+    let refused = find("/abc");
+    assert_eq!(refused["status"], 400);
+    assert_eq!(refused["outcome"], "rejected");
+    assert_eq!(find("/favicon.ico")["status"], 404);
+    let cancelled = find("/30");
+    assert_eq!(cancelled["outcome"], "cancelled");
+    assert_eq!(cancelled["status"], serde_json::Value::Null);
+    // The /healthz polls of wait_in_flight are logged too.
+    assert!(lines.iter().any(|l| l["target"] == "/healthz"), "{err}");
+    assert!(!err.contains('\x1b'), "{err}");
+}
+
+/// Text lines into a file or pipe carry no colour codes, even without NO_COLOR.
+#[test]
+fn text_log_has_no_colour_off_a_terminal() {
+    let mut command = common::slowlab();
+    command
+        .env_remove("NO_COLOR")
+        .env("SLOWLAB_LOG", "slowlab_server=debug")
+        .args(["serve", "--port", "0"]);
+    let mut served = Served::spawn(command);
+    assert!(get(&served.addr, "/0.01").starts_with("HTTP/1.1 200"));
+    assert!(get(&served.addr, "/1?jiter=1").starts_with("HTTP/1.1 400"));
+    served.terminate();
+    let (_, err) = served.wait(Duration::from_secs(20));
+    assert!(!err.contains('\x1b'), "{err:?}");
+    let line = err
+        .lines()
+        .find(|l| l.contains(" GET /0.01 "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains(" from 127.0.0.1:"), "{line}");
+    assert!(line.contains(": 200 ok, waited "), "{line}");
+    assert!(line.ends_with(" ms"), "{line}");
+    let refused = err
+        .lines()
+        .find(|l| l.contains("/1?jiter=1"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(refused.contains(": 400 rejected, total "), "{refused}");
+}

@@ -8,7 +8,7 @@ use slowlab_server::config::{
     BACKLOG, DRAIN_TIMEOUT, H2_MAX_STREAMS, HEADER_READ_TIMEOUT, MAX_BODY_BYTES, MAX_CONNECTIONS,
     MAX_DELAY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES,
 };
-use slowlab_server::{ConfigError, Delay, Model, OverMax, Setting};
+use slowlab_server::{ConfigError, Delay, LogFormat, Model, OverMax, Setting};
 
 pub(super) const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -35,7 +35,8 @@ Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with cli
 Bad input is answered with a JSON 4xx, e.g. /abc -> 400 {\"error\": \"not_a_number\", ...},
 /1?jiter=1 -> 400 {\"error\": \"unknown_option\", ...}.
 Ctrl-C or SIGTERM stops accepting and lets requests in flight finish, for at most --drain-timeout.
-Set SLOWLAB_LOG=slowlab_server=debug for one log line per request.";
+--log-format text (or SLOWLAB_LOG=slowlab_server=debug) logs one line per request on stderr,
+--log-format json the same as JSON lines.";
 
 /// Options of `slowlab serve`.
 ///
@@ -108,6 +109,12 @@ pub struct ServeArgs {
     /// Example: --backlog 8192.
     #[arg(long, default_value_t = BACKLOG.default, value_parser = within(&BACKLOG), value_name = "N")]
     pub backlog: u32,
+    /// Log one line per request on stderr (method, target, client, status, outcome, waited and
+    /// total ms): `text` for people (coloured on a terminal unless NO_COLOR is set), `json` for
+    /// log pipelines. SLOWLAB_LOG=slowlab_server=debug also turns the text log on.
+    /// Example: --log-format json.
+    #[arg(long, value_name = "text|json")]
+    pub log_format: Option<LogFormat>,
 }
 
 /// The value parser of a numeric flag: parses its text and checks it against the setting's range.

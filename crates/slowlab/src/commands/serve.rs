@@ -1,12 +1,12 @@
 //! `slowlab serve`: the slow API until Ctrl-C or SIGTERM.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use slowlab_server::{Config, Stats};
+use slowlab_server::{Config, LogFormat, RequestLog, Stats};
 
 use crate::cli::{Host, ServeArgs};
 
@@ -27,6 +27,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_uri_bytes: args.max_uri_bytes,
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
+        request_log: request_log(args.log_format),
     };
     // Each connection is a file descriptor; the usual soft limit of 1,024 is far too low.
     let open_files = match slowlab_server::raise_open_file_limit() {
@@ -84,6 +85,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The request log asked for: by `--log-format`, or in text by SLOWLAB_LOG enabling the server's
+/// debug lines (as it did before the flag). Colour only on a terminal, and never with NO_COLOR.
+fn request_log(format: Option<LogFormat>) -> Option<RequestLog> {
+    let format = match format {
+        Some(format) => format,
+        None if tracing::enabled!(target: "slowlab_server::request", tracing::Level::DEBUG) => {
+            LogFormat::Text
+        }
+        None => return None,
+    };
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    Some(RequestLog { format, colour })
 }
 
 /// Binds the first of the host's addresses that can be bound (a name such as `localhost` may
