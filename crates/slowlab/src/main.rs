@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use slowlab::cli::Cli;
+use slowlab::ArgsError;
 
 /// jemalloc keeps no bookkeeping inside the blocks it hands out, so the 8 KiB buffers hyper
 /// allocates for every connection cost memory only for the pages actually written: a waiting
@@ -13,20 +12,40 @@ use slowlab::cli::Cli;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match slowlab::parse_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(ArgsError::Clap(err)) => {
+            // Help and version are "errors" that exit 0; a closed stream loses them quietly.
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(slowlab::EXIT_USAGE));
+        }
+        Err(ArgsError::Usage(err)) => {
+            report(&format!("slowlab: {err}"));
+            return ExitCode::from(slowlab::EXIT_USAGE);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLOWLAB_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Its own report of a failed write goes through `eprintln!`, which panics when stderr is
+        // closed: a lost log line must not end the run.
+        .log_internal_errors(false)
         .with_ansi(std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
         .init();
     match slowlab::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("slowlab: {err:#}");
-            ExitCode::from(slowlab::EXIT_USAGE)
+            report(&format!("slowlab: {err:#}"));
+            ExitCode::from(slowlab::exit_status(&err))
         }
     }
+}
+
+/// A line on stderr, lost rather than a panic when stderr is closed.
+fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

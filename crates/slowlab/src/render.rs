@@ -1,5 +1,6 @@
 //! Text for people: numbers, lists, outcome lines, the race table and its timeline.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -20,8 +21,47 @@ pub fn percent(ratio: f64) -> String {
 }
 
 /// A run's efficiency, or why it has none.
-pub fn efficiency(efficiency: Option<f64>) -> String {
-    efficiency.map_or_else(|| "n/a (failures)".to_owned(), percent)
+pub fn efficiency(summary: &Summary) -> String {
+    match summary.efficiency {
+        Some(efficiency) => percent(efficiency),
+        None if summary.failed > 0 => "n/a (failures)".to_owned(),
+        None if summary.ideal.is_zero() => "n/a (no delay)".to_owned(),
+        None => "n/a".to_owned(),
+    }
+}
+
+/// `1 request`, `2 requests`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A long duration for people: `2 h 5 min`, `3 min 20 s`, `42 s`.
+pub fn long(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s} s"),
+        (0, _) => format!("{m} min {s} s"),
+        _ => format!("{h} h {m} min"),
+    }
+}
+
+/// Text from a server or from the user, safe to print on a terminal: control characters (ESC,
+/// BEL, CR, a line break inside a body...) are written as escapes like `\u{1b}`, so a body cannot
+/// retitle, clear or rewrite the user's terminal.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The delays as the article prints them: `[7, 2, 6, 4, 0, 9, 4, 2, 5, 5]`.
@@ -118,14 +158,14 @@ pub fn summary(summary: &Summary, examples: bool) -> String {
                 "errors: {} {} (e.g. {})",
                 error.kind.as_str(),
                 error.count,
-                error.example
+                printable(&error.example)
             )
         } else {
             writeln!(out, "errors: {} {}", error.kind.as_str(), error.count)
         };
     }
     for hint in &summary.hints {
-        let _ = writeln!(out, "hint: {hint}");
+        let _ = writeln!(out, "hint: {}", printable(hint));
     }
     out
 }
@@ -144,7 +184,7 @@ fn percentiles(p: &Percentiles) -> String {
 /// One line per outcome: the body as received, or an error that says what went wrong.
 pub fn outcome_line(outcome: &Outcome, workload: &Workload) -> String {
     match &outcome.result {
-        Ok(reply) => String::from_utf8_lossy(&reply.body).trim().to_owned(),
+        Ok(reply) => printable(String::from_utf8_lossy(&reply.body).trim()).into_owned(),
         Err(err) => {
             let asked = workload
                 .targets
@@ -158,9 +198,10 @@ pub fn outcome_line(outcome: &Outcome, workload: &Workload) -> String {
                 })
                 .unwrap_or_default();
             format!(
-                "error: request #{} {asked}: {} ({})",
+                "error: request #{} {}: {} ({})",
                 outcome.index,
-                err.message,
+                printable(&asked),
+                printable(&err.message),
                 err.kind.as_str()
             )
         }
@@ -203,7 +244,7 @@ pub fn timeline(reports: &[&Report]) -> String {
                 out,
                 "  #{:<3} {:>9} |{}{}{}|",
                 outcome.index,
-                target.path,
+                printable(&target.path),
                 " ".repeat(from),
                 bar.to_string().repeat(to - from),
                 " ".repeat(TIMELINE_WIDTH.saturating_sub(to)),
@@ -211,4 +252,25 @@ pub fn timeline(reports: &[&Report]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(
+            printable("\u{1b}]0;pwned\u{7}\u{1b}[2J a\r\nb"),
+            "\\u{1b}]0;pwned\\u{7}\\u{1b}[2J a\\r\\nb"
+        );
+    }
+
+    #[test]
+    fn long_durations_read_as_hours_and_minutes() {
+        assert_eq!(long(Duration::from_secs(42)), "42 s");
+        assert_eq!(long(Duration::from_secs(200)), "3 min 20 s");
+        assert_eq!(long(Duration::from_secs(7500)), "2 h 5 min");
+    }
 }

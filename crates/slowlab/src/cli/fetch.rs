@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, ValueEnum};
+use slowlab_client::Mode;
 
-use super::parse_seconds;
+use super::values::{MAX_COUNT, MAX_RANDOM, MAX_SLOTS, MAX_THREADS, parse_delay, parse_timeout};
 
 pub(super) const FETCH_EXAMPLES: &str = "\
 Examples:
@@ -18,21 +19,24 @@ Examples:
   slowlab fetch --count 100000 --delay 5 --http2
   slowlab fetch --count 1000 --delay 0.5 --fail-on 'p99>0.6s,errors>0'
   slowlab fetch --urls urls.txt --base-url http://127.0.0.1:9000 --output ndjson
-  printf 'http://127.0.0.1:8000/1\nhttp://127.0.0.1:8001/2\n' | slowlab fetch --urls -
+  printf 'http://127.0.0.1:8000/1\\nhttp://127.0.0.1:8001/2\\n' | slowlab fetch --urls -
 
 Text output prints the delays, each response body as it arrives (up to 20 requests, or always
 with --print-bodies), the elapsed time, then a summary with latency percentiles.
-Exit status: 0 when every request succeeded, 1 when any failed (or the run was interrupted),
-2 on a usage error, 3 when a --fail-on threshold was crossed.";
+Delays are seconds as the server reads them: digits, optionally a dot and up to 9 decimals
+(0 to 86400). Other durations take a unit us, ms, s or m (no unit: seconds): 250ms, 2.5s, 1m.
+Exit status: 0 when every request succeeded, 1 when any failed (or the run was interrupted, or
+the output could not be written), 2 on a usage error, 3 when a --fail-on threshold was crossed
+(with a rule on errors or error-rate, failed requests count only through that rule).";
 
 /// How `fetch` sends its requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
     /// One blocking client, one request after another (like `requests` in a loop).
     Sequential,
-    /// Blocking clients on OS threads (--threads N; default one per request, up to 512).
+    /// Blocking clients on OS threads, like a thread pool.
     Threads,
-    /// Tokio tasks: all requests at once (like `asyncio.gather`), or --concurrency K at a time.
+    /// Tokio tasks, all requests at once (like `asyncio.gather`).
     Async,
 }
 
@@ -49,25 +53,38 @@ pub enum FetchOutput {
     Csv,
 }
 
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Mode {
+        match mode {
+            ModeArg::Sequential => Mode::Sequential,
+            ModeArg::Threads => Mode::Threads,
+            ModeArg::Async => Mode::Async,
+        }
+    }
+}
+
 /// Options of `slowlab fetch`.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("workload").args(["delays", "count", "random", "urls"])))]
 pub struct FetchArgs {
-    /// Delays to request, in seconds (decimals allowed). None (and no --count, --random or
-    /// --urls): ten random whole seconds in [0, 10).
-    #[arg(value_parser = parse_seconds, value_name = "SECONDS")]
+    /// Delays to request, in seconds, 0 to 86400 (digits, optionally a dot and up to 9 decimals).
+    /// None (and no --count, --random or --urls): ten random whole seconds in [0, 10).
+    #[arg(value_parser = parse_delay, value_name = "SECONDS")]
     pub delays: Vec<Duration>,
-    /// Send this many requests of --delay seconds each.
-    #[arg(long, short = 'n', value_name = "N")]
-    pub count: Option<usize>,
-    /// The delay of each --count request, in seconds.
-    #[arg(long, short = 'd', value_parser = parse_seconds, value_name = "SECONDS",
+    /// Send this many requests (1 to 100000000) of --delay seconds each.
+    #[arg(long, short = 'n', value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_COUNT))]
+    pub count: Option<u64>,
+    /// The delay of each --count request, in seconds (0 to 86400).
+    #[arg(long, short = 'd', value_parser = parse_delay, value_name = "SECONDS",
           requires = "count", default_value = "1")]
     pub delay: Duration,
-    /// Send N random whole-second delays in [0, 10), like the article.
-    #[arg(long, value_name = "N")]
-    pub random: Option<usize>,
-    /// Seed for the random delays, so the same list comes back.
+    /// Send N (1 to 1000000) random whole-second delays in [0, 10), like the article.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_RANDOM))]
+    pub random: Option<u64>,
+    /// Seed for the random delays (--random N, or no workload at all), so the same list comes
+    /// back.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Read one URL or path per line from FILE (`-`: standard input); paths join --base-url, and
@@ -83,37 +100,47 @@ pub struct FetchArgs {
         env = "SLOWLAB_BASE_URL"
     )]
     pub base_url: String,
-    /// How to send the requests [default: async, or threads when --threads is given].
+    /// How to send the requests [default: async, or threads when --threads is given]. Threads:
+    /// --threads N sizes the pool; async: --concurrency K bounds the requests in flight.
     #[arg(long, short, value_enum)]
     pub mode: Option<ModeArg>,
-    /// Threads of the threads mode [default: one per request, up to 512].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Threads of the threads mode, 1 to 10000 [default: one per request, up to 512].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64))]
     pub threads: Option<u32>,
-    /// Async: at most K requests in flight (per server); over HTTP/1.1 that is K keep-alive
-    /// connections.
-    #[arg(long, short, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Async: at most K requests in flight (per server), 1 to 1000000; over HTTP/1.1 that is K
+    /// keep-alive connections.
+    #[arg(long, short, value_name = "K",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_SLOTS as i64))]
     pub concurrency: Option<u32>,
-    /// Async: HTTP/2 without TLS (h2c, prior knowledge), many requests per connection.
+    /// Async: HTTP/2, many requests per connection (h2c with prior knowledge over http://, ALPN
+    /// h2 over https://).
     #[arg(long)]
     pub http2: bool,
-    /// Async: open N connections (per server). HTTP/1.1: a keep-alive pool (so at most N in flight);
-    /// HTTP/2 [default: as many as the server's stream limit requires].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Async: open N connections (per server), 1 to 1000000. Over HTTP/1.1 they are a keep-alive
+    /// pool, so at most N requests are in flight; over HTTP/2 each carries many streams. Default:
+    /// one per request in flight over HTTP/1.1; over HTTP/2, as many as the server's stream limit
+    /// requires.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_SLOTS as i64))]
     pub connections: Option<u32>,
     /// HTTP method of every request.
     #[arg(long, short = 'X', default_value = "GET")]
     pub method: String,
-    /// Extra header for every request, `Name: value` (repeatable).
+    /// Extra header for every request, `Name: value` (repeatable). Headers the client writes
+    /// itself (Content-Length, Transfer-Encoding, Connection, Keep-Alive, Upgrade, TE, Trailer,
+    /// Proxy-Connection) are refused.
     #[arg(long = "header", short = 'H', value_name = "NAME:VALUE")]
     pub headers: Vec<String>,
     /// https://: accept any server certificate (self-signed test servers), like `curl -k`.
     #[arg(long, short = 'k')]
     pub insecure: bool,
-    /// Give up on a request after this many seconds (default: wait as long as the server takes).
-    #[arg(long, value_parser = parse_seconds, value_name = "SECONDS")]
+    /// Give up on a request after this long, e.g. 2.5s or 500ms, above 0 and at most a day
+    /// (default: wait as long as the server takes).
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
     pub timeout: Option<Duration>,
-    /// Give up connecting after this many seconds.
-    #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
+    /// Give up connecting after this long, above 0 and at most a day.
+    #[arg(long, default_value = "10s", value_parser = parse_timeout, value_name = "DURATION")]
     pub connect_timeout: Duration,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = FetchOutput::Text)]
@@ -127,7 +154,8 @@ pub struct FetchArgs {
     /// Thresholds that fail the run with exit status 3, e.g. 'p99>2.5s,errors>0'. Metrics:
     /// p50 p90 p99 p99.9 max mean (latency), overhead-p50 ... overhead-max, errors, error-rate
     /// (0 to 1), wall, efficiency, throughput, peak-concurrency; operators > >= < <=; durations
-    /// in s or ms.
+    /// with a unit us, ms, s or m (no unit: seconds). A rule on errors or error-rate replaces the
+    /// default "any failed request exits 1".
     #[arg(long, value_name = "RULES")]
     pub fail_on: Option<String>,
 }

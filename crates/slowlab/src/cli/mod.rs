@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod fetch;
 mod race;
 mod serve;
+pub mod values;
 
 pub use fetch::{FetchArgs, FetchOutput, ModeArg};
 pub use race::{OutputFormat, RaceArgs};
@@ -44,7 +45,8 @@ pub enum Command {
     Race(RaceArgs),
 }
 
-/// Parses a non-negative number of seconds, e.g. `7`, `0.25`.
+/// Parses a non-negative number of seconds, e.g. `7`, `0.25` (`serve`'s options; `fetch` and
+/// `race` use the stricter grammars of [`values`]).
 pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     let value: f64 = text
         .trim()
@@ -56,15 +58,6 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
         ));
     }
     Duration::try_from_secs_f64(value).map_err(|_| format!("{text:?} is too large"))
-}
-
-pub(crate) fn parse_scale(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
-        _ => Err(format!(
-            "{text:?} is not a valid scale: use a number above 0, e.g. 0.1 or 1"
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -84,6 +77,5 @@ mod tests {
         assert!(parse_seconds("nan").is_err());
         assert!(parse_seconds("inf").is_err());
         assert!(parse_seconds("1e300").is_err());
-        assert!(parse_scale("0").is_err());
     }
 }

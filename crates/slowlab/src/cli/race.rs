@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{ModeArg, parse_scale, parse_seconds};
+use super::ModeArg;
+use super::values::{parse_delay, parse_scale, parse_timeout};
 
 pub(super) const RACE_EXAMPLES: &str = "\
 Examples:
@@ -13,7 +14,12 @@ Examples:
   slowlab race 1 1 1 1             your own delays, in seconds
   slowlab race --modes sequential,async   only the article's two clients
   slowlab race --output json       the same, as one JSON document
-  slowlab race --base-url http://127.0.0.1:8000   against a running slowlab serve";
+  slowlab race --base-url http://127.0.0.1:8000   against a running slowlab serve
+
+Delays are seconds as the server reads them (digits, optionally a dot and up to 9 decimals);
+scaled, each must stay within 0 to 86400 s. A race expected to last over a minute says so first.
+Exit status: 0 when every request succeeded, 1 when any failed or the output could not be
+written, 2 on a usage error.";
 
 /// Output formats of `race`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -27,18 +33,19 @@ pub enum OutputFormat {
 /// Options of `slowlab race`.
 #[derive(Debug, Args)]
 pub struct RaceArgs {
-    /// Delays in seconds. None: the article's list 7 2 6 4 0 9 4 2 5 5.
-    #[arg(value_parser = parse_seconds, value_name = "SECONDS")]
+    /// Delays in seconds, 0 to 86400. None: the article's list 7 2 6 4 0 9 4 2 5 5.
+    #[arg(value_parser = parse_delay, value_name = "SECONDS")]
     pub delays: Vec<Duration>,
-    /// Multiply every delay by this. Default 0.1 for the article's list (a race of about 5 s),
-    /// 1 for delays you give.
+    /// Multiply every delay by this, above 0 and at most 1000000; the scaled delays must stay
+    /// within 0 to 86400 s. Default 0.1 for the article's list (a race of about 5 s), 1 for
+    /// delays you give.
     #[arg(long, value_parser = parse_scale)]
     pub scale: Option<f64>,
     /// Race against this server instead of an embedded one.
     #[arg(long)]
     pub base_url: Option<String>,
-    /// The modes to race, in order, comma-separated. `threads` runs one OS thread per request
-    /// (up to 512), the way a thread pool would.
+    /// The modes to race, in order, comma-separated (a mode named twice runs once). `threads`
+    /// runs one OS thread per request (up to 512), the way a thread pool would.
     #[arg(
         long,
         value_enum,
@@ -52,4 +59,8 @@ pub struct RaceArgs {
     /// Leave out the timeline from the text output.
     #[arg(long)]
     pub no_timeline: bool,
+    /// Give up on a request after this long, e.g. 30s or 2m, above 0 and at most a day
+    /// [default: the longest delay plus 30 s].
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
 }

@@ -11,31 +11,92 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use http::{HeaderName, HeaderValue, Method, Uri};
 use slowlab_client::workload::random_delays;
 use slowlab_client::{Control, Endpoint, Mode, RequestOptions, Target, Workload};
 
+use crate::UsageError;
 use crate::cli::{FetchArgs, FetchOutput, ModeArg};
-use crate::commands::race::mode_of;
+use crate::commands::{drop_efficiency_without_ideal, endpoint};
+use crate::output::tolerate_broken_pipe;
+use crate::sink::Sink;
 use crate::sink::csv::CsvSink;
 use crate::sink::json::{JsonSink, NdjsonSink};
 use crate::sink::progress::Progress;
 use crate::sink::text::{BODY_LINES_UP_TO, TextSink};
-use crate::sink::{Sink, tolerate_broken_pipe};
+use crate::usage;
+use fail_on::Rule;
 
 /// Requests drawn when no workload is given, like the article.
 const DEFAULT_RANDOM: usize = 10;
 
+/// Headers the client writes itself: the body's framing and the connection's own (hop-by-hop)
+/// headers. A user's copy would contradict the client's (a `Content-Length: 5` with no body hangs
+/// the request) or is forbidden outright by HTTP/2.
+const CLIENT_OWNED_HEADERS: [&str; 8] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "te",
+    "trailer",
+];
+
+/// Everything of `fetch`'s arguments that can be checked without I/O, checked.
+#[derive(Debug)]
+pub struct Plan {
+    mode: Mode,
+    rules: Vec<Rule>,
+    endpoint: Endpoint,
+    method: Method,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Plan {
+    /// Checks `args`; the error says what to change.
+    pub fn new(args: &FetchArgs) -> Result<Plan, UsageError> {
+        let mode = resolve_mode(args)?;
+        let rules = match args.fail_on.as_deref() {
+            Some(text) => fail_on::parse(text).map_err(|err| usage!("--fail-on: {err}"))?,
+            None => Vec::new(),
+        };
+        let random = args.random.is_some()
+            || (args.count.is_none() && args.urls.is_none() && args.delays.is_empty());
+        if args.seed.is_some() && !random {
+            return Err(usage!(
+                "--seed applies to random delays only (--random N, or no workload at all)"
+            ));
+        }
+        let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| usage!("--method {:?} is not an HTTP method", args.method))?;
+        let headers = args
+            .headers
+            .iter()
+            .map(|header| parse_header(header))
+            .collect::<Result<_, _>>()?;
+        Ok(Plan {
+            mode,
+            rules,
+            endpoint: endpoint(&args.base_url).map_err(|err| usage!("--base-url {err}"))?,
+            method,
+            headers,
+        })
+    }
+}
+
 /// Sends the workload, streams outcomes to the chosen output, and returns the exit status:
-/// 0 all ok, 1 some failed or cancelled, 3 a `--fail-on` rule broken (usage errors are `Err`).
+/// 0 all ok, 1 some failed or cancelled or the output could not be written, 3 a `--fail-on` rule
+/// broken (usage errors are `Err`).
 ///
 /// The run is spawned onto the runtime's workers rather than awaited on the thread that blocks on
 /// the runtime: there, the collector would sleep on a thread of its own, and every outcome would
 /// wake it (two futex calls and two context switches per request, about a third of the
 /// throughput on one core against a fast server).
 pub async fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
-    match tokio::spawn(run_here(args)).await {
+    let plan = Plan::new(&args)?;
+    match tokio::spawn(run_here(args, plan)).await {
         Ok(result) => result,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
         Err(err) => Err(anyhow::anyhow!("the run was stopped: {err}")),
@@ -43,15 +104,9 @@ pub async fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// [`run`], on whichever thread polls it.
-async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
-    let mode = resolve_mode(&args)?;
-    let rules = args
-        .fail_on
-        .as_deref()
-        .map(fail_on::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let workload = Arc::new(build_workload(&args)?);
+async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
+    let workload = Arc::new(build_workload(&args, &plan)?);
+    check_rules_fit(&plan.rules, &workload)?;
     let total = workload.targets.len();
     let print_bodies = args.print_bodies || total <= BODY_LINES_UP_TO;
     let options = RequestOptions {
@@ -80,7 +135,7 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
         let control = control.clone();
         async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nslowlab fetch: interrupted; reporting what finished");
+                say!("\nslowlab fetch: interrupted; reporting what finished");
                 control.cancel();
             }
         }
@@ -98,47 +153,53 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
     };
     note(sink.start(&workload));
     let sent = Arc::clone(&workload);
-    let report = slowlab_client::run_with(mode, sent, options, &control, |outcome| {
+    let mut report = slowlab_client::run_with(plan.mode, sent, options, &control, |outcome| {
         progress.outcome(outcome);
         note(progress.suspend(|| sink.outcome(&workload, outcome)));
     })
     .await;
     interrupt.abort();
     progress.finish();
+    drop_efficiency_without_ideal(&mut report);
     note(sink.finish(&report));
     drop(sink);
-    if let Some(err) = write_error {
-        eprintln!("slowlab fetch: cannot write the output: {err}");
-    }
 
     let summary = &report.summary;
     if summary.cancelled > 0 {
-        eprintln!(
+        say!(
             "slowlab fetch: interrupted: {} finished, {} cancelled",
             summary.requests - summary.cancelled,
             summary.cancelled
         );
     }
     let mut broken = 0;
-    for rule in rules.iter().flatten() {
+    for rule in &plan.rules {
         let (is_broken, value) = rule.check(summary);
         if is_broken {
             broken += 1;
-            eprintln!(
+            say!(
                 "slowlab fetch: threshold {rule} crossed: measured {}",
                 rule.show(value)
             );
         }
     }
     if summary.failed > 0 {
-        eprintln!(
+        say!(
             "slowlab fetch: {} of {} requests failed",
-            summary.failed, summary.requests
+            summary.failed,
+            summary.requests
         );
     }
-    Ok(if broken > 0 {
+    // With a rule on errors, failed requests are judged by that rule alone: `errors>5` allows
+    // five. An interrupted run is a failure whatever the rules say.
+    let failures_fail = summary.cancelled > 0
+        || (summary.failed > 0 && !plan.rules.iter().any(Rule::judges_failures));
+    Ok(if let Some(err) = write_error {
+        say!("slowlab fetch: cannot write the output: {err}");
+        ExitCode::from(crate::EXIT_FAILED)
+    } else if broken > 0 {
         ExitCode::from(crate::EXIT_THRESHOLD)
-    } else if summary.failed > 0 {
+    } else if failures_fail {
         ExitCode::from(crate::EXIT_FAILED)
     } else {
         ExitCode::SUCCESS
@@ -146,7 +207,7 @@ async fn run_here(args: FetchArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The mode, checking that the other options fit it.
-fn resolve_mode(args: &FetchArgs) -> anyhow::Result<Mode> {
+fn resolve_mode(args: &FetchArgs) -> Result<Mode, UsageError> {
     let mode = match (args.mode, args.threads) {
         (Some(mode), _) => mode,
         (None, Some(_)) => ModeArg::Threads,
@@ -160,38 +221,63 @@ fn resolve_mode(args: &FetchArgs) -> anyhow::Result<Mode> {
     if mode != ModeArg::Async
         && let Some((flag, _)) = async_only.iter().find(|(_, given)| *given)
     {
-        bail!(
+        return Err(usage!(
             "{flag} applies to --mode async only (the {} mode is blocking HTTP/1.1); \
              use --threads N to size the threads mode",
-            mode_of(mode).as_str()
-        );
+            Mode::from(mode).as_str()
+        ));
     }
     if mode != ModeArg::Threads && args.threads.is_some() {
-        bail!("--threads applies to --mode threads only");
+        return Err(usage!("--threads applies to --mode threads only"));
     }
-    Ok(mode_of(mode))
+    Ok(Mode::from(mode))
+}
+
+/// Refuses rules that cannot mean anything for this workload: an efficiency needs delays to
+/// compare with.
+fn check_rules_fit(rules: &[Rule], workload: &Workload) -> Result<(), UsageError> {
+    let Some(rule) = rules.iter().find(|rule| rule.needs_ideal()) else {
+        return Ok(());
+    };
+    if !workload.all_delays() {
+        return Err(usage!(
+            "--fail-on {rule}: efficiency needs a workload of delays (not --urls paths)"
+        ));
+    }
+    if workload.max_delay().is_zero() {
+        return Err(usage!(
+            "--fail-on {rule}: every delay is 0, so the run has no ideal to be efficient against"
+        ));
+    }
+    Ok(())
 }
 
 /// The requests to send, from exactly one of: delays, --count, --random, --urls, or ten random.
-fn build_workload(args: &FetchArgs) -> anyhow::Result<Workload> {
-    let endpoint = Endpoint::parse(&args.base_url)?;
+/// Reading --urls is the only I/O; what it cannot use is a usage error.
+fn build_workload(args: &FetchArgs, plan: &Plan) -> Result<Workload, UsageError> {
+    let endpoint = plan.endpoint.clone();
     let mut workload = if let Some(count) = args.count {
-        Workload::repeat(endpoint, count, args.delay)
+        Workload::repeat(
+            endpoint,
+            usize::try_from(count).unwrap_or(usize::MAX),
+            args.delay,
+        )
     } else if let Some(path) = &args.urls {
         let text = if path.as_os_str() == "-" {
             let mut text = String::new();
             io::stdin()
                 .read_to_string(&mut text)
-                .context("reading URLs from standard input")?;
+                .map_err(|err| usage!("--urls -: cannot read standard input: {err}"))?;
             text
         } else {
             std::fs::read_to_string(path)
-                .with_context(|| format!("reading URLs from {}", path.display()))?
+                .map_err(|err| usage!("--urls: cannot read {}: {err}", path.display()))?
         };
         urls_workload(endpoint, &text)?
     } else {
         let delays = if args.delays.is_empty() {
-            random_delays(args.random.unwrap_or(DEFAULT_RANDOM), args.seed)
+            let count = args.random.map_or(DEFAULT_RANDOM, |n| n as usize);
+            random_delays(count, args.seed)
                 .into_iter()
                 .map(Duration::from_secs)
                 .collect()
@@ -200,18 +286,15 @@ fn build_workload(args: &FetchArgs) -> anyhow::Result<Workload> {
         };
         Workload::from_delays(endpoint, &delays)
     };
-    workload.method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| anyhow::anyhow!("--method {:?} is not an HTTP method", args.method))?;
-    for header in &args.headers {
-        workload.headers.push(parse_header(header)?);
-    }
+    workload.method = plan.method.clone();
+    workload.headers.clone_from(&plan.headers);
     Ok(workload)
 }
 
 /// One URL or path a line. Paths join the base URL; full URLs name their own server, so one file
 /// can mix servers. The base URL is the workload's first server, the others follow in the order
 /// they first appear.
-fn urls_workload(base: Endpoint, text: &str) -> anyhow::Result<Workload> {
+fn urls_workload(base: Endpoint, text: &str) -> Result<Workload, UsageError> {
     let mut workload = Workload::new(base.clone(), Vec::new());
     let mut servers: HashMap<Endpoint, u32> = HashMap::from([(base, 0)]);
     for (number, line) in text.lines().enumerate() {
@@ -219,20 +302,37 @@ fn urls_workload(base: Endpoint, text: &str) -> anyhow::Result<Workload> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        let refuse = |why: &str| {
+            usage!(
+                "--urls line {}: {:?} {why}",
+                number + 1,
+                crate::render::printable(line)
+            )
+        };
         if !line.contains("://") {
+            let path = if line.starts_with('/') {
+                line.to_owned()
+            } else {
+                format!("/{line}")
+            };
+            if path.parse::<http::uri::PathAndQuery>().is_err() {
+                return Err(refuse(
+                    "is neither a URL nor a path (e.g. http://127.0.0.1:8000/1 or /1?jitter=0.5; \
+                     spaces and other special characters must be percent-encoded)",
+                ));
+            }
             workload.targets.push(Target::path(line));
             continue;
         }
         let uri: Uri = line
             .parse()
-            .with_context(|| format!("--urls line {}: {line:?} is not a URL", number + 1))?;
+            .map_err(|_| refuse("is not a URL (e.g. http://127.0.0.1:8000/1)"))?;
         let origin = format!(
             "{}://{}",
             uri.scheme_str().unwrap_or("http"),
             uri.authority().map_or("", |a| a.as_str())
         );
-        let server =
-            Endpoint::parse(&origin).with_context(|| format!("--urls line {}", number + 1))?;
+        let server = endpoint(&origin).map_err(|err| refuse(&err.0))?;
         let index = match servers.get(&server) {
             Some(&index) => index,
             None => {
@@ -245,19 +345,28 @@ fn urls_workload(base: Endpoint, text: &str) -> anyhow::Result<Workload> {
         workload.targets.push(Target::path(path).on_server(index));
     }
     if workload.targets.is_empty() {
-        bail!("--urls: no URL in the input (one URL or path a line)");
+        return Err(usage!(
+            "--urls: no URL in the input (one URL or path a line)"
+        ));
     }
     Ok(workload)
 }
 
-fn parse_header(text: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
+/// `Name: value`, refusing the headers the client owns.
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), UsageError> {
     let (name, value) = text
         .split_once(':')
-        .ok_or_else(|| anyhow::anyhow!("--header {text:?}: expected NAME:VALUE"))?;
+        .ok_or_else(|| usage!("--header {text:?}: expected NAME:VALUE"))?;
     let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| anyhow::anyhow!("--header {text:?}: {name:?} is not a header name"))?;
+        .map_err(|_| usage!("--header {text:?}: {name:?} is not a header name"))?;
+    if CLIENT_OWNED_HEADERS.contains(&name.as_str()) {
+        return Err(usage!(
+            "--header {text:?}: the client writes {name} itself (it frames the body or manages \
+             the connection, and HTTP/2 forbids it); leave it out"
+        ));
+    }
     let value = HeaderValue::from_str(value.trim())
-        .map_err(|_| anyhow::anyhow!("--header {text:?}: the value is not a valid header value"))?;
+        .map_err(|_| usage!("--header {text:?}: the value is not a valid header value"))?;
     Ok((name, value))
 }
 
@@ -299,5 +408,26 @@ mod tests {
         assert_eq!(name.as_str(), "x-test");
         assert_eq!(value, "a b");
         assert!(parse_header("no colon").is_err());
+        for owned in [
+            "Content-Length: 5",
+            "connection: close",
+            "Upgrade: h2c",
+            "TE: trailers",
+        ] {
+            let err = parse_header(owned).unwrap_err();
+            assert!(err.0.contains("the client writes"), "{owned}: {err}");
+        }
+    }
+
+    #[test]
+    fn urls_lines_that_are_not_urls_are_refused_with_their_number() {
+        let base = Endpoint::parse("http://127.0.0.1:9").unwrap();
+        let err = urls_workload(base.clone(), "/1\n# c\nnot a url\n").unwrap_err();
+        assert!(err.0.starts_with("--urls line 3: \"not a url\""), "{err}");
+        let err = urls_workload(base, "http://127.0.0.1:99999/1\n").unwrap_err();
+        assert!(
+            err.0.contains("--urls line 1") && err.0.contains("65535"),
+            "{err}"
+        );
     }
 }

@@ -46,7 +46,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     writeln!(stdout, "listening on http://{addr}")?;
     stdout.flush()?;
     drop(stdout);
-    eprintln!(
+    say!(
         "slowlab serve: GET /{{seconds}} waits up to {} s; model {}; HTTP/1.1 and h2c; open files {open_files}; Ctrl-C to stop",
         args.max_delay, args.model,
     );
@@ -58,9 +58,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         shutdown_signal().await;
         let in_flight = watched.snapshot().in_flight;
         if in_flight == 0 {
-            eprintln!("slowlab serve: stopping; nothing in flight");
+            say!("slowlab serve: stopping; nothing in flight");
         } else {
-            eprintln!(
+            say!(
                 "slowlab serve: stopping; {in_flight} {} in flight, waiting at most {} s for {}",
                 plural(in_flight, "request", "requests"),
                 drain_timeout.as_secs_f64(),
@@ -70,15 +70,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let report = slowlab_server::run(listener, config, stats, shutdown).await;
     if report.in_flight_at_shutdown == 0 {
-        eprintln!("slowlab serve: stopped");
+        say!("slowlab serve: stopped");
     } else if report.cut_off == 0 {
-        eprintln!(
+        say!(
             "slowlab serve: stopped; all {} in-flight {} finished",
             report.in_flight_at_shutdown,
             plural(report.in_flight_at_shutdown, "request", "requests"),
         );
     } else {
-        eprintln!(
+        say!(
             "slowlab serve: stopped after the drain timeout; {} {} cut off",
             report.cut_off,
             plural(report.cut_off, "request was", "requests were"),

@@ -68,10 +68,18 @@ impl<W: Write> Sink for CsvSink<W> {
             error_message: r.error.as_ref().map(|e| e.message),
             url: &r.url,
         };
-        self.out.serialize(row).map_err(io::Error::other)
+        self.out.serialize(row).map_err(into_io)
     }
 
     fn finish(&mut self, _: &Report) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+/// The I/O error inside a CSV error, so a closed pipe stays recognisable as one.
+fn into_io(err: csv::Error) -> io::Error {
+    match err.into_kind() {
+        csv::ErrorKind::Io(err) => err,
+        other => io::Error::other(format!("{other:?}")),
     }
 }

@@ -128,11 +128,3 @@ impl WorkloadRecord {
         }
     }
 }
-
-/// Ignores a broken pipe (`slowlab fetch | head`): the run goes on, and its exit status counts.
-pub fn tolerate_broken_pipe(result: io::Result<()>) -> io::Result<()> {
-    match result {
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}

@@ -73,7 +73,7 @@ impl<W: Write> Sink for TextSink<W> {
                 render::seconds(summary.wall),
                 summary.mode.as_str(),
                 render::seconds(summary.ideal),
-                render::efficiency(summary.efficiency),
+                render::efficiency(summary),
             )?;
         }
         write!(self.out, "{}", render::summary(summary, !self.bodies))?;

@@ -4,6 +4,8 @@ use std::fmt;
 
 use slowlab_client::Summary;
 
+use crate::cli::values::parse_duration;
+
 /// One rule, e.g. `p99>2.5s`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -50,7 +52,8 @@ impl Metric {
                 "p50" => Stat::P50,
                 "p90" => Stat::P90,
                 "p99" => Stat::P99,
-                "p99.9" | "p999" | "p99_9" => Stat::P999,
+                // `p99_9` arrives here as `p99-9`: underscores are read as dashes.
+                "p99.9" | "p999" | "p99-9" => Stat::P999,
                 "max" => Stat::Max,
                 "mean" => Stat::Mean,
                 _ => return None,
@@ -117,6 +120,17 @@ impl Metric {
 }
 
 impl Rule {
+    /// Whether this rule is on failed requests (`errors`, `error-rate`): then failures fail the run
+    /// only through it.
+    pub fn judges_failures(&self) -> bool {
+        matches!(self.metric, Metric::Errors | Metric::ErrorRate)
+    }
+
+    /// Whether this rule needs an ideal to compare the run with (`efficiency`).
+    pub fn needs_ideal(&self) -> bool {
+        self.metric == Metric::Efficiency
+    }
+
     /// Whether `summary` breaks this rule, and the measured value.
     pub fn check(&self, summary: &Summary) -> (bool, f64) {
         let value = self.metric.value(summary);
@@ -154,9 +168,7 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, String> {
         rules.push(parse_rule(part)?);
     }
     if rules.is_empty() {
-        return Err(format!(
-            "--fail-on {text:?} has no rule; e.g. 'p99>2.5s,errors>0'"
-        ));
+        return Err(format!("{text:?} has no rule; e.g. 'p99>2.5s,errors>0'"));
     }
     Ok(rules)
 }
@@ -185,17 +197,19 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
     let value = value.trim();
     let limit = if metric.is_duration() {
         parse_duration(value)
+            .map(|d| d.as_secs_f64())
+            .map_err(|err| format!("{text:?}: {err}"))?
     } else {
-        value.parse::<f64>().ok()
+        parse_number(value).ok_or_else(|| {
+            format!(
+                "{text:?}: {value:?} is not a number 0 or more (digits, optionally a dot and up \
+                 to 9 decimals)"
+            )
+        })?
+    };
+    if let Some(why) = never_crossed(metric, op, limit) {
+        return Err(format!("{text:?} can never be crossed: {why}"));
     }
-    .filter(|v| v.is_finite())
-    .ok_or_else(|| {
-        if metric.is_duration() {
-            format!("{text:?}: {value:?} is not a duration; e.g. 2.5s or 250ms")
-        } else {
-            format!("{text:?}: {value:?} is not a number")
-        }
-    })?;
     Ok(Rule {
         metric,
         op,
@@ -204,25 +218,82 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
     })
 }
 
-/// Seconds from `2.5s`, `250ms`, `900us`, `2m` or a bare number of seconds.
-fn parse_duration(text: &str) -> Option<f64> {
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = text.strip_suffix("us").or(text.strip_suffix("µs")) {
-        (n, 1e-6)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (text, 1.0)
-    };
-    number.trim().parse::<f64>().ok().map(|n| n * scale)
+/// A number in the delay grammar (digits, optionally a dot and up to 9 digits), as `f64`.
+fn parse_number(text: &str) -> Option<f64> {
+    slowlab_server::Delay::parse(text)
+        .ok()
+        .map(|d| d.as_duration().as_secs_f64())
+}
+
+/// Why `metric op limit` can never be true, if so: a rule that can never fail the run would
+/// silently check nothing. Every metric is 0 or more, and an error rate at most 1.
+fn never_crossed(metric: Metric, op: Op, limit: f64) -> Option<&'static str> {
+    match (metric, op) {
+        (_, Op::Lt) if limit <= 0.0 => Some("no measurement is below 0"),
+        (Metric::ErrorRate, Op::Gt) if limit >= 1.0 => Some("the error rate is at most 1"),
+        (Metric::ErrorRate, Op::Ge) if limit > 1.0 => Some("the error rate is at most 1"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_spelling_of_p99_9_names_it() {
+        for name in ["p99.9", "p999", "p99_9", "latency-p99_9", "overhead_p99_9"] {
+            let rule = &parse(&format!("{name}>1s")).unwrap()[0];
+            assert!(
+                matches!(
+                    rule.metric,
+                    Metric::Latency(Stat::P999) | Metric::Overhead(Stat::P999)
+                ),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_take_every_unit_and_bare_seconds() {
+        for (text, seconds) in [
+            ("1us", 1e-6),
+            ("250ms", 0.25),
+            ("2.5s", 2.5),
+            ("1m", 60.0),
+            ("3", 3.0),
+        ] {
+            let limit = parse(&format!("p99>{text}")).unwrap()[0].limit;
+            assert!((limit - seconds).abs() < 1e-12, "{text}: {limit}");
+        }
+    }
+
+    #[test]
+    fn thresholds_that_can_never_be_crossed_are_refused() {
+        for impossible in [
+            "error-rate>2",
+            "error-rate>1",
+            "error-rate>=1.5",
+            "p99<0",
+            "errors<0",
+        ] {
+            let err = parse(impossible).unwrap_err();
+            assert!(err.contains("can never be crossed"), "{impossible}: {err}");
+        }
+        for possible in [
+            "error-rate>=1",
+            "error-rate>0.99",
+            "errors<=0",
+            "errors>5",
+            "p99<1us",
+        ] {
+            assert!(parse(possible).is_ok(), "{possible}");
+        }
+        assert!(
+            parse("errors>-1").is_err(),
+            "negative numbers are not numbers here"
+        );
+    }
 
     #[test]
     fn rules_parse() {
@@ -238,7 +309,9 @@ mod tests {
             parse("p99.9>1").unwrap()[0].metric,
             Metric::Latency(Stat::P999)
         );
-        for bad in ["", "p99", "p98>1s", "p99>fast", "errors>x", "p99>nan"] {
+        for bad in [
+            "", "p99", "p98>1s", "p99>fast", "errors>x", "p99>nan", "p99>1h",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
