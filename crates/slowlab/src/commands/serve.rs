@@ -35,7 +35,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Err(err) => format!("unchanged ({err})"),
     };
     // The flags were checked as they were parsed; this catches a setting added without a check.
-    config.validate()?;
+    config
+        .validate()
+        .map_err(|err| crate::UsageError(err.to_string()))?;
     let listener = listen(&args.host, args.port, config.backlog)?;
     let addr = listener
         .local_addr()
@@ -48,7 +50,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(stdout);
     say!(
         "slowlab serve: GET /{{seconds}} waits up to {} s; model {}; HTTP/1.1 and h2c; open files {open_files}; Ctrl-C to stop",
-        args.max_delay, args.model,
+        args.max_delay,
+        args.model,
     );
 
     let stats = Arc::new(Stats::default());
