@@ -137,20 +137,34 @@ impl RequestInfo {
         waited: Option<Duration>,
         total: Duration,
     ) -> String {
-        let mut line = serde_json::json!({
-            "time": now_rfc3339(),
-            "method": self.method.as_str(),
-            "target": self.target,
-            "peer": self.peer.map(|p| p.to_string()),
-            "status": status,
-            "outcome": outcome.as_str(),
-            "waited_ms": waited.map(millis),
-            "total_ms": millis(total),
+        let peer = self.peer.map(|p| p.to_string());
+        let mut line = serde_json::to_string(&JsonLine {
+            time: now_rfc3339(),
+            method: self.method.as_str(),
+            target: &self.target,
+            peer: peer.as_deref(),
+            status,
+            outcome: outcome.as_str(),
+            waited_ms: waited.map(millis),
+            total_ms: millis(total),
         })
-        .to_string();
+        .unwrap_or_default();
         line.push('\n');
         line
     }
+}
+
+/// A JSON log line, its fields in the order people read them.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    time: String,
+    method: &'a str,
+    target: &'a str,
+    peer: Option<&'a str>,
+    status: Option<u16>,
+    outcome: &'static str,
+    waited_ms: Option<u64>,
+    total_ms: u64,
 }
 
 /// Whole milliseconds, rounded to the nearest.
@@ -250,6 +264,7 @@ mod tests {
         assert_eq!(value["waited_ms"], serde_json::Value::Null);
         assert_eq!(value["total_ms"], 1);
         assert!(!line.contains('\x1b'));
+        assert!(line.starts_with(r#"{"time":"#), "{line}");
     }
 
     #[test]
