@@ -8,7 +8,7 @@ use slowlab_server::config::{
     BACKLOG, DRAIN_TIMEOUT, H2_MAX_STREAMS, HEADER_READ_TIMEOUT, MAX_BODY_BYTES, MAX_CONNECTIONS,
     MAX_DELAY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES,
 };
-use slowlab_server::{ConfigError, Delay, LogFormat, Model, OverMax, Setting};
+use slowlab_server::{Config, ConfigError, Delay, LogFormat, Model, OverMax, Setting};
 
 pub(super) const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -61,12 +61,12 @@ pub struct ServeArgs {
     /// A requested delay over --max-delay: `reject` answers 400 too_large, `clamp` waits
     /// --max-delay and says so in an X-Slowlab-Clamped header. Drawn delays are always clamped.
     /// Example: --over-max clamp.
-    #[arg(long, default_value = "reject", value_name = "reject|clamp")]
+    #[arg(long, default_value_t = Config::default().over_max, value_name = "reject|clamp")]
     pub over_max: OverMax,
     /// How a waiting request is held: `async` (a timer, no thread), `threads:N` (a blocking sleep
     /// on N pool threads, like FastAPI's def endpoints on 40) or `blocking` (a blocking sleep on
     /// the event loop, one request after another: the classic mistake). Example: --model threads:40.
-    #[arg(long, default_value = "async", value_name = "async|threads:N|blocking")]
+    #[arg(long, default_value_t = Config::default().model, value_name = "async|threads:N|blocking")]
     pub model: Model,
     /// Let every method (POST, PUT, DELETE, ...) wait on /{seconds}, not only GET and HEAD.
     /// Example: --any-method, then curl -X POST http://127.0.0.1:8000/1.
