@@ -426,3 +426,25 @@ async fn the_asterisk_target_is_for_options_alone() {
     }
     assert_healthy(addr).await;
 }
+
+// Items 2 to 4, for embedders: a Config that was never validated cannot crash the server.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unvalidated_config_with_extreme_values_still_serves() {
+    let wild = Config {
+        max_uri_bytes: usize::MAX,
+        max_header_bytes: usize::MAX,
+        max_headers: usize::MAX,
+        header_read_timeout: std::time::Duration::MAX,
+        h2_max_streams: u32::MAX,
+        ..Config::default()
+    };
+    assert!(wild.validate().is_err());
+    let server = server(wild).await;
+    let addr = server.addr();
+    let raw = blocking(move || get(addr, "/0")).await;
+    assert_eq!(raw.status, 200, "{raw:?}");
+    let mut h2 = Strict::connect(addr, true).await;
+    assert_eq!(h2.send(addr, &Method::GET, "/0").await.status, 200);
+    assert_healthy(addr).await;
+}
