@@ -21,14 +21,16 @@
 //! ```
 
 mod collector;
+pub mod histogram;
 pub mod limits;
 pub mod outcome;
 mod runner;
+pub mod shard;
 pub mod summary;
 pub mod workload;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 pub use outcome::{ErrorKind, FetchError, Outcome, Reply};
 pub use runner::{Control, DEFAULT_MAX_THREADS, Mode, RequestOptions};
@@ -40,6 +42,8 @@ pub use workload::{ARTICLE_DELAYS, Endpoint, EndpointError, Target, Workload};
 pub struct Report {
     /// The workload that was sent.
     pub workload: Arc<Workload>,
+    /// When the run started on this host's clock (its outcomes' times are offsets from it).
+    pub started_at: SystemTime,
     /// One per request, in the order they finished.
     pub outcomes: Vec<Outcome>,
     /// Totals and the comparison with the ideal.
@@ -73,6 +77,7 @@ pub async fn run_with(
     let total = workload.targets.len();
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let origin = Instant::now();
+    let started_at = SystemTime::now();
     runner::start(
         mode,
         Arc::clone(&workload),
@@ -87,6 +92,7 @@ pub async fn run_with(
     let summary = Summary::with_slots(mode, slots, &workload, &outcomes, wall);
     Report {
         workload,
+        started_at,
         outcomes,
         summary,
     }

@@ -10,9 +10,6 @@ use crate::outcome::{ErrorKind, Outcome};
 use crate::runner::Mode;
 use crate::workload::Workload;
 
-/// Significant figures kept by the histograms: values are exact to 0.1%.
-const SIGNIFICANT_FIGURES: u8 = 3;
-
 /// The totals of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -60,6 +57,19 @@ pub struct Summary {
     pub errors: Vec<ErrorCount>,
     /// What to change, when a failure has a known remedy (e.g. raise `ulimit -n`).
     pub hints: Vec<String>,
+    /// The histograms behind `latency` and `overhead`, whole, so that the reports of a sharded
+    /// run merge into exact percentiles of the union (`slowlab report merge`).
+    pub histograms: Histograms,
+}
+
+/// A summary's histograms of microseconds, each in HdrHistogram's V2 + deflate encoding, base64
+/// (see [`crate::histogram`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Histograms {
+    /// Of `latency`.
+    pub latency: String,
+    /// Of `overhead`.
+    pub overhead: String,
 }
 
 /// Percentiles of a distribution of durations, from an HDR histogram (bounded memory, exact to
@@ -102,8 +112,7 @@ struct Recorder {
 impl Recorder {
     fn new() -> Recorder {
         Recorder {
-            histogram: Histogram::new(SIGNIFICANT_FIGURES)
-                .expect("3 significant figures are valid"),
+            histogram: crate::histogram::new_micros(),
             max: Duration::ZERO,
         }
     }
@@ -116,20 +125,7 @@ impl Recorder {
     }
 
     fn percentiles(&self) -> Percentiles {
-        if self.histogram.is_empty() {
-            return Percentiles::default();
-        }
-        let at = |q: f64| self.histogram.value_at_quantile(q) as f64 / 1e6;
-        let max = self.max.as_secs_f64();
-        Percentiles {
-            count: self.histogram.len(),
-            mean: self.histogram.mean() / 1e6,
-            p50: at(0.5).min(max),
-            p90: at(0.9).min(max),
-            p99: at(0.99).min(max),
-            p99_9: at(0.999).min(max),
-            max,
-        }
+        crate::histogram::percentiles(&self.histogram, self.max.as_secs_f64())
     }
 }
 
@@ -209,6 +205,10 @@ impl Summary {
             overhead: overhead.percentiles(),
             errors: errors.into_values().collect(),
             hints,
+            histograms: Histograms {
+                latency: crate::histogram::encode(&latency.histogram),
+                overhead: crate::histogram::encode(&overhead.histogram),
+            },
         }
     }
 

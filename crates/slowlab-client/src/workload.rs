@@ -175,6 +175,8 @@ pub struct Workload {
     pub method: Method,
     /// Extra headers sent with every request, after `Host` and `User-Agent`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The shard of a larger workload this one is (`fetch --shard I/N`), if any.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl Workload {
@@ -185,6 +187,7 @@ impl Workload {
             targets,
             method: Method::GET,
             headers: Vec::new(),
+            shard: None,
         }
     }
 

@@ -164,6 +164,15 @@ impl Metrics {
         self.requests[row * OUTCOMES.len() + column].load(Ordering::Relaxed)
     }
 
+    /// How many requests ended so far, whatever their status and outcome: the sum of
+    /// `slowlab_requests_total`.
+    pub fn requests_total(&self) -> u64 {
+        self.requests
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum()
+    }
+
     pub(crate) fn observe_requested(&self, delay: Duration) {
         self.requested_delay.observe(delay);
     }

@@ -26,6 +26,7 @@ macro_rules! say_partial {
 
 pub mod cli;
 mod commands;
+pub mod merge;
 mod output;
 mod render;
 mod sink;

@@ -158,4 +158,10 @@ pub struct FetchArgs {
     /// default "any failed request exits 1".
     #[arg(long, value_name = "RULES")]
     pub fail_on: Option<String>,
+    /// Send only shard I of N of the workload (I from 0 to N-1): request k when k mod N = I, so N
+    /// processes with the same arguments and N send every request once. Outcomes keep their index
+    /// in the whole workload; `slowlab report merge` joins the shards' JSON reports. Example:
+    /// --shard 0/4 (or --shard "$JOB_COMPLETION_INDEX/4" in a Kubernetes Indexed Job).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<slowlab_client::shard::ShardSpec>,
 }

@@ -288,7 +288,10 @@ fn build_workload(args: &FetchArgs, plan: &Plan) -> Result<Workload, UsageError>
     };
     workload.method = plan.method.clone();
     workload.headers.clone_from(&plan.headers);
-    Ok(workload)
+    Ok(match args.shard {
+        Some(spec) => workload.into_shard(spec),
+        None => workload,
+    })
 }
 
 /// One URL or path a line. Paths join the base URL; full URLs name their own server, so one file

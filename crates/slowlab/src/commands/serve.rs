@@ -71,7 +71,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let report = slowlab_server::run(listener, config, stats, shutdown).await;
+    let report = slowlab_server::run(listener, config, Arc::clone(&stats), shutdown).await;
     if report.in_flight_at_shutdown == 0 {
         say!("slowlab serve: stopped");
     } else if report.cut_off == 0 {
@@ -87,6 +87,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             plural(report.cut_off, "request was", "requests were"),
         );
     }
+    // The last word on what this server did: with replicas behind a load balancer, their totals
+    // and the clients' failures must add up to the clients' count.
+    let answered = stats.metrics().requests_total();
+    say!(
+        "slowlab serve: {answered} {} ended in all (slowlab_requests_total)",
+        plural(answered, "request", "requests"),
+    );
     Ok(ExitCode::SUCCESS)
 }
 

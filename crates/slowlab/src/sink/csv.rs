@@ -10,7 +10,7 @@ use super::{OutcomeRecord, Sink};
 /// One CSV row: the outcome record, flattened.
 #[derive(Serialize)]
 struct Row<'a> {
-    index: usize,
+    index: u64,
     target: &'a str,
     delay: Option<f64>,
     ok: bool,

@@ -16,6 +16,13 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// The document of `--output json`; its schema is `docs/fetch.schema.json`.
 #[derive(Serialize)]
 struct Document<'a> {
+    schema_version: u64,
+    /// When the run started, on this host's clock: RFC 3339, UTC, microseconds.
+    started_at: String,
+    /// The host that ran it.
+    host: String,
+    /// `{"index": I, "count": N, "whole_requests": ..}` for `--shard I/N`, else null.
+    shard: Option<ShardRecord>,
     workload: WorkloadRecord,
     summary: &'a Summary,
     outcomes: Records<'a>,
@@ -26,6 +33,19 @@ struct Document<'a> {
 struct Records<'a> {
     workload: &'a Workload,
     by_index: Vec<&'a Outcome>,
+}
+
+/// Which shard of a larger workload a run sent.
+#[derive(Serialize)]
+struct ShardRecord {
+    index: u32,
+    count: u32,
+    whole_requests: usize,
+}
+
+/// The host's name, for reports that travel between hosts.
+fn host_name() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
 }
 
 impl Serialize for Records<'_> {
@@ -63,6 +83,14 @@ impl<W: Write> Sink for JsonSink<W> {
         let mut by_index: Vec<&Outcome> = report.outcomes.iter().collect();
         by_index.sort_unstable_by_key(|o| o.index);
         let document = Document {
+            schema_version: crate::merge::SCHEMA_VERSION,
+            started_at: humantime::format_rfc3339_micros(report.started_at).to_string(),
+            host: host_name(),
+            shard: report.workload.shard.as_ref().map(|shard| ShardRecord {
+                index: shard.index,
+                count: shard.count,
+                whole_requests: shard.whole_requests,
+            }),
             workload: WorkloadRecord::new(&report.workload),
             summary: &report.summary,
             outcomes: Records {

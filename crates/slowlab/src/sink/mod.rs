@@ -27,8 +27,8 @@ pub trait Sink {
 /// One outcome as machine output shows it: durations in float seconds from the run's start.
 #[derive(Debug, Serialize)]
 pub struct OutcomeRecord<'a> {
-    /// Position in the workload.
-    pub index: usize,
+    /// Position in the workload (in the whole workload, for a shard of one).
+    pub index: u64,
     /// Path requested, relative to its server's base URL.
     pub target: &'a str,
     /// The full URL requested.
@@ -84,7 +84,7 @@ impl<'a> OutcomeRecord<'a> {
             ),
         };
         OutcomeRecord {
-            index: outcome.index,
+            index: workload.global_index(outcome.index),
             target: target.map_or("", |t| &t.path),
             url: target.map(|t| workload.url(t)).unwrap_or_default(),
             delay: target.and_then(|t| t.delay).map(|d| d.as_secs_f64()),
@@ -113,8 +113,11 @@ pub struct WorkloadRecord {
     pub servers: Vec<String>,
     /// HTTP method.
     pub method: String,
-    /// Number of requests.
+    /// Number of requests (of this shard, for a shard).
     pub requests: usize,
+    /// A SHA-256 of what the whole workload sends (servers, method, headers, targets): reports
+    /// merge only when their digests agree.
+    pub digest: String,
 }
 
 impl WorkloadRecord {
@@ -125,6 +128,7 @@ impl WorkloadRecord {
             servers: workload.servers().iter().map(Endpoint::base_url).collect(),
             method: workload.method.to_string(),
             requests: workload.targets.len(),
+            digest: workload.whole_digest(),
         }
     }
 }

@@ -1,0 +1,467 @@
+//! `slowlab report merge`: the reports of a sharded run (`fetch --shard I/N`) made into one, as if
+//! a single run had sent the union.
+//!
+//! Counts and error kinds add up; latency and overhead percentiles come from the sum of the
+//! shards' histograms (stored whole in each report), so they equal the percentiles of one run over
+//! the union, which no arithmetic on the shards' percentiles could give. The merged wall time runs
+//! from the earliest start to the latest end on the wall clock, so it assumes the hosts' clocks
+//! agree; the report says how far apart the shards started.
+//!
+//! Reports are read as JSON values rather than typed structs: merging needs a handful of fields,
+//! and everything it does not know passes through from the first report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value, json};
+use slowlab_client::histogram;
+
+/// The `schema_version` of the reports that `fetch` writes and `merge` reads and writes.
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// One report to merge and where it came from (for error messages).
+pub struct Input {
+    /// A file name, for people.
+    pub name: String,
+    /// The parsed document.
+    pub report: Value,
+}
+
+/// Why reports cannot be merged; each message names the report and says what would be right.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MergeError(String);
+
+fn refuse<T>(message: impl Into<String>) -> Result<T, MergeError> {
+    Err(MergeError(message.into()))
+}
+
+/// The fields merge relies on, read from one report.
+struct Shard<'a> {
+    name: &'a str,
+    report: &'a Value,
+    summary: &'a Map<String, Value>,
+    indices: Vec<u64>,
+    count: u64,
+    started: SystemTime,
+    wall: Duration,
+}
+
+impl<'a> Shard<'a> {
+    fn read(input: &'a Input) -> Result<Shard<'a>, MergeError> {
+        let name = input.name.as_str();
+        let report = &input.report;
+        let version = report.get("schema_version").and_then(Value::as_u64);
+        if version != Some(SCHEMA_VERSION) {
+            return refuse(format!(
+                "{name}: schema_version {} cannot be merged (wanted {SCHEMA_VERSION}); write the \
+                 reports again with this slowlab's `fetch --output json`",
+                version.map_or("missing".to_owned(), |v| v.to_string())
+            ));
+        }
+        let summary = report
+            .get("summary")
+            .and_then(Value::as_object)
+            .ok_or_else(|| MergeError(format!("{name}: no summary")))?;
+        let (indices, count) = shard_of(report).ok_or_else(|| {
+            MergeError(format!(
+                "{name}: not a sharded run (no `shard`); merge the reports of `fetch --shard I/N`"
+            ))
+        })?;
+        let started = report
+            .get("started_at")
+            .and_then(Value::as_str)
+            .and_then(|text| humantime::parse_rfc3339(text).ok())
+            .ok_or_else(|| MergeError(format!("{name}: no valid `started_at`")))?;
+        let wall = summary
+            .get("wall")
+            .and_then(Value::as_f64)
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .ok_or_else(|| MergeError(format!("{name}: no valid summary.wall")))?;
+        Ok(Shard {
+            name,
+            report,
+            summary,
+            indices,
+            count,
+            started,
+            wall,
+        })
+    }
+
+    fn str_at(&self, pointer: &str) -> Option<&'a str> {
+        self.report.pointer(pointer).and_then(Value::as_str)
+    }
+
+    fn u64_of(&self, key: &str) -> u64 {
+        self.summary.get(key).and_then(Value::as_u64).unwrap_or(0)
+    }
+
+    fn f64_of(&self, key: &str) -> Option<f64> {
+        self.summary.get(key).and_then(Value::as_f64)
+    }
+
+    fn histogram(&self, key: &str) -> Result<histogram::Histogram<u64>, MergeError> {
+        let text = self
+            .summary
+            .get("histograms")
+            .and_then(|h| h.get(key))
+            .and_then(Value::as_str)
+            .ok_or_else(|| MergeError(format!("{}: no summary.histograms.{key}", self.name)))?;
+        histogram::decode(text).map_err(|err| MergeError(format!("{}: {err}", self.name)))
+    }
+
+    fn ended(&self) -> SystemTime {
+        self.started + self.wall
+    }
+}
+
+/// `shard` as indices and count: `{"index": I, "count": N}` for one run, `{"indices": [..],
+/// "count": N}` for a merged report.
+fn shard_of(report: &Value) -> Option<(Vec<u64>, u64)> {
+    let shard = report.get("shard")?;
+    let count = shard.get("count")?.as_u64()?;
+    let indices = match shard.get("index") {
+        Some(index) => vec![index.as_u64()?],
+        None => shard
+            .get("indices")?
+            .as_array()?
+            .iter()
+            .map(Value::as_u64)
+            .collect::<Option<_>>()?,
+    };
+    Some((indices, count))
+}
+
+/// Merges `inputs` (at least one) into one report.
+pub fn merge(inputs: &[Input]) -> Result<Value, MergeError> {
+    let shards: Vec<Shard> = inputs.iter().map(Shard::read).collect::<Result<_, _>>()?;
+    let Some(first) = shards.first() else {
+        return refuse("nothing to merge: name the reports (files or a directory)");
+    };
+    check_same_workload(&shards)?;
+    let count = first.count;
+    let mut seen = BTreeSet::new();
+    for shard in &shards {
+        if shard.count != count {
+            return refuse(format!(
+                "{} is a shard of {}, {} of {count}: shards of one run share N in --shard I/N",
+                shard.name, shard.count, first.name
+            ));
+        }
+        for &index in &shard.indices {
+            if !seen.insert(index) {
+                return refuse(format!(
+                    "shard {index}/{count} appears twice ({} overlaps another report): each \
+                     request must be counted once",
+                    shard.name
+                ));
+            }
+        }
+    }
+
+    let started = shards.iter().map(|s| s.started).min().expect("not empty");
+    let latest_start = shards.iter().map(|s| s.started).max().expect("not empty");
+    let ended = shards.iter().map(Shard::ended).max().expect("not empty");
+    let wall = ended.duration_since(started).unwrap_or_default();
+    let start_spread = latest_start.duration_since(started).unwrap_or_default();
+
+    let mut summary = merge_summaries(&shards, wall)?;
+    let outcomes = merge_outcomes(&shards, started);
+    if let Some(outcomes) = &outcomes {
+        summary["peak_concurrency"] = json!(peak_concurrency(outcomes));
+    }
+
+    let mut merged = first.report.clone();
+    let object = merged.as_object_mut().expect("a report is an object");
+    object.insert("schema_version".into(), json!(SCHEMA_VERSION));
+    object.insert(
+        "started_at".into(),
+        json!(humantime::format_rfc3339_micros(started).to_string()),
+    );
+    object.insert(
+        "shard".into(),
+        json!({ "indices": seen.iter().collect::<Vec<_>>(), "count": count }),
+    );
+    let hosts: BTreeSet<&str> = shards.iter().filter_map(|s| s.str_at("/host")).collect();
+    object.insert(
+        "host".into(),
+        json!(hosts.into_iter().collect::<Vec<_>>().join(",")),
+    );
+    object.insert(
+        "merged".into(),
+        json!({
+            "reports": shards.len(),
+            "complete": seen.len() as u64 == count,
+            "start_spread": start_spread.as_secs_f64(),
+            "note": "wall time runs from the earliest start to the latest end on the hosts' \
+                     clocks; start_spread says how far apart the shards started",
+        }),
+    );
+    let requests: u64 = shards
+        .iter()
+        .map(|s| {
+            s.report
+                .pointer("/workload/requests")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        })
+        .sum();
+    if let Some(workload) = object.get_mut("workload").and_then(Value::as_object_mut) {
+        workload.insert("requests".into(), json!(requests));
+    }
+    object.insert("summary".into(), summary);
+    match outcomes {
+        Some(outcomes) => object.insert("outcomes".into(), Value::Array(outcomes)),
+        None => object.remove("outcomes"),
+    };
+    Ok(merged)
+}
+
+/// Refuses reports that do not come from the same workload, mode and options.
+fn check_same_workload(shards: &[Shard]) -> Result<(), MergeError> {
+    let first = &shards[0];
+    for (what, pointer) in [
+        ("workload", "/workload/digest"),
+        ("mode", "/summary/mode"),
+        ("method", "/workload/method"),
+    ] {
+        let wanted = first.str_at(pointer);
+        if wanted.is_none() {
+            return refuse(format!("{}: no {pointer}", first.name));
+        }
+        for shard in &shards[1..] {
+            if shard.str_at(pointer) != wanted {
+                return refuse(format!(
+                    "{} and {} are runs of different {what}s ({pointer}: {:?} and {:?}): only \
+                     shards of the same `fetch` command merge",
+                    first.name,
+                    shard.name,
+                    wanted.unwrap_or_default(),
+                    shard.str_at(pointer).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError> {
+    let sum = |key: &str| shards.iter().map(|s| s.u64_of(key)).sum::<u64>();
+    let requests = sum("requests");
+    let ok = sum("ok");
+    let cancelled = sum("cancelled");
+
+    let mut histograms = Map::new();
+    let mut percentiles = Map::new();
+    for key in ["latency", "overhead"] {
+        let mut merged = histogram::new_micros();
+        for shard in shards {
+            histogram::add(&mut merged, &shard.histogram(key)?)
+                .map_err(|err| MergeError(format!("{}: {err}", shard.name)))?;
+        }
+        let max = shards
+            .iter()
+            .filter_map(|s| s.summary.get(key)?.get("max")?.as_f64())
+            .fold(0.0, f64::max);
+        percentiles.insert(key.into(), json!(histogram::percentiles(&merged, max)));
+        histograms.insert(key.into(), json!(histogram::encode(&merged)));
+    }
+
+    // Errors by kind: counts add up, the first report's example stands.
+    let mut errors: BTreeMap<String, (u64, Value)> = BTreeMap::new();
+    for shard in shards {
+        for error in shard
+            .summary
+            .get("errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let kind = error.get("kind").and_then(Value::as_str).unwrap_or("other");
+            let count = error.get("count").and_then(Value::as_u64).unwrap_or(0);
+            errors
+                .entry(kind.to_owned())
+                .and_modify(|(n, _)| *n += count)
+                .or_insert((count, error.get("example").cloned().unwrap_or(Value::Null)));
+        }
+    }
+    let errors: Vec<Value> = errors
+        .into_iter()
+        .map(|(kind, (count, example))| json!({"kind": kind, "count": count, "example": example}))
+        .collect();
+    let hints: BTreeSet<&str> = shards
+        .iter()
+        .flat_map(|s| {
+            s.summary
+                .get("hints")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(Value::as_str)
+        .collect();
+
+    // The shards ran side by side, so the best the union could do is the slowest shard's best.
+    let ideal = shards
+        .iter()
+        .filter_map(|s| s.f64_of("ideal"))
+        .fold(0.0, f64::max);
+    let wall_secs = wall.as_secs_f64();
+    let efficiency = (shards
+        .iter()
+        .all(|s| s.summary.get("efficiency").is_some_and(|e| !e.is_null()))
+        && wall_secs > 0.0)
+        .then(|| ideal / wall_secs);
+    let slots = shards
+        .iter()
+        .map(|s| s.summary.get("slots").and_then(Value::as_u64))
+        .sum::<Option<u64>>();
+
+    let mut summary = shards[0].summary.clone();
+    let mut set = |key: &str, value: Value| {
+        summary.insert(key.to_owned(), value);
+    };
+    set("requests", json!(requests));
+    set("ok", json!(ok));
+    set("failed", json!(requests - ok));
+    set("cancelled", json!(cancelled));
+    set("wall", json!(wall_secs));
+    set(
+        "sum_of_delays",
+        json!(
+            shards
+                .iter()
+                .filter_map(|s| s.f64_of("sum_of_delays"))
+                .sum::<f64>()
+        ),
+    );
+    set(
+        "max_delay",
+        json!(
+            shards
+                .iter()
+                .filter_map(|s| s.f64_of("max_delay"))
+                .fold(0.0, f64::max)
+        ),
+    );
+    set("slots", json!(slots));
+    set("ideal", json!(ideal));
+    set("efficiency", json!(efficiency));
+    set(
+        "throughput",
+        json!(if wall_secs > 0.0 {
+            (requests - cancelled) as f64 / wall_secs
+        } else {
+            0.0
+        }),
+    );
+    // Without every request's times the union's peak is unknown; the sum of the shards' peaks is
+    // an upper bound, and the outcomes (when kept) give the exact figure below.
+    set("peak_concurrency", json!(sum("peak_concurrency")));
+    for (key, value) in percentiles {
+        set(&key, value);
+    }
+    set("errors", json!(errors));
+    set("hints", json!(hints));
+    set("histograms", Value::Object(histograms));
+    Ok(Value::Object(summary))
+}
+
+/// Most outcomes whose `[start, end)` overlap at one moment, as `Summary` counts it for one run.
+fn peak_concurrency(outcomes: &[Value]) -> u64 {
+    let mut events: Vec<(f64, i8)> = Vec::with_capacity(outcomes.len() * 2);
+    for outcome in outcomes {
+        let time = |key| outcome.get(key).and_then(Value::as_f64);
+        if let (Some(start), Some(end)) = (time("start"), time("end"))
+            && end > start
+        {
+            events.push((start, 1));
+            events.push((end, -1));
+        }
+    }
+    // Ends sort before starts at the same instant, as in one run's count.
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut peak) = (0u64, 0u64);
+    for (_, step) in events {
+        if step > 0 {
+            now += 1;
+            peak = peak.max(now);
+        } else {
+            now = now.saturating_sub(1);
+        }
+    }
+    peak
+}
+
+/// Every shard's outcomes, on one time axis (offsets from the earliest start), ordered by index;
+/// `None` when any report left them out (`--no-outcomes`).
+fn merge_outcomes(shards: &[Shard], started: SystemTime) -> Option<Vec<Value>> {
+    let mut all = Vec::new();
+    for shard in shards {
+        let offset = shard
+            .started
+            .duration_since(started)
+            .unwrap_or_default()
+            .as_secs_f64();
+        for outcome in shard.report.get("outcomes")?.as_array()? {
+            let mut outcome = outcome.clone();
+            for key in ["start", "end", "first_byte"] {
+                if let Some(value) = outcome.get_mut(key)
+                    && let Some(secs) = value.as_f64()
+                {
+                    *value = json!(secs + offset);
+                }
+            }
+            all.push(outcome);
+        }
+    }
+    all.sort_by_key(|o| o.get("index").and_then(Value::as_u64).unwrap_or(u64::MAX));
+    Some(all)
+}
+
+/// The reports named by `paths`: files, and in a directory every `*.json` file, in name order.
+pub fn read_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<Input>, crate::UsageError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path)
+                .map_err(|err| crate::usage!("cannot read {}: {err}", path.display()))?;
+            let mut found: Vec<_> = entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(crate::usage!("{} holds no .json report", path.display()));
+            }
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files
+        .into_iter()
+        .map(|file| {
+            let name = file.display().to_string();
+            let text = std::fs::read_to_string(&file)
+                .map_err(|err| crate::usage!("cannot read {name}: {err}"))?;
+            let report = serde_json::from_str(&text).map_err(|err| {
+                crate::usage!("{name} is not a JSON report (from `fetch --output json`): {err}")
+            })?;
+            Ok(Input { name, report })
+        })
+        .collect()
+}
+
+/// `slowlab report merge PATHS`: writes the merged report to `out`. Reports that do not merge
+/// are a usage error naming the report and the reason.
+pub fn run(paths: &[std::path::PathBuf], out: impl std::io::Write) -> anyhow::Result<()> {
+    let inputs = read_inputs(paths)?;
+    let merged = merge(&inputs).map_err(|err| crate::UsageError(err.to_string()))?;
+    let mut out = std::io::BufWriter::new(out);
+    serde_json::to_writer(&mut out, &merged)?;
+    std::io::Write::write_all(&mut out, b"\n")?;
+    std::io::Write::flush(&mut out)?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! `fetch --shard I/N` and `report merge`: shards of one workload, run as separate processes
+//! against a real server, merge into the report of one run over the union.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Served, run, stderr, stdout};
+use proptest::prelude::*;
+use serde_json::Value;
+use slowlab::merge::{self, Input};
+use slowlab_client::histogram;
+
+/// The published schema of fetch's JSON, which merged reports follow too.
+fn assert_valid(doc: &Value) {
+    let schema: Value =
+        serde_json::from_str(include_str!("../../../docs/fetch.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(problems.is_empty(), "not valid: {problems:?}");
+}
+
+/// `slowlab fetch ARGS --output json` against `base_url`, parsed.
+fn fetch_json(base_url: &str, args: &[&str]) -> Value {
+    let mut all = vec![
+        "fetch",
+        "--base-url",
+        base_url,
+        "--output",
+        "json",
+        "--quiet",
+    ];
+    all.extend_from_slice(args);
+    let output = run(&all);
+    assert!(
+        output.status.success(),
+        "fetch {args:?} failed: {}",
+        stderr(&output)
+    );
+    serde_json::from_str(&stdout(&output)).expect("fetch writes one JSON document")
+}
+
+/// Runs shard I of N for every I, with the same arguments.
+fn run_shards(base_url: &str, shards: u32, args: &[&str]) -> Vec<Input> {
+    (0..shards)
+        .map(|index| {
+            let spec = format!("{index}/{shards}");
+            let mut with_shard = args.to_vec();
+            with_shard.extend_from_slice(&["--shard", &spec]);
+            Input {
+                name: format!("shard-{index}.json"),
+                report: fetch_json(base_url, &with_shard),
+            }
+        })
+        .collect()
+}
+
+/// Microseconds of a duration written as float seconds in a report, as the summary recorded it
+/// (whole microseconds of the exact duration, at least 1).
+fn micros(secs: f64) -> u64 {
+    let nanos = (secs * 1e9).round() as u64;
+    (nanos / 1000).max(1)
+}
+
+/// The histogram of `field` rebuilt from the shards' own outcomes.
+fn rebuilt(inputs: &[Input], field: impl Fn(&Value) -> Option<f64>) -> histogram::Histogram<u64> {
+    let mut rebuilt = histogram::new_micros();
+    for input in inputs {
+        for outcome in input.report["outcomes"].as_array().unwrap() {
+            if let Some(secs) = field(outcome) {
+                rebuilt.record(micros(secs)).unwrap();
+            }
+        }
+    }
+    rebuilt
+}
+
+fn recorded(histogram: &histogram::Histogram<u64>) -> Vec<(u64, u64)> {
+    histogram
+        .iter_recorded()
+        .map(|bucket| (bucket.value_iterated_to(), bucket.count_at_value()))
+        .collect()
+}
+
+proptest! {
+    // Each case starts N processes; a handful of cases covers shapes without slowing the suite.
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn shards_merge_into_the_union(
+        delays in prop::collection::vec(0u32..=20, 1..30),
+        shards in 1u32..5,
+        mode in prop::sample::select(vec!["sequential", "threads", "async"]),
+    ) {
+        let server = Served::start(&[]);
+        let millis = delays;
+        let delays: Vec<String> = millis.iter().map(|ms| format!("0.{ms:03}")).collect();
+        let mut args: Vec<&str> = vec!["--mode", mode];
+        args.extend(delays.iter().map(String::as_str));
+        let inputs = run_shards(&server.base_url, shards, &args);
+
+        let merged = merge::merge(&inputs).unwrap();
+        assert_valid(&inputs[0].report);
+        assert_valid(&merged);
+        let summary = &merged["summary"];
+        prop_assert_eq!(summary["requests"].as_u64(), Some(delays.len() as u64));
+        prop_assert_eq!(summary["ok"].as_u64(), Some(delays.len() as u64));
+        prop_assert_eq!(merged["workload"]["requests"].as_u64(), Some(delays.len() as u64));
+        prop_assert_eq!(&merged["merged"]["complete"], &Value::Bool(true));
+
+        // Every request exactly once, each with the target of its index in the whole workload.
+        let outcomes = merged["outcomes"].as_array().unwrap();
+        let indices: Vec<u64> = outcomes.iter().map(|o| o["index"].as_u64().unwrap()).collect();
+        prop_assert_eq!(indices, (0..delays.len() as u64).collect::<Vec<_>>());
+        for outcome in outcomes {
+            let index = outcome["index"].as_u64().unwrap() as usize;
+            prop_assert_eq!(outcome["delay"].as_f64(), Some(f64::from(millis[index]) / 1000.0));
+        }
+
+        // The merged histograms are those rebuilt from the shards' own outcomes.
+        let latency = histogram::decode(summary["histograms"]["latency"].as_str().unwrap()).unwrap();
+        let rebuilt_latency = rebuilt(&inputs, |o| o["latency"].as_f64());
+        prop_assert_eq!(recorded(&latency), recorded(&rebuilt_latency));
+        let overhead = histogram::decode(summary["histograms"]["overhead"].as_str().unwrap()).unwrap();
+        let rebuilt_overhead = rebuilt(&inputs, |o| {
+            Some((o["latency"].as_f64()? - o["delay"].as_f64()?).max(0.0))
+        });
+        prop_assert_eq!(latency.len(), delays.len() as u64);
+        prop_assert_eq!(overhead.len(), rebuilt_overhead.len());
+        // And so are the percentiles, the largest latency being the largest any shard saw.
+        let max = inputs
+            .iter()
+            .map(|i| i.report["summary"]["latency"]["max"].as_f64().unwrap())
+            .fold(0.0, f64::max);
+        prop_assert_eq!(&summary["latency"], &serde_json::json!(histogram::percentiles(&rebuilt_latency, max)));
+    }
+}
+
+#[test]
+fn a_report_records_its_shard_host_and_start() {
+    let server = Served::start(&[]);
+    let report = fetch_json(&server.base_url, &["--shard", "1/3", "0", "0", "0", "0"]);
+    assert_eq!(
+        report["schema_version"].as_u64(),
+        Some(merge::SCHEMA_VERSION)
+    );
+    assert_eq!(report["shard"]["index"].as_u64(), Some(1));
+    assert_eq!(report["shard"]["count"].as_u64(), Some(3));
+    assert_eq!(report["shard"]["whole_requests"].as_u64(), Some(4));
+    // Requests 1 of the four: shard 1 of 3 sends only index 1.
+    let indices: Vec<u64> = report["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices, [1]);
+    let started = report["started_at"].as_str().unwrap();
+    assert!(humantime::parse_rfc3339(started).is_ok(), "{started}");
+    assert!(started.ends_with('Z') && started.contains('.'), "{started}");
+    assert!(!report["host"].as_str().unwrap().is_empty());
+    assert_eq!(report["workload"]["digest"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn reports_that_do_not_belong_together_are_refused_with_the_reason() {
+    let server = Served::start(&[]);
+    let url = &server.base_url;
+    let a = fetch_json(url, &["--shard", "0/2", "0", "0.001"]);
+    let b = fetch_json(url, &["--shard", "1/2", "0", "0.001"]);
+    let other = fetch_json(url, &["--shard", "1/2", "0", "0.002"]);
+    let third = fetch_json(url, &["--shard", "1/3", "0", "0.001"]);
+    let whole = fetch_json(url, &["0", "0.001"]);
+    let input = |name: &str, report: &Value| Input {
+        name: name.to_owned(),
+        report: report.clone(),
+    };
+    let refusal = |inputs: &[Input]| merge::merge(inputs).unwrap_err().to_string();
+
+    let message = refusal(&[input("a", &a), input("other", &other)]);
+    assert!(message.contains("different workload"), "{message}");
+    let message = refusal(&[input("a", &a), input("a again", &a)]);
+    assert!(message.contains("appears twice"), "{message}");
+    let message = refusal(&[input("a", &a), input("third", &third)]);
+    assert!(message.contains("share N"), "{message}");
+    let message = refusal(&[input("whole", &whole)]);
+    assert!(message.contains("not a sharded run"), "{message}");
+
+    // The right pair merges, and a part of the shards merges as incomplete.
+    let merged = merge::merge(&[input("a", &a), input("b", &b)]).unwrap();
+    assert_eq!(merged["summary"]["requests"].as_u64(), Some(2));
+    let part = merge::merge(&[input("a", &a)]).unwrap();
+    assert_eq!(part["merged"]["complete"], Value::Bool(false));
+    let shards: BTreeSet<u64> = merged["shard"]["indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert_eq!(shards, BTreeSet::from([0, 1]));
+}
