@@ -83,26 +83,27 @@ def install_python(tools):
         tools.versions[name] = version
 
 
-def install_apt(tools, names):
-    missing = [n for n in names if not shutil.which(n)]
+def install_apt(tools, packages):
+    """packages: {command: Debian package}, e.g. {"h2load": "nghttp2-client"}."""
+    missing = {n: p for n, p in packages.items() if not shutil.which(n)}
     if missing:
         if os.geteuid() != 0 or not shutil.which("apt-get"):
-            for n in missing:
-                tools.skip(n, "not installed, and apt-get needs root (apt-get install " + n + ")")
+            for n, p in missing.items():
+                tools.skip(n, "not installed, and apt-get needs root (apt-get install " + p + ")")
         else:
             env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
             run_logged(["apt-get", "update", "-qq"], 600, env)
-            for n in missing:
-                ok, out = run_logged(["apt-get", "install", "-y", "-qq", n], 600, env)
+            for n, p in missing.items():
+                ok, out = run_logged(["apt-get", "install", "-y", "-qq", p], 600, env)
                 if not ok:
                     tools.skip(n, "apt-get install failed: " + out[-300:])
-    for n in names:
+    for n, p in packages.items():
         if n in tools.skipped:
             continue
         path = shutil.which(n)
         if path:
             tools.paths[n] = path
-            tools.versions[n] = (capture(["dpkg-query", "-W", "-f", "${Version}", n])
+            tools.versions[n] = (capture(["dpkg-query", "-W", "-f", "${Version}", p])
                                  or capture([n, "-v"]) or "?").splitlines()[0]
         else:
             tools.skip(n, "not found after install")
@@ -159,7 +160,22 @@ def machine():
         "open_files": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         "somaxconn": read("/proc/sys/net/core/somaxconn"),
         "ip_local_port_range": read("/proc/sys/net/ipv4/ip_local_port_range"),
+        "smt": smt_topology(read),
     }
+
+
+def smt_topology(read):
+    """Whether the CPUs the benchmarks pin to are SMT siblings (two hardware threads of one core
+    share its execution units, so "client on one CPU, server on another" would not separate
+    them): the kernel's SMT switch and each allowed CPU's sibling list."""
+    cpus = sorted(os.sched_getaffinity(0))
+    siblings = {str(c): read(f"/sys/devices/system/cpu/cpu{c}/topology/thread_siblings_list")
+                for c in cpus}
+    shared = sorted({s for s in siblings.values() if s and ("," in s or "-" in s)})
+    return {"active": read("/sys/devices/system/cpu/smt/active"),
+            "control": read("/sys/devices/system/cpu/smt/control"),
+            "thread_siblings": siblings,
+            "siblings_shared": shared}
 
 
 def raise_fd_limit():

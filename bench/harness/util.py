@@ -1,6 +1,6 @@
 """Processes, ports, pinning and memory sampling for bench/run. Standard library only."""
 
-import functools
+import json
 import os
 import shlex
 import signal
@@ -79,20 +79,30 @@ def vmrss_kb(pid, field="VmRSS"):
     return None
 
 
-class RssSampler:
-    """Polls VmRSS of one process every few milliseconds and keeps the peak."""
+class InFlightWatch:
+    """Reads a slowlab server's VmHWM at the moment its /healthz first shows `n` requests in
+    flight: all of them are waiting and none is answered yet, so that high-water mark is the
+    memory of n waiting requests (plus the server's floor). Polls /healthz every 20 ms from a
+    thread of the harness, while the client runs; /healthz itself is not counted in flight."""
 
-    def __init__(self, pid, interval=0.01):
-        self.pid, self.interval = pid, interval
-        self.peak = vmrss_kb(pid) or 0
+    def __init__(self, server, n, interval=0.02):
+        self.server, self.n, self.interval = server, n, interval
+        self.hwm_kb = None
+        self.seen = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self._stop.is_set():
-            rss = vmrss_kb(self.pid)
-            if rss is not None and rss > self.peak:
-                self.peak = rss
+            try:
+                _, body = http_get(self.server.base_url + "/healthz", timeout=2)
+                in_flight = json.loads(body).get("in_flight", 0)
+            except (OSError, ValueError):
+                in_flight = 0
+            self.seen = max(self.seen, in_flight)
+            if in_flight >= self.n:
+                self.hwm_kb = self.server.hwm_kb()
+                return
             self._stop.wait(self.interval)
 
     def __enter__(self):
@@ -131,6 +141,10 @@ class Server:
     def rss_kb(self):
         return vmrss_kb(self.proc.pid)
 
+    def hwm_kb(self):
+        """The server's VmHWM: the most resident memory it has had since it started."""
+        return vmrss_kb(self.proc.pid, "VmHWM")
+
     def stdout(self):
         self.out.seek(0)
         return self.out.read().decode(errors="replace")
@@ -155,11 +169,15 @@ class Server:
         self.stop()
 
 
+# How a client's peak memory is measured, recorded with every figure.
+CLIENT_MEMORY_METHOD = "VmHWM of the client process, read every 5 ms until it exits"
+
+
 class Result:
-    def __init__(self, cmd, rc, stdout, stderr, wall, maxrss_kb, timed_out, server_peak_kb=None):
+    def __init__(self, cmd, rc, stdout, stderr, wall, maxrss_kb, timed_out):
         self.cmd, self.rc, self.stdout, self.stderr = cmd, rc, stdout, stderr
         self.wall, self.maxrss_kb, self.timed_out = wall, maxrss_kb, timed_out
-        self.server_peak_kb = server_peak_kb
+        self.memory_method = CLIENT_MEMORY_METHOD
 
     @property
     def ok(self):
@@ -175,43 +193,17 @@ class Result:
         return f"exit {self.rc}{' (timed out)' if self.timed_out else ''}: {tail}"[:400]
 
 
-@functools.lru_cache(maxsize=None)
-def gnu_time():
-    """GNU time, which reports a child's peak RSS; None when it is not installed."""
-    path = "/usr/bin/time"
-    if os.access(path, os.X_OK) and "GNU" in (capture([path, "--version"]) or ""):
-        return path
-    return None
+def run_client(cmd, pinning, timeout, cwd=ROOT, env=None, pin=True):
+    """Runs a client to completion (or kills it at `timeout`). Its peak memory is its VmHWM (the
+    kernel's high-water mark of its resident memory), read every 5 ms until it exits: an exited
+    process has none, so the growth of its last few milliseconds can be missed.
 
-
-def time_output_kb(path):
-    """The %M figure GNU time wrote: its last line (a line before it tells a non-zero exit)."""
-    try:
-        with open(path) as f:
-            lines = [line.strip() for line in f if line.strip()]
-        return int(lines[-1]) if lines else None
-    except (OSError, ValueError):
-        return None
-
-
-def run_client(cmd, pinning, timeout, sample_pid=None, cwd=ROOT, env=None, pin=True):
-    """Runs a client to completion (or kills it at `timeout`). Its peak RSS comes from GNU time
-    (`/usr/bin/time -f %M`) when installed, else from the last VmHWM (the kernel's high-water
-    mark) read while it runs, which misses the last few milliseconds; the server's (sample_pid)
-    from polling VmRSS while the client runs.
-
-    Not our own wait4's ru_maxrss: a child started from this (large) Python process inherits the
-    parent's resident size into ru_maxrss at exec, so every client smaller than the harness
-    would report the harness's size. GNU time forks the client from its own small process."""
+    taskset execs the client in the same process, so the pid polled is the client's. Not our own
+    wait4's ru_maxrss: a child started from this (large) Python process inherits the parent's
+    resident size into ru_maxrss at exec, so every client smaller than the harness would report
+    the harness's size."""
     full = pinning.client(cmd) if pin else list(cmd)
-    timed = tempfile.NamedTemporaryFile(prefix="bench-rss-", delete=False) if gnu_time() else None
-    if timed:
-        timed.close()
-        full = [gnu_time(), "-f", "%M", "-o", timed.name] + full
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    sampler = RssSampler(sample_pid) if sample_pid else None
-    if sampler:
-        sampler.__enter__()
     start = time.perf_counter()
     proc = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=err,
                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -231,19 +223,37 @@ def run_client(cmd, pinning, timeout, sample_pid=None, cwd=ROOT, env=None, pin=T
         time.sleep(0.005)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if sampler:
-        sampler.__exit__()
-    if timed:
-        peak_kb = time_output_kb(timed.name)
-        os.unlink(timed.name)
-        full = full[5:]
-        if peak_kb:
-            hwm_kb = peak_kb
     out.seek(0)
     err.seek(0)
     return Result(full, proc.returncode, out.read().decode(errors="replace"),
-                  err.read().decode(errors="replace"), wall, hwm_kb or None,
-                  timed_out, sampler.peak if sampler else None)
+                  err.read().decode(errors="replace"), wall, hwm_kb or None, timed_out)
+
+
+def loadavg():
+    """The 1, 5 and 15 minute load averages."""
+    try:
+        with open("/proc/loadavg") as f:
+            return [float(x) for x in f.read().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_busy(seconds=1.0):
+    """The share of all CPUs' time spent busy (not idle, not waiting for I/O) over `seconds`,
+    from /proc/stat: with nothing else running it is near 0."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields), idle
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return round(1 - (idle1 - idle0) / total, 3) if total > 0 else None
 
 
 def capture(cmd, timeout=60, cwd=ROOT):

@@ -6,48 +6,107 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome};
 use crate::runner::Control;
+use crate::summary::Tally;
+use crate::workload::Workload;
 
 /// After a cancel, how long requests in flight get to report their own (cancelled) outcome before
 /// the collector writes one for them.
 const CANCEL_GRACE: Duration = Duration::from_millis(250);
 
-/// Receives outcomes until every worker is done, calling `on_outcome` for each as it arrives.
+/// What the collector gathered: every outcome counted, and kept when asked.
+pub(crate) struct Collected {
+    /// In arrival order; empty unless outcomes were kept.
+    pub outcomes: Vec<Outcome>,
+    /// Every outcome, counted.
+    pub tally: Tally,
+}
+
+/// Which requests have an outcome: a bit each, the only memory a run needs per request when it
+/// keeps no outcomes.
+struct Seen {
+    words: Vec<u64>,
+    count: usize,
+}
+
+impl Seen {
+    fn new(total: usize) -> Seen {
+        Seen {
+            words: vec![0; total.div_ceil(64)],
+            count: 0,
+        }
+    }
+
+    /// Marks `index`; `false` when it is out of range or was marked already.
+    fn mark(&mut self, index: usize) -> bool {
+        let Some(word) = self.words.get_mut(index / 64) else {
+            return false;
+        };
+        let bit = 1 << (index % 64);
+        if *word & bit != 0 {
+            return false;
+        }
+        *word |= bit;
+        self.count += 1;
+        true
+    }
+
+    /// Whether `index` is marked.
+    fn has(&self, index: usize) -> bool {
+        self.words
+            .get(index / 64)
+            .is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+}
+
+/// Receives outcomes until every worker is done, calling `on_outcome` for each as it arrives and
+/// counting it; keeps them (in arrival order) when `keep` is set.
 ///
-/// Returns them in arrival order. A request whose worker ended without reporting (a panic, say) still
-/// gets an outcome, of kind `other`; after a cancel, every request without an outcome gets one of
-/// kind `cancelled`. So the count always equals `total`.
+/// A request whose worker ended without reporting (a panic, say) still gets an outcome, of kind
+/// `other`; after a cancel, every request without an outcome gets one of kind `cancelled`. So the
+/// count always equals the workload's length.
 pub(crate) async fn collect(
     mut outcomes: UnboundedReceiver<Outcome>,
-    total: usize,
+    workload: &Workload,
+    keep: bool,
     control: &Control,
     origin: std::time::Instant,
     mut on_outcome: impl FnMut(&Outcome),
-) -> Vec<Outcome> {
-    let mut seen = vec![false; total];
-    let mut received = Vec::with_capacity(total);
-    let mut accept = |outcome: Outcome, received: &mut Vec<Outcome>| {
-        match seen.get_mut(outcome.index) {
-            Some(slot) if !*slot => *slot = true,
+) -> Collected {
+    let total = workload.targets.len();
+    let mut seen = Seen::new(total);
+    let mut collected = Collected {
+        outcomes: Vec::new(),
+        tally: Tally::new(),
+    };
+    if keep {
+        // Room for every outcome at once when there is room; otherwise grow as they come.
+        let _ = collected.outcomes.try_reserve_exact(total);
+    }
+    let mut accept = |outcome: Outcome, seen: &mut Seen, collected: &mut Collected| {
+        if !seen.mark(outcome.index) {
             // Out of range or a second report: a runner bug; keep the first word.
-            _ => return,
+            return;
         }
         on_outcome(&outcome);
-        received.push(outcome);
+        collected.tally.add(workload, &outcome);
+        if keep {
+            collected.outcomes.push(outcome);
+        }
     };
     let mut cancelled = false;
-    while received.len() < total {
+    while seen.count < total {
         tokio::select! {
             biased;
             outcome = outcomes.recv() => match outcome {
-                Some(outcome) => accept(outcome, &mut received),
+                Some(outcome) => accept(outcome, &mut seen, &mut collected),
                 None => break,
             },
             () = control.cancelled(), if !cancelled => {
                 cancelled = true;
                 let deadline = tokio::time::Instant::now() + CANCEL_GRACE;
-                while received.len() < total {
+                while seen.count < total {
                     match tokio::time::timeout_at(deadline, outcomes.recv()).await {
-                        Ok(Some(outcome)) => accept(outcome, &mut received),
+                        Ok(Some(outcome)) => accept(outcome, &mut seen, &mut collected),
                         Ok(None) | Err(_) => break,
                     }
                 }
@@ -55,11 +114,7 @@ pub(crate) async fn collect(
             }
         }
     }
-    if received.len() < total {
-        let mut seen = vec![false; total];
-        for outcome in &received {
-            seen[outcome.index] = true;
-        }
+    if seen.count < total {
         let now = origin.elapsed();
         let error = if cancelled || control.is_cancelled() {
             FetchError::new(
@@ -72,11 +127,18 @@ pub(crate) async fn collect(
                 "the worker sending this request ended without reporting",
             )
         };
-        for (index, _) in seen.iter().enumerate().filter(|(_, seen)| !**seen) {
-            let lost = Outcome::unfinished(index, now, error.clone());
-            on_outcome(&lost);
-            received.push(lost);
+        let mut index = 0;
+        while index < total {
+            if seen.words[index / 64] == u64::MAX {
+                index = (index / 64 + 1) * 64; // A word of requests that all reported.
+                continue;
+            }
+            if !seen.has(index) {
+                let lost = Outcome::unfinished(index, now, error.clone());
+                accept(lost, &mut seen, &mut collected);
+            }
+            index += 1;
         }
     }
-    received
+    collected
 }

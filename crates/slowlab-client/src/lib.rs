@@ -33,9 +33,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 pub use outcome::{ErrorKind, FetchError, Outcome, Reply};
-pub use runner::{Control, DEFAULT_MAX_THREADS, Mode, RequestOptions};
-pub use summary::{ErrorCount, Percentiles, Summary};
-pub use workload::{ARTICLE_DELAYS, Endpoint, EndpointError, Target, Workload};
+pub use runner::{Control, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_THREADS, Mode, RequestOptions};
+pub use summary::{ErrorCount, Percentiles, Summary, Tally};
+pub use workload::{ARTICLE_DELAYS, Endpoint, EndpointError, Target, Targets, Workload};
 
 /// Everything one run produced.
 #[derive(Debug, Clone)]
@@ -44,8 +44,11 @@ pub struct Report {
     pub workload: Arc<Workload>,
     /// When the run started on this host's clock (its outcomes' times are offsets from it).
     pub started_at: SystemTime,
-    /// One per request, in the order they finished.
+    /// One per request, in the order they finished; empty when the run did not keep them
+    /// ([`RequestOptions::keep_outcomes`]).
     pub outcomes: Vec<Outcome>,
+    /// Whether `outcomes` holds every outcome: the run kept them.
+    pub outcomes_kept: bool,
     /// Totals and the comparison with the ideal.
     pub summary: Summary,
 }
@@ -86,14 +89,22 @@ pub async fn run_with(
         control.clone(),
         sender,
     );
-    let outcomes = collector::collect(receiver, total, control, origin, on_outcome).await;
+    let keep = options.keep_outcomes;
+    let collected =
+        collector::collect(receiver, &workload, keep, control, origin, on_outcome).await;
     let wall = origin.elapsed();
     let slots = options.slots(mode, total);
-    let summary = Summary::with_slots(mode, slots, &workload, &outcomes, wall);
+    let peak = if keep {
+        summary::peak_concurrency(&collected.outcomes)
+    } else {
+        control.peak_in_flight()
+    };
+    let summary = collected.tally.summary(mode, slots, &workload, wall, peak);
     Report {
         workload,
         started_at,
-        outcomes,
+        outcomes: collected.outcomes,
+        outcomes_kept: keep,
         summary,
     }
 }

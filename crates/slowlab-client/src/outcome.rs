@@ -112,6 +112,9 @@ pub enum ErrorKind {
     HttpStatus,
     /// The body was not what the request expected (e.g. no `time_elapsed` echo).
     BadBody,
+    /// The response body was longer than the cap
+    /// ([`RequestOptions::max_response_bytes`](crate::RequestOptions::max_response_bytes)).
+    BodyTooLarge,
     /// This process ran out of file descriptors.
     FdExhausted,
     /// No local port was free to connect from.
@@ -133,6 +136,7 @@ impl ErrorKind {
             ErrorKind::ClosedEarly => "closed-early",
             ErrorKind::HttpStatus => "http-status",
             ErrorKind::BadBody => "bad-body",
+            ErrorKind::BodyTooLarge => "body-too-large",
             ErrorKind::FdExhausted => "fd-exhausted",
             ErrorKind::PortExhausted => "port-exhausted",
             ErrorKind::Cancelled => "cancelled",
@@ -141,7 +145,7 @@ impl ErrorKind {
     }
 
     /// Every kind, in the order of the list above.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Refused,
         ErrorKind::ConnectTimeout,
         ErrorKind::Timeout,
@@ -149,6 +153,7 @@ impl ErrorKind {
         ErrorKind::ClosedEarly,
         ErrorKind::HttpStatus,
         ErrorKind::BadBody,
+        ErrorKind::BodyTooLarge,
         ErrorKind::FdExhausted,
         ErrorKind::PortExhausted,
         ErrorKind::Cancelled,

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::workload::Workload;
+use crate::workload::{Target, Targets, Workload};
 
 /// Shard `index` of `count` (`I/N`), and what the whole workload was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,11 +81,22 @@ impl Workload {
         let whole_requests = self.targets.len();
         let digest = digest(&self);
         let (index, count) = (spec.index as usize, spec.count as usize);
-        self.targets = std::mem::take(&mut self.targets)
-            .into_iter()
-            .skip(index)
-            .step_by(count)
-            .collect();
+        self.targets = match self.targets.as_repeated() {
+            // Still one target: the shard has every N-th of the requests from the I-th on.
+            Some((target, whole)) => {
+                Targets::repeated(target.clone(), whole.saturating_sub(index).div_ceil(count))
+            }
+            None => {
+                let mine: Vec<Target> = self
+                    .targets
+                    .iter()
+                    .skip(index)
+                    .step_by(count)
+                    .cloned()
+                    .collect();
+                mine.into()
+            }
+        };
         self.shard = Some(Shard {
             index: spec.index,
             count: spec.count,
@@ -171,6 +182,26 @@ mod tests {
                     seen.iter().all(|&times| times == 1),
                     "{n} shards of {total}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_target_stays_one_target_in_each_shard() {
+        let endpoint = Endpoint::parse("http://127.0.0.1:1").unwrap();
+        let delay = Duration::from_millis(5);
+        for total in [0, 1, 5, 23] {
+            let repeated = Workload::repeat(endpoint.clone(), total, delay);
+            let listed = Workload::from_delays(endpoint.clone(), &vec![delay; total]);
+            assert_eq!(digest(&repeated), digest(&listed));
+            for n in [1, 3, 7] {
+                for i in 0..n {
+                    let spec = ShardSpec { index: i, count: n };
+                    let a = repeated.clone().into_shard(spec);
+                    let b = listed.clone().into_shard(spec);
+                    assert!(a.targets.as_repeated().is_some(), "{i}/{n} of {total}");
+                    assert_eq!(a, b, "{i}/{n} of {total}");
+                }
             }
         }
     }

@@ -45,7 +45,8 @@ pub struct Summary {
     pub efficiency: Option<f64>,
     /// Finished requests (not cancelled) per second of wall time.
     pub throughput: f64,
-    /// Most requests in flight at the same moment, from the outcomes' start and end.
+    /// Most requests in flight at the same moment: from the outcomes' start and end, or, when the
+    /// run did not keep its outcomes, from the runners' own count of requests in flight.
     pub peak_concurrency: usize,
     /// Latency (start to end) of successful and timed-out requests; a timed-out request counts as
     /// at least its timeout.
@@ -130,16 +131,6 @@ impl Recorder {
 }
 
 impl Summary {
-    /// Summarises the outcomes of one run of `workload` in `mode` without a concurrency limit
-    /// (sequential runs use one slot).
-    pub fn new(mode: Mode, workload: &Workload, outcomes: &[Outcome], wall: Duration) -> Summary {
-        let slots = match mode {
-            Mode::Sequential => Some(1),
-            Mode::Threads | Mode::Async => None,
-        };
-        Summary::with_slots(mode, slots, workload, outcomes, wall)
-    }
-
     /// Summarises the outcomes of one run of `workload` in `mode` with at most `slots` requests in
     /// flight (`None`: no limit). In async mode the limit is per server, as the async runner
     /// applies it; with several servers the summary shows the limit of the whole run.
@@ -150,33 +141,97 @@ impl Summary {
         outcomes: &[Outcome],
         wall: Duration,
     ) -> Summary {
-        let ok = outcomes.iter().filter(|o| o.is_ok()).count();
-        let mut latency = Recorder::new();
-        let mut overhead = Recorder::new();
-        let mut errors: BTreeMap<ErrorKind, ErrorCount> = BTreeMap::new();
+        let mut tally = Tally::new();
         for outcome in outcomes {
-            match &outcome.result {
-                Ok(_) => {
-                    latency.record(outcome.latency());
-                    if let Some(delay) = workload.targets.get(outcome.index).and_then(|t| t.delay) {
-                        overhead.record(outcome.latency().saturating_sub(delay));
-                    }
-                }
-                Err(err) => {
-                    if err.kind == ErrorKind::Timeout {
-                        latency.record(outcome.latency());
-                    }
-                    errors
-                        .entry(err.kind)
-                        .and_modify(|e| e.count += 1)
-                        .or_insert_with(|| ErrorCount {
-                            kind: err.kind,
-                            count: 1,
-                            example: err.message.clone(),
-                        });
+            tally.add(workload, outcome);
+        }
+        tally.summary(mode, slots, workload, wall, peak_concurrency(outcomes))
+    }
+
+    /// How many requests failed with `kind`.
+    pub fn errors_of(&self, kind: ErrorKind) -> usize {
+        self.errors
+            .iter()
+            .find(|e| e.kind == kind)
+            .map_or(0, |e| e.count)
+    }
+}
+
+/// A summary in the making: outcomes are folded in one at a time as they arrive, so that a run
+/// need not keep them to be summarised. Everything but the peak concurrency is exact this way;
+/// that needs every outcome's interval, or a gauge kept while the run goes (see
+/// [`Control::peak_in_flight`](crate::Control::peak_in_flight)).
+pub struct Tally {
+    requests: usize,
+    ok: usize,
+    latency: Recorder,
+    overhead: Recorder,
+    errors: BTreeMap<ErrorKind, ErrorCount>,
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally::new()
+    }
+}
+
+impl Tally {
+    /// Nothing counted yet.
+    pub fn new() -> Tally {
+        Tally {
+            requests: 0,
+            ok: 0,
+            latency: Recorder::new(),
+            overhead: Recorder::new(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// Counts `outcome`, a request of `workload`.
+    pub fn add(&mut self, workload: &Workload, outcome: &Outcome) {
+        self.requests += 1;
+        match &outcome.result {
+            Ok(_) => {
+                self.ok += 1;
+                self.latency.record(outcome.latency());
+                if let Some(delay) = workload.targets.get(outcome.index).and_then(|t| t.delay) {
+                    self.overhead
+                        .record(outcome.latency().saturating_sub(delay));
                 }
             }
+            Err(err) => {
+                if err.kind == ErrorKind::Timeout {
+                    self.latency.record(outcome.latency());
+                }
+                self.errors
+                    .entry(err.kind)
+                    .and_modify(|e| e.count += 1)
+                    .or_insert_with(|| ErrorCount {
+                        kind: err.kind,
+                        count: 1,
+                        example: err.message.clone(),
+                    });
+            }
         }
+    }
+
+    /// The summary of what was counted, a run of `workload` in `mode` with at most `slots` in
+    /// flight that took `wall`, with `peak` requests in flight at most.
+    pub fn summary(
+        self,
+        mode: Mode,
+        slots: Option<usize>,
+        workload: &Workload,
+        wall: Duration,
+        peak: usize,
+    ) -> Summary {
+        let Tally {
+            requests,
+            ok,
+            latency,
+            overhead,
+            errors,
+        } = self;
         let cancelled = errors.get(&ErrorKind::Cancelled).map_or(0, |e| e.count);
         let (slots, ideal) = match mode {
             Mode::Async => (
@@ -188,19 +243,19 @@ impl Summary {
         let hints = errors.keys().filter_map(|kind| hint(*kind)).collect();
         Summary {
             mode,
-            requests: outcomes.len(),
+            requests,
             ok,
-            failed: outcomes.len() - ok,
+            failed: requests - ok,
             cancelled,
             wall,
             sum_of_delays: workload.sum_of_delays(),
             max_delay: workload.max_delay(),
             slots,
             ideal,
-            efficiency: (ok == outcomes.len() && !wall.is_zero() && workload.all_delays())
+            efficiency: (ok == requests && !wall.is_zero() && workload.all_delays())
                 .then(|| ratio(ideal, wall)),
-            throughput: per_second(outcomes.len() - cancelled, wall),
-            peak_concurrency: peak_concurrency(outcomes),
+            throughput: per_second(requests - cancelled, wall),
+            peak_concurrency: peak,
             latency: latency.percentiles(),
             overhead: overhead.percentiles(),
             errors: errors.into_values().collect(),
@@ -210,14 +265,6 @@ impl Summary {
                 overhead: crate::histogram::encode(&overhead.histogram),
             },
         }
-    }
-
-    /// How many requests failed with `kind`.
-    pub fn errors_of(&self, kind: ErrorKind) -> usize {
-        self.errors
-            .iter()
-            .find(|e| e.kind == kind)
-            .map_or(0, |e| e.count)
     }
 }
 

@@ -164,13 +164,151 @@ impl Target {
     }
 }
 
+/// The requests of a workload, in the order they are issued.
+///
+/// A list, or one target repeated: `--count 1000000000` holds one target, not a billion, and
+/// each request's target is looked up by its index when it is sent.
+#[derive(Debug, Clone)]
+pub struct Targets(Kind);
+
+#[derive(Debug, Clone)]
+enum Kind {
+    /// Each request's own target.
+    Listed(Vec<Target>),
+    /// `count` requests of the same target.
+    Repeated { target: Target, count: usize },
+}
+
+impl Targets {
+    /// `count` requests of `target`, in constant memory.
+    pub fn repeated(target: Target, count: usize) -> Targets {
+        Targets(Kind::Repeated { target, count })
+    }
+
+    /// How many requests.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Kind::Listed(targets) => targets.len(),
+            Kind::Repeated { count, .. } => *count,
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The target of request `index`.
+    pub fn get(&self, index: usize) -> Option<&Target> {
+        match &self.0 {
+            Kind::Listed(targets) => targets.get(index),
+            Kind::Repeated { target, count } => (index < *count).then_some(target),
+        }
+    }
+
+    /// Every request's target, in order.
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.0 {
+            Kind::Listed(targets) => Iter::Listed(targets.iter()),
+            Kind::Repeated { target, count } => Iter::Repeated(std::iter::repeat_n(target, *count)),
+        }
+    }
+
+    /// The one target and how many times, when every request has the same.
+    pub fn as_repeated(&self) -> Option<(&Target, usize)> {
+        match &self.0 {
+            Kind::Listed(_) => None,
+            Kind::Repeated { target, count } => Some((target, *count)),
+        }
+    }
+
+    /// The list, to change it; a repeated target is written out first, a copy per request.
+    pub fn to_mut(&mut self) -> &mut Vec<Target> {
+        if let Kind::Repeated { target, count } = &self.0 {
+            self.0 = Kind::Listed(vec![target.clone(); *count]);
+        }
+        match &mut self.0 {
+            Kind::Listed(targets) => targets,
+            Kind::Repeated { .. } => unreachable!("written out above"),
+        }
+    }
+
+    /// Adds a request at the end.
+    pub fn push(&mut self, target: Target) {
+        self.to_mut().push(target);
+    }
+}
+
+impl From<Vec<Target>> for Targets {
+    fn from(targets: Vec<Target>) -> Targets {
+        Targets(Kind::Listed(targets))
+    }
+}
+
+impl std::ops::Index<usize> for Targets {
+    type Output = Target;
+
+    fn index(&self, index: usize) -> &Target {
+        match self.get(index) {
+            Some(target) => target,
+            None => panic!("request {index} of {}", self.len()),
+        }
+    }
+}
+
+impl PartialEq for Targets {
+    fn eq(&self, other: &Targets) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Targets {}
+
+impl<'a> IntoIterator for &'a Targets {
+    type Item = &'a Target;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// The targets of a workload in order; see [`Targets::iter`].
+#[derive(Debug, Clone)]
+pub enum Iter<'a> {
+    /// Over a list.
+    Listed(std::slice::Iter<'a, Target>),
+    /// Over one target repeated.
+    Repeated(std::iter::RepeatN<&'a Target>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a Target;
+
+    fn next(&mut self) -> Option<&'a Target> {
+        match self {
+            Iter::Listed(inner) => inner.next(),
+            Iter::Repeated(inner) => inner.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Iter::Listed(inner) => inner.size_hint(),
+            Iter::Repeated(inner) => inner.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
 /// The list of requests one run sends, the same for every mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
     /// Where the requests go: never empty; the first is the base URL, where relative paths go.
     servers: Vec<Endpoint>,
     /// The requests, in the order they are issued.
-    pub targets: Vec<Target>,
+    pub targets: Targets,
     /// The method of every request (`GET` unless told otherwise).
     pub method: Method,
     /// Extra headers sent with every request, after `Host` and `User-Agent`.
@@ -182,6 +320,11 @@ pub struct Workload {
 impl Workload {
     /// `targets` sent to `endpoint` with `GET` and no extra headers.
     pub fn new(endpoint: Endpoint, targets: Vec<Target>) -> Workload {
+        Workload::with_targets(endpoint, targets.into())
+    }
+
+    /// `targets`, listed or repeated, sent to `endpoint` with `GET` and no extra headers.
+    pub fn with_targets(endpoint: Endpoint, targets: Targets) -> Workload {
         Workload {
             servers: vec![endpoint],
             targets,
@@ -205,9 +348,9 @@ impl Workload {
         Workload::new(endpoint, targets)
     }
 
-    /// `count` requests of the same `delay`.
+    /// `count` requests of the same `delay`, in constant memory whatever the count.
     pub fn repeat(endpoint: Endpoint, count: usize, delay: Duration) -> Workload {
-        Workload::new(endpoint, vec![Target::delay(delay); count])
+        Workload::with_targets(endpoint, Targets::repeated(Target::delay(delay), count))
     }
 
     /// Adds a server that targets can name by the returned index (see [`Target::on_server`]).
@@ -249,6 +392,15 @@ impl Workload {
     /// One slot gives the sum of the delays; as many slots as requests give the longest delay.
     /// Targets without a delay count as taking no time.
     pub fn ideal(&self, slots: Option<usize>) -> Duration {
+        if let Some((target, count)) = self.targets.as_repeated() {
+            // Equal requests on K slots: ceil(count / K) rounds of one delay each.
+            let delay = target.delay.unwrap_or_default();
+            let rounds = match slots {
+                Some(slots) if count > 0 => count.div_ceil(slots.max(1)),
+                _ => usize::from(count > 0),
+            };
+            return times(delay, rounds);
+        }
         makespan(self.targets.iter(), slots)
     }
 
@@ -269,6 +421,9 @@ impl Workload {
     /// that does not limit the workload at all.
     pub fn slots_per_server(&self, slots: Option<usize>) -> Option<usize> {
         let slots = slots?;
+        if self.servers.len() == 1 {
+            return (slots < self.targets.len()).then_some(slots);
+        }
         let total: usize = self
             .by_server()
             .iter()
@@ -289,7 +444,10 @@ impl Workload {
 
     /// Whether every target is a slowlab delay request, so that the run has an ideal wall time.
     pub fn all_delays(&self) -> bool {
-        self.targets.iter().all(|t| t.delay.is_some())
+        match self.targets.as_repeated() {
+            Some((target, _)) => target.delay.is_some(),
+            None => self.targets.iter().all(|t| t.delay.is_some()),
+        }
     }
 
     /// The requested delays (targets without one are skipped).
@@ -297,14 +455,22 @@ impl Workload {
         self.targets.iter().filter_map(|t| t.delay)
     }
 
-    /// Sum of the requested delays: the ideal wall time of a sequential run.
+    /// Sum of the requested delays: the ideal wall time of a sequential run. Saturates at
+    /// `Duration::MAX` rather than overflow.
     pub fn sum_of_delays(&self) -> Duration {
-        self.delays().sum()
+        match self.targets.as_repeated() {
+            Some((target, count)) => times(target.delay.unwrap_or_default(), count),
+            None => saturating_sum(self.delays()),
+        }
     }
 
     /// Longest requested delay: the ideal wall time of an unbounded concurrent run.
     pub fn max_delay(&self) -> Duration {
-        self.delays().max().unwrap_or_default()
+        match self.targets.as_repeated() {
+            Some((target, count)) if count > 0 => target.delay.unwrap_or_default(),
+            Some(_) => Duration::ZERO,
+            None => self.delays().max().unwrap_or_default(),
+        }
     }
 }
 
@@ -319,18 +485,35 @@ fn makespan<'a>(
         _ => return delays().max().unwrap_or_default(),
     };
     if slots == 1 {
-        return delays().sum();
+        return saturating_sum(delays());
     }
     let mut free_at: BinaryHeap<Reverse<Duration>> =
         std::iter::repeat_n(Reverse(Duration::ZERO), slots).collect();
     let mut longest = Duration::ZERO;
     for target in targets {
         let Reverse(free) = free_at.pop().unwrap_or_default();
-        let done = free + target.delay.unwrap_or_default();
+        let done = free.saturating_add(target.delay.unwrap_or_default());
         longest = longest.max(done);
         free_at.push(Reverse(done));
     }
     longest
+}
+
+/// The sum of `delays`, or `Duration::MAX` when it would overflow: delays come from users, and
+/// a sum past 584 billion years is as good as forever.
+fn saturating_sum(delays: impl Iterator<Item = Duration>) -> Duration {
+    delays.fold(Duration::ZERO, Duration::saturating_add)
+}
+
+/// `delay` taken `n` times, saturating at `Duration::MAX`.
+fn times(delay: Duration, n: usize) -> Duration {
+    let nanos = delay.as_nanos().saturating_mul(n as u128);
+    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    if secs == u64::MAX {
+        return Duration::MAX;
+    }
+    // The remainder is below a second, so it fits.
+    Duration::new(secs, (nanos % 1_000_000_000) as u32)
 }
 
 /// Writes a delay as a URL path segment: seconds rounded to the microsecond, no trailing zeros,
@@ -423,8 +606,9 @@ mod tests {
             &[3, 1, 2, 2].map(Duration::from_secs),
         );
         let other = w.add_server(Endpoint::parse("http://127.0.0.1:2").unwrap());
-        w.targets[1] = w.targets[1].clone().on_server(other);
-        w.targets[3] = w.targets[3].clone().on_server(other);
+        let list = w.targets.to_mut();
+        list[1] = list[1].clone().on_server(other);
+        list[3] = list[3].clone().on_server(other);
         assert_eq!(w.url(&w.targets[1]), "http://127.0.0.1:2/1");
         assert_eq!(w.by_server(), [vec![0, 2], vec![1, 3]]);
         // One slot each: server 1 takes 3 + 2, server 2 takes 1 + 2.
@@ -441,9 +625,48 @@ mod tests {
         assert_eq!(one.ideal_per_server(Some(2)), one.ideal(Some(2)));
         assert!(Arc::ptr_eq(&one.targets[2].path, &one.targets[3].path));
         // An index past the last server means the base URL, for sending and grouping alike.
-        w.targets[3] = w.targets[3].clone().on_server(7);
+        let list = w.targets.to_mut();
+        list[3] = list[3].clone().on_server(7);
         assert_eq!(w.url(&w.targets[3]), "http://127.0.0.1:1/2");
         assert_eq!(w.by_server(), [vec![0, 2, 3], vec![1]]);
+    }
+
+    #[test]
+    fn a_repeated_target_takes_constant_memory_and_agrees_with_a_list() {
+        let endpoint = Endpoint::parse("http://127.0.0.1:1").unwrap();
+        let delay = Duration::from_millis(300);
+        // No list of this length could be allocated: the targets are made on demand.
+        let huge = Workload::repeat(endpoint.clone(), usize::MAX, delay);
+        assert_eq!(huge.targets.len(), usize::MAX);
+        assert_eq!(huge.targets[usize::MAX - 1].delay, Some(delay));
+        assert_eq!(huge.targets.get(usize::MAX), None);
+        // 0.3 s x 18446744073709551615, exactly.
+        let sum = Duration::new(5_534_023_222_112_865_484, 500_000_000);
+        assert_eq!(huge.sum_of_delays(), sum);
+        let beyond = Workload::repeat(endpoint.clone(), usize::MAX, Duration::from_secs(2));
+        assert_eq!(beyond.sum_of_delays(), Duration::MAX, "saturates");
+        assert_eq!(beyond.ideal(Some(1)), Duration::MAX);
+        assert_eq!(huge.slots_per_server(Some(50)), Some(50));
+        assert!(std::mem::size_of_val(&huge) < 256);
+        // Against the same requests written out, every figure agrees.
+        for count in [0, 1, 7, 10] {
+            let repeated = Workload::repeat(endpoint.clone(), count, delay);
+            let listed = Workload::from_delays(endpoint.clone(), &vec![delay; count]);
+            assert_eq!(repeated, listed);
+            assert_eq!(repeated.sum_of_delays(), listed.sum_of_delays());
+            assert_eq!(repeated.max_delay(), listed.max_delay());
+            for slots in [None, Some(1), Some(3), Some(10), Some(0)] {
+                assert_eq!(
+                    repeated.ideal(slots),
+                    listed.ideal(slots),
+                    "{count} {slots:?}"
+                );
+                assert_eq!(
+                    repeated.slots_per_server(slots),
+                    listed.slots_per_server(slots)
+                );
+            }
+        }
     }
 
     #[test]

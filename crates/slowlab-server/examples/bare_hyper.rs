@@ -1,8 +1,15 @@
-//! A bare tokio + hyper HTTP/1.1 server: the ceiling for server overhead in the benchmarks.
+//! A bare tokio + hyper server: the ceiling for server overhead in the benchmarks.
 //!
 //! Every request, whatever its method or path, gets `200`, `Content-Type: application/json` and the
 //! body `{"time_elapsed": 0}`: no routing, no delay parsing, no timers, no metrics. `bench/run`
 //! measures `slowlab serve` against it, and measures clients against it as a fast server.
+//!
+//! So that the comparison measures what `slowlab serve` does per request and nothing else, the
+//! baseline is built like it: the same allocator (jemalloc) and the same protocols on one port
+//! (HTTP/1.1, and HTTP/2 without TLS, told apart by the connection's first bytes). What it does
+//! not do that `slowlab serve` does: routing and parsing the delay and its options, the wait
+//! itself, the header-read timeout, limits on URI, headers and connections, statistics and
+//! `/metrics`, graceful shutdown, and the `Server-Timing` header.
 //!
 //! ```sh
 //! cargo run --release --example bare_hyper -p slowlab-server -- 8080   # 0 = an ephemeral port
@@ -17,11 +24,18 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpSocket;
+
+/// The allocator `slowlab` itself uses (see its `main.rs`): with the system allocator the
+/// baseline's memory and speed would differ from `slowlab serve`'s for a reason that is not
+/// the server code.
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const BODY: &[u8] = br#"{"time_elapsed": 0}"#;
 
@@ -63,7 +77,7 @@ async fn main() -> std::io::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let _ = http1::Builder::new()
+            let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service_fn(hello))
                 .await;
         });

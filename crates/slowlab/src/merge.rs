@@ -212,8 +212,20 @@ pub fn merge(inputs: &[Input]) -> Result<Value, MergeError> {
     }
     object.insert("summary".into(), summary);
     match outcomes {
-        Some(outcomes) => object.insert("outcomes".into(), Value::Array(outcomes)),
-        None => object.remove("outcomes"),
+        Some(outcomes) => {
+            object.remove("outcomes_omitted");
+            object.insert("outcomes".into(), Value::Array(outcomes));
+        }
+        None => {
+            object.remove("outcomes");
+            object.insert(
+                "outcomes_omitted".into(),
+                json!(
+                    "--no-outcomes: a shard kept no per-request outcomes; the summary counts \
+                     every request"
+                ),
+            );
+        }
     };
     Ok(merged)
 }

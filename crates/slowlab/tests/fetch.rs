@@ -510,7 +510,11 @@ fn progress_bar_on_a_terminal_only_and_without_colour_under_no_color() {
         "colours by default: {coloured}"
     );
     let plain = on_terminal(true);
-    assert!(plain.contains("/30 in flight"), "{plain}");
+    assert!(
+        plain.contains("/30 ") && plain.contains(" in flight "),
+        "{plain}"
+    );
+    assert!(plain.contains("/s eta "), "rate and ETA: {plain}");
     assert!(
         !plain.contains("\x1b[36m"),
         "no colour under NO_COLOR: {plain}"

@@ -2,16 +2,19 @@
 //! `requests` in a loop); many threads, each taking the next request when free, are the threads
 //! runner (like a `ThreadPoolExecutor`).
 
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Request;
-use http::header::USER_AGENT;
+use bytes::Bytes;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome, judge_body};
 use crate::runner::Shared;
-use crate::runner::http1::AGENT;
+use crate::runner::request::{AGENT, CappedBody, head, uri, within_forever};
 use crate::workload::Target;
+
+/// Bytes read from a body at a time.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Stack of each client thread: ureq keeps its buffers on the heap, and 512 threads of the
 /// default 8 MiB would reserve 4 GiB of address space for nothing.
@@ -43,8 +46,9 @@ pub(super) fn start(shared: Arc<Shared>, threads: usize, counts_slot_wait: bool)
 fn worker(shared: &Shared, counts_slot_wait: bool) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(shared.options.timeout)
-        .timeout_connect(Some(shared.options.connect_timeout))
+        // ureq adds its timeouts to `Instant::now()`, which panics past the end of time.
+        .timeout_global(shared.options.timeout.map(within_forever))
+        .timeout_connect(Some(within_forever(shared.options.connect_timeout)))
         .user_agent(AGENT)
         .tls_config(
             ureq::tls::TlsConfig::builder()
@@ -53,15 +57,23 @@ fn worker(shared: &Shared, counts_slot_wait: bool) {
         )
         .build()
         .into();
+    // One read buffer per thread, for every body it reads.
+    let mut buffer = vec![0; READ_CHUNK];
     while let Some(index) = shared.take() {
-        let outcome = fetch(shared, &agent, index, counts_slot_wait);
+        let outcome = fetch(shared, &agent, &mut buffer, index, counts_slot_wait);
         if !shared.report(outcome) {
             return; // Nobody is listening any more: the run was abandoned.
         }
     }
 }
 
-fn fetch(shared: &Shared, agent: &ureq::Agent, index: usize, counts_slot_wait: bool) -> Outcome {
+fn fetch(
+    shared: &Shared,
+    agent: &ureq::Agent,
+    buffer: &mut [u8],
+    index: usize,
+    counts_slot_wait: bool,
+) -> Outcome {
     let workload = &shared.workload;
     let target = &workload.targets[index];
     let _in_flight = shared.control.enter();
@@ -69,32 +81,26 @@ fn fetch(shared: &Shared, agent: &ureq::Agent, index: usize, counts_slot_wait: b
     let mut first_byte = None;
     let mut status = None;
     let mut bytes = 0;
-    let mut builder = Request::builder()
-        .method(workload.method.clone())
-        .uri(workload.url(target))
-        .header(USER_AGENT, AGENT);
-    for (name, value) in &workload.headers {
-        builder = builder.header(name, value);
-    }
-    let result = match builder.body(()) {
-        Err(err) => Err(FetchError::new(
-            ErrorKind::Other,
-            format!("cannot build request: {err}"),
-        )),
-        Ok(request) => agent
-            .run(request)
-            .and_then(|mut response| {
-                first_byte = Some(shared.now());
-                status = Some(response.status().as_u16());
-                response.body_mut().read_to_vec()
-            })
-            .map_err(|err| classify(err, shared, target))
-            .and_then(|body| {
-                bytes = body.len() as u64;
-                let status = status.unwrap_or_default();
-                judge_body(target, status, body.into(), shared.options.keep_bodies)
-            }),
-    };
+    let result = uri(&workload.url(target))
+        .and_then(|url| head(shared, url, None))
+        .and_then(|request| {
+            let mut response = agent
+                .run(request)
+                .map_err(|err| classify(err, shared, target))?;
+            first_byte = Some(shared.now());
+            let code = response.status().as_u16();
+            status = Some(code);
+            let mut received = CappedBody::new(shared, target);
+            let read = read_body(response.body_mut(), &mut received, buffer, shared, target);
+            bytes = received.received();
+            read?;
+            judge_body(
+                target,
+                code,
+                received.into_bytes(),
+                shared.options.keep_bodies,
+            )
+        });
     Outcome {
         index,
         start,
@@ -109,6 +115,35 @@ fn fetch(shared: &Shared, agent: &ureq::Agent, index: usize, counts_slot_wait: b
         status,
         bytes,
         result,
+    }
+}
+
+/// Reads `body` into `received`, refusing it once past the cap.
+fn read_body(
+    body: &mut ureq::Body,
+    received: &mut CappedBody,
+    buffer: &mut [u8],
+    shared: &Shared,
+    target: &Target,
+) -> Result<(), FetchError> {
+    received.announce(body.content_length())?;
+    // Not limited by ureq: the cap is ours, the same for every runner.
+    let mut reader = body.with_config().limit(u64::MAX).reader();
+    loop {
+        match reader.read(buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => received.push(Bytes::copy_from_slice(&buffer[..n]))?,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => {
+                // ureq wraps its own errors (a timeout, say) in the I/O error it returns.
+                return Err(match err.downcast::<ureq::Error>() {
+                    Ok(err) => classify(err, shared, target),
+                    Err(err) => {
+                        FetchError::from_io(&err, &shared.workload.server_of(target).base_url())
+                    }
+                });
+            }
+        }
     }
 }
 

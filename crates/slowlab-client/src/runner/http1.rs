@@ -4,154 +4,27 @@
 //! to first byte are measured exactly, and so that the number of connections is exactly what the
 //! options say.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HOST, USER_AGENT};
-use http::{HeaderValue, Request};
+use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::{Builder, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
 use crate::runner::Shared;
+use crate::runner::connect::connect;
+use crate::runner::request::{CappedBody, Progress, bounded, content_length, head, uri};
 use crate::runner::tls::Stream;
 use crate::workload::Target;
 
-/// The `User-Agent` of every request.
-pub(super) const AGENT: &str = concat!("slowlab/", env!("CARGO_PKG_VERSION"));
-
-/// What is known of a request so far; kept when it fails half-way.
-#[derive(Default)]
-pub(super) struct Progress {
-    pub connect: Option<Duration>,
-    pub first_byte: Option<Duration>,
-    pub status: Option<u16>,
-    pub bytes: u64,
-}
-
-impl Progress {
-    /// The outcome of request `index`, begun at `start` after waiting `slot_wait` for its slot.
-    pub fn outcome(
-        self,
-        shared: &Shared,
-        index: usize,
-        start: Duration,
-        slot_wait: Duration,
-        result: Result<Reply, FetchError>,
-    ) -> Outcome {
-        Outcome {
-            index,
-            start,
-            end: shared.now(),
-            slot_wait,
-            connect: self.connect,
-            first_byte: self.first_byte,
-            status: self.status,
-            bytes: self.bytes,
-            result,
-        }
-    }
-}
-
-/// Runs one request's work within the request timeout, and stops it when the run is cancelled.
-///
-/// `work` comes boxed: the timeout and the select would otherwise each hold room for it, and at
-/// 100,000 requests in flight every task's size counts.
-pub(super) async fn bounded(
-    shared: &Shared,
-    work: Pin<Box<impl Future<Output = Result<Reply, FetchError>>>>,
-) -> Result<Reply, FetchError> {
-    let timed = async {
-        match shared.options.timeout {
-            // Boxed too: a timer entry is large, and most runs have no timeout.
-            Some(limit) => Box::pin(tokio::time::timeout(limit, work))
-                .await
-                .unwrap_or_else(|_| Err(FetchError::timed_out(limit))),
-            None => work.await,
-        }
-    };
-    tokio::select! {
-        biased;
-        result = timed => result,
-        () = shared.control.cancelled() => Err(FetchError::cancelled(true)),
-    }
-}
-
-/// Tries each resolved address in turn, then makes the TLS handshake for `https://`, all within
-/// the connect timeout.
-pub(super) async fn connect(addrs: &[SocketAddr], shared: &Shared) -> Result<Stream, FetchError> {
-    let limit = shared.options.connect_timeout;
-    let attempt = async {
-        let mut last_error = None;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => return Ok(stream),
-                Err(err) => last_error = Some(err),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| std::io::Error::other("no address to connect to")))
-    };
-    let attempt = async {
-        let stream = attempt
-            .await
-            .map_err(|err| FetchError::from_io(&err, &shared.base_url))?;
-        let _ = stream.set_nodelay(true);
-        match &shared.tls {
-            None => Ok(Stream::Plain(stream)),
-            Some(tls) => tls
-                .connector
-                .connect(tls.server_name.clone(), stream)
-                .await
-                .map(|stream| Stream::Tls(Box::new(stream)))
-                .map_err(|err| tls_error(&err, &shared.base_url)),
-        }
-    };
-    match tokio::time::timeout(limit, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(FetchError::new(
-            ErrorKind::ConnectTimeout,
-            format!("no connection to {} within {limit:?}", shared.base_url),
-        )),
-    }
-}
-
-/// A failed TLS handshake: a certificate or protocol problem, or the connection failing under it.
-fn tls_error(err: &std::io::Error, base_url: &str) -> FetchError {
-    if err.kind() == std::io::ErrorKind::InvalidData {
-        FetchError::new(
-            ErrorKind::Other,
-            format!(
-                "TLS handshake with {base_url} failed: {err} (--insecure skips certificate checks)"
-            ),
-        )
-    } else {
-        FetchError::from_io(err, base_url)
-    }
-}
-
-/// The request for `target`: the workload's method and headers, no body.
-pub(super) fn request(
-    shared: &Shared,
-    target: &Target,
-) -> Result<Request<Empty<Bytes>>, FetchError> {
-    let workload = &shared.workload;
-    let mut builder = Request::builder()
-        .method(workload.method.clone())
-        .uri(shared.endpoint.path(&target.path))
-        .header(HOST, shared.host.clone())
-        .header(USER_AGENT, HeaderValue::from_static(AGENT));
-    for (name, value) in &workload.headers {
-        builder = builder.header(name, value);
-    }
-    builder
-        .body(Empty::new())
-        .map_err(|err| FetchError::new(ErrorKind::Other, format!("cannot build request: {err}")))
+/// The request for `target` on a connection of our own: the path, with `Host`.
+fn request(shared: &Shared, target: &Target) -> Result<Request<Empty<Bytes>>, FetchError> {
+    let path = uri(&shared.endpoint.path(&target.path))?;
+    Ok(head(shared, path, Some(&shared.host))?.map(|()| Empty::new()))
 }
 
 /// Read buffer of each connection when every request is a slowlab delay request, whose answers are
@@ -183,14 +56,27 @@ async fn exchange(
     progress.first_byte = Some(shared.now());
     let status = response.status().as_u16();
     progress.status = Some(status);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|err| from_hyper(&err, &shared.base_url))?
-        .to_bytes();
-    progress.bytes = body.len() as u64;
-    judge_body(target, status, body, shared.options.keep_bodies)
+    let mut received = CappedBody::new(shared, target);
+    received.announce(content_length(response.headers()))?;
+    let mut body = response.into_body();
+    let result = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|err| from_hyper(&err, &shared.base_url))?;
+            if let Ok(data) = frame.into_data() {
+                received.push(data)?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    progress.bytes = received.received();
+    result?;
+    judge_body(
+        target,
+        status,
+        received.into_bytes(),
+        shared.options.keep_bodies,
+    )
 }
 
 /// One request on a connection of its own, which closes when the request is done.
@@ -299,7 +185,8 @@ async fn reuse(
         .as_ref()
         .is_err_and(|err| err.kind != ErrorKind::HttpStatus && err.kind != ErrorKind::BadBody)
     {
-        // Timed out or broken half-way: the connection's state is unknown; start afresh.
+        // Timed out, broken half-way or a body cut at the cap: the connection's state is
+        // unknown; start afresh.
         *connection = None;
     }
     progress.outcome(shared, index, start, start, result)

@@ -1,5 +1,5 @@
-//! The async runner over HTTP/2 without TLS (h2c, prior knowledge): many streams multiplexed on
-//! few connections.
+//! The async runner over HTTP/2: h2c (prior knowledge) for `http://`, h2 by ALPN for `https://`;
+//! many streams multiplexed on few connections.
 //!
 //! The first connection tells the server's stream limit (`SETTINGS_MAX_CONCURRENT_STREAMS`); the
 //! runner opens as many connections as the wanted concurrency needs at that limit (or exactly
@@ -10,21 +10,22 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use h2::client::{ResponseFuture, SendRequest};
-use http::header::USER_AGENT;
-use http::{HeaderValue, Request, Uri};
+use http::{Request, Uri};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
-use crate::runner::http1::{AGENT, Progress, connect};
+use crate::runner::connect::connect;
+use crate::runner::request::{CappedBody, Progress, content_length, head};
 use crate::runner::{InFlight, Shared};
 
 /// Most connections opened at once while setting up.
@@ -37,6 +38,54 @@ struct Connection {
     max_streams: usize,
     /// Time to connect and set up HTTP/2 (TLS included), reported by the first request sent on it.
     connect: Duration,
+}
+
+/// What the workers sending one server's requests share, besides the queue in [`Shared`].
+struct Crew {
+    shared: Arc<Shared>,
+    /// The server's addresses, for reconnecting.
+    addrs: Arc<[SocketAddr]>,
+    /// Whether the run has fewer slots than requests, so that requests wait for a slot.
+    limited: bool,
+    /// Whose turn it is to open its first streams; see [`drive`].
+    turns: Semaphore,
+    /// Workers still sending, plus one for [`run`] while it opens connections.
+    active: AtomicUsize,
+    /// Why a connection was last lost or could not be opened: what the requests nobody is left
+    /// to send are told.
+    lost: Mutex<Option<FetchError>>,
+}
+
+impl Crew {
+    /// Counts a worker in, before it starts.
+    fn join(&self) {
+        self.active.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Counts a worker out, with the error that made it give up, if one did. The last one out
+    /// fails whatever is left of the queue, which nobody would send any more.
+    fn leave(&self, error: Option<FetchError>) {
+        if let Some(error) = error {
+            *self.lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+        }
+        if self.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let error = self
+                .lost
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .unwrap_or_else(|| {
+                    FetchError::new(
+                        ErrorKind::Other,
+                        format!(
+                            "no HTTP/2 connection to {} was left to send this request",
+                            self.shared.base_url
+                        ),
+                    )
+                });
+            self.shared.fail_the_rest(&error);
+        }
+    }
 }
 
 /// Opens the connections, each driven by a worker with a number of stream slots that takes the
@@ -67,16 +116,17 @@ pub(super) async fn run(shared: Arc<Shared>) {
         let share = wanted / count + usize::from(number < wanted % count);
         share.clamp(1, per_connection)
     };
-    // Fewer slots than requests: requests wait for a slot, and that wait is measured.
-    let limited = (0..count).map(slots).sum::<usize>() < total;
-    let turns = Arc::new(Semaphore::new(1));
-    tokio::spawn(drive(
-        Arc::clone(&shared),
-        first,
-        slots(0),
-        limited,
-        Arc::clone(&turns),
-    ));
+    let crew = Arc::new(Crew {
+        shared: Arc::clone(&shared),
+        addrs: Arc::clone(&addrs),
+        // Fewer slots than requests: requests wait for a slot, and that wait is measured.
+        limited: (0..count).map(slots).sum::<usize>() < total,
+        turns: Semaphore::new(1),
+        active: AtomicUsize::new(1),
+        lost: Mutex::new(None),
+    });
+    crew.join();
+    tokio::spawn(drive(Arc::clone(&crew), first, slots(0)));
     let mut opened = 1;
     let mut opening: JoinSet<Result<Connection, FetchError>> = JoinSet::new();
     let mut failures = 0;
@@ -90,46 +140,54 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         match opening.join_next().await {
             Some(Ok(Ok(connection))) => {
-                tokio::spawn(drive(
-                    Arc::clone(&shared),
-                    connection,
-                    slots(opened),
-                    limited,
-                    Arc::clone(&turns),
-                ));
+                crew.join();
+                tokio::spawn(drive(Arc::clone(&crew), connection, slots(opened)));
                 opened += 1;
             }
-            Some(_) => failures += 1,
+            Some(Ok(Err(err))) => {
+                failures += 1;
+                *crew.lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+            }
+            Some(Err(_)) => failures += 1,
             None => break,
         }
     }
     if failures > 0 {
         tracing::warn!("{failures} of {count} HTTP/2 connections could not be opened");
     }
+    crew.leave(None);
 }
+
+/// Times in a row a worker may open a new connection without a request succeeding on it, before
+/// it leaves the rest of the queue to the other connections.
+const REOPENS_IN_A_ROW: u32 = 3;
+
+/// Pause before the first new connection, doubled for each one after it in a row.
+const REOPEN_PAUSE: Duration = Duration::from_millis(50);
 
 /// One connection's worker: keeps up to `slots` streams open, each the next request of the run.
 ///
 /// Streams are polled here rather than spawned: a task per request costs memory and scheduling at
 /// 100,000 requests.
 ///
+/// When the connection dies (reset, closed, or a GOAWAY), the worker stops taking requests; the
+/// streams it had open end with their typed errors; then it opens a new connection and goes on.
+/// After [`REOPENS_IN_A_ROW`] new connections without a success, or one that cannot be opened, it
+/// leaves the queue to the other workers.
+///
 /// The workers open their first streams in turn, one connection after another (`turns`), rather
 /// than all at once: h2 keeps a connection's streams in one array that doubles as it fills, and
 /// the array it outgrew stays resident until the allocator returns it. Filled in turn, the next
 /// connection's array grows into the space the last one left; filled side by side, every
 /// connection left its own (about 150 bytes a request at 100,000 streams).
-async fn drive(
-    shared: Arc<Shared>,
-    connection: Connection,
-    slots: usize,
-    limited: bool,
-    turns: Arc<Semaphore>,
-) {
+async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
+    let shared = &*crew.shared;
     let Connection {
         mut sender,
         connect,
         ..
     } = connection;
+    let mut slots = slots;
     // The connection's set-up time goes to the first request sent on it, given here to its
     // outcome so that no stream keeps room for it.
     let mut connect = Some(connect);
@@ -137,18 +195,28 @@ async fn drive(
     let mut streams = FuturesUnordered::new();
     let mut template = None;
     let mut more = true;
-    let mut turn = turns.acquire_owned().await.ok();
+    // Whether the connection can take new streams.
+    let mut usable = true;
+    // New connections opened since the last success.
+    let mut reopened = 0;
+    // Why the connection was last lost.
+    let mut lost: Option<FetchError> = None;
+    let mut turn = crew.turns.acquire().await.ok();
     loop {
         let mut opened = 0;
         while more && streams.len() < slots {
+            if is_dead(&mut sender) {
+                usable = false;
+                break;
+            }
             match shared.take() {
                 Some(index) => {
                     first.get_or_insert(index);
-                    match Stream::open(&shared, &mut sender, &mut template, index, limited) {
+                    match Stream::open(shared, &mut sender, &mut template, index, crew.limited) {
                         Ok(stream) => streams.push(stream),
                         Err(outcome) => {
-                            if !report(&shared, *outcome, first, &mut connect) {
-                                return;
+                            if !report(shared, *outcome, first, &mut connect) {
+                                return crew.leave(None);
                             }
                         }
                     }
@@ -164,19 +232,85 @@ async fn drive(
         }
         // The first streams are open: the next connection's turn.
         drop(turn.take());
+        if streams.is_empty() {
+            if !more || usable {
+                return crew.leave(None);
+            }
+            // Every stream of the dead connection has its outcome: open a new one, unless the
+            // new ones keep failing their requests.
+            reopened += 1;
+            let result = if reopened > REOPENS_IN_A_ROW {
+                Err(lost.take().unwrap_or_else(|| {
+                    FetchError::new(ErrorKind::Other, "the HTTP/2 connection kept failing")
+                }))
+            } else {
+                let pause = REOPEN_PAUSE.saturating_mul(1 << (reopened - 1));
+                tokio::select! {
+                    biased;
+                    () = shared.control.cancelled() => return crew.leave(None),
+                    result = async {
+                        tokio::time::sleep(pause).await;
+                        open(shared, &crew.addrs).await
+                    } => result,
+                }
+            };
+            match result {
+                Ok(connection) => {
+                    tracing::debug!(
+                        "HTTP/2 connection to {} lost ({}); opened a new one",
+                        shared.base_url,
+                        lost.as_ref()
+                            .map_or("no error seen", |e| e.message.as_str())
+                    );
+                    sender = connection.sender;
+                    slots = slots.min(connection.max_streams.max(1));
+                    connect = Some(connection.connect);
+                    first = None;
+                    template = None;
+                    usable = true;
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        "an HTTP/2 connection to {} was lost and not reopened: {err}; the other \
+                         connections take its share",
+                        shared.base_url
+                    );
+                    return crew.leave(Some(err));
+                }
+            }
+        }
         let outcome = tokio::select! {
             biased;
             outcome = streams.next() => match outcome {
                 Some(outcome) => outcome,
-                None => return,
+                None => continue,
             },
             // Streams in flight are dropped (and reset); the collector reports them cancelled.
-            () = shared.control.cancelled() => return,
+            () = shared.control.cancelled() => return crew.leave(None),
         };
-        if !report(&shared, outcome, first, &mut connect) {
-            return;
+        match &outcome.result {
+            Ok(_) => reopened = 0,
+            Err(err) => {
+                if usable && is_dead(&mut sender) {
+                    usable = false;
+                }
+                if !usable {
+                    lost = Some(err.clone());
+                }
+            }
+        }
+        if !report(shared, outcome, first, &mut connect) {
+            return crew.leave(None);
         }
     }
+}
+
+/// Whether the connection behind `sender` has failed or been told to go away, so that no new
+/// stream can open on it. Never waits.
+fn is_dead(sender: &mut SendRequest<Bytes>) -> bool {
+    let mut context = Context::from_waker(std::task::Waker::noop());
+    matches!(sender.poll_ready(&mut context), Poll::Ready(Err(_)))
 }
 
 /// Reports `outcome`, with the connection's set-up time when it is the `first` request sent on
@@ -396,26 +530,16 @@ fn send(
     Ok(response)
 }
 
-/// Builds request `index`.
+/// Builds request `index`: over HTTP/2 the scheme and authority travel in the URI.
 fn build(shared: &Shared, index: usize) -> Result<Request<()>, FetchError> {
-    let workload = &shared.workload;
-    let target = &workload.targets[index];
+    let target = &shared.workload.targets[index];
     let uri = Uri::builder()
         .scheme(shared.endpoint.scheme())
         .authority(shared.host.as_bytes())
         .path_and_query(shared.endpoint.path(&target.path))
         .build()
         .map_err(|err| FetchError::new(ErrorKind::Other, format!("bad URL: {err}")))?;
-    let mut builder = Request::builder()
-        .method(workload.method.clone())
-        .uri(uri)
-        .header(USER_AGENT, HeaderValue::from_static(AGENT));
-    for (name, value) in &workload.headers {
-        builder = builder.header(name, value);
-    }
-    builder
-        .body(())
-        .map_err(|err| FetchError::new(ErrorKind::Other, format!("cannot build request: {err}")))
+    head(shared, uri, None)
 }
 
 /// Waits for the answer of request `index` and reads its body, noting in `progress` how far it
@@ -451,18 +575,26 @@ async fn read_into(
 ) -> Result<Reply, FetchError> {
     let status = response.status().as_u16();
     progress.status = Some(status);
+    let target = &shared.workload.targets[index];
+    let mut received = CappedBody::new(shared, target);
+    received.announce(content_length(response.headers()))?;
     let mut body = response.into_body();
-    let mut received = BytesMut::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|err| from_h2(&err, shared))?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        progress.bytes += chunk.len() as u64;
-        received.extend_from_slice(&chunk);
+    let result = async {
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(|err| from_h2(&err, shared))?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            received.push(chunk)?;
+        }
+        Ok(())
     }
+    .await;
+    progress.bytes = received.received();
+    // Past the cap, dropping `body` resets the stream: the server stops sending it.
+    result?;
     judge_body(
-        &shared.workload.targets[index],
+        target,
         status,
-        received.freeze(),
+        received.into_bytes(),
         shared.options.keep_bodies,
     )
 }

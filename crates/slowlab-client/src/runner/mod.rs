@@ -17,12 +17,18 @@ use crate::workload::{Endpoint, Workload};
 
 mod async_tasks;
 mod blocking;
+mod connect;
 mod http1;
 mod http2;
+mod request;
 mod tls;
 
 /// Threads used by the `threads` runner when none are asked for: one per request, up to this.
 pub const DEFAULT_MAX_THREADS: usize = 512;
+
+/// The default cap on one response body: 16 MiB, far above any slowlab answer, low enough that
+/// an endless body stops long before memory does.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How a workload is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -62,7 +68,8 @@ pub struct RequestOptions {
     /// Threads: the size of the pool. `None`: one thread per request, up to
     /// [`DEFAULT_MAX_THREADS`].
     pub threads: Option<usize>,
-    /// Async: speak HTTP/2 without TLS (h2c, prior knowledge), many streams per connection.
+    /// Async: speak HTTP/2, many streams per connection: h2c with prior knowledge for `http://`,
+    /// h2 negotiated by ALPN for `https://`.
     pub http2: bool,
     /// Async: how many connections to open. Over HTTP/1.1 this is a pool of keep-alive connections
     /// (so also a concurrency limit); over HTTP/2, `None` opens as many as the server's stream
@@ -73,6 +80,13 @@ pub struct RequestOptions {
     /// Keep each successful response body in its [`Reply`](crate::Reply). Off for large runs that
     /// do not print bodies, so memory stays small.
     pub keep_bodies: bool,
+    /// Keep every outcome in the [`Report`](crate::Report). Off, outcomes still reach the
+    /// callback one by one and the summary still counts each, but none is kept: a run of any
+    /// length needs memory for the requests in flight only (and a bit per request).
+    pub keep_outcomes: bool,
+    /// The most bytes of one response body read, by every runner; a longer body fails the
+    /// request as [`ErrorKind::BodyTooLarge`], at once when its `Content-Length` says so.
+    pub max_response_bytes: u64,
 }
 
 impl Default for RequestOptions {
@@ -86,6 +100,8 @@ impl Default for RequestOptions {
             connections: None,
             insecure: false,
             keep_bodies: true,
+            keep_outcomes: true,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -114,7 +130,15 @@ impl RequestOptions {
 #[derive(Debug, Clone, Default)]
 pub struct Control {
     cancel: CancellationToken,
-    in_flight: Arc<AtomicUsize>,
+    gauge: Arc<Gauge>,
+}
+
+/// The counts behind [`Control`]'s view of a run.
+#[derive(Debug, Default)]
+struct Gauge {
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    started: AtomicUsize,
 }
 
 impl Control {
@@ -135,7 +159,18 @@ impl Control {
 
     /// Requests sent and not yet finished, right now.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.gauge.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Most requests in flight at once so far.
+    pub fn peak_in_flight(&self) -> usize {
+        self.gauge.peak.load(Ordering::Relaxed)
+    }
+
+    /// Requests whose sending began so far, finished or not. Never decreases: with the count of
+    /// outcomes received it gives a count in flight that cannot lag behind them.
+    pub fn started(&self) -> usize {
+        self.gauge.started.load(Ordering::Relaxed)
     }
 
     pub(crate) async fn cancelled(&self) {
@@ -144,8 +179,11 @@ impl Control {
 
     /// Counts a request as in flight until the guard drops.
     pub(crate) fn enter(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(&self.in_flight)
+        let gauge = &*self.gauge;
+        gauge.started.fetch_add(1, Ordering::Relaxed);
+        let now = gauge.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        gauge.peak.fetch_max(now, Ordering::Relaxed);
+        InFlight(&gauge.in_flight)
     }
 }
 

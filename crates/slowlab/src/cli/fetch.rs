@@ -17,6 +17,8 @@ Examples:
   slowlab fetch --count 10000 --delay 1      10,000 waits of 1 s at once, then a summary
   slowlab fetch --count 100000 --delay 0 --concurrency 50 --output json --quiet
   slowlab fetch --count 100000 --delay 5 --http2
+  slowlab fetch --count 10000000 --delay 0 -c 100 -o json --no-outcomes -q    a summary, no list
+  slowlab fetch --base-url https://example.com --max-response-bytes 1048576 --urls urls.txt
   slowlab fetch --count 1000 --delay 0.5 --fail-on 'p99>0.6s,errors>0'
   slowlab fetch --urls urls.txt --base-url http://127.0.0.1:9000 --output ndjson
   printf 'http://127.0.0.1:8000/1\\nhttp://127.0.0.1:8001/2\\n' | slowlab fetch --urls -
@@ -142,6 +144,15 @@ pub struct FetchArgs {
     /// Give up connecting after this long, above 0 and at most a day.
     #[arg(long, default_value = "10s", value_parser = parse_timeout, value_name = "DURATION")]
     pub connect_timeout: Duration,
+    /// Read at most BYTES of each response body, in every mode (16 MiB by default); a longer
+    /// body fails its request as body-too-large, at once when its Content-Length announces it.
+    #[arg(long, value_name = "BYTES", default_value_t = slowlab_client::DEFAULT_MAX_RESPONSE_BYTES)]
+    pub max_response_bytes: u64,
+    /// Keep no per-request outcomes: --output json leaves out its outcomes list (and says so);
+    /// the summary still counts every request. Memory then stays flat however large --count is.
+    /// (text, ndjson and csv never keep them.)
+    #[arg(long)]
+    pub no_outcomes: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = FetchOutput::Text)]
     pub output: FetchOutput,

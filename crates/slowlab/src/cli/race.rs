@@ -53,6 +53,10 @@ pub struct RaceArgs {
         default_value = "sequential,threads,async"
     )]
     pub modes: Vec<ModeArg>,
+    /// Read at most BYTES of each response body (16 MiB by default); a longer body fails its
+    /// request as body-too-large.
+    #[arg(long, value_name = "BYTES", default_value_t = slowlab_client::DEFAULT_MAX_RESPONSE_BYTES)]
+    pub max_response_bytes: u64,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

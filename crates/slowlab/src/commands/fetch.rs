@@ -6,7 +6,7 @@
 mod fail_on;
 
 use std::collections::HashMap;
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, IsTerminal, Read};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +105,9 @@ pub async fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
 
 /// [`run`], on whichever thread polls it.
 async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
+    // Only a JSON document lists every outcome; the other outputs stream them.
+    let keep_outcomes = args.output == FetchOutput::Json && !args.no_outcomes;
+    check_memory(&args, keep_outcomes)?;
     let workload = Arc::new(build_workload(&args, &plan)?);
     check_rules_fit(&plan.rules, &workload)?;
     let total = workload.targets.len();
@@ -118,19 +121,24 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
         connections: args.connections.map(|n| n as usize),
         insecure: args.insecure,
         keep_bodies: args.output == FetchOutput::Text && print_bodies,
+        max_response_bytes: args.max_response_bytes,
+        keep_outcomes,
     };
     // Every connection is a file descriptor; 10,000 waits need more than the usual 1,024.
     let fd_limit = slowlab_client::limits::raise_fd_limit();
     tracing::debug!("open-file limit: {fd_limit:?}");
 
-    let stdout = io::stdout();
+    let control = Control::new();
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let progress = Progress::new(total, !args.quiet, color, &control);
+    // Output on the terminal the bar is on moves it out of the way as it is written.
+    let stdout = progress.beside(io::stdout(), io::stdout().is_terminal());
     let mut sink: Box<dyn Sink + Send> = match args.output {
         FetchOutput::Text => Box::new(TextSink::new(stdout, total, args.print_bodies)),
         FetchOutput::Json => Box::new(JsonSink::new(BufWriter::new(stdout))),
         FetchOutput::Ndjson => Box::new(NdjsonSink::new(BufWriter::new(stdout))),
         FetchOutput::Csv => Box::new(CsvSink::new(BufWriter::new(stdout))),
     };
-    let control = Control::new();
     let interrupt = tokio::spawn({
         let control = control.clone();
         async move {
@@ -140,8 +148,6 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
             }
         }
     });
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let progress = Progress::new(total, !args.quiet, color, &control);
 
     let mut write_error: Option<io::Error> = None;
     let mut note = |result: io::Result<()>| {
@@ -155,7 +161,7 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
     let sent = Arc::clone(&workload);
     let mut report = slowlab_client::run_with(plan.mode, sent, options, &control, |outcome| {
         progress.outcome(outcome);
-        note(progress.suspend(|| sink.outcome(&workload, outcome)));
+        note(sink.outcome(&workload, outcome));
     })
     .await;
     interrupt.abort();
@@ -250,6 +256,19 @@ fn check_rules_fit(rules: &[Rule], workload: &Workload) -> Result<(), UsageError
         ));
     }
     Ok(())
+}
+
+/// Refuses, before anything is allocated, a workload whose requests cannot fit in memory.
+fn check_memory(args: &FetchArgs, keep_outcomes: bool) -> Result<(), UsageError> {
+    let requests = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let (requests, listed) = match (args.count, args.random) {
+        (Some(count), _) => (requests(count), false),
+        (None, Some(random)) => (requests(random), true),
+        // Delays and --urls are in memory already, as arguments or as the file read.
+        (None, None) => (args.delays.len(), true),
+    };
+    slowlab_client::limits::check_memory(requests, listed, keep_outcomes)
+        .map_err(|err| usage!("{err}"))
 }
 
 /// The requests to send, from exactly one of: delays, --count, --random, --urls, or ten random.

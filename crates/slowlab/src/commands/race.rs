@@ -152,6 +152,7 @@ pub async fn run(args: RaceArgs) -> anyhow::Result<ExitCode> {
 
     let options = RequestOptions {
         timeout: Some(plan.timeout),
+        max_response_bytes: args.max_response_bytes,
         ..RequestOptions::default()
     };
     let mut reports = Vec::new();

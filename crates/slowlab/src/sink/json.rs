@@ -25,8 +25,16 @@ struct Document<'a> {
     shard: Option<ShardRecord>,
     workload: WorkloadRecord,
     summary: &'a Summary,
-    outcomes: Records<'a>,
+    /// Absent when the run kept no outcomes (`--no-outcomes`); `outcomes_omitted` then says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcomes: Option<Records<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcomes_omitted: Option<&'static str>,
 }
+
+/// What a document without outcomes says instead.
+const OUTCOMES_OMITTED: &str =
+    "--no-outcomes: per-request outcomes were not kept; the summary counts every request";
 
 /// The outcomes by index, each turned into its record only as it is written: a document of
 /// 100,000 outcomes never holds 100,000 records at once.
@@ -93,10 +101,11 @@ impl<W: Write> Sink for JsonSink<W> {
             }),
             workload: WorkloadRecord::new(&report.workload),
             summary: &report.summary,
-            outcomes: Records {
+            outcomes: report.outcomes_kept.then_some(Records {
                 workload: &report.workload,
                 by_index,
-            },
+            }),
+            outcomes_omitted: (!report.outcomes_kept).then_some(OUTCOMES_OMITTED),
         };
         serde_json::to_writer(&mut self.out, &document)?;
         writeln!(self.out)?;
