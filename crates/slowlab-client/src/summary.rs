@@ -43,7 +43,8 @@ pub struct Summary {
     /// so a run cut short by failures would look better than perfect. Also `None` when some
     /// request is not a slowlab delay request (`--urls`), whose time nobody can know beforehand.
     pub efficiency: Option<f64>,
-    /// Finished requests (not cancelled) per second of wall time.
+    /// Successful requests per second of wall time: failures are not throughput (a server that
+    /// refuses everything at once must not look fast).
     pub throughput: f64,
     /// Most requests in flight at the same moment: from the outcomes' start and end, or, when the
     /// run did not keep its outcomes, from the runners' own count of requests in flight.
@@ -254,7 +255,7 @@ impl Tally {
             ideal,
             efficiency: (ok == requests && !wall.is_zero() && workload.all_delays())
                 .then(|| ratio(ideal, wall)),
-            throughput: per_second(requests - cancelled, wall),
+            throughput: per_second(ok, wall),
             peak_concurrency: peak,
             latency: latency.percentiles(),
             overhead: overhead.percentiles(),
@@ -399,5 +400,7 @@ mod tests {
             s.hints
         );
         assert_eq!(s.peak_concurrency, 4);
+        // Two of the four succeeded in one second: failures are not throughput.
+        assert!((s.throughput - 2.0).abs() < 1e-9, "{}", s.throughput);
     }
 }

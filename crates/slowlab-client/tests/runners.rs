@@ -506,10 +506,11 @@ async fn tls_slowlab() -> SocketAddr {
     use hyper_util::service::TowerToHyperService;
 
     let acceptor = tls_acceptor();
-    let app = slowlab_server::routes::app(
+    let app = slowlab_server::App::new(
         std::sync::Arc::new(Config::default()),
         std::sync::Arc::new(slowlab_server::Stats::default()),
-    );
+    )
+    .unwrap();
     let service = TowerToHyperService::new(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

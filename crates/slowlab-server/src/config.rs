@@ -127,6 +127,39 @@ pub const HEADER_READ_TIMEOUT: Setting<Delay> = Setting {
     example: "2",
 };
 
+/// `--idle-timeout`: how long a connection may stay open with nothing in flight and nothing
+/// received (HTTP/1.1 keep-alive and HTTP/2 alike). Zero would close every connection at once.
+pub const IDLE_TIMEOUT: Setting<Delay> = Setting {
+    flag: "--idle-timeout",
+    default: Delay::from_secs(60),
+    min: Delay::from_millis(1),
+    max: ONE_DAY,
+    unit: "seconds",
+    example: "5",
+};
+
+/// `--write-timeout`: how long a response write may make no progress while bytes wait to be
+/// sent. Zero would abandon every write that has to wait at all.
+pub const WRITE_TIMEOUT: Setting<Delay> = Setting {
+    flag: "--write-timeout",
+    default: Delay::from_secs(30),
+    min: Delay::from_millis(1),
+    max: ONE_DAY,
+    unit: "seconds",
+    example: "10",
+};
+
+/// `--max-in-flight`: most delay requests in flight at once (no default: no cap). Zero would
+/// refuse every request.
+pub const MAX_IN_FLIGHT: Setting<u64> = Setting {
+    flag: "--max-in-flight",
+    default: u64::MAX,
+    min: 1,
+    max: 1_000_000_000,
+    unit: "requests",
+    example: "10000",
+};
+
 /// `--max-connections`: most connections served at once (no default: no cap). Zero would serve
 /// nothing at all.
 pub const MAX_CONNECTIONS: Setting<usize> = Setting {
@@ -272,6 +305,16 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Most header lines accepted; more gets a 431.
     pub max_headers: usize,
+    /// How long a connection may stay open with nothing in flight and nothing received before it
+    /// is closed (HTTP/1.1 keep-alive and HTTP/2 alike).
+    pub idle_timeout: Duration,
+    /// How long a response write may make no progress while bytes wait to be sent (the client
+    /// neither reads nor opens its flow-control window) before the connection is closed. Pauses
+    /// of `drip=` never count: nothing waits to be sent then.
+    pub write_timeout: Duration,
+    /// Most delay requests in flight at once; past it a request gets 503 `over_capacity` with
+    /// `Retry-After`. `None` is no limit beyond the connection and stream caps.
+    pub max_in_flight: Option<u64>,
     /// Length of the kernel's accept queue. Bursts of thousands of connects need it deep:
     /// a shallow queue turns a burst into SYN retries of 1 s and more.
     pub backlog: u32,
@@ -296,6 +339,9 @@ impl Default for Config {
             max_header_bytes: MAX_HEADER_BYTES.default,
             max_headers: MAX_HEADERS.default,
             backlog: BACKLOG.default,
+            idle_timeout: IDLE_TIMEOUT.default.as_duration(),
+            write_timeout: WRITE_TIMEOUT.default.as_duration(),
+            max_in_flight: None,
             request_log: None,
         }
     }
@@ -310,8 +356,13 @@ impl Config {
         MAX_DELAY.check_duration(self.max_delay)?;
         DRAIN_TIMEOUT.check_duration(self.drain_timeout)?;
         HEADER_READ_TIMEOUT.check_duration(self.header_read_timeout)?;
+        IDLE_TIMEOUT.check_duration(self.idle_timeout)?;
+        WRITE_TIMEOUT.check_duration(self.write_timeout)?;
         if let Some(n) = self.max_connections {
             MAX_CONNECTIONS.check(n)?;
+        }
+        if let Some(n) = self.max_in_flight {
+            MAX_IN_FLIGHT.check(n)?;
         }
         H2_MAX_STREAMS.check(self.h2_max_streams)?;
         MAX_BODY_BYTES.check(self.max_body_bytes)?;
@@ -341,7 +392,10 @@ impl Config {
         self.max_delay = seconds(&MAX_DELAY, self.max_delay);
         self.drain_timeout = seconds(&DRAIN_TIMEOUT, self.drain_timeout);
         self.header_read_timeout = seconds(&HEADER_READ_TIMEOUT, self.header_read_timeout);
+        self.idle_timeout = seconds(&IDLE_TIMEOUT, self.idle_timeout);
+        self.write_timeout = seconds(&WRITE_TIMEOUT, self.write_timeout);
         self.max_connections = self.max_connections.map(|n| clamp(&MAX_CONNECTIONS, n));
+        self.max_in_flight = self.max_in_flight.map(|n| clamp(&MAX_IN_FLIGHT, n));
         self.h2_max_streams = clamp(&H2_MAX_STREAMS, self.h2_max_streams);
         self.max_body_bytes = clamp(&MAX_BODY_BYTES, self.max_body_bytes);
         self.max_uri_bytes = clamp(&MAX_URI_BYTES, self.max_uri_bytes);

@@ -105,6 +105,12 @@ pub enum ApiError {
         /// The server's count limit.
         max_count: usize,
     },
+    /// `--max-in-flight` requests are already in flight.
+    #[error("over capacity: {max} requests in flight")]
+    OverCapacity {
+        /// The server's `--max-in-flight`.
+        max: u64,
+    },
 }
 
 /// Marks a response as a refusal, so the connection layer counts it as `outcome="rejected"`.
@@ -136,6 +142,7 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::BadHost { .. } => "bad_host",
             ApiError::AsteriskTarget { .. } => "bad_request_target",
+            ApiError::OverCapacity { .. } => "over_capacity",
         }
     }
 
@@ -154,6 +161,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::OverCapacity { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -210,6 +218,9 @@ impl ApiError {
             } => format!(
                 "the request has {count} headers of {bytes} bytes in all; this server accepts at most {max_count} headers and {max_bytes} bytes"
             ),
+            ApiError::OverCapacity { max } => format!(
+                "this server already has {max} requests in flight, its --max-in-flight; retry after the Retry-After seconds, or start the server with a larger --max-in-flight"
+            ),
         }
     }
 }
@@ -226,6 +237,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        }
+        if let ApiError::OverCapacity { .. } = self {
+            // Waits end all the time on a slow server; a second is a fair guess.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

@@ -35,8 +35,10 @@ mod request_log;
 pub mod respond;
 pub mod routes;
 mod server;
+mod service;
 mod stats;
 mod target;
+mod watch;
 
 pub use config::{Config, ConfigError, OverMax, Setting};
 pub use delay::{Delay, DelayError};
@@ -46,4 +48,5 @@ pub use model::Model;
 pub use options::{Fault, Options, Plan, Shape};
 pub use request_log::{LogFormat, RequestLog};
 pub use server::{Server, ShutdownReport, bind, run, spawn};
+pub use service::{App, AppFuture, InfallibleFuture};
 pub use stats::{Stats, StatsSnapshot};

@@ -28,13 +28,35 @@ pub enum Outcome {
     Fault,
     /// Refused with a JSON 4xx.
     Rejected,
+    /// Refused with a 503 because `--max-in-flight` requests were already in flight.
+    OverCapacity,
 }
 
-const OUTCOMES: [(Outcome, &str); 4] = [
+const OUTCOMES: [(Outcome, &str); 5] = [
     (Outcome::Ok, "ok"),
     (Outcome::Cancelled, "cancelled"),
     (Outcome::Fault, "fault"),
     (Outcome::Rejected, "rejected"),
+    (Outcome::OverCapacity, "over_capacity"),
+];
+
+/// Why the server closed a connection on its own, the `reason` label of
+/// `slowlab_connections_closed_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The request headers (or, over HTTP/2, the preface and first SETTINGS) did not arrive within
+    /// `--header-read-timeout`.
+    HeaderTimeout,
+    /// Nothing in flight and nothing received for `--idle-timeout`.
+    Idle,
+    /// A response write made no progress for `--write-timeout`.
+    WriteTimeout,
+}
+
+const CLOSE_REASONS: [(CloseReason, &str); 3] = [
+    (CloseReason::HeaderTimeout, "header_timeout"),
+    (CloseReason::Idle, "idle"),
+    (CloseReason::WriteTimeout, "write_timeout"),
 ];
 
 impl Outcome {
@@ -118,6 +140,7 @@ pub struct Metrics {
     requested_delay: AtomicHistogram,
     lateness: AtomicHistogram,
     connections_open: AtomicI64,
+    connections_closed: [AtomicU64; CLOSE_REASONS.len()],
 }
 
 impl Default for Metrics {
@@ -129,6 +152,7 @@ impl Default for Metrics {
             requested_delay: AtomicHistogram::new(&DELAY_BUCKETS),
             lateness: AtomicHistogram::new(&LATENESS_BUCKETS),
             connections_open: AtomicI64::new(0),
+            connections_closed: Default::default(),
         }
     }
 }
@@ -189,6 +213,15 @@ impl Metrics {
         self.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn connection_closed_by_server(&self, reason: CloseReason) {
+        self.connections_closed[close_index(reason)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many connections the server closed for `reason` so far.
+    pub fn connections_closed(&self, reason: CloseReason) -> u64 {
+        self.connections_closed[close_index(reason)].load(Ordering::Relaxed)
+    }
+
     /// Connections open right now.
     pub fn connections_open(&self) -> i64 {
         self.connections_open.load(Ordering::Relaxed)
@@ -218,6 +251,7 @@ impl Metrics {
             ],
             in_flight,
             connections_open: self.connections_open(),
+            connections_closed: CLOSE_REASONS.map(|(reason, _)| self.connections_closed(reason)),
             model: model.to_owned(),
         }));
         let mut text = String::new();
@@ -225,6 +259,13 @@ impl Metrics {
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
         text
     }
+}
+
+fn close_index(reason: CloseReason) -> usize {
+    CLOSE_REASONS
+        .iter()
+        .position(|(r, _)| *r == reason)
+        .unwrap_or(0)
 }
 
 fn snapshot(histogram: &AtomicHistogram) -> AtomicHistogram {
@@ -246,6 +287,7 @@ struct Scrape {
     histograms: [(&'static str, &'static str, AtomicHistogram); 2],
     in_flight: u64,
     connections_open: i64,
+    connections_closed: [u64; CLOSE_REASONS.len()],
     model: String,
 }
 
@@ -265,7 +307,7 @@ impl Collector for Scrape {
 
         let mut metric = encoder.encode_descriptor(
             "slowlab_requests",
-            "Requests to the delay endpoint and refusals, by status and outcome (ok, cancelled, fault, rejected).",
+            "Requests to the delay endpoint and refusals, by status and outcome (ok, cancelled, fault, rejected, over_capacity).",
             None,
             MetricType::Counter,
         )?;
@@ -293,6 +335,15 @@ impl Collector for Scrape {
             None,
             MetricType::Gauge,
         )?)?;
+        let mut metric = encoder.encode_descriptor(
+            "slowlab_connections_closed",
+            "Connections the server closed on its own, by reason (header_timeout, idle, write_timeout).",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((_, reason), value) in CLOSE_REASONS.iter().zip(self.connections_closed) {
+            ConstCounter::new(value).encode(metric.encode_family(&[("reason", *reason)])?)?;
+        }
 
         for (name, help, histogram) in &self.histograms {
             histogram.encode(name, help, &mut encoder)?;

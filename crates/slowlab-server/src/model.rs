@@ -2,23 +2,29 @@
 //! side.
 //!
 //! - `async` (default): a timer. No thread is held, so a two-core server carries 100,000 waits.
-//! - `threads:N`: a blocking sleep on one of N pool threads, like a FastAPI `def` endpoint on its
-//!   40-thread pool: the N+1st concurrent request waits for a thread before its own wait starts.
+//! - `threads:N`: a blocking sleep on one of N threads of the server's own pool (started with the
+//!   server), like a FastAPI `def` endpoint on its 40-thread pool: the N+1st concurrent request
+//!   waits for a thread before its own wait starts. N is exactly N: tokio's blocking pool would stop
+//!   at 512 threads.
 //! - `blocking`: a blocking sleep on the event loop itself, one request after another: the classic
-//!   mistake, shown on purpose. While it sleeps, the worker thread serves nothing else.
+//!   mistake, shown on purpose. While it sleeps, its worker thread serves nothing else.
 //!
 //! In every model a request whose client goes away stops waiting at once: the timer is dropped,
-//! and a pool thread is woken by its channel closing. Only `blocking` cannot be interrupted, which
-//! is part of what it demonstrates.
+//! and a pool thread is woken by its channel closing. A `blocking` sleep cannot notice its client
+//! leave (that is part of what it demonstrates), but it does end at the drain deadline of a
+//! shutdown ([`Waiter::stop_at`]), so `--drain-timeout` holds in every model.
 
 use std::fmt;
+use std::io;
 use std::num::NonZeroUsize;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::{Semaphore, oneshot};
 
 /// A handler model, as given to `--model`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,9 +49,9 @@ impl FromStr for Model {
                 .strip_prefix("threads:")
                 .map(str::parse::<NonZeroUsize>)
             {
-                Some(Ok(n)) => Ok(Model::Threads(n)),
+                Some(Ok(n)) if n.get() <= MAX_THREADS => Ok(Model::Threads(n)),
                 _ => Err(format!(
-                    "{text:?} is not a model: use async, threads:N (N at least 1, e.g. threads:40) or blocking"
+                    "{text:?} is not a model: use async, threads:N (N from 1 to {MAX_THREADS}, e.g. threads:40) or blocking"
                 )),
             },
         }
@@ -62,61 +68,210 @@ impl fmt::Display for Model {
     }
 }
 
-/// A model ready to hold requests: the pool's permits, or the event loop's one lock.
+/// Most threads `threads:N` may ask for.
+pub const MAX_THREADS: usize = 10_000;
+
+/// Stack of a pool thread: it only sleeps, but starting a thread allocates, and jemalloc (the
+/// `slowlab` binary's allocator) sets up its thread state on that first allocation, deep enough to
+/// overflow 64 KiB when the process already runs many threads (a race against a second embedded
+/// server crashed there). Untouched stack pages cost address space only.
+const POOL_STACK: usize = 256 * 1024;
+
+/// A model ready to hold requests: a timer, the server's own thread pool, or the event loop's turn.
 #[derive(Debug)]
-pub(crate) enum Waiter {
+pub(crate) struct Waiter {
+    kind: Kind,
+    stop: Stop,
+}
+
+#[derive(Debug)]
+enum Kind {
     Async,
-    Threads(Arc<Semaphore>),
-    Blocking(Mutex<()>),
+    Threads(Pool),
+    /// One request's blocking sleep at a time; the others queue without holding a thread.
+    Blocking(Semaphore),
 }
 
 impl Waiter {
-    pub(crate) fn new(model: Model) -> Waiter {
-        match model {
-            Model::Async => Waiter::Async,
-            Model::Threads(n) => Waiter::Threads(Arc::new(Semaphore::new(n.get()))),
-            Model::Blocking => Waiter::Blocking(Mutex::new(())),
-        }
+    /// Readies `model`; for `threads:N`, starts the N threads, or says why it cannot.
+    pub(crate) fn new(model: Model) -> io::Result<Waiter> {
+        let kind = match model {
+            Model::Async => Kind::Async,
+            Model::Threads(n) => Kind::Threads(Pool::start(n.get())?),
+            Model::Blocking => Kind::Blocking(Semaphore::new(1)),
+        };
+        Ok(Waiter {
+            kind,
+            stop: Stop::default(),
+        })
     }
 
-    /// Waits `delay` the way the model does. Dropping the future stops the wait (except in the
-    /// blocking model, which never yields).
-    pub(crate) async fn wait(&self, delay: Duration) {
-        match self {
+    /// Waits `delay` the way the model does. Dropping the future stops the wait (except during a
+    /// blocking sleep, which never yields). Returns false if the wait was cut short by
+    /// [`Waiter::stop_at`].
+    pub(crate) async fn wait(&self, delay: Duration) -> bool {
+        match &self.kind {
             // `/0` needs no timer: a zero sleep would still wait for a turn of the timer wheel.
-            Waiter::Async if delay.is_zero() => {}
+            Kind::Async if delay.is_zero() => true,
             // tokio's timer for most of the wait, a precise one for its last 2 ms.
-            Waiter::Async => crate::precise::sleep(delay).await,
+            Kind::Async => {
+                crate::precise::sleep(delay).await;
+                true
+            }
             // Boxed, so that the async model's waiting requests carry only a timer.
-            _ => Box::pin(self.wait_blocking(delay)).await,
+            Kind::Threads(pool) => Box::pin(pool.sleep(delay)).await,
+            Kind::Blocking(turn) => {
+                Box::pin(async {
+                    let Ok(_turn) = turn.acquire().await else {
+                        return false;
+                    };
+                    // Deliberately wrong: the worker thread sleeps, and serves nothing else
+                    // meanwhile. On a multi-threaded runtime the tasks queued on that worker move
+                    // to another thread first (`block_in_place`): otherwise a task tokio had just
+                    // put in the worker's own slot, say a `/healthz` or the next accept, would
+                    // wait out the whole sleep.
+                    match Handle::try_current().map(|h| h.runtime_flavor()) {
+                        Ok(RuntimeFlavor::MultiThread) => {
+                            tokio::task::block_in_place(|| self.stop.sleep(delay))
+                        }
+                        _ => self.stop.sleep(delay),
+                    }
+                })
+                .await
+            }
         }
     }
 
-    /// The two models that hold a thread.
-    async fn wait_blocking(&self, delay: Duration) {
-        match self {
-            Waiter::Async => tokio::time::sleep(delay).await,
-            Waiter::Threads(pool) => {
-                // Queued requests wait for a permit without holding a thread, like a thread pool's
-                // queue; the permit caps the threads sleeping at once at N.
-                let Ok(_permit) = pool.acquire().await else {
-                    return;
-                };
-                // The sender lives in this future: if the client goes away the future is dropped,
-                // the channel closes, and the pool thread wakes at once.
-                let (_cancel, cancelled) = mpsc::channel::<()>();
-                let _ = tokio::task::spawn_blocking(move || {
-                    let _ = cancelled.recv_timeout(delay);
-                })
-                .await;
+    /// Ends every blocking sleep at `deadline`, now and later (shutdown's drain deadline).
+    pub(crate) fn stop_at(&self, deadline: Instant) {
+        self.stop.at(deadline);
+    }
+
+    /// How many waits [`Waiter::stop_at`] cut short.
+    pub(crate) fn stopped(&self) -> u64 {
+        self.stop.stopped.load(Ordering::Relaxed)
+    }
+}
+
+/// A deadline that blocking sleeps end at, however long they were meant to be.
+#[derive(Debug, Default)]
+struct Stop {
+    at: Mutex<Option<Instant>>,
+    changed: Condvar,
+    stopped: AtomicU64,
+}
+
+impl Stop {
+    fn at(&self, deadline: Instant) {
+        *self.at.lock().unwrap_or_else(PoisonError::into_inner) = Some(deadline);
+        self.changed.notify_all();
+    }
+
+    /// Sleeps on this thread for `delay`, or until the stop deadline; false if stopped.
+    fn sleep(&self, delay: Duration) -> bool {
+        let start = Instant::now();
+        let end = start.checked_add(delay);
+        let mut stop_at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let now = Instant::now();
+            if end.is_some_and(|end| now >= end) {
+                return true;
             }
-            Waiter::Blocking(event_loop) => {
-                // One lock stands for the single event loop: every blocking wait runs after the
-                // one before, and the worker thread is stuck meanwhile. Deliberately wrong.
-                let _held = event_loop.lock().unwrap_or_else(|p| p.into_inner());
-                std::thread::sleep(delay);
+            if stop_at.is_some_and(|stop| now >= stop) {
+                self.stopped.fetch_add(1, Ordering::Relaxed);
+                return false;
             }
+            let until = match (end, *stop_at) {
+                (Some(end), Some(stop)) => end.min(stop),
+                (Some(end), None) => end,
+                (None, Some(stop)) => stop,
+                // Too far away to be an `Instant`: wait a day at a time.
+                (None, None) => now + Duration::from_secs(86_400),
+            };
+            stop_at = self
+                .changed
+                .wait_timeout(stop_at, until - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
+    }
+}
+
+/// The server's own pool of sleeping threads, all started with it.
+#[derive(Debug)]
+struct Pool {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// One wait for a pool thread: how long, and the channel that closes if the request goes away.
+struct Job {
+    delay: Duration,
+    cancelled: mpsc::Receiver<()>,
+    done: oneshot::Sender<()>,
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job").field("delay", &self.delay).finish()
+    }
+}
+
+impl Pool {
+    fn start(threads: usize) -> io::Result<Pool> {
+        if threads > MAX_THREADS {
+            return Err(io::Error::other(format!(
+                "threads:{threads} is over the most this server runs, {MAX_THREADS}"
+            )));
+        }
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for started in 0..threads {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name("slowlab-pool".into())
+                .stack_size(POOL_STACK)
+                .spawn(move || Pool::work(&queue))
+                .map_err(|err| {
+                    io::Error::new(
+                        err.kind(),
+                        format!(
+                            "could not start thread {} of threads:{threads} ({err});                              the system's thread limit (ulimit -u, kernel.threads-max) is lower:                              ask for fewer threads",
+                            started + 1
+                        ),
+                    )
+                })?;
+        }
+        Ok(Pool { jobs })
+    }
+
+    /// A pool thread: take the next job, sleep it out (or until its request goes away), repeat
+    /// until the server is gone.
+    fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
+        loop {
+            let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+            let Ok(job) = job else {
+                return;
+            };
+            let _ = job.cancelled.recv_timeout(job.delay);
+            let _ = job.done.send(());
+        }
+    }
+
+    /// Queues a wait of `delay` (a queued request holds no thread) and awaits its end.
+    async fn sleep(&self, delay: Duration) -> bool {
+        // The sender lives in this future: if the client goes away the future is dropped, the
+        // channel closes, and the pool thread wakes at once (or skips the job if it was queued).
+        let (_cancel, cancelled) = mpsc::channel::<()>();
+        let (done, finished) = oneshot::channel();
+        let job = Job {
+            delay,
+            cancelled,
+            done,
+        };
+        if self.jobs.send(job).is_err() {
+            return false;
+        }
+        finished.await.is_ok()
     }
 }
 
@@ -135,6 +290,7 @@ mod tests {
             "threads:0",
             "threads:",
             "threads:-1",
+            "threads:10001",
             "Async",
         ] {
             assert!(bad.parse::<Model>().is_err(), "{bad:?}");

@@ -5,8 +5,9 @@
 //! current tick (another 0 to 1 ms). So on an idle server a tokio sleep ends 0 to 2 ms late,
 //! about 1 ms on average, before any scheduling delay.
 //!
-//! [`sleep`] waits on tokio's timer until [`HANDOVER`] before the deadline (tokio can never wake
-//! it after the deadline from there), then hands the last stretch to one thread that sleeps on
+//! [`sleep`] waits on tokio's timer until [`HANDOVER`] before the deadline (from there tokio's
+//! rounding and a parked runtime's overshoot alone do not carry it past the deadline; a runtime
+//! busy with other tasks still can, and then the wait simply ends late), then hands the last stretch to one thread that sleeps on
 //! the operating system's nanosecond timer and wakes each task at its deadline. Only waits in
 //! their last [`HANDOVER`] sit on that thread, so it holds a handful of entries however many
 //! requests wait, and a waiting request carries nothing more than before.

@@ -90,12 +90,19 @@ fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
 pub(crate) fn answer(plan: &Plan, waited: Duration, record: Record) -> Response {
     let json = json(plan);
     let body = match plan.options.bytes {
-        Some(bytes) if bytes > json.len() as u64 => Body::new(SlowBody::new(json, bytes, None)),
-        _ => Body::from(json),
+        Some(bytes) if bytes > json.len() as u64 => {
+            // A padded body stays in flight until its last byte is handed to the connection.
+            let mut body = SlowBody::new(json, bytes, None);
+            body.record = Some(record);
+            Body::new(body)
+        }
+        _ => {
+            record.finish(Outcome::Ok);
+            Body::from(json)
+        }
     };
     let mut response = base(plan, body);
     server_timing(&mut response, waited, false);
-    record.finish(Outcome::Ok);
     response
 }
 
@@ -253,6 +260,9 @@ struct SlowBody {
     /// Whether a truncated body has paused once, so that hyper flushes what was sent before the
     /// error ends the connection.
     paused: bool,
+    /// The request of a padded body, finished when the last byte is out (a dripping body's is in
+    /// its schedule).
+    record: Option<Record>,
 }
 
 /// The error that cuts a truncated body short; hyper then closes the connection (or resets the
@@ -272,6 +282,7 @@ impl SlowBody {
             drip,
             truncate_at: None,
             paused: false,
+            record: None,
         }
     }
 }
@@ -307,6 +318,11 @@ impl http_body::Body for SlowBody {
                     Bytes::from_static(&SPACES[..(end - this.sent) as usize])
                 };
                 this.sent = end;
+                if this.sent >= this.total
+                    && let Some(record) = this.record.take()
+                {
+                    record.finish(Outcome::Ok);
+                }
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
             if this.sent >= this.total {

@@ -2,7 +2,8 @@
 //!
 //! - `GET /{seconds}`: parse the path and query into a plan, hold the request as the model does,
 //!   then answer (or drip, or fault);
-//! - `GET /healthz`, `GET /metrics`, `GET /`: health, Prometheus metrics, a page for humans.
+//! - `GET /healthz`, `GET /metrics`, `GET /`: health, Prometheus metrics, a page for humans;
+//! - `GET /race`: the race, live: a page whose browser sends the requests and draws them.
 //!
 //! Size limits on the URI and headers are checked one step earlier, in the connection layer
 //! ([`crate::limits`]), so they hold for every route.
@@ -23,7 +24,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, Versi
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use axum::routing::{any, get};
-use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
@@ -56,11 +56,6 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// Builds the service for one server. Usable without a socket (`tower::ServiceExt::oneshot`).
-pub fn app(config: Arc<Config>, stats: Arc<Stats>) -> Router {
-    build(config, stats).router
-}
-
 /// The router, plus a direct way for the commonest request: a plain `GET /{seconds}` without a
 /// query skips the router's matching, boxing and extensions, which cost as much as the rest of the
 /// request on `/0`.
@@ -71,6 +66,16 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
+    /// Lets waits that hold a thread end at `deadline` (see [`Waiter::stop_at`]).
+    pub(crate) fn stop_waits_at(&self, deadline: std::time::Instant) {
+        self.state.waiter.stop_at(deadline);
+    }
+
+    /// How many waits [`Routes::stop_waits_at`] cut short.
+    pub(crate) fn waits_stopped(&self) -> u64 {
+        self.state.waiter.stopped()
+    }
+
     /// Answers `request` at once with `err` (a refusal found before routing), with no body if it
     /// was a HEAD request.
     pub(crate) fn refuse<B>(
@@ -88,11 +93,11 @@ impl Routes {
     /// The request is parsed, or copied, here and its head dropped before this returns: its URI
     /// and headers point into hyper's read buffer, and a request that kept them through its wait
     /// would make hyper allocate a new buffer for every waiting connection.
-    pub(crate) fn call(
-        &self,
-        mut request: Request<Incoming>,
-        peer: Option<SocketAddr>,
-    ) -> RouteCall {
+    pub(crate) fn call<B>(&self, request: Request<B>, peer: Option<SocketAddr>) -> RouteCall
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         let head_only = request.method() == Method::HEAD;
         if let Err(err) = target::check(&request) {
             return self.refuse(&request, peer, err);
@@ -122,6 +127,7 @@ impl Routes {
                 .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
             return RouteCall::ready(false, response).logged(log);
         }
+        let mut request = request.map(Body::new);
         // No handler reads a header past the size limits, which are already checked.
         *request.headers_mut() = HeaderMap::new();
         if let Ok(owned) = Uri::try_from(request.uri().to_string()) {
@@ -223,10 +229,13 @@ impl Future for RouteCall {
         if let Some(log) = this.log.take()
             && !respond::is_recorded(&response)
         {
-            let outcome = if response.extensions().get::<Refusal>().is_some() {
-                Outcome::Rejected
-            } else {
-                Outcome::Ok
+            let outcome = match response.extensions().get::<Refusal>() {
+                // The only refusal answered 503 is --max-in-flight's.
+                Some(_) if response.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                    Outcome::OverCapacity
+                }
+                Some(_) => Outcome::Rejected,
+                None => Outcome::Ok,
             };
             log.write(Some(response.status().as_u16()), outcome, None);
         }
@@ -236,9 +245,9 @@ impl Future for RouteCall {
     }
 }
 
-/// The router and the direct path for one server.
-pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
-    let waiter = Waiter::new(config.model);
+/// The router and the direct path for one server; fails if the model's threads cannot start.
+pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> std::io::Result<Routes> {
+    let waiter = Waiter::new(config.model)?;
     let delay_route = if config.any_method {
         any(wait)
     } else {
@@ -252,13 +261,14 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> Routes {
     }));
     let router = Router::new()
         .route("/", get(index).fallback(method_not_allowed))
+        .route("/race", get(race_page).fallback(method_not_allowed))
         .route("/healthz", get(healthz).fallback(method_not_allowed))
         .route("/metrics", get(metrics).fallback(method_not_allowed))
         .route("/favicon.ico", get(favicon).fallback(method_not_allowed))
         .route("/{sleep}", delay_route)
         .fallback(not_found)
         .with_state(state.clone());
-    Routes { router, state }
+    Ok(Routes { router, state })
 }
 
 /// `GET /{sleep}`: wait `sleep` seconds as the model does, then answer `{"time_elapsed": sleep}`.
@@ -316,32 +326,49 @@ fn serve(
 ) -> impl Future<Output = Response> + Send {
     async move {
         let http2 = version == Version::HTTP_2;
-        let record = state
-            .stats
-            .record(plan.status(), plan.requested)
-            .logged(log);
+        let Some(record) =
+            state
+                .stats
+                .try_record(plan.status(), plan.requested, state.config.max_in_flight)
+        else {
+            let max = state.config.max_in_flight.unwrap_or_default();
+            let response = ApiError::OverCapacity { max }.into_response();
+            if let Some(log) = log {
+                log.write(
+                    Some(response.status().as_u16()),
+                    Outcome::OverCapacity,
+                    None,
+                );
+            }
+            return response;
+        };
+        let record = record.logged(log);
         if let Some(chunks) = plan.options.drip {
             return respond::drip(&plan, chunks, record, head_only);
         }
 
         let started = record.started();
-        state.waiter.wait(plan.wait).await;
+        if !state.waiter.wait(plan.wait).await {
+            // Stopped by the drain deadline: the request is cut off, not answered early.
+            return respond::abort(Fault::Hangup);
+        }
         let waited = started.elapsed();
         record.waited(plan.wait, waited);
 
         match plan.options.fault {
             None => respond::answer(&plan, waited, record),
+            Some(Fault::Hang) => {
+                // Never answer; the wait ends when the client goes away (this future is dropped)
+                // or after --max-delay, whichever comes first. The request stays in flight
+                // meanwhile. Boxed: a second timer inline would enlarge every waiting request.
+                Box::pin(tokio::time::sleep(state.config.max_delay)).await;
+                record.finish(Outcome::Fault);
+                respond::abort(Fault::Hangup)
+            }
             Some(fault) => {
                 record.finish(Outcome::Fault);
                 match fault {
                     Fault::Truncate => respond::truncated(&plan, waited),
-                    Fault::Hang => {
-                        // Never answer; the wait ends when the client goes away (this future is
-                        // dropped) or after --max-delay, whichever comes first.
-                        // Boxed: a second timer inline would enlarge every waiting request.
-                        Box::pin(tokio::time::sleep(state.config.max_delay)).await;
-                        respond::abort(Fault::Hangup)
-                    }
                     // Over HTTP/2 a connection carries other streams: every fault ends only this one.
                     Fault::Reset | Fault::Malformed if http2 => respond::abort(Fault::Hangup),
                     fault => respond::abort(fault),
@@ -417,6 +444,13 @@ async fn favicon() -> Response {
 }
 
 const INDEX_HTML: &str = include_str!("index.html");
+
+/// `GET /race`: the article's race, run by the browser against this server (no external assets).
+async fn race_page() -> Html<&'static str> {
+    Html(RACE_HTML)
+}
+
+const RACE_HTML: &str = include_str!("race.html");
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound {

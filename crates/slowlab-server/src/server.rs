@@ -26,13 +26,13 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::Config;
-use crate::error::Refusal;
 use crate::limits;
-use crate::metrics::Outcome;
+use crate::metrics::CloseReason;
 use crate::options::Fault;
 use crate::respond::Abort;
-use crate::routes::{RouteCall, Routes, build};
+use crate::service::{App, AppFuture};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::watch::{Activity, Busy, H2Frames, Timeouts, Watched, needs_watching, watchdog};
 
 /// Pause after an accept error such as "too many open files", so the loop cannot spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
@@ -66,7 +66,8 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 }
 
 /// Serves `listener` until `shutdown` completes, then drains in-flight requests for at most
-/// `config.drain_timeout`.
+/// `config.drain_timeout`. Fails at once, before serving, only if the threads of
+/// `--model threads:N` cannot be started.
 ///
 /// `stats` is updated as requests come and go; pass a fresh `Arc<Stats>` and keep a clone to watch.
 /// With `config.max_connections`, connections over the cap are not accepted until one closes: they
@@ -76,10 +77,10 @@ pub async fn run(
     config: Config,
     stats: Arc<Stats>,
     shutdown: impl Future<Output = ()>,
-) -> ShutdownReport {
+) -> io::Result<ShutdownReport> {
     let drain_timeout = config.drain_timeout;
     let config = Arc::new(config);
-    let routes = build(Arc::clone(&config), Arc::clone(&stats));
+    let app = App::new(Arc::clone(&config), Arc::clone(&stats))?;
     let builders = Arc::new(Builders::new(&config));
     let graceful = GracefulShutdown::new();
     // Every connection task, so that those still open when the drain deadline passes can be cut
@@ -122,13 +123,9 @@ pub async fn run(
         // Small JSON answers should leave at once, not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let conn = Arc::new(ConnState::new(Arc::clone(&stats)));
-        let io = FaultIo {
-            inner: stream,
-            conn: Arc::clone(&conn),
-        };
+        let io = FaultIo::new(stream, Arc::clone(&conn));
         let service = ConnService {
-            routes: routes.clone(),
-            config: Arc::clone(&config),
+            app: app.clone(),
             conn,
             peer,
         };
@@ -146,16 +143,24 @@ pub async fn run(
     drop(listener);
 
     let in_flight_at_shutdown = stats.snapshot().in_flight;
+    // Waits that hold a thread end at the deadline too, even if every worker is held.
+    if let Some(deadline) = std::time::Instant::now().checked_add(drain_timeout) {
+        app.stop_waits_at(deadline);
+    }
     let drained = tokio::time::timeout(drain_timeout, graceful.shutdown()).await;
     let cut = match drained {
-        Ok(()) => 0,
-        Err(_) => stats.snapshot().in_flight,
+        Ok(()) => app.waits_stopped(),
+        // Still in flight, plus the blocking sleeps that ended at the deadline on their own.
+        Err(_) => stats
+            .snapshot()
+            .in_flight
+            .saturating_add(app.waits_stopped()),
     };
     connections.abort_all();
-    ShutdownReport {
+    Ok(ShutdownReport {
         in_flight_at_shutdown,
         cut_off: cut,
-    }
+    })
 }
 
 /// The first bytes of an HTTP/2 connection with prior knowledge.
@@ -172,6 +177,7 @@ struct Builders {
     http2: http2::Builder<TokioExecutor>,
     /// How long a connection may stay silent before its first byte.
     first_byte_timeout: Duration,
+    timeouts: Timeouts,
 }
 
 impl Builders {
@@ -203,29 +209,64 @@ impl Builders {
             http1,
             http2,
             first_byte_timeout: config.header_read_timeout,
+            timeouts: Timeouts::new(config),
         }
     }
 
-    /// Serves one connection with the protocol its first bytes announce, until it ends or the
-    /// server shuts down gracefully.
+    /// Serves one connection with the protocol its first bytes announce, until it ends, the server
+    /// shuts down gracefully, or one of its timeouts passes (see [`crate::watch`]).
     async fn serve(
         &self,
         watcher: Watcher,
-        io: FaultIo,
+        mut io: FaultIo,
         service: ConnService,
     ) -> Result<(), hyper::Error> {
-        match tokio::time::timeout(self.first_byte_timeout, sniff(&io.inner)).await {
-            Ok(Ok(Protocol::Http1)) => {
-                let connection = self.http1.serve_connection(TokioIo::new(io), service);
-                watcher.watch(connection).await
+        let conn = Arc::clone(&io.conn);
+        let metrics = conn.stats.metrics();
+        let protocol = match tokio::time::timeout(self.first_byte_timeout, sniff(&mut io)).await {
+            Ok(Ok(protocol)) => protocol,
+            // Closed or failed before its first bytes: nothing to serve.
+            Ok(Err(_)) => return Ok(()),
+            Err(_) => {
+                metrics.connection_closed_by_server(CloseReason::HeaderTimeout);
+                return Ok(());
             }
-            Ok(Ok(Protocol::Http2)) => {
+        };
+        let activity = &conn.activity;
+        let served = match protocol {
+            Protocol::Http1 => {
+                let connection = self.http1.serve_connection(TokioIo::new(io), service);
+                tokio::select! {
+                    served = watcher.watch(connection) => Ok(served),
+                    reason = watchdog(activity, self.timeouts, false) => Err(reason),
+                }
+            }
+            Protocol::Http2 => {
+                io.h2 = Some(H2Frames::new(H2_PREFACE.len()));
                 let connection = self.http2.serve_connection(TokioIo::new(io), service);
                 // Boxed, so that the far more numerous HTTP/1.1 tasks stay small.
-                Box::pin(watcher.watch(connection)).await
+                let watched = Box::pin(watcher.watch(connection));
+                tokio::select! {
+                    served = watched => Ok(served),
+                    reason = watchdog(activity, self.timeouts, true) => Err(reason),
+                }
             }
-            // Closed, failed or silent before its first bytes: nothing to serve.
-            Ok(Err(_)) | Err(_) => Ok(()),
+        };
+        match served {
+            Ok(result) => {
+                if let Err(err) = &result
+                    && err.is_timeout()
+                {
+                    // hyper's own HTTP/1.1 header read timeout.
+                    metrics.connection_closed_by_server(CloseReason::HeaderTimeout);
+                }
+                result
+            }
+            Err(reason) => {
+                tracing::debug!("connection closed: {reason:?}");
+                metrics.connection_closed_by_server(reason);
+                Ok(())
+            }
         }
     }
 }
@@ -238,22 +279,44 @@ enum Protocol {
 
 /// Tells HTTP/2 with prior knowledge from HTTP/1.1 by peeking at the first bytes, which stay in the
 /// socket for hyper to read.
-async fn sniff(stream: &TcpStream) -> io::Result<Protocol> {
+///
+/// When the first bytes are only part of the preface (`PRI`), peeking again would find the same
+/// bytes at once, and the socket stays readable, so there is nothing to wait on. Those bytes are
+/// read instead and kept for hyper (see [`FaultIo::replay`]), and the wait for the rest is on the
+/// socket's readiness: a connection that sends `PRI` and stops costs nothing until it times out.
+async fn sniff(io: &mut FaultIo) -> io::Result<Protocol> {
     let mut buf = [0u8; H2_PREFACE.len()];
-    loop {
-        let n = stream.peek(&mut buf).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        if buf[..n] != H2_PREFACE[..n] {
-            return Ok(Protocol::Http1);
-        }
-        if n == H2_PREFACE.len() {
-            return Ok(Protocol::Http2);
-        }
-        // Part of the preface: peek again shortly, rather than spin on bytes already there.
-        tokio::time::sleep(Duration::from_millis(1)).await;
+    let n = io.inner.peek(&mut buf).await?;
+    if let Some(protocol) = recognise(&buf[..n])? {
+        return Ok(protocol);
     }
+    let mut have = 0;
+    loop {
+        io.inner.readable().await?;
+        match io.inner.try_read(&mut buf[have..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(read) => {
+                have += read;
+                io.replay.extend_from_slice(&buf[have - read..have]);
+                if let Some(protocol) = recognise(&buf[..have])? {
+                    return Ok(protocol);
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// The protocol the first bytes announce, or `None` while they are a strict prefix of the preface.
+fn recognise(first: &[u8]) -> io::Result<Option<Protocol>> {
+    if first.is_empty() {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    if first != &H2_PREFACE[..first.len()] {
+        return Ok(Some(Protocol::Http1));
+    }
+    Ok((first.len() == H2_PREFACE.len()).then_some(Protocol::Http2))
 }
 
 /// No fault pending on a connection.
@@ -262,11 +325,12 @@ const FAULT_RESET: u8 = 1;
 const FAULT_MALFORMED: u8 = 2;
 
 /// What a connection's service shares with its socket: the fault to apply when hyper lets go of
-/// it, and the open-connections gauge.
+/// it, what happened when (for the timeouts), and the open-connections gauge.
 #[derive(Debug)]
 struct ConnState {
     fault: AtomicU8,
     stats: Arc<Stats>,
+    activity: Arc<Activity>,
 }
 
 impl ConnState {
@@ -275,6 +339,7 @@ impl ConnState {
         ConnState {
             fault: AtomicU8::new(NO_FAULT),
             stats,
+            activity: Arc::new(Activity::new()),
         }
     }
 }
@@ -286,13 +351,27 @@ impl Drop for ConnState {
 }
 
 /// The socket as hyper sees it, able to end with a fault: a TCP RST (SO_LINGER 0), or bytes that
-/// are not HTTP, when hyper shuts it down or drops it after a faulting request.
+/// are not HTTP, when hyper shuts it down or drops it after a faulting request. It also notes every
+/// read and write for the connection's timeouts.
 struct FaultIo {
     inner: TcpStream,
     conn: Arc<ConnState>,
+    /// Bytes read while telling the protocol, handed to hyper before the socket's own.
+    replay: Vec<u8>,
+    /// Over HTTP/2, the frame boundaries seen so far.
+    h2: Option<H2Frames>,
 }
 
 impl FaultIo {
+    fn new(inner: TcpStream, conn: Arc<ConnState>) -> FaultIo {
+        FaultIo {
+            inner,
+            conn,
+            replay: Vec::new(),
+            h2: None,
+        }
+    }
+
     /// Applies a pending fault, once. Returns true for a reset, which must not send a FIN first.
     fn apply_fault(&mut self) -> bool {
         match self.conn.fault.swap(NO_FAULT, Ordering::Relaxed) {
@@ -313,11 +392,28 @@ impl FaultIo {
 
 impl AsyncRead for FaultIo {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        if this.replay.is_empty() {
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        } else {
+            let n = this.replay.len().min(buf.remaining());
+            buf.put_slice(&this.replay[..n]);
+            this.replay.drain(..n);
+        }
+        let read = &buf.filled()[before..];
+        if !read.is_empty() {
+            let activity = &this.conn.activity;
+            activity.read();
+            if let Some(frames) = &mut this.h2 {
+                frames.follow(read, activity);
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -327,7 +423,9 @@ impl AsyncWrite for FaultIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.conn.activity.wrote(written.is_ready());
+        written
     }
 
     fn poll_write_vectored(
@@ -335,7 +433,9 @@ impl AsyncWrite for FaultIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.conn.activity.wrote(written.is_ready());
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -366,11 +466,11 @@ impl Drop for FaultIo {
 #[error("fault={} served on purpose", .0.name())]
 struct FaultServed(Fault);
 
-/// The per-connection service: size limits, then the router, then faults and refusal counts.
+/// The per-connection service: the server's [`App`], then faults and the connection's
+/// in-flight count.
 #[derive(Clone)]
 struct ConnService {
-    routes: Routes,
-    config: Arc<Config>,
+    app: App,
     conn: Arc<ConnState>,
     /// The client's address, for the request log.
     peer: SocketAddr,
@@ -383,12 +483,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
     fn call(&self, request: Request<Incoming>) -> ConnFuture {
         let http1 = request.version() < Version::HTTP_2;
-        let routed = match limits::check(&request, &self.config) {
-            Ok(()) => self.routes.call(request, Some(self.peer)),
-            Err(err) => self.routes.refuse(&request, Some(self.peer), err),
-        };
         ConnFuture {
-            routed,
+            busy: Some(self.conn.activity.busy()),
+            handled: self.app.handle_from(request, Some(self.peer)),
             conn: Arc::clone(&self.conn),
             http1,
         }
@@ -399,8 +496,9 @@ pin_project_lite::pin_project! {
     /// A request on its way through [`ConnService`].
     struct ConnFuture {
         #[pin]
-        routed: RouteCall,
+        handled: AppFuture,
         conn: Arc<ConnState>,
+        busy: Option<Busy>,
         http1: bool,
     }
 }
@@ -410,11 +508,7 @@ impl Future for ConnFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let response = ready!(this.routed.poll(cx));
-        if response.extensions().get::<Refusal>().is_some() {
-            let status = response.status().as_u16();
-            this.conn.stats.metrics().count(status, Outcome::Rejected);
-        }
+        let response = ready!(this.handled.poll(cx));
         if let Some(Abort(fault)) = response.extensions().get::<Abort>().copied() {
             if *this.http1 {
                 let code = match fault {
@@ -426,6 +520,14 @@ impl Future for ConnFuture {
             }
             return Poll::Ready(Err(FaultServed(fault)));
         }
+        // A body that takes more than one write keeps the request in flight on the connection
+        // until it is sent, and is watched for a stalled write.
+        let response = match this.busy.take() {
+            Some(busy) if needs_watching(response.body()) => {
+                response.map(|body| Body::new(Watched::new(body, busy)))
+            }
+            _ => response,
+        };
         Poll::Ready(Ok(response))
     }
 }
@@ -447,12 +549,14 @@ pub struct Server {
     addr: SocketAddr,
     stats: Arc<Stats>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<ShutdownReport>>,
+    task: Option<JoinHandle<io::Result<ShutdownReport>>>,
 }
 
 /// Binds `config.addr` and serves it on the current runtime until the returned handle is shut down
-/// or dropped.
+/// or dropped. Fails if the address cannot be bound or the model's threads cannot be started.
 pub async fn spawn(config: Config) -> io::Result<Server> {
+    // Started here too, so that a model that cannot start is an error now, not a dead server.
+    drop(crate::model::Waiter::new(config.model)?);
     let listener = bind(config.addr, config.backlog)?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::default());
@@ -489,13 +593,18 @@ impl Server {
         self.stats.snapshot()
     }
 
+    /// The metrics served at `/metrics`, read directly.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        self.stats.metrics()
+    }
+
     /// Stops accepting, drains in-flight requests (bounded by the drain timeout), and reports.
     pub async fn shutdown(mut self) -> ShutdownReport {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         match self.task.take() {
-            Some(task) => task.await.unwrap_or_default(),
+            Some(task) => task.await.ok().and_then(Result::ok).unwrap_or_default(),
             None => ShutdownReport::default(),
         }
     }

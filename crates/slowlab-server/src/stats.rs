@@ -28,7 +28,8 @@ pub struct StatsSnapshot {
     pub peak_in_flight: u64,
     /// Requests that reached a handler.
     pub started: u64,
-    /// Requests whose handler finished (answered, refused, or abandoned by the client).
+    /// Requests whose handler finished (answered, faulted, or abandoned by the client; refusals
+    /// never start).
     pub finished: u64,
 }
 
@@ -51,11 +52,24 @@ impl Stats {
     /// Counts a delay request in; the returned record counts it out when dropped, however the
     /// request ends: with the outcome given to [`Record::finish`], or as cancelled when the client
     /// went away first (the handler or body future was dropped).
-    pub(crate) fn record(self: &Arc<Self>, status: u16, requested: Delay) -> Record {
+    ///
+    /// With `max_in_flight`, a request that would go over it is not counted in: `None`.
+    pub(crate) fn try_record(
+        self: &Arc<Self>,
+        status: u16,
+        requested: Delay,
+        max_in_flight: Option<u64>,
+    ) -> Option<Record> {
+        let max = max_in_flight.unwrap_or(u64::MAX);
+        let before = self
+            .in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
         self.started.fetch_add(1, Ordering::Relaxed);
-        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
-        Record {
+        self.peak_in_flight.fetch_max(before + 1, Ordering::Relaxed);
+        Some(Record {
             stats: Arc::clone(self),
             status,
             outcome: None,
@@ -63,7 +77,7 @@ impl Stats {
             started: Instant::now(),
             log: None,
             waited: Cell::new(None),
-        }
+        })
     }
 }
 

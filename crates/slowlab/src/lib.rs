@@ -29,6 +29,7 @@ mod commands;
 pub mod merge;
 mod output;
 mod render;
+mod report;
 mod sink;
 
 use std::ffi::OsString;
@@ -96,13 +97,18 @@ pub fn validate(cli: &Cli) -> Result<(), UsageError> {
         Command::Serve(_) => Ok(()),
         Command::Fetch(args) => commands::fetch::Plan::new(args).map(drop),
         Command::Race(args) => commands::race::Plan::new(args).map(drop),
+        Command::Report(_) => Ok(()),
     }
 }
 
 /// Runs one command to completion and returns the process's exit status. An error is a
 /// [`UsageError`] (exit status 2) or a runtime failure (1); [`exit_status`] tells which.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // At least two workers, even on one core: `serve --model blocking` holds a worker in each
+    // sleep on purpose, and the other one must still see signals, timers and /healthz.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()?;
     runtime.block_on(async {
@@ -110,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Fetch(args) => commands::fetch::run(args).await,
             Command::Race(args) => commands::race::run(args).await,
+            Command::Report(args) => commands::report::run(args),
         }
     })
 }

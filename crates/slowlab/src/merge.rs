@@ -363,7 +363,7 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
     set(
         "throughput",
         json!(if wall_secs > 0.0 {
-            (requests - cancelled) as f64 / wall_secs
+            ok as f64 / wall_secs
         } else {
             0.0
         }),

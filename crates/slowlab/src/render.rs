@@ -1,11 +1,12 @@
-//! Text for people: numbers, lists, outcome lines, the race table and its timeline.
+//! Text for people: numbers, lists, outcome lines and the summary. The race's timeline is drawn
+//! by `report::terminal`.
 
 use std::borrow::Cow;
 use std::fmt::Write;
 use std::time::Duration;
 
 use slowlab_client::workload::format_delay;
-use slowlab_client::{Outcome, Percentiles, Report, Summary, Workload};
+use slowlab_client::{Outcome, Percentiles, Summary, Workload};
 
 /// Most delays listed one by one on the first line of `fetch`'s text output.
 const LISTED_DELAYS_UP_TO: usize = 20;
@@ -206,52 +207,6 @@ pub fn outcome_line(outcome: &Outcome, workload: &Workload) -> String {
             )
         }
     }
-}
-
-/// Columns of the timeline's bars.
-const TIMELINE_WIDTH: usize = 60;
-
-/// Every request of every report as a bar on one shared time axis, so the staircase of the
-/// sequential run and the stack of the async run can be compared at a glance.
-pub fn timeline(reports: &[&Report]) -> String {
-    let longest = reports
-        .iter()
-        .map(|r| r.summary.wall)
-        .max()
-        .unwrap_or_default()
-        .max(Duration::from_micros(1));
-    let column = longest.as_secs_f64() / TIMELINE_WIDTH as f64;
-    let to_column = |d: Duration| ((d.as_secs_f64() / column).round() as usize).min(TIMELINE_WIDTH);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "timeline: 0 to {}, one column = {} ms",
-        seconds(longest),
-        (column * 1000.0).round().max(1.0)
-    );
-    for report in reports {
-        let _ = writeln!(out, "{}", report.summary.mode.as_str());
-        let mut outcomes: Vec<&Outcome> = report.outcomes.iter().collect();
-        outcomes.sort_by_key(|o| o.index);
-        for outcome in outcomes {
-            let target = &report.workload.targets[outcome.index];
-            let from = to_column(outcome.start);
-            let to = to_column(outcome.end)
-                .max(from + 1)
-                .min(TIMELINE_WIDTH.max(from + 1));
-            let bar = if outcome.is_ok() { '█' } else { 'x' };
-            let _ = writeln!(
-                out,
-                "  #{:<3} {:>9} |{}{}{}|",
-                outcome.index,
-                printable(&target.path),
-                " ".repeat(from),
-                bar.to_string().repeat(to - from),
-                " ".repeat(TIMELINE_WIDTH.saturating_sub(to)),
-            );
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -144,7 +144,7 @@ fn check_fetch(args: &FetchArgs) -> Result<(), TestCaseError> {
 
 fn check_race(args: &RaceArgs) -> Result<(), TestCaseError> {
     let scale = args.scale.unwrap_or(1.0);
-    for delay in &args.delays {
+    for delay in args.delays.iter().chain(args.count.map(|_| &args.delay)) {
         prop_assert!(delay.as_secs_f64() * scale <= MAX_DELAY.as_secs_f64());
     }
     Ok(())
@@ -163,7 +163,7 @@ proptest! {
             Ok(cli) => match &cli.command {
                 Command::Fetch(args) => check_fetch(args)?,
                 Command::Race(args) => check_race(args)?,
-                Command::Serve(_) => {}
+                Command::Serve(_) | Command::Report(_) => {}
             },
             Err(ArgsError::Usage(err)) => prop_assert!(!err.0.is_empty()),
             // clap's refusals exit 2; --help and --version are reported the same way and exit 0.

@@ -20,6 +20,7 @@ Examples:
   slowlab fetch --count 10000000 --delay 0 -c 100 -o json --no-outcomes -q    a summary, no list
   slowlab fetch --base-url https://example.com --max-response-bytes 1048576 --urls urls.txt
   slowlab fetch --count 1000 --delay 0.5 --fail-on 'p99>0.6s,errors>0'
+  slowlab fetch --count 10000 --delay 1 --report run.html     the run as a page, at a glance
   slowlab fetch --urls urls.txt --base-url http://127.0.0.1:9000 --output ndjson
   printf 'http://127.0.0.1:8000/1\\nhttp://127.0.0.1:8001/2\\n' | slowlab fetch --urls -
 
@@ -169,6 +170,10 @@ pub struct FetchArgs {
     /// default "any failed request exits 1".
     #[arg(long, value_name = "RULES")]
     pub fail_on: Option<String>,
+    /// Also write a self-contained HTML report to FILE: one bar per request, or past 40 requests
+    /// requests in flight, completions, a latency histogram and the slowest requests.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Send only shard I of N of the workload (I from 0 to N-1): request k when k mod N = I, so N
     /// processes with the same arguments and N send every request once. Outcomes keep their index
     /// in the whole workload; `slowlab report merge` joins the shards' JSON reports. Example:

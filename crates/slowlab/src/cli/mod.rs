@@ -5,11 +5,13 @@ use clap::{Parser, Subcommand};
 
 mod fetch;
 mod race;
+mod report;
 mod serve;
 pub mod values;
 
 pub use fetch::{FetchArgs, FetchOutput, ModeArg};
 pub use race::{OutputFormat, RaceArgs};
+pub use report::{ReportArgs, ReportCommand};
 pub use serve::{Host, ServeArgs};
 
 /// Why async wins, on real sockets: a deliberately slow HTTP API, the clients that wait on it, and a
@@ -26,7 +28,8 @@ const EXAMPLES: &str = "\
 Examples:
   slowlab race                       the article's experiment, scaled to about 5 s
   slowlab race --scale 1             the article's full 44 s vs 9 s
-  slowlab serve                      the slow API on http://127.0.0.1:8000
+  slowlab race --report race.html    the race as a page to keep (see also: slowlab report)
+  slowlab serve                      the slow API on http://127.0.0.1:8000 (and /race, live)
   slowlab fetch 7 2 6 4 0 9 4 2 5 5  the article's requests, all at once";
 
 /// The subcommands.
@@ -41,6 +44,9 @@ pub enum Command {
     /// Run the same requests sequentially and async, side by side, against an embedded server.
     #[command(after_help = race::RACE_EXAMPLES)]
     Race(RaceArgs),
+    /// Show a saved fetch or race JSON document again: its text summary, or an HTML report.
+    #[command(after_help = report::REPORT_EXAMPLES)]
+    Report(ReportArgs),
 }
 
 #[cfg(test)]

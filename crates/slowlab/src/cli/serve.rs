@@ -5,8 +5,9 @@ use std::net::{IpAddr, ToSocketAddrs};
 
 use clap::Args;
 use slowlab_server::config::{
-    BACKLOG, DRAIN_TIMEOUT, H2_MAX_STREAMS, HEADER_READ_TIMEOUT, MAX_BODY_BYTES, MAX_CONNECTIONS,
-    MAX_DELAY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES,
+    BACKLOG, DRAIN_TIMEOUT, H2_MAX_STREAMS, HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_BODY_BYTES,
+    MAX_CONNECTIONS, MAX_DELAY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_IN_FLIGHT, MAX_URI_BYTES,
+    WRITE_TIMEOUT,
 };
 use slowlab_server::{Config, ConfigError, Delay, LogFormat, Model, OverMax, Setting};
 
@@ -105,6 +106,19 @@ pub struct ServeArgs {
     /// Example: --max-headers 50.
     #[arg(long, default_value_t = MAX_HEADERS.default, value_parser = within(&MAX_HEADERS), value_name = "N")]
     pub max_headers: usize,
+    /// Close a connection with nothing in flight and nothing received for this long (HTTP/1.1
+    /// keep-alive and HTTP/2 alike; 0.001 to 86400 seconds). Example: --idle-timeout 5.
+    #[arg(long, default_value_t = IDLE_TIMEOUT.default, value_parser = within(&IDLE_TIMEOUT), value_name = "SECONDS")]
+    pub idle_timeout: Delay,
+    /// Abandon a response write that made no progress for this long while bytes wait to be sent
+    /// (the client does not read); drip pauses never count (0.001 to 86400 seconds).
+    /// Example: --write-timeout 10.
+    #[arg(long, default_value_t = WRITE_TIMEOUT.default, value_parser = within(&WRITE_TIMEOUT), value_name = "SECONDS")]
+    pub write_timeout: Delay,
+    /// Most delay requests in flight at once (1 to 1000000000); past it a request gets 503
+    /// over_capacity with Retry-After. Default: no cap. Example: --max-in-flight 10000.
+    #[arg(long, value_parser = within(&MAX_IN_FLIGHT), value_name = "N")]
+    pub max_in_flight: Option<u64>,
     /// Length of the kernel's accept queue (1 to 1048576, capped by net.core.somaxconn).
     /// Example: --backlog 8192.
     #[arg(long, default_value_t = BACKLOG.default, value_parser = within(&BACKLOG), value_name = "N")]
@@ -196,7 +210,7 @@ mod tests {
     fn help_states_every_range() {
         let command = Cli::command();
         let serve = command.find_subcommand("serve").unwrap();
-        let ranges: [(&str, String, String); 10] = [
+        let ranges: [(&str, String, String); 13] = [
             ("max-delay", range(&MAX_DELAY), MAX_DELAY.example.into()),
             (
                 "max-connections",
@@ -239,6 +253,21 @@ mod tests {
                 MAX_HEADERS.example.into(),
             ),
             ("backlog", range(&BACKLOG), BACKLOG.example.into()),
+            (
+                "idle-timeout",
+                range(&IDLE_TIMEOUT),
+                IDLE_TIMEOUT.example.into(),
+            ),
+            (
+                "write-timeout",
+                range(&WRITE_TIMEOUT),
+                WRITE_TIMEOUT.example.into(),
+            ),
+            (
+                "max-in-flight",
+                range(&MAX_IN_FLIGHT),
+                MAX_IN_FLIGHT.example.into(),
+            ),
         ];
         for (flag, range, example) in ranges {
             let arg = serve

@@ -105,8 +105,13 @@ pub async fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
 
 /// [`run`], on whichever thread polls it.
 async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
-    // Only a JSON document lists every outcome; the other outputs stream them.
-    let keep_outcomes = args.output == FetchOutput::Json && !args.no_outcomes;
+    if let Some(path) = &args.report {
+        crate::report::check_writable(path)?;
+    }
+    // A JSON document lists every outcome, and so does the HTML report; the other outputs stream
+    // them. With --no-outcomes the report draws the run's histograms instead.
+    let keep_outcomes =
+        (args.output == FetchOutput::Json || args.report.is_some()) && !args.no_outcomes;
     check_memory(&args, keep_outcomes)?;
     let workload = Arc::new(build_workload(&args, &plan)?);
     check_rules_fit(&plan.rules, &workload)?;
@@ -170,6 +175,16 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
     note(sink.finish(&report));
     drop(sink);
 
+    let mut unwritten = false;
+    if let Some(path) = &args.report {
+        let written = crate::report::Document::of_fetch(&report)
+            .and_then(|doc| crate::report::write_html(path, &doc));
+        if let Err(err) = written {
+            say!("slowlab fetch: {err:#}");
+            unwritten = true;
+        }
+    }
+
     let summary = &report.summary;
     if summary.cancelled > 0 {
         say!(
@@ -205,7 +220,7 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
         ExitCode::from(crate::EXIT_FAILED)
     } else if broken > 0 {
         ExitCode::from(crate::EXIT_THRESHOLD)
-    } else if failures_fail {
+    } else if failures_fail || unwritten {
         ExitCode::from(crate::EXIT_FAILED)
     } else {
         ExitCode::SUCCESS

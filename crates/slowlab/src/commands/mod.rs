@@ -2,6 +2,7 @@
 
 pub mod fetch;
 pub mod race;
+pub mod report;
 pub mod serve;
 
 use slowlab_client::{Endpoint, Report};

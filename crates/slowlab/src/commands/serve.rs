@@ -27,6 +27,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_uri_bytes: args.max_uri_bytes,
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
+        idle_timeout: args.idle_timeout.as_duration(),
+        write_timeout: args.write_timeout.as_duration(),
+        max_in_flight: args.max_in_flight,
         request_log: request_log(args.log_format),
     };
     // Each connection is a file descriptor; the usual soft limit of 1,024 is far too low.
@@ -71,7 +74,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let report = slowlab_server::run(listener, config, Arc::clone(&stats), shutdown).await;
+    let report = slowlab_server::run(listener, config, Arc::clone(&stats), shutdown)
+        .await
+        .with_context(|| format!("cannot serve with --model {}", args.model))?;
     if report.in_flight_at_shutdown == 0 {
         say!("slowlab serve: stopped");
     } else if report.cut_off == 0 {

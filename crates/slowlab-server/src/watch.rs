@@ -1,0 +1,389 @@
+//! Connection timeouts: the watchdog that closes a connection which stopped being served.
+//!
+//! hyper times out slow HTTP/1.1 request headers itself, but nothing else: an HTTP/2 connection
+//! that sent only its preface, a header block that never ends, or a client that asks for a large
+//! body and never reads it would each hold a connection (and a `--max-connections` slot) for ever.
+//!
+//! The socket wrapper and the service note what happens on a connection in a few relaxed atomics
+//! ([`Activity`]); one watchdog future per connection, run beside hyper's connection future, sleeps
+//! until the earliest deadline those notes imply and ends the connection when one passes:
+//!
+//! - `header_timeout`: over HTTP/2, the preface and the first SETTINGS frame, and every header
+//!   block (HEADERS without END_HEADERS, then CONTINUATION), must arrive within
+//!   `--header-read-timeout`;
+//! - `write_timeout`: bytes waiting to be sent made no progress for `--write-timeout`, either
+//!   because the socket's send buffer is full or, per response body, because the client's
+//!   flow-control window stays shut. A body that pauses on purpose (`drip=`) has nothing waiting,
+//!   so its pauses never count;
+//! - `idle`: nothing in flight and nothing received or sent for `--idle-timeout`.
+//!
+//! `fault=hang` is a request in flight, so it is never idle: it hangs until `--max-delay` or the
+//! client leaves, as asked.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::metrics::CloseReason;
+
+/// Marks "not happening" in the millisecond fields of [`Activity`].
+const NEVER: u64 = u64::MAX;
+
+/// Bodies this small leave in one write; only larger or open-ended ones are watched.
+const SMALL_BODY: u64 = 16 * 1024;
+
+/// The three timeouts, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    header_read: u64,
+    idle: u64,
+    write: u64,
+}
+
+impl Timeouts {
+    pub(crate) fn new(config: &Config) -> Timeouts {
+        Timeouts {
+            header_read: millis(config.header_read_timeout),
+            idle: millis(config.idle_timeout),
+            write: millis(config.write_timeout),
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(NEVER)
+}
+
+/// What has happened on one connection, noted by its socket wrapper and its service and read by
+/// its watchdog. Times are milliseconds since the connection was accepted.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    accepted: Instant,
+    /// Last time bytes were received or sent.
+    last_progress: AtomicU64,
+    /// Since when the socket refuses more bytes (its send buffer is full), or [`NEVER`].
+    write_blocked_since: AtomicU64,
+    /// Requests being handled and response bodies being sent.
+    in_flight: AtomicU64,
+    /// Set by the watchdog before it sleeps on a busy connection: the last request to end wakes it.
+    wake_when_free: AtomicBool,
+    /// HTTP/2: whether the preface and the first SETTINGS frame have arrived.
+    h2_ready: AtomicBool,
+    /// HTTP/2: since when a header block is open (HEADERS without END_HEADERS), or [`NEVER`].
+    header_block_since: AtomicU64,
+    /// Response bodies that handed out bytes which are not sent yet: (body id, since when).
+    stalled: Mutex<Vec<(u64, u64)>>,
+    next_body: AtomicU64,
+    /// Wakes the watchdog when a new, possibly earlier deadline appears.
+    changed: Notify,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Activity {
+        Activity {
+            accepted: Instant::now(),
+            last_progress: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(NEVER),
+            in_flight: AtomicU64::new(0),
+            wake_when_free: AtomicBool::new(false),
+            h2_ready: AtomicBool::new(false),
+            header_block_since: AtomicU64::new(NEVER),
+            stalled: Mutex::new(Vec::new()),
+            next_body: AtomicU64::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        millis(self.accepted.elapsed())
+    }
+
+    /// Bytes were received.
+    pub(crate) fn read(&self) {
+        self.last_progress.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// A write was tried: `sent` bytes went out, or none because the socket was full.
+    pub(crate) fn wrote(&self, sent: bool) {
+        if sent {
+            self.last_progress.store(self.now(), Ordering::Relaxed);
+            self.write_blocked_since.store(NEVER, Ordering::Relaxed);
+        } else if self
+            .write_blocked_since
+            .compare_exchange(NEVER, self.now(), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.changed.notify_one();
+        }
+    }
+
+    /// A request starts; it ends when the guard is dropped.
+    pub(crate) fn busy(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(Arc::clone(self))
+    }
+
+    fn header_block(&self, open: bool) {
+        if open {
+            if self
+                .header_block_since
+                .compare_exchange(NEVER, self.now(), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.changed.notify_one();
+            }
+        } else {
+            self.header_block_since.store(NEVER, Ordering::Relaxed);
+        }
+    }
+
+    fn stall(&self, body: u64, stalled: bool) {
+        let mut list = self.stalled.lock().unwrap_or_else(PoisonError::into_inner);
+        list.retain(|(id, _)| *id != body);
+        if stalled {
+            let first = list.is_empty();
+            list.push((body, self.now()));
+            drop(list);
+            if first {
+                self.changed.notify_one();
+            }
+        }
+    }
+
+    fn earliest_stall(&self) -> Option<u64> {
+        let list = self.stalled.lock().unwrap_or_else(PoisonError::into_inner);
+        list.iter().map(|(_, since)| *since).min()
+    }
+}
+
+/// One request (or response body) in flight on a connection.
+#[derive(Debug)]
+pub(crate) struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        if activity.in_flight.fetch_sub(1, Ordering::Relaxed) == 1
+            && activity.wake_when_free.swap(false, Ordering::Relaxed)
+        {
+            activity.changed.notify_one();
+        }
+    }
+}
+
+/// Runs until one of the connection's deadlines passes, and says which; never ends otherwise.
+pub(crate) async fn watchdog(activity: &Activity, timeouts: Timeouts, h2: bool) -> CloseReason {
+    loop {
+        let now = activity.now();
+        let mut next = NEVER;
+        let mut due = |since: u64, limit: u64| -> bool {
+            if since == NEVER {
+                return false;
+            }
+            let deadline = since.saturating_add(limit);
+            next = next.min(deadline);
+            now >= deadline
+        };
+        if h2 && !activity.h2_ready.load(Ordering::Relaxed) && due(0, timeouts.header_read) {
+            return CloseReason::HeaderTimeout;
+        }
+        let block = activity.header_block_since.load(Ordering::Relaxed);
+        if due(block, timeouts.header_read) {
+            return CloseReason::HeaderTimeout;
+        }
+        let blocked = activity.write_blocked_since.load(Ordering::Relaxed);
+        if due(blocked, timeouts.write) {
+            return CloseReason::WriteTimeout;
+        }
+        if let Some(stalled) = activity.earliest_stall()
+            && due(stalled, timeouts.write)
+        {
+            return CloseReason::WriteTimeout;
+        }
+        if activity.in_flight.load(Ordering::Relaxed) == 0 {
+            let last = activity.last_progress.load(Ordering::Relaxed);
+            if due(last, timeouts.idle) {
+                return CloseReason::Idle;
+            }
+        } else {
+            activity.wake_when_free.store(true, Ordering::Relaxed);
+            // Ended in between: look again rather than sleep past the idle deadline.
+            if activity.in_flight.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+        }
+        let changed = activity.changed.notified();
+        if next == NEVER {
+            changed.await;
+        } else {
+            let at = activity
+                .accepted
+                .checked_add(Duration::from_millis(next))
+                .unwrap_or_else(|| activity.accepted + Duration::from_secs(86_400 * 365));
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => {}
+                () = changed => {}
+            }
+        }
+    }
+}
+
+/// Follows the frames of an HTTP/2 connection as its bytes are read, without parsing them: only
+/// frame boundaries, to see the first SETTINGS end and header blocks open and close.
+#[derive(Debug, Default)]
+pub(crate) struct H2Frames {
+    /// Preface bytes still to skip (set to the preface length when created).
+    preface_left: usize,
+    header: [u8; 9],
+    header_filled: usize,
+    payload_left: u64,
+    frames_seen: u64,
+}
+
+const FRAME_HEADERS: u8 = 0x1;
+const FRAME_PUSH_PROMISE: u8 = 0x5;
+const FRAME_CONTINUATION: u8 = 0x9;
+const FLAG_END_HEADERS: u8 = 0x4;
+
+impl H2Frames {
+    pub(crate) fn new(preface_len: usize) -> H2Frames {
+        H2Frames {
+            preface_left: preface_len,
+            ..H2Frames::default()
+        }
+    }
+
+    /// Follows `bytes`, just read, and notes what they complete in `activity`.
+    pub(crate) fn follow(&mut self, mut bytes: &[u8], activity: &Activity) {
+        while !bytes.is_empty() {
+            if self.preface_left > 0 {
+                let skip = self.preface_left.min(bytes.len());
+                self.preface_left -= skip;
+                bytes = &bytes[skip..];
+                continue;
+            }
+            if self.payload_left > 0 {
+                let skip = usize::try_from(self.payload_left)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                self.payload_left -= skip as u64;
+                bytes = &bytes[skip..];
+                if self.payload_left == 0 {
+                    self.frame_done(activity);
+                }
+                continue;
+            }
+            let take = (9 - self.header_filled).min(bytes.len());
+            self.header[self.header_filled..self.header_filled + take]
+                .copy_from_slice(&bytes[..take]);
+            self.header_filled += take;
+            bytes = &bytes[take..];
+            if self.header_filled < 9 {
+                continue;
+            }
+            self.header_filled = 0;
+            let [l0, l1, l2, kind, flags, ..] = self.header;
+            let length = u64::from(l0) << 16 | u64::from(l1) << 8 | u64::from(l2);
+            let ends_block = flags & FLAG_END_HEADERS != 0;
+            match kind {
+                FRAME_HEADERS | FRAME_PUSH_PROMISE | FRAME_CONTINUATION => {
+                    activity.header_block(!ends_block);
+                }
+                _ => {}
+            }
+            self.payload_left = length;
+            if length == 0 {
+                self.frame_done(activity);
+            }
+        }
+    }
+
+    fn frame_done(&mut self, activity: &Activity) {
+        self.frames_seen += 1;
+        if self.frames_seen == 1 {
+            // The first frame after the preface must be SETTINGS; hyper refuses anything else.
+            activity.h2_ready.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether a response body needs watching: it is open-ended or too large to leave in one write.
+pub(crate) fn needs_watching(body: &Body) -> bool {
+    use http_body::Body as _;
+    !body.is_end_stream() && body.size_hint().exact().is_none_or(|len| len > SMALL_BODY)
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request in flight on the connection until it is sent, and
+    /// notes when bytes it handed out are not taken up by hyper (the write is stalled).
+    pub(crate) struct Watched {
+        #[pin]
+        inner: Body,
+        id: u64,
+        stalled: bool,
+        busy: Busy,
+    }
+
+    impl PinnedDrop for Watched {
+        fn drop(this: Pin<&mut Self>) {
+            if this.stalled {
+                this.busy.0.stall(this.id, false);
+            }
+        }
+    }
+}
+
+impl Watched {
+    pub(crate) fn new(inner: Body, busy: Busy) -> Watched {
+        let id = busy.0.next_body.fetch_add(1, Ordering::Relaxed);
+        Watched {
+            inner,
+            id,
+            stalled: false,
+            busy,
+        }
+    }
+}
+
+impl http_body::Body for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let mut this = self.project();
+        // hyper asks for more: whatever was handed out before has been taken.
+        if *this.stalled {
+            *this.stalled = false;
+            this.busy.0.stall(*this.id, false);
+        }
+        let polled = this.inner.as_mut().poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && frame.is_data()
+            && !this.inner.is_end_stream()
+        {
+            *this.stalled = true;
+            this.busy.0.stall(*this.id, true);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,40 @@
+//! Options of `slowlab report`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+pub(super) const REPORT_EXAMPLES: &str = "\
+Examples:
+  slowlab race --json race.json && slowlab report html race.json -o race.html
+  slowlab fetch --count 10000 --delay 1 --output json --quiet > run.json
+  slowlab report html run.json -o run.html    in flight, completions and a latency histogram
+  slowlab report show run.json                the text summary";
+
+/// Options of `slowlab report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// What to do with the saved document.
+    #[command(subcommand)]
+    pub command: ReportCommand,
+}
+
+/// The `report` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Print the text summary of a saved fetch or race JSON document.
+    Show {
+        /// A document from `slowlab fetch --output json` or `slowlab race --json FILE`
+        /// (`-`: standard input).
+        file: PathBuf,
+    },
+    /// Render a saved fetch or race JSON document as a self-contained HTML page.
+    Html {
+        /// A document from `slowlab fetch --output json` or `slowlab race --json FILE`
+        /// (`-`: standard input).
+        file: PathBuf,
+        /// Write the page here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
