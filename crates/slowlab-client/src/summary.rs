@@ -288,14 +288,25 @@ fn hint(kind: ErrorKind) -> Option<String> {
 
 /// Most requests whose `[start, end)` intervals overlap at one moment.
 pub fn peak_concurrency(outcomes: &[Outcome]) -> usize {
+    peak_overlap(outcomes.iter().map(|o| (o.start, o.end)))
+}
+
+/// Most `[start, end)` intervals that overlap at one moment, for any ordered time (offsets as
+/// `Duration`s, or float seconds read back from a report). Empty and reversed intervals count
+/// for nothing.
+pub fn peak_overlap<T: PartialOrd + Copy>(intervals: impl IntoIterator<Item = (T, T)>) -> usize {
     // Ends sort before starts at the same instant: a request that ends as another starts did not
     // overlap it.
-    let mut events: Vec<(Duration, i8)> = Vec::with_capacity(outcomes.len() * 2);
-    for outcome in outcomes.iter().filter(|o| o.end > o.start) {
-        events.push((outcome.start, 1));
-        events.push((outcome.end, -1));
+    let mut events: Vec<(T, i8)> = Vec::new();
+    for (start, end) in intervals.into_iter().filter(|(start, end)| end > start) {
+        events.push((start, 1));
+        events.push((end, -1));
     }
-    events.sort_unstable();
+    events.sort_unstable_by(|a, b| {
+        a.0.partial_cmp(&b.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.cmp(&b.1))
+    });
     let (mut now, mut peak) = (0usize, 0usize);
     for (_, step) in events {
         if step > 0 {

@@ -320,6 +320,14 @@ pub struct Config {
     pub backlog: u32,
     /// One line per request on stderr, in this format; `None` logs nothing.
     pub request_log: Option<RequestLog>,
+    /// Seeds one sequence of random draws (delay shapes, mixes) for the whole server, so the same
+    /// order of arrivals sees the same draws. A URL's own `seed=` still wins for its request.
+    pub seed: Option<u64>,
+    /// Rules for any path (`--rules`, `--default`), in force until reloaded.
+    pub rules: Option<crate::rules::LiveRules>,
+    /// TLS on the listening port, which then speaks TLS only (the `tls` feature).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl Default for Config {
@@ -343,6 +351,10 @@ impl Default for Config {
             write_timeout: WRITE_TIMEOUT.default.as_duration(),
             max_in_flight: None,
             request_log: None,
+            seed: None,
+            rules: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

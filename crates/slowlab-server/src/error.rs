@@ -67,6 +67,14 @@ pub enum ApiError {
         /// What the option takes.
         expected: &'static str,
     },
+    /// A `mix=` that is not a mix.
+    #[error("bad mix {value:?}: {reason}")]
+    BadMix {
+        /// A short excerpt of the value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Options that contradict each other, such as `jitter` with `dist`.
     #[error("conflicting options: {detail}")]
     ConflictingOptions {
@@ -93,6 +101,15 @@ pub enum ApiError {
         /// The method as sent (short excerpt).
         method: String,
     },
+    /// A request body (to `/anything`) over `--max-body-bytes`.
+    #[error("request body over {max} bytes")]
+    RequestBodyTooLarge {
+        /// The server's `--max-body-bytes`.
+        max: u64,
+    },
+    /// A request body (to `/anything`) that ended before its framing said it would.
+    #[error("request body unreadable")]
+    BodyUnreadable,
     /// The request headers are larger than the server accepts.
     #[error("headers too large")]
     HeadersTooLarge {
@@ -134,11 +151,13 @@ impl ApiError {
             | ApiError::OverMaxDelay { .. }
             | ApiError::BodyTooLarge { .. } => "too_large",
             ApiError::UnknownOption { .. } => "unknown_option",
-            ApiError::BadOption { .. } => "bad_option",
+            ApiError::BadOption { .. } | ApiError::BadMix { .. } => "bad_option",
             ApiError::ConflictingOptions { .. } => "conflicting_options",
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::RequestBodyTooLarge { .. } => "body_too_large",
+            ApiError::BodyUnreadable => "body_unreadable",
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::BadHost { .. } => "bad_host",
             ApiError::AsteriskTarget { .. } => "bad_request_target",
@@ -153,6 +172,7 @@ impl ApiError {
             | ApiError::OverMaxDelay { .. }
             | ApiError::UnknownOption { .. }
             | ApiError::BadOption { .. }
+            | ApiError::BadMix { .. }
             | ApiError::ConflictingOptions { .. }
             | ApiError::BodyTooLarge { .. }
             | ApiError::BadHost { .. }
@@ -160,6 +180,8 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::RequestBodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyUnreadable => StatusCode::BAD_REQUEST,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::OverCapacity { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -191,6 +213,10 @@ impl ApiError {
                 value,
                 expected,
             } => format!("{key}={value} is not valid: {key} takes {expected}"),
+            ApiError::BadMix { value, reason } => format!(
+                "mix={value} is not valid: {reason}; mix takes {}",
+                crate::mix::GRAMMAR
+            ),
             ApiError::ConflictingOptions { detail } => format!("conflicting options: {detail}"),
             ApiError::BodyTooLarge { requested, max } => format!(
                 "bytes={requested} is over this server's cap of {max} bytes; ask for less, or start the server with a larger --max-body-bytes"
@@ -201,6 +227,10 @@ impl ApiError {
             ApiError::MethodNotAllowed { method } => format!(
                 "method {method} is not allowed here: use GET or HEAD (a server started with --any-method lets every method wait on /{{seconds}})"
             ),
+            ApiError::RequestBodyTooLarge { max } => format!(
+                "the request body is over this server's cap of {max} bytes; send less, or start the server with a larger --max-body-bytes"
+            ),
+            ApiError::BodyUnreadable => "the request body ended before its Content-Length or chunked framing said it would; send the whole body".to_owned(),
             ApiError::UriTooLong { len, max } => {
                 format!("the request URI is {len} bytes; this server accepts at most {max}")
             }

@@ -12,7 +12,7 @@
 //! In every model a request whose client goes away stops waiting at once: the timer is dropped,
 //! and a pool thread is woken by its channel closing. A `blocking` sleep cannot notice its client
 //! leave (that is part of what it demonstrates), but it does end at the drain deadline of a
-//! shutdown ([`Waiter::stop_at`]), so `--drain-timeout` holds in every model.
+//! shutdown (`Waiter::stop_at`), so `--drain-timeout` holds in every model.
 
 use std::fmt;
 use std::io;

@@ -15,10 +15,14 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::config::{Config, OverMax};
 use crate::delay::{Delay, excerpt};
 use crate::error::ApiError;
+use crate::mix::{Mix, Pick};
+use crate::sequence::Sequence;
 
-/// Every option key the delay endpoint knows, in the order an `unknown_option` answer lists them.
-pub const KEY_NAMES: [&str; 11] = [
+/// Every option key the delay endpoint knows, in the order an `unknown_option` answer lists them
+/// (and of the bitmask that spots repeated keys).
+pub const KEY_NAMES: [&str; 13] = [
     "jitter", "dist", "min", "max", "median", "sigma", "seed", "status", "drip", "bytes", "fault",
+    "mix", "bps",
 ];
 
 /// Most chunks `drip=` may ask for.
@@ -79,6 +83,18 @@ impl Fault {
             Fault::Truncate => "truncate",
         }
     }
+
+    /// The fault named `name` in `fault=` or a mix.
+    pub fn from_name(name: &str) -> Option<Fault> {
+        match name {
+            "reset" => Some(Fault::Reset),
+            "hangup" => Some(Fault::Hangup),
+            "malformed" => Some(Fault::Malformed),
+            "hang" => Some(Fault::Hang),
+            "truncate" => Some(Fault::Truncate),
+            _ => None,
+        }
+    }
 }
 
 /// Parsed query options; `Options::default()` is a plain article request.
@@ -96,6 +112,8 @@ pub struct Options {
     pub bytes: Option<u64>,
     /// `fault=...`: misbehave after the wait.
     pub fault: Option<Fault>,
+    /// `bps=N`: send the body at N bytes per second.
+    pub bps: Option<u64>,
 }
 
 /// What a request asked for, resolved: the wait, and how to answer after it.
@@ -142,10 +160,20 @@ impl fmt::Display for Seconds {
 /// Parses the path segment (percent-decoded) and the raw query into a [`Plan`] under `config`'s
 /// limits. Every refusal is an [`ApiError`] answered as a JSON 400.
 pub fn plan(segment: &str, query: Option<&str>, config: &Config) -> Result<Plan, ApiError> {
+    plan_drawing(segment, query, config, None)
+}
+
+/// [`plan`], drawing from the server's seeded `sequence` (`--seed`) when the URL has no `seed=`.
+pub(crate) fn plan_drawing(
+    segment: &str,
+    query: Option<&str>,
+    config: &Config,
+    sequence: Option<&Sequence>,
+) -> Result<Plan, ApiError> {
     let requested = Delay::parse(segment)?;
-    let options = match query {
-        None | Some("") => Options::default(),
-        Some(query) => parse_query(query)?,
+    let (options, mix) = match query {
+        None | Some("") => (Options::default(), None),
+        Some(query) => parse_query_and_mix(query)?,
     };
     if let Some(bytes) = options.bytes
         && bytes > config.max_body_bytes
@@ -172,8 +200,33 @@ pub fn plan(segment: &str, query: Option<&str>, config: &Config) -> Result<Plan,
             }
         }
     }
+    if options.shape == Shape::Fixed && mix.is_none() {
+        return Ok(plan);
+    }
+    // One generator per request, for the delay first and then the mix, so that a seeded URL
+    // draws the same delay as before mixes existed.
+    let (mut seeded, mut thread);
+    let rng: &mut dyn rand::Rng = match (options.seed, sequence) {
+        (Some(_), _) => {
+            let key = fnv1a(&[
+                segment.as_bytes(),
+                b"?",
+                query.unwrap_or_default().as_bytes(),
+            ]);
+            seeded = rand::rngs::SmallRng::seed_from_u64(key);
+            &mut seeded
+        }
+        (None, Some(sequence)) => {
+            seeded = sequence.next();
+            &mut seeded
+        }
+        (None, None) => {
+            thread = rand::rng();
+            &mut thread
+        }
+    };
     if options.shape != Shape::Fixed {
-        let seconds = draw(requested, segment, query.unwrap_or_default(), &options);
+        let seconds = draw_with(requested, &options, rng);
         plan.drawn = Some(seconds);
         plan.clamped_from = None;
         plan.wait = match Duration::try_from_secs_f64(seconds) {
@@ -184,24 +237,26 @@ pub fn plan(segment: &str, query: Option<&str>, config: &Config) -> Result<Plan,
             }
         };
     }
+    if let Some(mix) = mix {
+        apply(&mut plan.options, mix.draw(rng));
+    }
     Ok(plan)
+}
+
+/// Turns a mix's draw into the plain options the rest of the server acts on.
+fn apply(options: &mut Options, pick: Option<Pick>) {
+    match pick {
+        Some(Pick::Status(status)) => options.status = Some(status),
+        Some(Pick::Fault(fault)) => options.fault = Some(fault),
+        None => {}
+    }
 }
 
 /// Draws a delay in seconds (finite or not, never negative) for a non-fixed shape.
 ///
-/// With `seed`, the generator is seeded from the whole request target, so the draw is a pure function
-/// of (path, options, seed) and the server keeps no state for it.
-fn draw(base: Delay, segment: &str, query: &str, options: &Options) -> f64 {
-    match options.seed {
-        Some(_) => {
-            let key = fnv1a(&[segment.as_bytes(), b"?", query.as_bytes()]);
-            draw_with(base, options, &mut rand::rngs::SmallRng::seed_from_u64(key))
-        }
-        None => draw_with(base, options, &mut rand::rng()),
-    }
-}
-
-fn draw_with(base: Delay, options: &Options, rng: &mut impl rand::Rng) -> f64 {
+/// With `seed`, the generator is seeded from the whole request target, so the draw is a pure
+/// function of (path, options, seed) and the server keeps no state for it.
+fn draw_with(base: Delay, options: &Options, rng: &mut dyn rand::Rng) -> f64 {
     let base = base.as_duration().as_secs_f64();
     let uniform = |rng: &mut dyn rand::Rng, low: f64, high: f64| {
         if high > low {
@@ -242,8 +297,17 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
 
 /// Parses `key=value&key=value`. Values are taken literally (no percent-decoding): every valid value
 /// is plain ASCII.
+///
+/// A `mix=` is checked here, but drawn only by [`plan`], which turns it into `status` or `fault`:
+/// the mix is not part of [`Options`], so a waiting request does not carry it.
 pub fn parse_query(query: &str) -> Result<Options, ApiError> {
+    parse_query_and_mix(query).map(|(options, _)| options)
+}
+
+/// [`parse_query`], with the mix to draw from, if any.
+fn parse_query_and_mix(query: &str) -> Result<(Options, Option<Mix>), ApiError> {
     let mut options = Options::default();
+    let mut mix = None;
     let mut dist: Option<&str> = None;
     let (mut jitter, mut min, mut max, mut median, mut sigma) = (None, None, None, None, None);
     let mut seen = 0u32;
@@ -314,22 +378,26 @@ pub fn parse_query(query: &str) -> Result<Options, ApiError> {
                         .ok_or_else(|| bad(key, value, "a whole number of bytes, e.g. 1000000"))?,
                 );
             }
+            "bps" => {
+                options.bps = Some(parse_digits(value).filter(|n| *n >= 1).ok_or_else(|| {
+                    bad(
+                        key,
+                        value,
+                        "a whole number of bytes per second, 1 or more, e.g. bps=1000000",
+                    )
+                })?);
+            }
+            "mix" => {
+                mix = Some(Mix::parse(value).map_err(|reason| ApiError::BadMix {
+                    value: excerpt(value),
+                    reason,
+                })?);
+            }
             // The only key left: "fault".
             _ => {
-                options.fault = Some(match value {
-                    "reset" => Fault::Reset,
-                    "hangup" => Fault::Hangup,
-                    "malformed" => Fault::Malformed,
-                    "hang" => Fault::Hang,
-                    "truncate" => Fault::Truncate,
-                    _ => {
-                        return Err(bad(
-                            key,
-                            value,
-                            "reset, hangup, malformed, hang or truncate",
-                        ));
-                    }
-                });
+                options.fault = Some(Fault::from_name(value).ok_or_else(|| {
+                    bad(key, value, "reset, hangup, malformed, hang or truncate")
+                })?);
             }
         }
     }
@@ -381,7 +449,24 @@ pub fn parse_query(query: &str) -> Result<Options, ApiError> {
             "drip sends the answer during the wait, fault replaces it after; give one of them",
         ));
     }
-    Ok(options)
+    if options.bps.is_some() && options.drip.is_some() {
+        return Err(conflict(
+            "drip spreads the body over the wait, bps paces it after; give one of them",
+        ));
+    }
+    if let Some(mix) = mix {
+        if options.fault.is_some() {
+            return Err(conflict(
+                "fault serves its fault every time; to serve it sometimes, put it in the mix, e.g. mix=reset:0.1",
+            ));
+        }
+        if options.drip.is_some() && mix.has_fault() {
+            return Err(conflict(
+                "drip sends the answer during the wait, a fault in the mix replaces it after; give one of them",
+            ));
+        }
+    }
+    Ok((options, mix))
 }
 
 /// ASCII digits only (no sign, no spaces) of a value that fits in a u64.

@@ -16,6 +16,7 @@ use tokio::time::{Instant, Sleep};
 use crate::delay::SmallBuf;
 use crate::metrics::Outcome;
 use crate::options::{Fault, Plan, Seconds};
+use crate::pace::Paced;
 use crate::stats::Record;
 
 /// `X-Slowlab-Drawn-Delay`: the delay drawn by `jitter` or `dist`, in seconds.
@@ -34,7 +35,7 @@ static SPACES: [u8; 64 * 1024] = [b' '; 64 * 1024];
 pub(crate) struct Abort(pub Fault);
 
 /// The article's body: `{"time_elapsed": 0.25}`.
-fn json(plan: &Plan) -> Bytes {
+pub(crate) fn json(plan: &Plan) -> Bytes {
     let mut text = SmallBuf::new();
     text.push(b"{\"time_elapsed\": ");
     plan.requested.write_to(&mut text);
@@ -86,21 +87,35 @@ fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
     }
 }
 
-/// The answer after a completed wait of `waited`.
-pub(crate) fn answer(plan: &Plan, waited: Duration, record: Record) -> Response {
-    let json = json(plan);
-    let body = match plan.options.bytes {
+/// The answer after a completed wait of `waited`, with `json` as the body before any padding (the
+/// article's [`json`], a rule's body or the echo). The record goes with a body that takes time: a
+/// padded one stays in flight until its last byte is handed to the connection, a paced one
+/// (`bps=`) until its last byte is out.
+pub(crate) fn answer_with(
+    plan: &Plan,
+    json: Bytes,
+    waited: Duration,
+    record: Record,
+    head_only: bool,
+) -> Response {
+    let paced = plan.options.bps.filter(|_| !head_only);
+    let mut record = Some(record);
+    let mut body = match plan.options.bytes {
         Some(bytes) if bytes > json.len() as u64 => {
-            // A padded body stays in flight until its last byte is handed to the connection.
             let mut body = SlowBody::new(json, bytes, None);
-            body.record = Some(record);
+            if paced.is_none() {
+                body.record = record.take();
+            }
             Body::new(body)
         }
-        _ => {
-            record.finish(Outcome::Ok);
-            Body::from(json)
-        }
+        _ => Body::from(json),
     };
+    if let Some(bps) = paced {
+        body = Body::new(Paced::new(body, bps, record.take()));
+    }
+    if let Some(record) = record {
+        record.finish(Outcome::Ok);
+    }
     let mut response = base(plan, body);
     server_timing(&mut response, waited, false);
     response
@@ -109,8 +124,13 @@ pub(crate) fn answer(plan: &Plan, waited: Duration, record: Record) -> Response 
 /// Headers at once, then the body in `chunks` pieces spread evenly over the wait. The record goes
 /// with the body: the request is done when the last chunk is out, cancelled if the body is dropped
 /// before.
-pub(crate) fn drip(plan: &Plan, chunks: u32, record: Record, head_only: bool) -> Response {
-    let json = json(plan);
+pub(crate) fn drip_with(
+    plan: &Plan,
+    json: Bytes,
+    chunks: u32,
+    record: Record,
+    head_only: bool,
+) -> Response {
     let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
     let mut response = if head_only {
         record.finish(Outcome::Ok);
@@ -138,12 +158,15 @@ pub(crate) fn drip(plan: &Plan, chunks: u32, record: Record, head_only: bool) ->
 }
 
 /// `fault=truncate`: a Content-Length for the whole body, half of it, then the connection ends.
-pub(crate) fn truncated(plan: &Plan, waited: Duration) -> Response {
-    let json = json(plan);
+pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration) -> Response {
     let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
     let mut body = SlowBody::new(json, total, None);
     body.truncate_at = Some(total / 2);
-    let mut response = base(plan, Body::new(body));
+    let body = match plan.options.bps {
+        Some(bps) => Body::new(Paced::new(body, bps, None)),
+        None => Body::new(body),
+    };
+    let mut response = base(plan, body);
     server_timing(&mut response, waited, false);
     response
 }

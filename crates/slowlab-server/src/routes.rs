@@ -27,25 +27,29 @@ use axum::routing::{any, get};
 use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
+use crate::custom::Custom;
 use crate::delay::{DelayError, excerpt};
 use crate::error::{ALLOWED_METHODS, ApiError, Refusal};
 use crate::metrics::{self, Outcome};
 use crate::model::Waiter;
-use crate::options::{Fault, Plan, plan};
+use crate::options::{Fault, Plan, plan_drawing};
 use crate::request_log::RequestInfo;
 use crate::respond;
+use crate::sequence::Sequence;
 use crate::stats::Stats;
 use crate::target;
 
 /// What every handler can see; one `Arc`, so extracting it costs one reference count.
 #[derive(Clone)]
-struct AppState(Arc<Shared>);
+pub(crate) struct AppState(Arc<Shared>);
 
-struct Shared {
-    config: Arc<Config>,
-    stats: Arc<Stats>,
+pub(crate) struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) stats: Arc<Stats>,
     waiter: Waiter,
     up_since: Instant,
+    /// `--seed`: the server's sequence of draws.
+    pub(crate) sequence: Option<Sequence>,
 }
 
 impl std::ops::Deref for AppState {
@@ -103,16 +107,35 @@ impl Routes {
             return self.refuse(&request, peer, err);
         }
         let log = RequestInfo::of(self.state.config.request_log, &request, peer);
+        if crate::echo::is_echo(request.uri().path()) {
+            // Before the headers are dropped: the echo answers with them.
+            return RouteCall::direct(
+                head_only,
+                Box::pin(crate::echo::serve_echo(self.state.clone(), request)),
+            )
+            .logged(log);
+        }
+        // Rules come after the server's own paths and before everything else.
+        if let Some(rules) = &self.state.config.rules
+            && let Some(rule) = crate::rules::matched(rules, &request)
+        {
+            return crate::rules::call(&self.state, rule, request).logged(log);
+        }
         if is_plain_delay(&request, self.state.config.any_method) {
             let version = request.version();
             let parsed = parse(&self.state, request.uri());
             drop(request);
             return match parsed {
-                Ok(plan) => RouteCall::new(
+                Ok(plan) => RouteCall::direct(
                     head_only,
-                    Inner::Direct {
-                        future: Box::pin(serve(self.state.clone(), plan, head_only, version, log)),
-                    },
+                    Box::pin(serve(
+                        self.state.clone(),
+                        plan,
+                        head_only,
+                        version,
+                        None,
+                        log,
+                    )),
                 ),
                 Err(err) => RouteCall::ready(head_only, err.into_response()).logged(log),
             };
@@ -194,12 +217,21 @@ impl RouteCall {
     }
 
     /// Writes a log line for the answer unless a delay request's record does.
-    fn logged(mut self, log: Option<Box<RequestInfo>>) -> RouteCall {
+    pub(crate) fn logged(mut self, log: Option<Box<RequestInfo>>) -> RouteCall {
         self.log = log;
         self
     }
 
-    fn ready(head_only: bool, response: Response) -> RouteCall {
+    /// A request handled by `future` without the router.
+    pub(crate) fn direct(
+        head_only: bool,
+        future: Pin<Box<dyn Future<Output = Response> + Send>>,
+    ) -> RouteCall {
+        RouteCall::new(head_only, Inner::Direct { future })
+    }
+
+    /// A request answered at once with `response`.
+    pub(crate) fn ready(head_only: bool, response: Response) -> RouteCall {
         RouteCall::new(
             head_only,
             Inner::Ready {
@@ -248,6 +280,7 @@ impl Future for RouteCall {
 /// The router and the direct path for one server; fails if the model's threads cannot start.
 pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> std::io::Result<Routes> {
     let waiter = Waiter::new(config.model)?;
+    let sequence = config.seed.map(Sequence::new);
     let delay_route = if config.any_method {
         any(wait)
     } else {
@@ -258,6 +291,7 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> std::io::Result<R
         stats,
         waiter,
         up_since: Instant::now(),
+        sequence,
     }));
     let router = Router::new()
         .route("/", get(index).fallback(method_not_allowed))
@@ -288,6 +322,7 @@ async fn wait(State(state): State<AppState>, request: axum::extract::Request) ->
                 plan,
                 parts.method == Method::HEAD,
                 parts.version,
+                None,
                 log,
             )
             .await
@@ -309,19 +344,27 @@ fn parse(state: &AppState, uri: &Uri) -> Result<Plan, ApiError> {
     } else {
         Cow::Borrowed(raw)
     };
-    plan(&segment, uri.query(), &state.config)
+    plan_drawing(
+        &segment,
+        uri.query(),
+        &state.config,
+        state.sequence.as_ref(),
+    )
 }
 
 /// The delay endpoint itself, once parsed: hold the request as the model does, then answer.
 ///
 /// A function returning an `async move` block rather than an `async fn`: an `async fn` keeps a
 /// second copy of its arguments in its state, and this future lives as long as the wait.
+///
+/// `custom` answers with its body and headers instead of the article's JSON.
 #[allow(clippy::manual_async_fn)]
-fn serve(
+pub(crate) fn serve(
     state: AppState,
     plan: Plan,
     head_only: bool,
     version: Version,
+    custom: Option<Arc<Custom>>,
     log: Option<Box<RequestInfo>>,
 ) -> impl Future<Output = Response> + Send {
     async move {
@@ -344,7 +387,10 @@ fn serve(
         };
         let record = record.logged(log);
         if let Some(chunks) = plan.options.drip {
-            return respond::drip(&plan, chunks, record, head_only);
+            return decorated(
+                &custom,
+                respond::drip_with(&plan, body(&custom, &plan), chunks, record, head_only),
+            );
         }
 
         let started = record.started();
@@ -356,7 +402,10 @@ fn serve(
         record.waited(plan.wait, waited);
 
         match plan.options.fault {
-            None => respond::answer(&plan, waited, record),
+            None => decorated(
+                &custom,
+                respond::answer_with(&plan, body(&custom, &plan), waited, record, head_only),
+            ),
             Some(Fault::Hang) => {
                 // Never answer; the wait ends when the client goes away (this future is dropped)
                 // or after --max-delay, whichever comes first. The request stays in flight
@@ -368,7 +417,10 @@ fn serve(
             Some(fault) => {
                 record.finish(Outcome::Fault);
                 match fault {
-                    Fault::Truncate => respond::truncated(&plan, waited),
+                    Fault::Truncate => decorated(
+                        &custom,
+                        respond::truncated_with(&plan, body(&custom, &plan), waited),
+                    ),
                     // Over HTTP/2 a connection carries other streams: every fault ends only this one.
                     Fault::Reset | Fault::Malformed if http2 => respond::abort(Fault::Hangup),
                     fault => respond::abort(fault),
@@ -376,6 +428,25 @@ fn serve(
             }
         }
     }
+}
+
+/// The answer's body before padding: the custom one, or the article's JSON.
+///
+/// This and [`decorated`] are functions rather than closures in [`serve`]: a closure borrowing
+/// `custom` would be kept across the wait in every waiting request's future.
+fn body(custom: &Option<Arc<Custom>>, plan: &Plan) -> bytes::Bytes {
+    match custom {
+        Some(custom) => custom.body.clone(),
+        None => respond::json(plan),
+    }
+}
+
+/// The answer with the custom content type and headers, if any.
+fn decorated(custom: &Option<Arc<Custom>>, mut response: Response) -> Response {
+    if let Some(custom) = custom {
+        custom.decorate(&mut response);
+    }
+    response
 }
 
 /// `GET /healthz`: version, model, requests in flight, uptime.
@@ -386,16 +457,27 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "model": state.config.model.to_string(),
         "in_flight": state.stats.snapshot().in_flight,
         "uptime_seconds": state.up_since.elapsed().as_secs_f64(),
+        "rules": state.config.rules.as_ref().map(|live| {
+            let rules = live.current();
+            serde_json::json!({
+                "digest": rules.digest(),
+                "rules": rules.len(),
+                "default": rules.has_default(),
+            })
+        }),
     });
     axum::Json(body).into_response()
 }
 
 /// `GET /metrics`: the Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.stats.metrics().render(
+    let mut text = state.stats.metrics().render(
         state.stats.snapshot().in_flight,
         &state.config.model.to_string(),
     );
+    if let Some(rules) = &state.config.rules {
+        text.push_str(&rules.current().render_metrics());
+    }
     let mut response = Response::new(Body::from(text));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

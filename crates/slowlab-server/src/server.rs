@@ -123,6 +123,42 @@ pub async fn run(
         // Small JSON answers should leave at once, not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let conn = Arc::new(ConnState::new(Arc::clone(&stats)));
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &config.tls {
+            let acceptor = tls.acceptor.clone();
+            let service = ConnService {
+                app: app.clone(),
+                conn: Arc::clone(&conn),
+                peer,
+            };
+            let watcher = graceful.watcher();
+            let builders = Arc::clone(&builders);
+            connections.spawn(async move {
+                let _permit = permit;
+                let handshake =
+                    tokio::time::timeout(builders.first_byte_timeout, acceptor.accept(stream));
+                let stream = match handshake.await {
+                    Ok(Ok(stream)) => stream,
+                    // Not TLS (a plain client on a TLS port), or too slow: nothing to serve.
+                    Ok(Err(err)) => {
+                        tracing::debug!(%peer, "TLS handshake failed: {err}");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let protocol = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    Protocol::Http2
+                } else {
+                    Protocol::Http1
+                };
+                let io = FaultIo::new(stream, conn);
+                if let Err(err) = builders.serve_as(watcher, io, service, protocol).await {
+                    tracing::debug!(%peer, "connection ended with an error: {err}");
+                }
+            });
+            while connections.try_join_next().is_some() {}
+            continue;
+        }
         let io = FaultIo::new(stream, Arc::clone(&conn));
         let service = ConnService {
             app: app.clone(),
@@ -221,17 +257,29 @@ impl Builders {
         mut io: FaultIo,
         service: ConnService,
     ) -> Result<(), hyper::Error> {
-        let conn = Arc::clone(&io.conn);
-        let metrics = conn.stats.metrics();
         let protocol = match tokio::time::timeout(self.first_byte_timeout, sniff(&mut io)).await {
             Ok(Ok(protocol)) => protocol,
             // Closed or failed before its first bytes: nothing to serve.
             Ok(Err(_)) => return Ok(()),
             Err(_) => {
+                let metrics = io.conn.stats.metrics();
                 metrics.connection_closed_by_server(CloseReason::HeaderTimeout);
                 return Ok(());
             }
         };
+        self.serve_as(watcher, io, service, protocol).await
+    }
+
+    /// Serves one connection whose protocol is known (by its first bytes, or by TLS's ALPN).
+    async fn serve_as<S: Socket>(
+        &self,
+        watcher: Watcher,
+        mut io: FaultIo<S>,
+        service: ConnService,
+        protocol: Protocol,
+    ) -> Result<(), hyper::Error> {
+        let conn = Arc::clone(&io.conn);
+        let metrics = conn.stats.metrics();
         let activity = &conn.activity;
         let served = match protocol {
             Protocol::Http1 => {
@@ -350,11 +398,30 @@ impl Drop for ConnState {
     }
 }
 
+/// A connection's byte stream: the TCP socket itself, or TLS over it. Faults act on the TCP
+/// socket underneath.
+trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
 /// The socket as hyper sees it, able to end with a fault: a TCP RST (SO_LINGER 0), or bytes that
 /// are not HTTP, when hyper shuts it down or drops it after a faulting request. It also notes every
 /// read and write for the connection's timeouts.
-struct FaultIo {
-    inner: TcpStream,
+struct FaultIo<S: Socket = TcpStream> {
+    inner: S,
     conn: Arc<ConnState>,
     /// Bytes read while telling the protocol, handed to hyper before the socket's own.
     replay: Vec<u8>,
@@ -362,8 +429,8 @@ struct FaultIo {
     h2: Option<H2Frames>,
 }
 
-impl FaultIo {
-    fn new(inner: TcpStream, conn: Arc<ConnState>) -> FaultIo {
+impl<S: Socket> FaultIo<S> {
+    fn new(inner: S, conn: Arc<ConnState>) -> FaultIo<S> {
         FaultIo {
             inner,
             conn,
@@ -377,12 +444,12 @@ impl FaultIo {
         match self.conn.fault.swap(NO_FAULT, Ordering::Relaxed) {
             FAULT_RESET => {
                 // Closing a socket with a zero linger sends RST instead of FIN.
-                let _ = self.inner.set_zero_linger();
+                let _ = self.inner.tcp().set_zero_linger();
                 true
             }
             FAULT_MALFORMED => {
                 // A few bytes into an idle socket's empty send buffer: this write does not block.
-                let _ = self.inner.try_write(MALFORMED);
+                let _ = self.inner.tcp().try_write(MALFORMED);
                 false
             }
             _ => false,
@@ -390,7 +457,7 @@ impl FaultIo {
     }
 }
 
-impl AsyncRead for FaultIo {
+impl<S: Socket> AsyncRead for FaultIo<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -417,7 +484,7 @@ impl AsyncRead for FaultIo {
     }
 }
 
-impl AsyncWrite for FaultIo {
+impl<S: Socket> AsyncWrite for FaultIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -454,7 +521,7 @@ impl AsyncWrite for FaultIo {
     }
 }
 
-impl Drop for FaultIo {
+impl<S: Socket> Drop for FaultIo<S> {
     fn drop(&mut self) {
         self.apply_fault();
     }
@@ -547,6 +614,8 @@ impl Future for ConnFuture {
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    /// `http`, or `https` when the server speaks TLS.
+    scheme: &'static str,
     stats: Arc<Stats>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<io::Result<ShutdownReport>>>,
@@ -559,6 +628,14 @@ pub async fn spawn(config: Config) -> io::Result<Server> {
     drop(crate::model::Waiter::new(config.model)?);
     let listener = bind(config.addr, config.backlog)?;
     let addr = listener.local_addr()?;
+    #[cfg(feature = "tls")]
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    #[cfg(not(feature = "tls"))]
+    let scheme = "http";
     let stats = Arc::new(Stats::default());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run(listener, config, Arc::clone(&stats), async move {
@@ -566,6 +643,7 @@ pub async fn spawn(config: Config) -> io::Result<Server> {
     }));
     Ok(Server {
         addr,
+        scheme,
         stats,
         stop: Some(stop),
         task: Some(task),
@@ -578,9 +656,9 @@ impl Server {
         self.addr
     }
 
-    /// `http://ADDR`, without a trailing slash.
+    /// `http://ADDR` (`https://` with TLS), without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// `http://ADDR` followed by `path`, e.g. `server.url("/0.5")`.

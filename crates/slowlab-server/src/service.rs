@@ -28,7 +28,10 @@ use crate::stats::Stats;
 /// use tower::ServiceExt;
 ///
 /// let app = App::new(Arc::new(Config::default()), Arc::new(Stats::default())).unwrap();
-/// let request = axum::http::Request::get("/abc").body(axum::body::Body::empty()).unwrap();
+/// let request = axum::http::Request::get("/abc")
+///     .header("host", "127.0.0.1")
+///     .body(axum::body::Body::empty())
+///     .unwrap();
 /// let response = app.oneshot(request).await.unwrap();
 /// assert_eq!(response.status(), 400);
 /// # }

@@ -382,28 +382,11 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
 
 /// Most outcomes whose `[start, end)` overlap at one moment, as `Summary` counts it for one run.
 fn peak_concurrency(outcomes: &[Value]) -> u64 {
-    let mut events: Vec<(f64, i8)> = Vec::with_capacity(outcomes.len() * 2);
-    for outcome in outcomes {
+    let times = outcomes.iter().filter_map(|outcome| {
         let time = |key| outcome.get(key).and_then(Value::as_f64);
-        if let (Some(start), Some(end)) = (time("start"), time("end"))
-            && end > start
-        {
-            events.push((start, 1));
-            events.push((end, -1));
-        }
-    }
-    // Ends sort before starts at the same instant, as in one run's count.
-    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let (mut now, mut peak) = (0u64, 0u64);
-    for (_, step) in events {
-        if step > 0 {
-            now += 1;
-            peak = peak.max(now);
-        } else {
-            now = now.saturating_sub(1);
-        }
-    }
-    peak
+        Some((time("start")?, time("end")?))
+    });
+    slowlab_client::summary::peak_overlap(times) as u64
 }
 
 /// Every shard's outcomes, on one time axis (offsets from the earliest start), ordered by index;
@@ -466,14 +449,12 @@ pub fn read_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<Input>, crate::Us
         .collect()
 }
 
-/// `slowlab report merge PATHS`: writes the merged report to `out`. Reports that do not merge
-/// are a usage error naming the report and the reason.
-pub fn run(paths: &[std::path::PathBuf], out: impl std::io::Write) -> anyhow::Result<()> {
+/// `slowlab report merge PATHS`: the merged report as one line of JSON. Reports that cannot be
+/// read or do not merge are a usage error naming the report and the reason.
+pub fn merged_text(paths: &[std::path::PathBuf]) -> anyhow::Result<String> {
     let inputs = read_inputs(paths)?;
     let merged = merge(&inputs).map_err(|err| crate::UsageError(err.to_string()))?;
-    let mut out = std::io::BufWriter::new(out);
-    serde_json::to_writer(&mut out, &merged)?;
-    std::io::Write::write_all(&mut out, b"\n")?;
-    std::io::Write::flush(&mut out)?;
-    Ok(())
+    let mut text = serde_json::to_string(&merged)?;
+    text.push('\n');
+    Ok(text)
 }

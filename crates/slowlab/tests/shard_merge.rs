@@ -199,3 +199,65 @@ fn reports_that_do_not_belong_together_are_refused_with_the_reason() {
         .collect();
     assert_eq!(shards, BTreeSet::from([0, 1]));
 }
+
+#[test]
+fn report_merge_and_show_from_the_command_line() {
+    let server = Served::start(&[]);
+    let dir = std::env::temp_dir().join(format!("slowlab-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for index in 0..3 {
+        let report = fetch_json(
+            &server.base_url,
+            &[
+                "--count",
+                "7",
+                "--delay",
+                "0.01",
+                "--no-outcomes",
+                "--shard",
+                &format!("{index}/3"),
+            ],
+        );
+        std::fs::write(dir.join(format!("shard-{index}.json")), report.to_string()).unwrap();
+    }
+    let dir_arg = dir.to_str().unwrap();
+
+    // A directory of shards merges; the result is a report `report show` reads.
+    let merged = run(&["report", "merge", dir_arg]);
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    let doc: Value = serde_json::from_str(&stdout(&merged)).unwrap();
+    assert_valid(&doc);
+    assert_eq!(doc["summary"]["requests"].as_u64(), Some(7));
+    assert_eq!(doc["summary"]["ok"].as_u64(), Some(7));
+    let merged_file = dir.join("merged.out");
+    std::fs::write(&merged_file, stdout(&merged)).unwrap();
+    let shown = run(&["report", "show", merged_file.to_str().unwrap()]);
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    assert!(
+        stdout(&shown).contains("3 of 3 merged"),
+        "{}",
+        stdout(&shown)
+    );
+
+    // The same shard twice is a usage error that says why.
+    let shard = dir.join("shard-0.json");
+    let twice = run(&[
+        "report",
+        "merge",
+        shard.to_str().unwrap(),
+        shard.to_str().unwrap(),
+    ]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(
+        stderr(&twice).contains("appears twice"),
+        "{}",
+        stderr(&twice)
+    );
+    let missing = run(&[
+        "report",
+        "merge",
+        dir.join("nothing.json").to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -9,7 +9,9 @@ Examples:
   slowlab race --json race.json && slowlab report html race.json -o race.html
   slowlab fetch --count 10000 --delay 1 --output json --quiet > run.json
   slowlab report html run.json -o run.html    in flight, completions and a latency histogram
-  slowlab report show run.json                the text summary";
+  slowlab report show run.json                the text summary
+  slowlab fetch --count 1000 --delay 1 --shard 0/2 -o json > a.json   (and --shard 1/2 > b.json)
+  slowlab report merge a.json b.json > run.json   one report, as if one run had sent both";
 
 /// Options of `slowlab report`.
 #[derive(Debug, Args)]
@@ -36,5 +38,14 @@ pub enum ReportCommand {
         /// Write the page here instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// Merge the JSON reports of a sharded run (`fetch --shard I/N --output json`) into one, as if
+    /// one run had sent every shard's requests: counts and error kinds add up, percentiles come
+    /// from the shards' summed histograms. Refuses reports of different workloads and overlapping
+    /// shards, with the reason.
+    Merge {
+        /// Reports, or directories whose `*.json` files are reports.
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
     },
 }

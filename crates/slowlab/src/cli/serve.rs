@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 use clap::Args;
 use slowlab_server::config::{
@@ -30,9 +31,17 @@ Query options on /{seconds} (the path stays the base delay and the echo):
   /3?drip=3                              headers at once, the body in 3 chunks over 3 s
   /1?bytes=1000000                       pad the body to 1 MB (capped by --max-body-bytes)
   /1?fault=reset                         after the wait: reset, hangup, malformed, hang or truncate
+  /1?mix=503:0.2,reset:0.05              503 for 20%, a reset for 5%, the plain answer for the rest
 A drawn delay is in the X-Slowlab-Drawn-Delay header, the wait measured in Server-Timing.
 
-Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with clickable examples).
+Rules for the paths your client already calls (see docs/server.md for every field):
+  slowlab serve --rules api.toml          [[rule]] path = \"/api/orders/{id}\"  delay = 0.3  mix = \"503:0.2\"
+  slowlab serve --default '0.2?mix=503:0.05'   every other path: 0.2 s, 503 for 5%
+  kill -HUP <pid>                         reload the rules file (or: slowlab serve --rules api.toml --watch)
+  slowlab serve --tls-self-signed         TLS only on the port: curl -k https://127.0.0.1:8000/1
+
+Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with clickable examples),
+/anything (echoes the request as JSON, after the wait its query options ask for).
 Bad input is answered with a JSON 4xx, e.g. /abc -> 400 {\"error\": \"not_a_number\", ...},
 /1?jiter=1 -> 400 {\"error\": \"unknown_option\", ...}.
 Ctrl-C or SIGTERM stops accepting and lets requests in flight finish, for at most --drain-timeout.
@@ -123,6 +132,37 @@ pub struct ServeArgs {
     /// Example: --backlog 8192.
     #[arg(long, default_value_t = BACKLOG.default, value_parser = within(&BACKLOG), value_name = "N")]
     pub backlog: u32,
+    /// Seed the server's random draws (delay shapes, mixes): the same order of arrivals, e.g. a
+    /// sequential client, then sees the same delays and answers every run. A URL's own seed=
+    /// still makes that URL's draw a pure function of the URL. Example: --seed 42.
+    #[arg(long, value_name = "K")]
+    pub seed: Option<u64>,
+    /// Rules for any path, from a TOML file: each `[[rule]]` matches a method and path and says how
+    /// to wait, fail and answer (see docs/server.md). Checked at start-up (exit 2 naming the rule
+    /// and field); SIGHUP reloads it, and a bad reload keeps the old rules.
+    /// Example: --rules api.toml.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// The default rule, for every path no other route takes: a delay and options in the URL's
+    /// words. Replaces the file's `[default]`. Example: --default '0.2?jitter=0.1&mix=503:0.05'.
+    #[arg(long, value_name = "SECONDS?OPTIONS")]
+    pub default: Option<String>,
+    /// Reload --rules when the file changes (checked every second), as well as on SIGHUP.
+    /// Example: --rules api.toml --watch.
+    #[arg(long, requires = "rules")]
+    pub watch: bool,
+    /// Speak TLS on the port, with a certificate made at start-up for localhost and the listen
+    /// address (its SHA-256 fingerprint is printed). The port then speaks TLS only (HTTP/1.1 and
+    /// h2 by ALPN). Example: --tls-self-signed, then curl -k https://127.0.0.1:8000/1.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+    /// Speak TLS on the port with this PEM certificate chain (with --tls-key). The port then
+    /// speaks TLS only. Example: --tls-cert cert.pem --tls-key key.pem.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert. Example: --tls-key key.pem.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Log one line per request on stderr (method, target, client, status, outcome, waited and
     /// total ms): `text` for people (coloured on a terminal unless NO_COLOR is set), `json` for
     /// log pipelines. SLOWLAB_LOG=slowlab_server=debug also turns the text log on.

@@ -13,6 +13,7 @@ use crate::report::{self, Document};
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let written = match args.command {
         ReportCommand::Show { file } => crate::output::print(&report::show(&read(&file)?)),
+        ReportCommand::Merge { paths } => crate::output::print(&crate::merge::merged_text(&paths)?),
         ReportCommand::Html { file, output } => {
             let page = report::html::page(&read(&file)?);
             match output {

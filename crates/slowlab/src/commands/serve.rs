@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use slowlab_server::{Config, LogFormat, RequestLog, Stats};
+use slowlab_server::{Config, LiveRules, LogFormat, RequestLog, Stats, Tls};
 
 use crate::cli::{Host, ServeArgs};
 
 /// Serves until a signal, drains, and reports how many requests were cut off.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = Config {
+    let mut config = Config {
         addr: SocketAddr::new(args.host.addrs[0], args.port),
         max_delay: args.max_delay.as_duration(),
         over_max: args.over_max,
@@ -31,6 +31,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         write_timeout: args.write_timeout.as_duration(),
         max_in_flight: args.max_in_flight,
         request_log: request_log(args.log_format),
+        seed: args.seed,
+        rules: None,
+        tls: None,
+    };
+    if args.rules.is_some() || args.default.is_some() {
+        // A bad rules file is a usage error: exit 2 naming the file, rule and field.
+        let rules = LiveRules::load(args.rules.as_deref(), args.default.as_deref(), &config)
+            .map_err(|err| crate::UsageError(err.to_string()))?;
+        config.rules = Some(rules);
+    }
+    // A certificate or key that cannot be used is a usage error: exit 2 naming the file.
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(Tls::from_files(cert, key).map_err(|err| crate::UsageError(err.to_string()))?)
+        }
+        _ if args.tls_self_signed => Some(
+            Tls::self_signed(args.host.addrs[0])
+                .map_err(|err| crate::UsageError(err.to_string()))?,
+        ),
+        _ => None,
+    };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
     };
     // Each connection is a file descriptor; the usual soft limit of 1,024 is far too low.
     let open_files = match slowlab_server::raise_open_file_limit() {
@@ -46,16 +71,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .local_addr()
         .context("cannot read the listening address")?;
 
+    if let Some(rules) = &config.rules {
+        reload_on_signal(rules.clone(), config.clone(), args.watch);
+    }
+
     // The first stdout line is the contract scripts read the port from.
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")?;
+    writeln!(stdout, "listening on {scheme}://{addr}")?;
     stdout.flush()?;
     drop(stdout);
     say!(
-        "slowlab serve: GET /{{seconds}} waits up to {} s; model {}; HTTP/1.1 and h2c; open files {open_files}; Ctrl-C to stop",
+        "slowlab serve: GET /{{seconds}} waits up to {} s; model {}; {}; open files {open_files}; Ctrl-C to stop",
         args.max_delay,
         args.model,
+        if config.tls.is_some() {
+            "HTTPS (TLS only)"
+        } else {
+            "HTTP/1.1 and h2c"
+        },
     );
+    if let Some(rules) = &config.rules {
+        describe_rules(rules);
+    }
+    if let Some(tls) = &config.tls {
+        let names = if tls.names().is_empty() {
+            String::new()
+        } else {
+            format!(" for {}", tls.names().join(", "))
+        };
+        eprintln!(
+            "slowlab serve: this port speaks TLS only (HTTP/1.1 and h2 by ALPN; plain HTTP and h2c are refused); certificate{names}, SHA-256 fingerprint {}",
+            tls.fingerprint()
+        );
+    }
 
     let stats = Arc::new(Stats::default());
     let drain_timeout = config.drain_timeout;
@@ -132,6 +180,80 @@ fn listen(host: &Host, port: u16, backlog: u32) -> anyhow::Result<tokio::net::Tc
         "cannot listen on {host} port {port}: {}",
         failures.join("; ")
     )
+}
+
+/// One line about the rules in force.
+fn describe_rules(rules: &LiveRules) {
+    let current = rules.current();
+    let from = rules
+        .file()
+        .map_or_else(|| "--default".to_owned(), |p| p.display().to_string());
+    eprintln!(
+        "slowlab serve: {} {} from {from}{}; digest {}",
+        current.len(),
+        plural(current.len() as u64, "rule", "rules"),
+        if current.has_default() {
+            " and a default rule"
+        } else {
+            ""
+        },
+        current.digest(),
+    );
+}
+
+/// Reloads the rules file on SIGHUP and, with `--watch`, when its modification time changes. A
+/// file that does not load keeps the rules in force and says why.
+fn reload_on_signal(rules: LiveRules, config: Config, watch: bool) {
+    let Some(file) = rules.file().map(std::path::Path::to_path_buf) else {
+        return;
+    };
+    let reload = move |why: &str| match rules.reload(&config) {
+        Ok(_) => {
+            eprint!("slowlab serve: {why}: ");
+            describe_rules(&rules);
+        }
+        Err(err) => {
+            eprintln!(
+                "slowlab serve: {why}: the rules file does not load, keeping the rules in force: {err}"
+            );
+        }
+    };
+    // Registered before the server says it listens: a SIGHUP sent once it does must not find
+    // the default action (ending the process) in place.
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    tokio::spawn(async move {
+        let modified =
+            |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let mut seen = modified(&file);
+        let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            #[cfg(unix)]
+            let signal = async {
+                match hangup.as_mut() {
+                    Some(hangup) => {
+                        hangup.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let signal = std::future::pending::<()>();
+            tokio::select! {
+                () = signal => {
+                    seen = modified(&file);
+                    reload("SIGHUP");
+                }
+                _ = poll.tick(), if watch => {
+                    let now = modified(&file);
+                    if now != seen {
+                        seen = now;
+                        reload("rules file changed");
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {

@@ -287,6 +287,44 @@ struct FetchFile {
     outcomes: Option<Vec<Timing>>,
     #[serde(default)]
     machine: Option<Machine>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
+    shard: Option<serde_json::Value>,
+    #[serde(default)]
+    merged: Option<serde_json::Value>,
+}
+
+impl FetchFile {
+    /// Which shard of how many (`--shard I/N`), or which shards a merged report holds.
+    fn shard_line(&self) -> Option<String> {
+        let shard = self.shard.as_ref()?;
+        let count = shard.get("count")?.as_u64()?;
+        if let Some(index) = shard.get("index").and_then(serde_json::Value::as_u64) {
+            return Some(format!("{index}/{count}"));
+        }
+        let held = shard.get("indices")?.as_array()?.len();
+        Some(format!("{held} of {count} merged"))
+    }
+
+    /// How a merged report came about: how many reports, how far apart they started.
+    fn merged_line(&self) -> Option<String> {
+        let merged = self.merged.as_ref()?;
+        let reports = merged.get("reports")?.as_u64()?;
+        let spread = merged.get("start_spread")?.as_f64()?;
+        let complete = merged.get("complete")?.as_bool()?;
+        Some(format!(
+            "{reports} reports, started {:.1} ms apart{}",
+            spread * 1e3,
+            if complete {
+                ""
+            } else {
+                "; some shards missing"
+            }
+        ))
+    }
 }
 
 #[derive(Deserialize)]
@@ -411,6 +449,17 @@ impl Document {
         parameters.push(("mode".to_owned(), fetch.summary.mode.clone()));
         if let Some(slots) = fetch.summary.slots {
             parameters.push(("slots".to_owned(), slots.to_string()));
+        }
+        let recorded = [
+            ("shard", fetch.shard_line()),
+            ("merged", fetch.merged_line()),
+            ("host", fetch.host.clone()),
+            ("started", fetch.started_at.clone()),
+        ];
+        for (name, value) in recorded {
+            if let Some(value) = value {
+                parameters.push((name.to_owned(), value));
+            }
         }
         Document {
             title: "slowlab fetch".to_owned(),
