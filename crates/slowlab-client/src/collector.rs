@@ -23,24 +23,33 @@ pub(crate) struct Collected {
 
 /// Which requests have an outcome: a bit each, the only memory a run needs per request when it
 /// keeps no outcomes.
+///
+/// The bits grow with the highest index seen: a run for a time lists more requests than it will
+/// ever send.
 struct Seen {
     words: Vec<u64>,
+    total: usize,
     count: usize,
 }
 
 impl Seen {
     fn new(total: usize) -> Seen {
         Seen {
-            words: vec![0; total.div_ceil(64)],
+            words: Vec::new(),
+            total,
             count: 0,
         }
     }
 
     /// Marks `index`; `false` when it is out of range or was marked already.
     fn mark(&mut self, index: usize) -> bool {
-        let Some(word) = self.words.get_mut(index / 64) else {
+        if index >= self.total {
             return false;
-        };
+        }
+        if index / 64 >= self.words.len() {
+            self.words.resize(index / 64 + 1, 0);
+        }
+        let word = &mut self.words[index / 64];
         let bit = 1 << (index % 64);
         if *word & bit != 0 {
             return false;
@@ -73,19 +82,25 @@ pub(crate) async fn collect(
     mut on_outcome: impl FnMut(&Outcome),
 ) -> Collected {
     let total = workload.targets.len();
+    let open_ended = workload.pace.until.is_some();
     let mut seen = Seen::new(total);
     let mut collected = Collected {
         outcomes: Vec::new(),
         tally: Tally::new(),
     };
-    if keep {
+    if keep && !open_ended {
         // Room for every outcome at once when there is room; otherwise grow as they come.
         let _ = collected.outcomes.try_reserve_exact(total);
     }
-    let mut accept = |outcome: Outcome, seen: &mut Seen, collected: &mut Collected| {
+    let mut accept = |mut outcome: Outcome, seen: &mut Seen, collected: &mut Collected| {
         if !seen.mark(outcome.index) {
             // Out of range or a second report: a runner bug; keep the first word.
             return;
+        }
+        if let Some(due) = workload.scheduled_at(outcome.index) {
+            // Open loop: the wait before sending counts from when the request was due.
+            outcome.scheduled = Some(due);
+            outcome.slot_wait = outcome.start.saturating_sub(due);
         }
         on_outcome(&outcome);
         collected.tally.add(workload, &outcome);
@@ -127,9 +142,11 @@ pub(crate) async fn collect(
                 "the worker sending this request ended without reporting",
             )
         };
+        // A run for a time: only the requests some worker took were ever going to be sent.
+        let total = if open_ended { control.taken() } else { total };
         let mut index = 0;
         while index < total {
-            if seen.words[index / 64] == u64::MAX {
+            if seen.words.get(index / 64) == Some(&u64::MAX) {
                 index = (index / 64 + 1) * 64; // A word of requests that all reported.
                 continue;
             }

@@ -25,6 +25,7 @@ pub mod histogram;
 pub mod limits;
 pub mod outcome;
 mod runner;
+pub mod schedule;
 pub mod shard;
 pub mod summary;
 pub mod workload;
@@ -34,6 +35,7 @@ use std::time::{Instant, SystemTime};
 
 pub use outcome::{ErrorKind, FetchError, Outcome, Reply};
 pub use runner::{Control, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_THREADS, Mode, RequestOptions};
+pub use schedule::{Pace, Rate, RateError};
 pub use summary::{ErrorCount, Percentiles, Summary, Tally};
 pub use workload::{ARTICLE_DELAYS, Endpoint, EndpointError, Target, Targets, Workload};
 
@@ -77,7 +79,6 @@ pub async fn run_with(
     on_outcome: impl FnMut(&Outcome),
 ) -> Report {
     let workload = workload.into();
-    let total = workload.targets.len();
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let origin = Instant::now();
     let started_at = SystemTime::now();
@@ -93,7 +94,13 @@ pub async fn run_with(
     let collected =
         collector::collect(receiver, &workload, keep, control, origin, on_outcome).await;
     let wall = origin.elapsed();
-    let slots = options.slots(mode, total);
+    // A run for a time lists more requests than it sent: the report holds those it sent.
+    let workload = if workload.pace.until.is_some() {
+        Arc::new(workload.truncated(collected.tally.requests().max(control.taken())))
+    } else {
+        workload
+    };
+    let slots = options.slots(mode, workload.targets.len());
     let peak = if keep {
         summary::peak_concurrency(&collected.outcomes)
     } else {

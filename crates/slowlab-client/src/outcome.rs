@@ -21,6 +21,10 @@ pub struct Outcome {
     pub start: Duration,
     /// When the request finished (body read, or failed), from the start of the run.
     pub end: Duration,
+    /// In an open-loop run (a rate), when the request was due, from the start of the run:
+    /// `start - scheduled` is its send lag, and `end - scheduled` its latency as its user would
+    /// see it. `None` in closed-loop runs.
+    pub scheduled: Option<Duration>,
     /// How long the request waited for a free slot (a connection of the HTTP/1.1 pool, a stream
     /// slot of an HTTP/2 connection, or a thread) before `start`, counting from the run's start.
     /// Zero when it never waited, as in unbounded async runs and in sequential runs, where
@@ -39,9 +43,20 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// How long the request took, start to end.
+    /// How long the request took, start to end: in an open-loop run, its service time.
     pub fn latency(&self) -> Duration {
         self.end.saturating_sub(self.start)
+    }
+
+    /// In an open-loop run, how long after it was due the request was sent.
+    pub fn send_lag(&self) -> Option<Duration> {
+        self.scheduled.map(|due| self.start.saturating_sub(due))
+    }
+
+    /// In an open-loop run, the latency from when the request was due to its end: what a caller
+    /// arriving on schedule waited, free of coordinated omission.
+    pub fn from_schedule(&self) -> Option<Duration> {
+        self.scheduled.map(|due| self.end.saturating_sub(due))
     }
 
     /// Whether the request succeeded.
@@ -60,6 +75,7 @@ impl Outcome {
             index,
             start: at,
             end: at,
+            scheduled: None,
             slot_wait: Duration::ZERO,
             connect: None,
             first_byte: None,

@@ -122,8 +122,10 @@ impl Workload {
     }
 }
 
-/// A SHA-256 of what a workload sends (servers, method, headers, every target in order), as hex:
-/// the same for the same `fetch` arguments on any host.
+/// A SHA-256 of what a workload sends (servers, method, headers, body, pace, and its targets in
+/// order), as hex: the same for the same requests on any host. Targets are hashed as runs of the
+/// same target, so a `--count` of a billion hashes one run, not a billion targets, and gives the
+/// digest of the same billion targets listed.
 pub fn digest(workload: &Workload) -> String {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     let mut field = |bytes: &[u8]| {
@@ -138,9 +140,37 @@ pub fn digest(workload: &Workload) -> String {
         field(name.as_str().as_bytes());
         field(value.as_bytes());
     }
-    for target in &workload.targets {
+    field(&workload.body);
+    field(format!("{:?}", workload.pace).as_bytes());
+    let mut run = |target: &crate::workload::Target, length: usize| {
         field(&target.server.to_le_bytes());
         field(target.path.as_bytes());
+        field(&(length as u64).to_le_bytes());
+    };
+    if let Some((target, count)) = workload.targets.as_repeated() {
+        if count > 0 {
+            run(target, count);
+        }
+    } else {
+        let mut current: Option<(&crate::workload::Target, usize)> = None;
+        for target in &workload.targets {
+            match &mut current {
+                Some((same, length))
+                    if same.server == target.server && same.path == target.path =>
+                {
+                    *length += 1;
+                }
+                _ => {
+                    if let Some((previous, length)) = current {
+                        run(previous, length);
+                    }
+                    current = Some((target, 1));
+                }
+            }
+        }
+        if let Some((last, length)) = current {
+            run(last, length);
+        }
     }
     context
         .finish()
@@ -187,6 +217,15 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_count_is_hashed_as_one_run() {
+        // Hashing target by target would take hours; one run takes no time.
+        let endpoint = Endpoint::parse("http://127.0.0.1:1").unwrap();
+        let huge = Workload::repeat(endpoint, 1_000_000_000_000, Duration::from_secs(1));
+        let shard = huge.clone().into_shard(ShardSpec { index: 3, count: 4 });
+        assert_eq!(shard.whole_digest(), digest(&huge));
+    }
+
+    #[test]
     fn a_repeated_target_stays_one_target_in_each_shard() {
         let endpoint = Endpoint::parse("http://127.0.0.1:1").unwrap();
         let delay = Duration::from_millis(5);
@@ -214,6 +253,9 @@ mod tests {
         assert_eq!(a.whole_digest(), digest(&whole));
         assert_eq!(b.whole_digest(), a.whole_digest());
         assert_ne!(digest(&workload(11)), digest(&whole));
+        let mut with_body = whole.clone();
+        with_body.body = bytes::Bytes::from_static(b"{}");
+        assert_ne!(digest(&with_body), digest(&whole));
         assert_eq!(a.shard.as_ref().unwrap().whole_requests, 10);
         assert_eq!(b.targets.len(), 3);
     }

@@ -59,9 +59,77 @@ pub struct Summary {
     pub errors: Vec<ErrorCount>,
     /// What to change, when a failure has a known remedy (e.g. raise `ulimit -n`).
     pub hints: Vec<String>,
+    /// For an open-loop run (`--rate`): latency from schedule, send lag and the rate reached.
+    /// There, `latency` is the service time, from send to end. `null` in closed-loop runs.
+    pub open_loop: Option<OpenLoop>,
     /// The histograms behind `latency` and `overhead`, whole, so that the reports of a sharded
     /// run merge into exact percentiles of the union (`slowlab report merge`).
     pub histograms: Histograms,
+    /// Responses by HTTP status, in order of the code: how many, and their latency. Requests
+    /// that got no response head (refused, reset, timed out first) are not here.
+    pub statuses: Vec<StatusCount>,
+    /// The latency distribution in log-scaled buckets, for a histogram drawn a bar a bucket;
+    /// empty when no latency was recorded.
+    pub latency_buckets: Vec<Bucket>,
+    /// A run for a time (`--duration`): requests still in flight when it ended that did not
+    /// finish within their timeout, so were cut off (counted among the `timeout` errors too).
+    pub cut_off: usize,
+}
+
+/// The responses of one HTTP status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusCount {
+    /// The code, e.g. 200 or 503.
+    pub status: u16,
+    /// How many responses had it.
+    pub count: usize,
+    /// Their latency (start to end; the service time in an open-loop run).
+    pub latency: Percentiles,
+}
+
+/// One bucket of [`Summary::latency_buckets`]: the latencies up to `upper`, above the bucket
+/// before.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bucket {
+    /// The bucket's upper bound, seconds.
+    pub upper: f64,
+    /// Latencies in it.
+    pub count: u64,
+}
+
+/// The median send lag above which an open-loop client counts as behind its schedule. tokio's
+/// timers fire on a 1 ms wheel, so a client on time still sends up to about 1 ms late; a few
+/// milliseconds more is queueing.
+pub const BEHIND: Duration = Duration::from_millis(5);
+
+/// How many buckets a latency histogram has at most.
+pub const BUCKETS: usize = 12;
+
+/// What an open-loop run adds to its summary: how late requests went out, how long callers
+/// arriving on schedule waited, and Little's law.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenLoop {
+    /// The rate asked for, as typed: `200` or `100,1000@30s`.
+    pub rate: String,
+    /// The rate the schedule asked for, over the requests sent: requests a second between the
+    /// first and the last due.
+    pub target_rate: f64,
+    /// The rate requests actually went out at, between the first and the last sent.
+    pub achieved_rate: f64,
+    /// Latency from each request's due time to its end, of successful and timed-out requests:
+    /// what a caller arriving on schedule waited, queueing in the client included.
+    pub from_schedule: Percentiles,
+    /// From each request's due time to its send: time spent waiting for a connection, a slot or
+    /// the client itself.
+    pub send_lag: Percentiles,
+    /// Whether the client could not keep up: median send lag above [`BEHIND`], or the achieved
+    /// rate more than 1% below the target.
+    pub fell_behind: bool,
+    /// Little's law: requests in flight expected on average, the target rate times the mean
+    /// requested delay (times the mean service time when some request has no delay).
+    pub expected_in_flight: f64,
+    /// Requests in flight on average, measured: the sum of service times over the wall time.
+    pub mean_in_flight: f64,
 }
 
 /// A summary's histograms of microseconds, each in HdrHistogram's V2 + deflate encoding, base64
@@ -72,6 +140,12 @@ pub struct Histograms {
     pub latency: String,
     /// Of `overhead`.
     pub overhead: String,
+    /// Of `open_loop.from_schedule`, in an open-loop run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_schedule: Option<String>,
+    /// Of `open_loop.send_lag`, in an open-loop run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_lag: Option<String>,
 }
 
 /// Percentiles of a distribution of durations, from an HDR histogram (bounded memory, exact to
@@ -168,6 +242,27 @@ pub struct Tally {
     latency: Recorder,
     overhead: Recorder,
     errors: BTreeMap<ErrorKind, ErrorCount>,
+    open_loop: Schedule,
+    statuses: BTreeMap<u16, (usize, Recorder)>,
+    /// When each timed-out request ended: those after the end of a run for a time were cut off.
+    timeout_ends: Vec<Duration>,
+}
+
+/// An open-loop run's counts, in the making.
+struct Schedule {
+    from_schedule: Recorder,
+    send_lag: Recorder,
+    /// Sum of service times (start to end) of every request, for the mean in flight.
+    busy: Duration,
+    /// Sum of the requested delays of requests sent.
+    delays: Duration,
+    first_due: Option<Duration>,
+    last_due: Duration,
+    /// The latest due time plus delay: the end of an open-loop run whose every request is sent
+    /// on time and takes exactly its delay.
+    ideal: Duration,
+    first_sent: Option<Duration>,
+    last_sent: Duration,
 }
 
 impl Default for Tally {
@@ -185,12 +280,74 @@ impl Tally {
             latency: Recorder::new(),
             overhead: Recorder::new(),
             errors: BTreeMap::new(),
+            statuses: BTreeMap::new(),
+            timeout_ends: Vec::new(),
+            open_loop: Schedule {
+                from_schedule: Recorder::new(),
+                send_lag: Recorder::new(),
+                busy: Duration::ZERO,
+                delays: Duration::ZERO,
+                first_due: None,
+                last_due: Duration::ZERO,
+                ideal: Duration::ZERO,
+                first_sent: None,
+                last_sent: Duration::ZERO,
+            },
         }
+    }
+
+    /// Requests counted so far.
+    pub fn requests(&self) -> usize {
+        self.requests
+    }
+
+    /// Counts the open-loop side of `outcome`, when it has a due time.
+    fn add_scheduled(&mut self, workload: &Workload, outcome: &Outcome) {
+        let Some(due) = outcome.scheduled else {
+            return;
+        };
+        let delay = workload
+            .targets
+            .get(outcome.index)
+            .and_then(|t| t.delay)
+            .unwrap_or_default();
+        let schedule = &mut self.open_loop;
+        let timed_out = outcome.error_kind() == Some(ErrorKind::Timeout);
+        if outcome.is_ok() || timed_out {
+            schedule
+                .from_schedule
+                .record(outcome.end.saturating_sub(due));
+        }
+        let cancelled = outcome.error_kind() == Some(ErrorKind::Cancelled);
+        if !cancelled || outcome.end > outcome.start {
+            schedule.send_lag.record(outcome.start.saturating_sub(due));
+            schedule.first_sent = Some(
+                schedule
+                    .first_sent
+                    .map_or(outcome.start, |s| s.min(outcome.start)),
+            );
+            schedule.last_sent = schedule.last_sent.max(outcome.start);
+        }
+        schedule.busy += outcome.latency();
+        schedule.delays += delay;
+        schedule.first_due = Some(schedule.first_due.map_or(due, |d| d.min(due)));
+        schedule.last_due = schedule.last_due.max(due);
+        // The run could end no sooner than every request's due time plus its delay.
+        schedule.ideal = schedule.ideal.max(due + delay);
     }
 
     /// Counts `outcome`, a request of `workload`.
     pub fn add(&mut self, workload: &Workload, outcome: &Outcome) {
         self.requests += 1;
+        if let Some(status) = outcome.status {
+            let (count, latency) = self
+                .statuses
+                .entry(status)
+                .or_insert_with(|| (0, Recorder::new()));
+            *count += 1;
+            latency.record(outcome.latency());
+        }
+        self.add_scheduled(workload, outcome);
         match &outcome.result {
             Ok(_) => {
                 self.ok += 1;
@@ -202,6 +359,7 @@ impl Tally {
             }
             Err(err) => {
                 if err.kind == ErrorKind::Timeout {
+                    self.timeout_ends.push(outcome.end);
                     self.latency.record(outcome.latency());
                 }
                 self.errors
@@ -232,9 +390,51 @@ impl Tally {
             latency,
             overhead,
             errors,
+            open_loop: schedule,
+            statuses,
+            timeout_ends,
         } = self;
+        // The end of a run for a time: its closed-loop deadline, or the last due request.
+        let run_end = match (&workload.pace.until, &workload.pace.rate) {
+            (Some(until), _) => Some(*until),
+            (None, Some(_)) => Some(schedule.last_due),
+            (None, None) => None,
+        };
+        let cut_off = run_end.map_or(0, |end| timeout_ends.iter().filter(|&&t| t > end).count());
         let cancelled = errors.get(&ErrorKind::Cancelled).map_or(0, |e| e.count);
+        let is_open_loop = workload.pace.rate.is_some();
+        let from_schedule_histogram = schedule.from_schedule.histogram.clone();
+        let send_lag_histogram = schedule.send_lag.histogram.clone();
+        let open_loop = workload.pace.rate.as_ref().map(|rate| {
+            let span = |first: Option<Duration>, last: Duration| {
+                per_second(
+                    requests.saturating_sub(1),
+                    last.saturating_sub(first.unwrap_or(last)),
+                )
+            };
+            let target_rate = span(schedule.first_due, schedule.last_due);
+            let achieved_rate = span(schedule.first_sent, schedule.last_sent);
+            let send_lag = schedule.send_lag.percentiles();
+            let per_request = if workload.all_delays() {
+                schedule.delays
+            } else {
+                schedule.busy
+            };
+            let mean = per_request.as_secs_f64() / requests.max(1) as f64;
+            OpenLoop {
+                rate: rate.to_string(),
+                target_rate,
+                achieved_rate,
+                from_schedule: schedule.from_schedule.percentiles(),
+                send_lag,
+                fell_behind: send_lag.p50 > BEHIND.as_secs_f64()
+                    || achieved_rate < 0.99 * target_rate,
+                expected_in_flight: target_rate * mean,
+                mean_in_flight: ratio(schedule.busy, wall),
+            }
+        });
         let (slots, ideal) = match mode {
+            _ if open_loop.is_some() => (slots, schedule.ideal),
             Mode::Async => (
                 workload.slots_per_server(slots),
                 workload.ideal_per_server(slots),
@@ -261,12 +461,63 @@ impl Tally {
             overhead: overhead.percentiles(),
             errors: errors.into_values().collect(),
             hints,
+            open_loop,
+            statuses: statuses
+                .into_iter()
+                .map(|(status, (count, latency))| StatusCount {
+                    status,
+                    count,
+                    latency: latency.percentiles(),
+                })
+                .collect(),
+            latency_buckets: buckets(&latency.histogram),
+            cut_off,
             histograms: Histograms {
                 latency: crate::histogram::encode(&latency.histogram),
                 overhead: crate::histogram::encode(&overhead.histogram),
+                from_schedule: is_open_loop
+                    .then(|| crate::histogram::encode(&from_schedule_histogram)),
+                send_lag: is_open_loop.then(|| crate::histogram::encode(&send_lag_histogram)),
             },
         }
     }
+}
+
+/// `histogram` (of microseconds) in at most [`BUCKETS`] buckets whose bounds grow by a constant
+/// factor from the smallest value to the largest, like hey's: a long tail gets as many buckets as
+/// the bulk.
+pub fn buckets(histogram: &Histogram<u64>) -> Vec<Bucket> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    let (low, high) = (histogram.min().max(1), histogram.max().max(1));
+    if histogram.equivalent(low, high) {
+        return vec![Bucket {
+            upper: high as f64 / 1e6,
+            count: histogram.len(),
+        }];
+    }
+    let factor = (high as f64 / low as f64).powf(1.0 / BUCKETS as f64);
+    let mut from = 0;
+    (1..=BUCKETS)
+        .map(|i| {
+            let upper = if i == BUCKETS {
+                histogram.highest_equivalent(high)
+            } else {
+                (low as f64 * factor.powi(i as i32)) as u64
+            };
+            let count = if upper >= from {
+                histogram.count_between(from, upper)
+            } else {
+                0
+            };
+            from = from.max(histogram.next_non_equivalent(upper));
+            Bucket {
+                upper: upper as f64 / 1e6,
+                count,
+            }
+        })
+        .collect()
 }
 
 /// What to change when requests fail this way, if there is a known remedy.
@@ -350,6 +601,7 @@ mod tests {
             index,
             start: Duration::from_millis(start_ms),
             end: Duration::from_millis(end_ms),
+            scheduled: None,
             slot_wait: Duration::ZERO,
             connect: None,
             first_byte: None,
@@ -361,6 +613,43 @@ mod tests {
                 time_elapsed: None,
             }),
         }
+    }
+
+    #[test]
+    fn statuses_and_buckets_count_every_response_once() {
+        let endpoint = crate::Endpoint::parse("http://127.0.0.1:1").unwrap();
+        let workload = Workload::from_delays(endpoint, &[Duration::ZERO; 300]);
+        let outcomes: Vec<Outcome> = (0..300)
+            .map(|i| {
+                let mut o = outcome(i, 0, 1 + (i as u64 % 100) * (i as u64 % 7));
+                if i % 3 == 0 {
+                    o.status = Some(503);
+                    o.result = Err(FetchError::new(ErrorKind::HttpStatus, "503"));
+                }
+                o
+            })
+            .collect();
+        let s = Summary::with_slots(
+            Mode::Async,
+            None,
+            &workload,
+            &outcomes,
+            Duration::from_secs(1),
+        );
+        let statuses: Vec<(u16, usize)> = s.statuses.iter().map(|c| (c.status, c.count)).collect();
+        assert_eq!(statuses, [(200, 200), (503, 100)]);
+        assert!(s.latency_buckets.len() > 1 && s.latency_buckets.len() <= BUCKETS);
+        let counted: u64 = s.latency_buckets.iter().map(|b| b.count).sum();
+        assert_eq!(
+            counted, 200,
+            "every successful latency in exactly one bucket"
+        );
+        assert!(
+            s.latency_buckets
+                .windows(2)
+                .all(|w| w[0].upper < w[1].upper)
+        );
+        assert!((s.latency_buckets.last().unwrap().upper - s.latency.max).abs() < 0.001);
     }
 
     #[test]

@@ -6,10 +6,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 use hyper::Uri;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+
+pub use crate::schedule::{Pace, Rate};
+
+/// How many requests a closed-loop run for a time may send at most: the workload lists this many,
+/// and the run stops taking them when its time is up.
+pub const OPEN_ENDED: usize = u32::MAX as usize;
 
 /// The article's list of delays, in seconds: its sync client sends exactly these.
 pub const ARTICLE_DELAYS: [u64; 10] = [7, 2, 6, 4, 0, 9, 4, 2, 5, 5];
@@ -177,6 +184,8 @@ enum Kind {
     Listed(Vec<Target>),
     /// `count` requests of the same target.
     Repeated { target: Target, count: usize },
+    /// `count` requests going round a list: request `i` is `list[i % list.len()]`.
+    Cycled { list: Arc<[Target]>, count: usize },
 }
 
 impl Targets {
@@ -185,11 +194,51 @@ impl Targets {
         Targets(Kind::Repeated { target, count })
     }
 
+    /// `count` requests going round `targets` in turn (a run for a time, or at a rate), in the
+    /// memory of one round. One target is the same as [`repeated`](Targets::repeated).
+    pub fn cycled(targets: &Targets, count: usize) -> Targets {
+        if let Some((target, _)) = targets.as_repeated() {
+            return Targets::repeated(target.clone(), count);
+        }
+        let list: Arc<[Target]> = match &targets.0 {
+            Kind::Cycled { list, .. } => Arc::clone(list),
+            _ => targets.iter().cloned().collect(),
+        };
+        match list.len() {
+            0 => Targets::from(Vec::new()),
+            1 => Targets::repeated(list[0].clone(), count),
+            _ => Targets(Kind::Cycled { list, count }),
+        }
+    }
+
+    /// The first `count` of these requests (all of them when there are fewer).
+    pub fn truncated(&self, count: usize) -> Targets {
+        let count = count.min(self.len());
+        match &self.0 {
+            Kind::Listed(targets) => Targets::from(targets[..count].to_vec()),
+            Kind::Repeated { target, .. } => Targets::repeated(target.clone(), count),
+            Kind::Cycled { list, .. } => Targets(Kind::Cycled {
+                list: Arc::clone(list),
+                count,
+            }),
+        }
+    }
+
+    /// One round of the distinct list these requests go through: the list, the one repeated
+    /// target, or the list a cycle goes round.
+    pub fn round(&self) -> &[Target] {
+        match &self.0 {
+            Kind::Listed(targets) => targets,
+            Kind::Repeated { target, .. } => std::slice::from_ref(target),
+            Kind::Cycled { list, .. } => list,
+        }
+    }
+
     /// How many requests.
     pub fn len(&self) -> usize {
         match &self.0 {
             Kind::Listed(targets) => targets.len(),
-            Kind::Repeated { count, .. } => *count,
+            Kind::Repeated { count, .. } | Kind::Cycled { count, .. } => *count,
         }
     }
 
@@ -203,6 +252,7 @@ impl Targets {
         match &self.0 {
             Kind::Listed(targets) => targets.get(index),
             Kind::Repeated { target, count } => (index < *count).then_some(target),
+            Kind::Cycled { list, count } => (index < *count).then(|| &list[index % list.len()]),
         }
     }
 
@@ -211,25 +261,26 @@ impl Targets {
         match &self.0 {
             Kind::Listed(targets) => Iter::Listed(targets.iter()),
             Kind::Repeated { target, count } => Iter::Repeated(std::iter::repeat_n(target, *count)),
+            Kind::Cycled { list, count } => Iter::Cycled(list.iter().cycle().take(*count)),
         }
     }
 
     /// The one target and how many times, when every request has the same.
     pub fn as_repeated(&self) -> Option<(&Target, usize)> {
         match &self.0 {
-            Kind::Listed(_) => None,
+            Kind::Listed(_) | Kind::Cycled { .. } => None,
             Kind::Repeated { target, count } => Some((target, *count)),
         }
     }
 
     /// The list, to change it; a repeated target is written out first, a copy per request.
     pub fn to_mut(&mut self) -> &mut Vec<Target> {
-        if let Kind::Repeated { target, count } = &self.0 {
-            self.0 = Kind::Listed(vec![target.clone(); *count]);
+        if !matches!(self.0, Kind::Listed(_)) {
+            self.0 = Kind::Listed(self.iter().cloned().collect());
         }
         match &mut self.0 {
             Kind::Listed(targets) => targets,
-            Kind::Repeated { .. } => unreachable!("written out above"),
+            Kind::Repeated { .. } | Kind::Cycled { .. } => unreachable!("written out above"),
         }
     }
 
@@ -280,6 +331,8 @@ pub enum Iter<'a> {
     Listed(std::slice::Iter<'a, Target>),
     /// Over one target repeated.
     Repeated(std::iter::RepeatN<&'a Target>),
+    /// Round a list.
+    Cycled(std::iter::Take<std::iter::Cycle<std::slice::Iter<'a, Target>>>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -289,6 +342,7 @@ impl<'a> Iterator for Iter<'a> {
         match self {
             Iter::Listed(inner) => inner.next(),
             Iter::Repeated(inner) => inner.next(),
+            Iter::Cycled(inner) => inner.next(),
         }
     }
 
@@ -296,6 +350,7 @@ impl<'a> Iterator for Iter<'a> {
         match self {
             Iter::Listed(inner) => inner.size_hint(),
             Iter::Repeated(inner) => inner.size_hint(),
+            Iter::Cycled(inner) => inner.size_hint(),
         }
     }
 }
@@ -313,6 +368,10 @@ pub struct Workload {
     pub method: Method,
     /// Extra headers sent with every request, after `Host` and `User-Agent`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The body of every request; empty for none. Shared by every request, never copied.
+    pub body: Bytes,
+    /// When the requests go out: as soon as the mode allows (the default), or at a rate.
+    pub pace: Pace,
     /// The shard of a larger workload this one is (`fetch --shard I/N`), if any.
     pub shard: Option<crate::shard::Shard>,
 }
@@ -330,8 +389,59 @@ impl Workload {
             targets,
             method: Method::GET,
             headers: Vec::new(),
+            body: Bytes::new(),
+            pace: Pace::default(),
             shard: None,
         }
+    }
+
+    /// These targets sent open-loop at `rate`: request `k` is due at its place in the rate's
+    /// schedule, whatever the earlier ones are doing. For `duration` (or, without one, the
+    /// length of the rate's stages) the targets go round in turn, as many as the schedule has
+    /// due; with neither, each target is sent once.
+    pub fn at_rate(mut self, rate: Rate, duration: Option<Duration>) -> Workload {
+        if let Some(length) = duration.or(rate.length()) {
+            let count = rate.count_before(length);
+            self.targets = Targets::cycled(&self.targets, count);
+        }
+        self.pace = Pace {
+            rate: Some(rate),
+            until: None,
+        };
+        self
+    }
+
+    /// These targets sent closed-loop for `duration`, going round in turn: a new request starts
+    /// whenever one ends, until the time is up. The workload then lists [`OPEN_ENDED`] requests;
+    /// the report holds those that were sent.
+    pub fn for_duration(mut self, duration: Duration) -> Workload {
+        self.targets = Targets::cycled(&self.targets, OPEN_ENDED);
+        self.pace = Pace {
+            rate: None,
+            until: Some(duration),
+        };
+        self
+    }
+
+    /// The first `count` requests of this workload, with its servers and everything else: what a
+    /// run for a time sent, once it is over.
+    pub fn truncated(&self, count: usize) -> Workload {
+        Workload {
+            servers: self.servers.clone(),
+            targets: self.targets.truncated(count),
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            pace: self.pace.clone(),
+            shard: self.shard.clone(),
+        }
+    }
+
+    /// When request `index` is due, for an open-loop workload: its place in the whole
+    /// workload's schedule, so that the shards of a run together keep the rate.
+    pub fn scheduled_at(&self, index: usize) -> Option<Duration> {
+        let global = usize::try_from(self.global_index(index)).unwrap_or(usize::MAX);
+        self.pace.rate.as_ref()?.start_of(global)
     }
 
     /// One `GET /{delay}` per delay, in order. Equal delays share their path.
@@ -444,10 +554,8 @@ impl Workload {
 
     /// Whether every target is a slowlab delay request, so that the run has an ideal wall time.
     pub fn all_delays(&self) -> bool {
-        match self.targets.as_repeated() {
-            Some((target, _)) => target.delay.is_some(),
-            None => self.targets.iter().all(|t| t.delay.is_some()),
-        }
+        // One round says it for every request, however many rounds there are.
+        self.targets.round().iter().all(|t| t.delay.is_some())
     }
 
     /// The requested delays (targets without one are skipped).
@@ -466,11 +574,17 @@ impl Workload {
 
     /// Longest requested delay: the ideal wall time of an unbounded concurrent run.
     pub fn max_delay(&self) -> Duration {
-        match self.targets.as_repeated() {
-            Some((target, count)) if count > 0 => target.delay.unwrap_or_default(),
-            Some(_) => Duration::ZERO,
-            None => self.delays().max().unwrap_or_default(),
+        if self.targets.is_empty() {
+            return Duration::ZERO;
         }
+        let round = self.targets.round();
+        // Fewer requests than one round of a cycle: only those count.
+        let round = &round[..round.len().min(self.targets.len())];
+        round
+            .iter()
+            .filter_map(|t| t.delay)
+            .max()
+            .unwrap_or_default()
     }
 }
 

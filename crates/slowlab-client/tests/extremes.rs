@@ -40,6 +40,7 @@ fn a_summary_of_huge_delays_and_times_does_not_panic() {
             index,
             start: Duration::ZERO,
             end: Duration::MAX,
+            scheduled: None,
             slot_wait: Duration::ZERO,
             connect: None,
             first_byte: Some(Duration::MAX),

@@ -114,7 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
-            Command::Fetch(args) => commands::fetch::run(args).await,
+            Command::Fetch(args) => commands::fetch::run(*args).await,
             Command::Race(args) => commands::race::run(args).await,
             Command::Report(args) => commands::report::run(args),
         }

@@ -376,8 +376,99 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
     }
     set("errors", json!(errors));
     set("hints", json!(hints));
+    // Responses by status: counts add up; a code's latency percentiles do not (the shards keep
+    // no histogram per code), so a merged report leaves them null.
+    let mut statuses: BTreeMap<u64, u64> = BTreeMap::new();
+    for shard in shards {
+        for status in shard
+            .summary
+            .get("statuses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let code = status.get("status").and_then(Value::as_u64).unwrap_or(0);
+            let count = status.get("count").and_then(Value::as_u64).unwrap_or(0);
+            *statuses.entry(code).or_default() += count;
+        }
+    }
+    let statuses: Vec<Value> = statuses
+        .into_iter()
+        .map(|(status, count)| json!({"status": status, "count": count, "latency": null}))
+        .collect();
+    set("statuses", json!(statuses));
+    set("cut_off", json!(sum("cut_off")));
+    let latency = shards
+        .iter()
+        .try_fold(histogram::new_micros(), |mut merged, shard| {
+            histogram::add(&mut merged, &shard.histogram("latency")?)
+                .map_err(|err| MergeError(format!("{}: {err}", shard.name)))?;
+            Ok::<_, MergeError>(merged)
+        })?;
+    set(
+        "latency_buckets",
+        json!(slowlab_client::summary::buckets(&latency)),
+    );
+    let open_loop = merge_open_loop(shards, wall, &mut histograms)?;
+    set("open_loop", open_loop);
     set("histograms", Value::Object(histograms));
     Ok(Value::Object(summary))
+}
+
+/// The open-loop block of shards of one open-loop run: latency from schedule and send lag from
+/// their histograms (exact), rates and the numbers in flight added up (the shards ran side by
+/// side), behind when any shard was. `null` unless every shard has one.
+fn merge_open_loop(
+    shards: &[Shard],
+    wall: Duration,
+    histograms: &mut Map<String, Value>,
+) -> Result<Value, MergeError> {
+    let blocks: Vec<&Map<String, Value>> = shards
+        .iter()
+        .filter_map(|s| s.summary.get("open_loop")?.as_object())
+        .collect();
+    if blocks.len() != shards.len() {
+        return Ok(Value::Null);
+    }
+    let mut merged = blocks[0].clone();
+    for key in ["from_schedule", "send_lag"] {
+        let mut union = histogram::new_micros();
+        for shard in shards {
+            histogram::add(&mut union, &shard.histogram(key)?)
+                .map_err(|err| MergeError(format!("{}: {err}", shard.name)))?;
+        }
+        let max = blocks
+            .iter()
+            .filter_map(|b| b.get(key)?.get("max")?.as_f64())
+            .fold(0.0, f64::max);
+        merged.insert(key.into(), json!(histogram::percentiles(&union, max)));
+        histograms.insert(key.into(), json!(histogram::encode(&union)));
+    }
+    let total = |key: &str| {
+        blocks
+            .iter()
+            .filter_map(|b| b.get(key)?.as_f64())
+            .sum::<f64>()
+    };
+    for key in ["target_rate", "achieved_rate", "expected_in_flight"] {
+        merged.insert(key.into(), json!(total(key)));
+    }
+    // Each shard's mean in flight is over its own wall time: weigh it back to busy seconds.
+    let busy: f64 = shards
+        .iter()
+        .zip(&blocks)
+        .filter_map(|(s, b)| Some(b.get("mean_in_flight")?.as_f64()? * s.wall.as_secs_f64()))
+        .sum();
+    let wall = wall.as_secs_f64();
+    merged.insert(
+        "mean_in_flight".into(),
+        json!(if wall > 0.0 { busy / wall } else { 0.0 }),
+    );
+    let behind = blocks
+        .iter()
+        .any(|b| b.get("fell_behind").and_then(Value::as_bool) == Some(true));
+    merged.insert("fell_behind".into(), json!(behind));
+    Ok(Value::Object(merged))
 }
 
 /// Most outcomes whose `[start, end)` overlap at one moment, as `Summary` counts it for one run.
@@ -401,7 +492,7 @@ fn merge_outcomes(shards: &[Shard], started: SystemTime) -> Option<Vec<Value>> {
             .as_secs_f64();
         for outcome in shard.report.get("outcomes")?.as_array()? {
             let mut outcome = outcome.clone();
-            for key in ["start", "end", "first_byte"] {
+            for key in ["start", "end", "first_byte", "scheduled_at"] {
                 if let Some(value) = outcome.get_mut(key)
                     && let Some(secs) = value.as_f64()
                 {

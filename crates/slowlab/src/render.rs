@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 use std::time::Duration;
 
+use slowlab_client::summary::{Bucket, OpenLoop};
 use slowlab_client::workload::format_delay;
 use slowlab_client::{Outcome, Percentiles, Summary, Workload};
 
@@ -85,8 +86,22 @@ pub fn short(seconds: f64) -> String {
 /// The first line of `fetch`'s text output: the delays like the article (`[7, 2, 6]`) when they
 /// are few, else what the workload amounts to.
 pub fn workload_line(workload: &Workload) -> String {
-    let delays: Vec<Duration> = workload.delays().collect();
+    if workload.pace.rate.is_some() || workload.pace.until.is_some() {
+        return paced_line(workload);
+    }
     let n = workload.targets.len();
+    // `--count N` holds one target for all N requests: say so without writing out N delays.
+    if let Some((target, count)) = workload.targets.as_repeated()
+        && let Some(delay) = target.delay
+        && count > LISTED_DELAYS_UP_TO
+    {
+        return format!(
+            "{count} requests of {} s to {}",
+            format_delay(delay),
+            destination(workload)
+        );
+    }
+    let delays: Vec<Duration> = workload.delays().collect();
     if delays.len() == n && n <= LISTED_DELAYS_UP_TO {
         return delay_list(&delays);
     }
@@ -111,6 +126,37 @@ pub fn workload_line(workload: &Workload) -> String {
         workload.method,
         destination(workload)
     )
+}
+
+/// The first line of a run at a rate or for a time: the pace, then the round of targets it goes
+/// through (never every request, which a run for a time has too many of to list).
+fn paced_line(workload: &Workload) -> String {
+    let round = workload.targets.round();
+    let delays: Vec<Duration> = round.iter().filter_map(|t| t.delay).collect();
+    let what = if delays.len() == round.len() && round.len() <= LISTED_DELAYS_UP_TO {
+        format!("delays {} s", delay_list(&delays))
+    } else {
+        format!("{} targets ({})", round.len(), workload.method)
+    };
+    let servers = workload.servers().len();
+    let to = if round
+        .iter()
+        .all(|t| workload.server_of(t) == workload.endpoint())
+    {
+        workload.endpoint().base_url()
+    } else {
+        format!("{servers} servers")
+    };
+    match (&workload.pace.rate, workload.pace.until) {
+        (Some(rate), _) => format!(
+            "open loop at {rate} req/s: {} requests, {what} in turn, to {to}",
+            workload.targets.len()
+        ),
+        (None, until) => format!(
+            "closed loop for {}: {what} in turn, to {to}",
+            seconds(until.unwrap_or_default())
+        ),
+    }
 }
 
 /// Where a workload's requests go: the one server's base URL, or how many servers.
@@ -146,11 +192,34 @@ pub fn summary(summary: &Summary, examples: bool) -> String {
         summary.peak_concurrency,
         summary.throughput,
     );
-    if summary.latency.count > 0 {
+    if let Some(open) = &summary.open_loop {
+        open_loop(&mut out, summary, open);
+    } else if summary.latency.count > 0 {
         let _ = writeln!(out, "latency   {}", percentiles(&summary.latency));
     }
     if summary.overhead.count > 0 {
         let _ = writeln!(out, "overhead  {}", percentiles(&summary.overhead));
+    }
+    if summary.statuses.len() > 1 || summary.statuses.iter().any(|s| s.status != 200) {
+        for status in &summary.statuses {
+            let _ = writeln!(
+                out,
+                "status {}: {}  p50 {}  p90 {}  p99 {}  max {}",
+                status.status,
+                status.count,
+                short(status.latency.p50),
+                short(status.latency.p90),
+                short(status.latency.p99),
+                short(status.latency.max)
+            );
+        }
+    }
+    if summary.cut_off > 0 {
+        let _ = writeln!(
+            out,
+            "cut off: {} in flight at the end of the run did not finish within the timeout",
+            summary.cut_off
+        );
     }
     for error in &summary.errors {
         let _ = if examples {
@@ -167,6 +236,81 @@ pub fn summary(summary: &Summary, examples: bool) -> String {
     }
     for hint in &summary.hints {
         let _ = writeln!(out, "hint: {}", printable(hint));
+    }
+    out
+}
+
+/// An open-loop run's lines: latency from schedule first (what callers saw), then service time
+/// and send lag, the rates, Little's law, and one line when the client fell behind.
+fn open_loop(out: &mut String, summary: &Summary, open: &OpenLoop) {
+    let _ = writeln!(
+        out,
+        "rate      target {:.1} req/s, sent at {:.1} req/s",
+        open.target_rate, open.achieved_rate
+    );
+    if open.from_schedule.count > 0 {
+        let _ = writeln!(
+            out,
+            "latency   {}  (from schedule)",
+            percentiles(&open.from_schedule)
+        );
+    }
+    if summary.latency.count > 0 {
+        let _ = writeln!(
+            out,
+            "service   {}  (from send)",
+            percentiles(&summary.latency)
+        );
+    }
+    if open.send_lag.count > 0 {
+        let _ = writeln!(out, "send lag  {}", percentiles(&open.send_lag));
+    }
+    let _ = writeln!(
+        out,
+        "in flight expected {:.1} (rate x mean delay, Little's law); measured mean {:.1}, peak {}",
+        open.expected_in_flight, open.mean_in_flight, summary.peak_concurrency
+    );
+    if open.fell_behind {
+        let _ = writeln!(
+            out,
+            "the client fell behind the schedule: median send lag {}, sent at {:.1} of {:.1} \
+             req/s; latency from schedule counts the wait (more --connections or --concurrency \
+             may help)",
+            short(open.send_lag.p50),
+            open.achieved_rate,
+            open.target_rate
+        );
+    }
+}
+
+/// Widest bar of a histogram, in characters.
+const BAR_WIDTH: usize = 40;
+
+/// The latency histogram, a bar a bucket scaled to the fullest, like hey's:
+/// `  0.102 s [  37] |████████`.
+///
+/// `what`: what the latencies are, for the heading (`latency`, or `service time` in an open-loop
+/// run, where latency from schedule is another figure).
+pub fn histogram(buckets: &[Bucket], what: &str) -> String {
+    let mut out = String::new();
+    let Some(most) = buckets.iter().map(|b| b.count).max().filter(|&m| m > 0) else {
+        return out;
+    };
+    let _ = writeln!(out, "{what} histogram (upper bound, count):");
+    let width = buckets
+        .iter()
+        .map(|b| b.count.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for bucket in buckets {
+        let bar = (bucket.count as usize * BAR_WIDTH).div_ceil(most as usize);
+        let _ = writeln!(
+            out,
+            "  {:>9} [{:>width$}] |{}",
+            short(bucket.upper),
+            bucket.count,
+            "█".repeat(bar)
+        );
     }
     out
 }
@@ -219,6 +363,17 @@ mod tests {
         assert_eq!(
             printable("\u{1b}]0;pwned\u{7}\u{1b}[2J a\r\nb"),
             "\\u{1b}]0;pwned\\u{7}\\u{1b}[2J a\\r\\nb"
+        );
+    }
+
+    #[test]
+    fn a_huge_count_is_described_without_listing_it() {
+        // Collecting a trillion delays first would need terabytes.
+        let endpoint = slowlab_client::Endpoint::parse("http://127.0.0.1:8000").unwrap();
+        let huge = Workload::repeat(endpoint, 1_000_000_000_000, Duration::from_millis(250));
+        assert_eq!(
+            workload_line(&huge),
+            "1000000000000 requests of 0.25 s to http://127.0.0.1:8000"
         );
     }
 

@@ -201,6 +201,51 @@ fn reports_that_do_not_belong_together_are_refused_with_the_reason() {
 }
 
 #[test]
+fn shards_of_an_open_loop_run_merge_their_schedule_statuses_and_histograms() {
+    let mut served = Served::start(&[]);
+    let base_url = served.base_url.clone();
+    let args = ["--rate", "60", "--duration", "0.5s", "0", "0.02"];
+    let shards = run_shards(&base_url, 2, &args);
+    for shard in &shards {
+        assert_valid(&shard.report);
+        assert_eq!(shard.report["workload"]["requests"], 15);
+    }
+    let merged = merge::merge(&shards).unwrap();
+    assert_valid(&merged);
+    let summary = &merged["summary"];
+    assert_eq!(summary["requests"], 30);
+    assert_eq!(summary["statuses"][0]["status"], 200);
+    assert_eq!(summary["statuses"][0]["count"], 30);
+    assert!(summary["statuses"][0]["latency"].is_null());
+    let open = &summary["open_loop"];
+    assert_eq!(open["from_schedule"]["count"], 30);
+    assert_eq!(open["send_lag"]["count"], 30);
+    let target = open["target_rate"].as_f64().unwrap();
+    assert!((target - 60.0).abs() < 1.0, "two shards of 30/s: {target}");
+    let counted: u64 = summary["latency_buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 30);
+    // On the merged time axis each outcome keeps its send lag, and its place in the whole
+    // schedule: a shard's requests k and k + 2 were due 2 / 60 s apart.
+    let outcomes = merged["outcomes"].as_array().unwrap();
+    let time = |o: &Value, key: &str| o[key].as_f64().unwrap();
+    for outcome in outcomes {
+        let lag = time(outcome, "start") - time(outcome, "scheduled_at");
+        assert!((lag - time(outcome, "send_lag")).abs() < 1e-5, "{outcome}");
+    }
+    for pair in outcomes.windows(3) {
+        let step = time(&pair[2], "scheduled_at") - time(&pair[0], "scheduled_at");
+        assert!((step - 2.0 / 60.0).abs() < 1e-5, "{} {}", pair[0], pair[2]);
+    }
+    served.terminate();
+    served.wait(std::time::Duration::from_secs(20));
+}
+
+#[test]
 fn report_merge_and_show_from_the_command_line() {
     let server = Served::start(&[]);
     let dir = std::env::temp_dir().join(format!("slowlab-merge-{}", std::process::id()));

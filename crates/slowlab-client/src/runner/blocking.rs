@@ -84,8 +84,9 @@ fn fetch(
     let result = uri(&workload.url(target))
         .and_then(|url| head(shared, url, None))
         .and_then(|request| {
+            let body = &shared.workload.body[..];
             let mut response = agent
-                .run(request)
+                .run(request.map(|()| body))
                 .map_err(|err| classify(err, shared, target))?;
             first_byte = Some(shared.now());
             let code = response.status().as_u16();
@@ -105,6 +106,7 @@ fn fetch(
         index,
         start,
         end: shared.now(),
+        scheduled: None,
         slot_wait: if counts_slot_wait {
             start
         } else {

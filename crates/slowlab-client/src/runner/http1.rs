@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{Builder, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 
@@ -22,9 +22,10 @@ use crate::runner::tls::Stream;
 use crate::workload::Target;
 
 /// The request for `target` on a connection of our own: the path, with `Host`.
-fn request(shared: &Shared, target: &Target) -> Result<Request<Empty<Bytes>>, FetchError> {
+fn request(shared: &Shared, target: &Target) -> Result<Request<Full<Bytes>>, FetchError> {
     let path = uri(&shared.endpoint.path(&target.path))?;
-    Ok(head(shared, path, Some(&shared.host))?.map(|()| Empty::new()))
+    // The workload's body, shared: a clone of `Bytes` copies no byte.
+    Ok(head(shared, path, Some(&shared.host))?.map(|()| Full::new(shared.workload.body.clone())))
 }
 
 /// Read buffer of each connection when every request is a slowlab delay request, whose answers are
@@ -43,8 +44,8 @@ fn builder(shared: &Shared) -> Builder {
 
 /// Sends `request` on `sender` and reads the whole answer.
 async fn exchange(
-    sender: &mut SendRequest<Empty<Bytes>>,
-    request: Request<Empty<Bytes>>,
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
     shared: &Shared,
     target: &Target,
     progress: &mut Progress,
@@ -114,8 +115,8 @@ async fn open(
     progress: &mut Progress,
 ) -> Result<
     (
-        SendRequest<Empty<Bytes>>,
-        Connection<TokioIo<Stream>, Empty<Bytes>>,
+        SendRequest<Full<Bytes>>,
+        Connection<TokioIo<Stream>, Full<Bytes>>,
     ),
     FetchError,
 > {
@@ -123,7 +124,7 @@ async fn open(
     let stream = connect(addrs, shared).await?;
     progress.connect = Some(connecting.elapsed());
     builder(shared)
-        .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+        .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
         .await
         .map_err(|err| from_hyper(&err, &shared.base_url))
 }
@@ -140,8 +141,8 @@ pub(super) async fn run_pool(shared: Arc<Shared>, workers: usize) {
 }
 
 async fn worker(shared: Arc<Shared>, addrs: Arc<[SocketAddr]>) {
-    let mut connection: Option<SendRequest<Empty<Bytes>>> = None;
-    while let Some(index) = shared.take() {
+    let mut connection: Option<SendRequest<Full<Bytes>>> = None;
+    while let Some(index) = shared.take_when_due().await {
         let outcome = reuse(&shared, &addrs, &mut connection, index).await;
         if !shared.report(outcome) {
             return;
@@ -153,7 +154,7 @@ async fn worker(shared: Arc<Shared>, addrs: Arc<[SocketAddr]>) {
 async fn reuse(
     shared: &Shared,
     addrs: &[SocketAddr],
-    connection: &mut Option<SendRequest<Empty<Bytes>>>,
+    connection: &mut Option<SendRequest<Full<Bytes>>>,
     index: usize,
 ) -> Outcome {
     let target = &shared.workload.targets[index];

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
 use crate::runner::connect::connect;
 use crate::runner::request::{CappedBody, Progress, content_length, head};
-use crate::runner::{InFlight, Shared};
+use crate::runner::{Due, InFlight, Shared};
 
 /// Most connections opened at once while setting up.
 const OPENING_AT_ONCE: usize = 64;
@@ -204,13 +204,19 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
     let mut turn = crew.turns.acquire().await.ok();
     loop {
         let mut opened = 0;
+        // In an open-loop run: when the next request is due, if it is not yet.
+        let mut wake = None;
         while more && streams.len() < slots {
             if is_dead(&mut sender) {
                 usable = false;
                 break;
             }
-            match shared.take() {
-                Some(index) => {
+            match shared.take_if_due() {
+                Due::At(when) => {
+                    wake = Some(when);
+                    break;
+                }
+                Due::Now(index) => {
                     first.get_or_insert(index);
                     match Stream::open(shared, &mut sender, &mut template, index, crew.limited) {
                         Ok(stream) => streams.push(stream),
@@ -227,11 +233,19 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
                         tokio::task::yield_now().await;
                     }
                 }
-                None => more = false,
+                Due::Done => more = false,
             }
         }
         // The first streams are open: the next connection's turn.
         drop(turn.take());
+        if let (true, true, Some(when)) = (streams.is_empty(), usable, wake) {
+            // Nothing in flight and the next request not yet due: sleep until it is.
+            tokio::select! {
+                biased;
+                () = shared.control.cancelled() => return crew.leave(None),
+                () = tokio::time::sleep_until(when.into()) => continue,
+            }
+        }
         if streams.is_empty() {
             if !more || usable {
                 return crew.leave(None);
@@ -286,6 +300,8 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
                 Some(outcome) => outcome,
                 None => continue,
             },
+            // The next request is due: open its stream.
+            () = sleep_until_due(wake) => continue,
             // Streams in flight are dropped (and reset); the collector reports them cancelled.
             () = shared.control.cancelled() => return crew.leave(None),
         };
@@ -303,6 +319,14 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
         if !report(shared, outcome, first, &mut connect) {
             return crew.leave(None);
         }
+    }
+}
+
+/// Sleeps until `wake`, or forever when there is nothing to wake for.
+async fn sleep_until_due(wake: Option<std::time::Instant>) {
+    match wake {
+        Some(when) => tokio::time::sleep_until(when.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -524,9 +548,16 @@ fn send(
             copy
         }
     };
-    let (response, _) = sender
-        .send_request(request, true)
+    let body = &shared.workload.body;
+    let (response, mut stream) = sender
+        .send_request(request, body.is_empty())
         .map_err(|err| from_h2(&err, shared))?;
+    if !body.is_empty() {
+        // Queued whole; h2 sends it as the peer's flow-control window allows.
+        stream
+            .send_data(body.clone(), true)
+            .map_err(|err| from_h2(&err, shared))?;
+    }
     Ok(response)
 }
 

@@ -139,6 +139,8 @@ struct Gauge {
     in_flight: AtomicUsize,
     peak: AtomicUsize,
     started: AtomicUsize,
+    /// One past the highest request index taken by a worker so far.
+    taken: AtomicUsize,
 }
 
 impl Control {
@@ -171,6 +173,12 @@ impl Control {
     /// outcomes received it gives a count in flight that cannot lag behind them.
     pub fn started(&self) -> usize {
         self.gauge.started.load(Ordering::Relaxed)
+    }
+
+    /// One past the highest request index any worker took: in a run for a time, the requests
+    /// that may have an outcome are those below it.
+    pub(crate) fn taken(&self) -> usize {
+        self.gauge.taken.load(Ordering::Relaxed)
     }
 
     pub(crate) async fn cancelled(&self) {
@@ -222,15 +230,93 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Takes the next request to send, or `None` when all are taken or the run was cancelled.
+    /// Takes the next request to send, or `None` when all are taken, the run was cancelled or
+    /// its time is up. Takes no notice of a rate: see [`take_when_due`](Shared::take_when_due).
     pub fn take(&self) -> Option<usize> {
-        if self.control.is_cancelled() {
+        if self.control.is_cancelled() || self.time_is_up() {
             return None;
         }
         let position = self.next.fetch_add(1, Ordering::Relaxed);
+        let index = self.at(position)?;
+        self.control
+            .gauge
+            .taken
+            .fetch_max(index + 1, Ordering::Relaxed);
+        Some(index)
+    }
+
+    /// The request at `position` of the queue.
+    fn at(&self, position: usize) -> Option<usize> {
         match &self.queue {
             None => (position < self.workload.targets.len()).then_some(position),
             Some(queue) => queue.get(position).map(|&index| index as usize),
+        }
+    }
+
+    /// Whether a closed-loop run for a time has reached its end: no new request starts.
+    fn time_is_up(&self) -> bool {
+        self.workload
+            .pace
+            .until
+            .is_some_and(|until| self.scheduler_now() >= until)
+    }
+
+    /// Time since the run's start on tokio's clock, which the schedule's sleeps use (and which
+    /// a test may pause); the same as [`now`](Shared::now) otherwise.
+    fn scheduler_now(&self) -> Duration {
+        tokio::time::Instant::now()
+            .into_std()
+            .saturating_duration_since(self.origin)
+    }
+
+    /// Takes the next request and, in an open-loop run, waits until it is due. `None` as for
+    /// [`take`](Shared::take), or when the run is cancelled while waiting.
+    ///
+    /// Each worker waits for the request it took; requests are taken in the order they are due,
+    /// so a request is late (has send lag) only when every worker was busy at its time.
+    pub async fn take_when_due(&self) -> Option<usize> {
+        let index = self.take()?;
+        let Some(due) = self.workload.scheduled_at(index) else {
+            return Some(index);
+        };
+        tokio::select! {
+            biased;
+            () = self.control.cancelled() => None,
+            () = tokio::time::sleep_until((self.origin + due).into()) => Some(index),
+        }
+    }
+
+    /// Takes the next request if it is due now; otherwise says when it will be. For workers that
+    /// have other things to do while they wait (an HTTP/2 connection's streams).
+    pub fn take_if_due(&self) -> Due {
+        if self.workload.pace.rate.is_none() {
+            return self.take().map_or(Due::Done, Due::Now);
+        }
+        loop {
+            if self.control.is_cancelled() {
+                return Due::Done;
+            }
+            let position = self.next.load(Ordering::Relaxed);
+            let Some(index) = self.at(position) else {
+                return Due::Done;
+            };
+            let Some(due) = self.workload.scheduled_at(index) else {
+                return Due::Done;
+            };
+            if due > self.scheduler_now() {
+                return Due::At(self.origin + due);
+            }
+            if self
+                .next
+                .compare_exchange(position, position + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.control
+                    .gauge
+                    .taken
+                    .fetch_max(index + 1, Ordering::Relaxed);
+                return Due::Now(index);
+            }
         }
     }
 
@@ -274,6 +360,16 @@ impl Shared {
             }
         }
     }
+}
+
+/// What [`Shared::take_if_due`] found.
+pub(crate) enum Due {
+    /// This request, due now or earlier: send it.
+    Now(usize),
+    /// The next request is due at this instant.
+    At(Instant),
+    /// Nothing more to send.
+    Done,
 }
 
 /// The parts of a run that [`Shared`] is made from.
@@ -391,5 +487,104 @@ fn start_async(shared: Arc<Shared>) {
             let connections = connections.min(shared.len().max(1));
             tokio::spawn(http1::run_pool(shared, connections));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::Rate;
+
+    /// Workers sharing one open-loop run, on a paused clock: what each took and when.
+    fn paced(rate: &str, count: usize) -> (Arc<Shared>, tokio::time::Instant) {
+        let endpoint = Endpoint::parse("http://127.0.0.1:9").unwrap();
+        let workload = Workload::repeat(endpoint, count, Duration::ZERO)
+            .at_rate(Rate::parse(rate).unwrap(), None);
+        let origin = tokio::time::Instant::now();
+        let (sender, _) = tokio::sync::mpsc::unbounded_channel();
+        let run = Run {
+            workload: Arc::new(workload),
+            options: RequestOptions::default(),
+            origin: origin.into_std(),
+            control: Control::new(),
+            outcomes: sender,
+        };
+        let shared = run
+            .share(Mode::Async, run.workload.endpoint(), None)
+            .unwrap();
+        (shared, origin)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_ith_request_is_taken_at_i_over_r() {
+        let (shared, origin) = paced("40", 100);
+        let mut starts = Vec::new();
+        while let Some(index) = shared.take_when_due().await {
+            starts.push((index, origin.elapsed()));
+        }
+        assert_eq!(starts.len(), 100);
+        for (i, (index, at)) in starts.into_iter().enumerate() {
+            assert_eq!(index, i);
+            let expected = Duration::from_secs_f64(i as f64 / 40.0);
+            let off = at.abs_diff(expected);
+            assert!(
+                off <= Duration::from_millis(1),
+                "#{i} at {at:?}, due {expected:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_workers_take_late_requests_at_once_and_never_early() {
+        // Two workers, each busy 100 ms per request, at 40/s: 20/s is all they can send, so
+        // requests fall further and further behind but none goes before it is due.
+        let (shared, origin) = paced("40", 40);
+        let workers = (0..2).map(|_| {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let mut taken = Vec::new();
+                while let Some(index) = shared.take_when_due().await {
+                    taken.push((index, origin.elapsed()));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                taken
+            })
+        });
+        let mut taken = Vec::new();
+        for worker in workers {
+            taken.extend(worker.await.unwrap());
+        }
+        taken.sort();
+        assert_eq!(taken.len(), 40);
+        for &(index, at) in &taken {
+            let due = Duration::from_secs_f64(index as f64 / 40.0);
+            assert!(
+                at >= due,
+                "#{index} sent at {at:?}, before it was due at {due:?}"
+            );
+        }
+        let (_, last) = taken[39];
+        assert!(
+            last >= Duration::from_millis(1900),
+            "two workers send 20/s: {last:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn take_if_due_says_when_the_next_is_due() {
+        let (shared, origin) = paced("10", 3);
+        assert!(matches!(shared.take_if_due(), Due::Now(0)));
+        let Due::At(when) = shared.take_if_due() else {
+            panic!("#1 is not due yet");
+        };
+        assert_eq!(
+            when.duration_since(origin.into_std()),
+            Duration::from_millis(100)
+        );
+        tokio::time::sleep_until(when.into()).await;
+        assert!(matches!(shared.take_if_due(), Due::Now(1)));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(matches!(shared.take_if_due(), Due::Now(2)));
+        assert!(matches!(shared.take_if_due(), Due::Done));
     }
 }

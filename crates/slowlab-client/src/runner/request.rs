@@ -79,6 +79,7 @@ impl Progress {
             index,
             start,
             end: shared.now(),
+            scheduled: None,
             slot_wait,
             connect: self.connect,
             first_byte: self.first_byte,

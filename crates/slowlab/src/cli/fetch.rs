@@ -6,7 +6,9 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, ValueEnum};
 use slowlab_client::Mode;
 
-use super::values::{MAX_COUNT, MAX_RANDOM, MAX_SLOTS, MAX_THREADS, parse_delay, parse_timeout};
+use super::values::{
+    MAX_COUNT, MAX_RANDOM, MAX_SLOTS, MAX_THREADS, parse_delay, parse_rate, parse_timeout,
+};
 
 pub(super) const FETCH_EXAMPLES: &str = "\
 Examples:
@@ -20,8 +22,12 @@ Examples:
   slowlab fetch --count 10000000 --delay 0 -c 100 -o json --no-outcomes -q    a summary, no list
   slowlab fetch --base-url https://example.com --max-response-bytes 1048576 --urls urls.txt
   slowlab fetch --count 1000 --delay 0.5 --fail-on 'p99>0.6s,errors>0'
+  slowlab fetch --rate 200 --duration 10s --connections 100 0.05    open loop: 200/s for 10 s
+  slowlab fetch --rate 100,1000@30s,1000@60s,0@10s --http2 0.1      a ramp up, a hold, a ramp down
+  slowlab fetch --duration 30s --concurrency 50 0 0.1 0.5           closed loop for 30 s
   slowlab fetch --count 10000 --delay 1 --report run.html     the run as a page, at a glance
   slowlab fetch --urls urls.txt --base-url http://127.0.0.1:9000 --output ndjson
+  slowlab fetch -X POST --body '{\"n\": 1}' --content-type application/json --urls urls.txt
   printf 'http://127.0.0.1:8000/1\\nhttp://127.0.0.1:8001/2\\n' | slowlab fetch --urls -
 
 Text output prints the delays, each response body as it arrives (up to 20 requests, or always
@@ -78,7 +84,8 @@ pub struct FetchArgs {
     #[arg(long, short = 'n', value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=MAX_COUNT))]
     pub count: Option<u64>,
-    /// The delay of each --count request, in seconds (0 to 86400).
+    /// The delay of each --count request, in seconds (0 to 86400). (`-d` is the delay, not a
+    /// request body as in curl and hey: bodies are --body and --body-file.)
     #[arg(long, short = 'd', value_parser = parse_delay, value_name = "SECONDS",
           requires = "count", default_value = "1")]
     pub delay: Duration,
@@ -135,11 +142,34 @@ pub struct FetchArgs {
     /// Proxy-Connection) are refused.
     #[arg(long = "header", short = 'H', value_name = "NAME:VALUE")]
     pub headers: Vec<String>,
+    /// Send TEXT as the body of every request, in every mode (pick the method with -X, e.g.
+    /// POST). Not -d: that is --delay here.
+    #[arg(long, value_name = "TEXT", conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Send the bytes of FILE (`-`: standard input) as the body of every request, unchanged.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// The Content-Type header of every request, e.g. application/json (same as
+    /// -H 'Content-Type: ...').
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
     /// https://: accept any server certificate (self-signed test servers), like `curl -k`.
     #[arg(long, short = 'k')]
     pub insecure: bool,
+    /// Open loop: send R requests a second whatever the earlier ones are doing (decimals allowed),
+    /// and measure latency from when each was due, so a slow server cannot hide the queue it
+    /// causes. Stages ramp linearly: `100,1000@30s,1000@60s,0@10s` starts at 100/s, ramps to
+    /// 1000/s over 30 s, holds it 60 s and ramps down to 0 over 10 s. Async mode only.
+    #[arg(long, value_name = "R|R,R@D,...", value_parser = parse_rate)]
+    pub rate: Option<slowlab_client::Rate>,
+    /// Run for this long (30s, 2m), the delays or --urls sent in turn, round and round: at
+    /// --rate, or closed loop with --concurrency K (K at a time, a new one as one ends). At the
+    /// end nothing new starts; requests in flight get up to --timeout (30 s by default) to finish.
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION",
+          conflicts_with_all = ["count", "random"])]
+    pub duration: Option<Duration>,
     /// Give up on a request after this long, e.g. 2.5s or 500ms, above 0 and at most a day
-    /// (default: wait as long as the server takes).
+    /// (default: wait as long as the server takes; 30 s in a run for a --duration).
     #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
     pub timeout: Option<Duration>,
     /// Give up connecting after this long, above 0 and at most a day.
@@ -160,12 +190,17 @@ pub struct FetchArgs {
     /// Text output: print every response body as it arrives, however many requests.
     #[arg(long)]
     pub print_bodies: bool,
+    /// Text output: no latency histogram under the summary (drawn for runs of 100 requests or
+    /// more).
+    #[arg(long)]
+    pub no_histogram: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
     /// Thresholds that fail the run with exit status 3, e.g. 'p99>2.5s,errors>0'. Metrics:
     /// p50 p90 p99 p99.9 max mean (latency), overhead-p50 ... overhead-max, errors, error-rate
-    /// (0 to 1), wall, efficiency, throughput, peak-concurrency; operators > >= < <=; durations
+    /// (0 to 1), wall, efficiency, throughput, peak-concurrency, status-5xx, status-4xx,
+    /// status-503 (responses of that class or code); operators > >= < <=; durations
     /// with a unit us, ms, s or m (no unit: seconds). A rule on errors or error-rate replaces the
     /// default "any failed request exits 1".
     #[arg(long, value_name = "RULES")]

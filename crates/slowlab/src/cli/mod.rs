@@ -40,7 +40,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Send requests to a slow API sequentially, on threads or async, and measure every one.
     #[command(after_help = fetch::FETCH_EXAMPLES)]
-    Fetch(FetchArgs),
+    Fetch(Box<FetchArgs>),
     /// Run the same requests sequentially and async, side by side, against an embedded server.
     #[command(after_help = race::RACE_EXAMPLES)]
     Race(RaceArgs),

@@ -51,6 +51,11 @@ pub fn parse_delay(text: &str) -> Result<Duration, String> {
     Ok(delay)
 }
 
+/// Parses `--rate`: a rate, or a starting rate and ramps (`100,1000@30s`).
+pub fn parse_rate(text: &str) -> Result<slowlab_client::Rate, String> {
+    slowlab_client::Rate::parse(text).map_err(|err| err.to_string())
+}
+
 /// Parses a timeout: a duration above 0 and at most [`MAX_TIMEOUT`].
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     let timeout = parse_duration(text)?;

@@ -16,16 +16,21 @@ use slowlab_client::workload::random_delays;
 use slowlab_client::{Control, Endpoint, Mode, RequestOptions, Target, Workload};
 
 use crate::UsageError;
+use crate::cli::values::MAX_COUNT;
 use crate::cli::{FetchArgs, FetchOutput, ModeArg};
 use crate::commands::{drop_efficiency_without_ideal, endpoint};
 use crate::output::tolerate_broken_pipe;
 use crate::sink::Sink;
 use crate::sink::csv::CsvSink;
 use crate::sink::json::{JsonSink, NdjsonSink};
-use crate::sink::progress::Progress;
+use crate::sink::progress::{Progress, Timed};
 use crate::sink::text::{BODY_LINES_UP_TO, TextSink};
 use crate::usage;
 use fail_on::Rule;
+
+/// The timeout of a run for a `--duration` when none is given: requests in flight at its end
+/// finish within this.
+const DURATION_RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Requests drawn when no workload is given, like the article.
 const DEFAULT_RANDOM: usize = 10;
@@ -58,6 +63,7 @@ impl Plan {
     /// Checks `args`; the error says what to change.
     pub fn new(args: &FetchArgs) -> Result<Plan, UsageError> {
         let mode = resolve_mode(args)?;
+        check_duration(args, mode)?;
         let rules = match args.fail_on.as_deref() {
             Some(text) => fail_on::parse(text).map_err(|err| usage!("--fail-on: {err}"))?,
             None => Vec::new(),
@@ -71,11 +77,28 @@ impl Plan {
         }
         let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| usage!("--method {:?} is not an HTTP method", args.method))?;
-        let headers = args
+        let mut headers: Vec<(HeaderName, HeaderValue)> = args
             .headers
             .iter()
             .map(|header| parse_header(header))
             .collect::<Result<_, _>>()?;
+        if let Some(kind) = &args.content_type {
+            let value = HeaderValue::from_str(kind.trim()).map_err(|_| {
+                usage!("--content-type {kind:?} is not a valid header value; e.g. application/json")
+            })?;
+            headers.push((http::header::CONTENT_TYPE, value));
+        }
+        let stdin_users = [
+            args.urls.as_deref().is_some_and(|p| p.as_os_str() == "-"),
+            args.body_file
+                .as_deref()
+                .is_some_and(|p| p.as_os_str() == "-"),
+        ];
+        if stdin_users.iter().all(|&reads| reads) {
+            return Err(usage!(
+                "--urls - and --body-file - both read standard input; give one of them a file"
+            ));
+        }
         Ok(Plan {
             mode,
             rules,
@@ -118,7 +141,8 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
     let total = workload.targets.len();
     let print_bodies = args.print_bodies || total <= BODY_LINES_UP_TO;
     let options = RequestOptions {
-        timeout: args.timeout,
+        // A run for a time ends: what is in flight at its end gets a bounded time to finish.
+        timeout: args.timeout.or(args.duration.map(|_| DURATION_RUN_TIMEOUT)),
         connect_timeout: args.connect_timeout,
         concurrency: args.concurrency.map(|k| k as usize),
         threads: args.threads.map(|n| n as usize),
@@ -135,11 +159,33 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
 
     let control = Control::new();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let progress = Progress::new(total, !args.quiet, color, &control);
+    let pace = &workload.pace;
+    // A run at a rate or for a time: a bar that follows the schedule's clock.
+    let length = match &pace.rate {
+        Some(rate) => args
+            .duration
+            .or(rate.length())
+            .or_else(|| rate.start_of(total.saturating_sub(1))),
+        None => pace.until,
+    };
+    let progress = match length {
+        Some(length) => {
+            let ramp = pace.rate.clone().filter(|rate| !rate.stages().is_empty());
+            Progress::timed(Timed { length, ramp }, !args.quiet, color, &control)
+        }
+        None => Progress::new(total, !args.quiet, color, &control),
+    };
     // Output on the terminal the bar is on moves it out of the way as it is written.
     let stdout = progress.beside(io::stdout(), io::stdout().is_terminal());
     let mut sink: Box<dyn Sink + Send> = match args.output {
-        FetchOutput::Text => Box::new(TextSink::new(stdout, total, args.print_bodies)),
+        FetchOutput::Text => {
+            let sink = TextSink::new(stdout, total, args.print_bodies);
+            Box::new(if args.no_histogram {
+                sink.without_histogram()
+            } else {
+                sink
+            })
+        }
         FetchOutput::Json => Box::new(JsonSink::new(BufWriter::new(stdout))),
         FetchOutput::Ndjson => Box::new(NdjsonSink::new(BufWriter::new(stdout))),
         FetchOutput::Csv => Box::new(CsvSink::new(BufWriter::new(stdout))),
@@ -251,7 +297,62 @@ fn resolve_mode(args: &FetchArgs) -> Result<Mode, UsageError> {
     if mode != ModeArg::Threads && args.threads.is_some() {
         return Err(usage!("--threads applies to --mode threads only"));
     }
+    if mode != ModeArg::Async && args.rate.is_some() {
+        return Err(usage!(
+            "--rate applies to --mode async only: the {} mode is closed loop by nature, each \
+             client starting a request only when its last one ended; e.g. `--rate 100 \
+             --connections 50` in async mode",
+            Mode::from(mode).as_str()
+        ));
+    }
     Ok(Mode::from(mode))
+}
+
+/// Checks that a run for a time (`--duration`) has a way to end and a bound on what it holds.
+fn check_duration(args: &FetchArgs, mode: Mode) -> Result<(), UsageError> {
+    if let Some(rate) = &args.rate {
+        let Some(length) = args.duration.or(rate.length()) else {
+            return Ok(());
+        };
+        let due = rate.count_before(length);
+        if due as u64 > MAX_COUNT {
+            return Err(usage!(
+                "--rate {rate} for {} s schedules {due} requests, more than the {MAX_COUNT} one \
+                 run may send; lower the rate or the --duration",
+                length.as_secs_f64()
+            ));
+        }
+        if due == 0 {
+            return Err(usage!(
+                "--rate {rate} schedules no request in {} s; raise the rate or the --duration",
+                length.as_secs_f64()
+            ));
+        }
+        return Ok(());
+    }
+    if args.duration.is_none() {
+        return Ok(());
+    }
+    if mode == Mode::Async && args.concurrency.is_none() {
+        return Err(usage!(
+            "--duration without --rate runs closed loop and needs --concurrency K (K requests at \
+             a time, a new one as one ends), e.g. `--duration 30s --concurrency 50`; or give \
+             --rate R for open-loop arrivals"
+        ));
+    }
+    if args.shard.is_some() {
+        return Err(usage!(
+            "--duration without --rate cannot be sharded: a closed-loop run for a time has no \
+             fixed list to share out; give --rate R, e.g. `--rate 100 --duration 30s --shard 0/2`"
+        ));
+    }
+    if args.urls.is_some() {
+        return Err(usage!(
+            "--duration without --rate takes delays, not --urls; with --urls give --rate R, \
+             e.g. `--rate 100 --duration 30s --urls urls.txt`"
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses rules that cannot mean anything for this workload: an efficiency needs delays to
@@ -322,9 +423,46 @@ fn build_workload(args: &FetchArgs, plan: &Plan) -> Result<Workload, UsageError>
     };
     workload.method = plan.method.clone();
     workload.headers.clone_from(&plan.headers);
+    workload.body = read_body(args)?.into();
+    let workload = match (&args.rate, args.duration) {
+        (Some(rate), duration) => workload.at_rate(rate.clone(), duration),
+        (None, Some(duration)) => workload.for_duration(duration),
+        (None, None) => workload,
+    };
+    // A shard of an open-loop run keeps its requests' places in the whole schedule.
     Ok(match args.shard {
         Some(spec) => workload.into_shard(spec),
         None => workload,
+    })
+}
+
+/// The body of every request: --body's text, --body-file's bytes, or none.
+fn read_body(args: &FetchArgs) -> Result<Vec<u8>, UsageError> {
+    if let Some(text) = &args.body {
+        return Ok(text.clone().into_bytes());
+    }
+    let Some(path) = &args.body_file else {
+        return Ok(Vec::new());
+    };
+    if path.as_os_str() == "-" {
+        let mut body = Vec::new();
+        io::stdin()
+            .read_to_end(&mut body)
+            .map_err(|err| usage!("--body-file -: cannot read standard input: {err}"))?;
+        return Ok(body);
+    }
+    if path.is_dir() {
+        return Err(usage!(
+            "--body-file {}: is a directory; give a file, e.g. --body-file request.json",
+            path.display()
+        ));
+    }
+    std::fs::read(path).map_err(|err| {
+        usage!(
+            "--body-file {}: cannot read it: {err}; give a readable file, e.g. --body-file \
+             request.json, or - for standard input",
+            path.display()
+        )
     })
 }
 

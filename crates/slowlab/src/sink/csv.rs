@@ -25,8 +25,11 @@ struct Row<'a> {
     first_byte: Option<f64>,
     error_kind: Option<&'static str>,
     error_message: Option<&'a str>,
-    /// Last, so readers that go by column position still find the earlier columns.
+    /// After the earlier columns, so readers that go by column position still find them.
     url: &'a str,
+    /// Open loop: when the request was due, and how late it went out; empty otherwise.
+    scheduled_at: Option<f64>,
+    send_lag: Option<f64>,
 }
 
 /// Writes a row per outcome.
@@ -67,6 +70,8 @@ impl<W: Write> Sink for CsvSink<W> {
             error_kind: r.error.as_ref().map(|e| e.kind.as_str()),
             error_message: r.error.as_ref().map(|e| e.message),
             url: &r.url,
+            scheduled_at: r.scheduled_at,
+            send_lag: r.send_lag,
         };
         self.out.serialize(row).map_err(into_io)
     }

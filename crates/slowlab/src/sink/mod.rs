@@ -55,6 +55,13 @@ pub struct OutcomeRecord<'a> {
     pub connect: Option<f64>,
     /// When the response head arrived, seconds from the run's start.
     pub first_byte: Option<f64>,
+    /// Open loop (`--rate`): when the request was due, seconds from the run's start. Left out
+    /// of closed-loop records (and so of the race's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<f64>,
+    /// Open loop: `start - scheduled_at`, how late it was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_lag: Option<f64>,
     /// Why it failed.
     pub error: Option<ErrorRecord<'a>>,
 }
@@ -98,6 +105,8 @@ impl<'a> OutcomeRecord<'a> {
             slot_wait: secs(&outcome.slot_wait),
             connect: outcome.connect.as_ref().map(secs),
             first_byte: outcome.first_byte.as_ref().map(secs),
+            scheduled_at: outcome.scheduled.as_ref().map(secs),
+            send_lag: outcome.send_lag().as_ref().map(secs),
             error,
         }
     }
@@ -118,6 +127,30 @@ pub struct WorkloadRecord {
     /// A SHA-256 of what the whole workload sends (servers, method, headers, targets): reports
     /// merge only when their digests agree.
     pub digest: String,
+    /// Open loop (`--rate`): the starting rate and the ramps; `null` in closed-loop runs.
+    pub rate: Option<RateRecord>,
+    /// A closed-loop run for a time (`--duration` without `--rate`): its length in seconds.
+    pub duration: Option<f64>,
+}
+
+/// An open-loop run's rate in machine output.
+#[derive(Debug, Serialize)]
+pub struct RateRecord {
+    /// As typed: `200` or `100,1000@30s`.
+    pub text: String,
+    /// Requests a second at the start.
+    pub start: f64,
+    /// Each ramps linearly from the rate before it to `rate` over `over` seconds.
+    pub stages: Vec<StageRecord>,
+}
+
+/// One ramp of a [`RateRecord`].
+#[derive(Debug, Serialize)]
+pub struct StageRecord {
+    /// Requests a second at the end of the stage.
+    pub rate: f64,
+    /// Its length, seconds.
+    pub over: f64,
 }
 
 impl WorkloadRecord {
@@ -129,6 +162,19 @@ impl WorkloadRecord {
             method: workload.method.to_string(),
             requests: workload.targets.len(),
             digest: workload.whole_digest(),
+            rate: workload.pace.rate.as_ref().map(|rate| RateRecord {
+                text: rate.to_string(),
+                start: rate.start(),
+                stages: rate
+                    .stages()
+                    .iter()
+                    .map(|stage| StageRecord {
+                        rate: stage.rate,
+                        over: stage.over.as_secs_f64(),
+                    })
+                    .collect(),
+            }),
+            duration: workload.pace.until.map(|until| until.as_secs_f64()),
         }
     }
 }

@@ -65,6 +65,16 @@ impl Snapshot {
     }
 }
 
+/// A run at a rate or for a time, whose bar follows the clock: it fills as the schedule's time
+/// passes, so its ETA is the schedule's end, and it counts requests done beside it.
+#[derive(Debug, Clone)]
+pub struct Timed {
+    /// How long the run schedules requests for.
+    pub length: Duration,
+    /// The rate, when it ramps: the bar shows the current target.
+    pub ramp: Option<slowlab_client::Rate>,
+}
+
 /// The bar, or nothing.
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -75,6 +85,21 @@ impl Progress {
     /// A bar for `total` requests, if `wanted` and stderr is a terminal; `color` picks the style.
     /// Must be called inside a tokio runtime: a task redraws the bar.
     pub fn new(total: usize, wanted: bool, color: bool, control: &Control) -> Progress {
+        Progress::maybe(total, None, wanted, color, control)
+    }
+
+    /// A bar for a run at a rate or for a time ([`Timed`]), if `wanted` and stderr is a terminal.
+    pub fn timed(timed: Timed, wanted: bool, color: bool, control: &Control) -> Progress {
+        Progress::maybe(0, Some(timed), wanted, color, control)
+    }
+
+    fn maybe(
+        total: usize,
+        timed: Option<Timed>,
+        wanted: bool,
+        color: bool,
+        control: &Control,
+    ) -> Progress {
         if !(wanted && io::stderr().is_terminal()) {
             return Progress {
                 bar: None,
@@ -82,7 +107,78 @@ impl Progress {
             };
         }
         let target = ProgressDrawTarget::stderr_with_hz(REDRAWS_PER_SECOND);
-        Progress::drawn_on(total, color, control, target)
+        match timed {
+            Some(timed) => Progress::timed_on(timed, color, control, target),
+            None => Progress::drawn_on(total, color, control, target),
+        }
+    }
+
+    /// A bar that fills with the schedule's time, drawn on `target`.
+    fn timed_on(
+        timed: Timed,
+        color: bool,
+        control: &Control,
+        target: ProgressDrawTarget,
+    ) -> Progress {
+        let template = if color {
+            "{elapsed_precise} [{bar:30.cyan/blue}] {done} done {rate}eta {eta} \
+             in flight {in_flight}, errors {errors}"
+        } else {
+            "{elapsed_precise} [{bar:30}] {done} done {rate}eta {eta} \
+             in flight {in_flight}, errors {errors}"
+        };
+        let counts = Arc::<Counts>::default();
+        let figures = {
+            let counts = Arc::clone(&counts);
+            let control = control.clone();
+            move || {
+                Snapshot::new(
+                    u64::MAX,
+                    control.started() as u64,
+                    counts.done.load(Ordering::Relaxed),
+                    counts.errors.load(Ordering::Relaxed),
+                )
+            }
+        };
+        let (done, in_flight, errors) = (figures.clone(), figures.clone(), figures);
+        let style = ProgressStyle::with_template(template)
+            .expect("the template is valid")
+            .progress_chars("=> ")
+            .with_key(
+                "done",
+                move |_: &ProgressState, out: &mut dyn fmt::Write| {
+                    let _ = write!(out, "{}", done().done);
+                },
+            )
+            .with_key(
+                "rate",
+                move |state: &ProgressState, out: &mut dyn fmt::Write| {
+                    if let Some(rate) = &timed.ramp {
+                        let now = rate.at(state.elapsed());
+                        let _ = write!(out, "target {now:.0}/s ");
+                    }
+                },
+            )
+            .with_key(
+                "in_flight",
+                move |_: &ProgressState, out: &mut dyn fmt::Write| {
+                    let _ = write!(out, "{}", in_flight().in_flight);
+                },
+            )
+            .with_key(
+                "errors",
+                move |_: &ProgressState, out: &mut dyn fmt::Write| {
+                    let _ = write!(out, "{}", errors().errors);
+                },
+            );
+        let millis = u64::try_from(timed.length.as_millis()).unwrap_or(u64::MAX);
+        let bar = ProgressBar::with_draw_target(Some(millis), ProgressDrawTarget::hidden())
+            .with_style(style);
+        tokio::spawn(redraw(bar.clone(), target, Arc::clone(&counts), true));
+        Progress {
+            bar: Some(bar),
+            counts,
+        }
     }
 
     /// A bar drawn on `target` once the run has lasted [`SHOW_AFTER`].
@@ -132,7 +228,7 @@ impl Progress {
             );
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden())
             .with_style(style);
-        tokio::spawn(redraw(bar.clone(), target, Arc::clone(&counts)));
+        tokio::spawn(redraw(bar.clone(), target, Arc::clone(&counts), false));
         Progress {
             bar: Some(bar),
             counts,
@@ -169,7 +265,11 @@ impl Progress {
 
 /// Shows the bar once the run has lasted a moment, then redraws it with fresh figures at most
 /// [`REDRAWS_PER_SECOND`] times a second until it is finished.
-async fn redraw(bar: ProgressBar, target: ProgressDrawTarget, counts: Arc<Counts>) {
+///
+/// `by_time`: the bar's position is the milliseconds elapsed (a [`Timed`] bar), not the count
+/// of requests done.
+async fn redraw(bar: ProgressBar, target: ProgressDrawTarget, counts: Arc<Counts>, by_time: bool) {
+    let began = Instant::now();
     tokio::time::sleep(SHOW_AFTER).await;
     if bar.is_finished() {
         return;
@@ -180,7 +280,13 @@ async fn redraw(bar: ProgressBar, target: ProgressDrawTarget, counts: Arc<Counts
     while !bar.is_finished() {
         every.tick().await;
         // Draws, at most as often as the target allows.
-        bar.set_position(counts.done.load(Ordering::Relaxed));
+        let position = if by_time {
+            let millis = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+            millis.min(bar.length().unwrap_or(u64::MAX))
+        } else {
+            counts.done.load(Ordering::Relaxed)
+        };
+        bar.set_position(position);
     }
 }
 
@@ -377,6 +483,37 @@ mod tests {
         assert!(last.contains("eta"), "{last}");
         progress.finish();
         drop(lines);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timed_bar_fills_with_the_clock_and_shows_the_ramps_target() {
+        let screen = Screen::default();
+        let target =
+            ProgressDrawTarget::term_like_with_hz(Box::new(screen.clone()), REDRAWS_PER_SECOND);
+        // A ramp from 0 to 1000/s over 2 s: after about 0.6 s the target is about 300/s.
+        let timed = Timed {
+            length: Duration::from_secs(2),
+            ramp: Some(slowlab_client::Rate::parse("0,1000@2s").unwrap()),
+        };
+        let progress = Progress::timed_on(timed, false, &Control::new(), target);
+        for index in 0..7 {
+            progress.outcome(&outcome(index, true));
+        }
+        tokio::time::sleep(SHOW_AFTER + Duration::from_millis(300)).await;
+        let (frames, last) = screen.frames.lock().unwrap().clone();
+        assert!(frames > 0, "the bar was drawn");
+        assert!(last.contains("7 done"), "{last}");
+        let target: f64 = last
+            .split("target ")
+            .nth(1)
+            .and_then(|rest| rest.split("/s").next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no target rate: {last}"));
+        assert!((200.0..=900.0).contains(&target), "{last}");
+        // Filled by time, not by requests: a few tenths of the 2 s, whatever the count.
+        assert!(last.contains('='), "{last}");
+        assert!(last.contains("eta"), "{last}");
+        progress.finish();
     }
 
     #[test]

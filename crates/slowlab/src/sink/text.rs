@@ -20,7 +20,14 @@ pub struct TextSink<W: Write> {
     /// Print each body (or error) as it arrives.
     bodies: bool,
     errors_printed: usize,
+    /// Draw the latency histogram under the summary of a run of [`HISTOGRAM_FROM`] requests
+    /// or more.
+    histogram: bool,
 }
+
+/// Fewest requests for which the summary draws a latency histogram: with fewer, bars of one or
+/// two requests say nothing a list would not.
+pub const HISTOGRAM_FROM: usize = 100;
 
 impl<W: Write> TextSink<W> {
     /// A printer to `out`; `print_bodies` forces a line per outcome however many there are.
@@ -29,7 +36,14 @@ impl<W: Write> TextSink<W> {
             out,
             bodies: print_bodies || requests <= BODY_LINES_UP_TO,
             errors_printed: 0,
+            histogram: true,
         }
+    }
+
+    /// Leaves the latency histogram out of the summary (`--no-histogram`).
+    pub fn without_histogram(mut self) -> TextSink<W> {
+        self.histogram = false;
+        self
     }
 }
 
@@ -77,6 +91,18 @@ impl<W: Write> Sink for TextSink<W> {
             )?;
         }
         write!(self.out, "{}", render::summary(summary, !self.bodies))?;
+        if self.histogram && summary.requests >= HISTOGRAM_FROM {
+            let what = if summary.open_loop.is_some() {
+                "service time"
+            } else {
+                "latency"
+            };
+            write!(
+                self.out,
+                "{}",
+                render::histogram(&summary.latency_buckets, what)
+            )?;
+        }
         self.out.flush()
     }
 }

@@ -25,6 +25,8 @@ enum Metric {
     Efficiency,
     Throughput,
     PeakConcurrency,
+    /// Responses whose status is in `low..=high`: `status-5xx` is 500 to 599, `status-503` 503.
+    Status(u16, u16),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,6 +74,9 @@ impl Metric {
         {
             return stat(rest).map(Metric::Latency);
         }
+        if let Some(code) = name.strip_prefix("status-") {
+            return status_range(code).map(|(low, high)| Metric::Status(low, high));
+        }
         Some(match name.as_str() {
             "errors" | "failed" => Metric::Errors,
             "error-rate" => Metric::ErrorRate,
@@ -115,8 +120,24 @@ impl Metric {
             Metric::Efficiency => summary.efficiency.unwrap_or(0.0),
             Metric::Throughput => summary.throughput,
             Metric::PeakConcurrency => summary.peak_concurrency as f64,
+            Metric::Status(low, high) => summary
+                .statuses
+                .iter()
+                .filter(|s| (low..=high).contains(&s.status))
+                .map(|s| s.count)
+                .sum::<usize>() as f64,
         }
     }
+}
+
+/// `5xx` → 500 to 599; `503` → 503 alone; anything else is not a status.
+fn status_range(code: &str) -> Option<(u16, u16)> {
+    if let Some(class) = code.strip_suffix("xx") {
+        let class: u16 = class.parse().ok().filter(|c| (1..=5).contains(c))?;
+        return Some((class * 100, class * 100 + 99));
+    }
+    let code: u16 = code.parse().ok().filter(|c| (100..=599).contains(c))?;
+    Some((code, code))
 }
 
 impl Rule {
@@ -190,7 +211,8 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
     let metric = Metric::parse(name).ok_or_else(|| {
         format!(
             "{text:?}: unknown metric {:?}; use p50 p90 p99 p99.9 max mean, overhead-p99 (etc.), \
-             errors, error-rate, wall, efficiency, throughput or peak-concurrency",
+             errors, error-rate, wall, efficiency, throughput, peak-concurrency, or status-5xx \
+             (a class) or status-503 (a code)",
             name.trim()
         )
     })?;
