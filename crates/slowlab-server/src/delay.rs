@@ -56,10 +56,23 @@ impl Delay {
         Delay { secs, nanos: 0 }
     }
 
+    /// A delay of whole milliseconds.
+    pub const fn from_millis(millis: u64) -> Delay {
+        Delay {
+            secs: millis / 1000,
+            nanos: (millis % 1000) as u32 * 1_000_000,
+        }
+    }
+
     /// Parses a path segment (already percent-decoded) such as `7`, `0.25` or `007`.
+    ///
+    /// Runs in one pass over the input and never recurses, so any length the URI limit allows is
+    /// safe.
     pub fn parse(text: &str) -> Result<Delay, DelayError> {
         if let Some(rest) = text.strip_prefix('-') {
-            return match Delay::parse(rest) {
+            // A number after one minus sign is negative; anything else (`--1`, `-x`) is not a
+            // number at all.
+            return match Delay::parse_unsigned(rest) {
                 Ok(_) | Err(DelayError::Overflow { .. }) => Err(DelayError::Negative {
                     excerpt: excerpt(text),
                 }),
@@ -68,6 +81,11 @@ impl Delay {
                 }),
             };
         }
+        Delay::parse_unsigned(text)
+    }
+
+    /// Parses `digits[.digits]`, no sign.
+    fn parse_unsigned(text: &str) -> Result<Delay, DelayError> {
         let not_a_number = || DelayError::NotANumber {
             excerpt: excerpt(text),
         };
@@ -187,6 +205,14 @@ impl From<Duration> for Delay {
             secs: d.as_secs(),
             nanos: d.subsec_nanos(),
         }
+    }
+}
+
+impl std::str::FromStr for Delay {
+    type Err = DelayError;
+
+    fn from_str(text: &str) -> Result<Delay, DelayError> {
+        Delay::parse(text)
     }
 }
 
@@ -335,6 +361,30 @@ mod tests {
             Delay::parse(&"9".repeat(400)),
             Err(DelayError::Overflow { .. })
         ));
+    }
+
+    #[test]
+    fn long_runs_of_signs_do_not_recurse() {
+        // One mebibyte of minus signs: the longest path the URI limit allows.
+        let minuses = "-".repeat(1024 * 1024);
+        assert!(matches!(
+            Delay::parse(&minuses),
+            Err(DelayError::NotANumber { .. })
+        ));
+        let negative = format!("-{}", "9".repeat(1024 * 1024));
+        assert!(matches!(
+            Delay::parse(&negative),
+            Err(DelayError::Negative { .. })
+        ));
+    }
+
+    #[test]
+    fn from_millis() {
+        assert_eq!(Delay::from_millis(1).to_string(), "0.001");
+        assert_eq!(
+            Delay::from_millis(2500).as_duration(),
+            Duration::from_millis(2500)
+        );
     }
 
     #[test]

@@ -116,7 +116,7 @@ where
     };
     let custom = Arc::new(Custom::json(json.into()));
     let head_only = parts.method == Method::HEAD;
-    serve(state, plan, head_only, parts.version, Some(custom)).await
+    serve(state, plan, head_only, parts.version, Some(custom), None).await
 }
 
 /// Splits the query into the base delay (`delay=`, or 0) and the keys that are slowlab options,

@@ -11,7 +11,6 @@ use serde::Serialize;
 use std::time::Duration;
 
 use crate::delay::{Delay, DelayError};
-use crate::options::KNOWN_OPTIONS;
 
 /// The methods the delay endpoint answers, as sent in `Allow`.
 pub const ALLOWED_METHODS: &str = "GET, HEAD";
@@ -55,6 +54,8 @@ pub enum ApiError {
     UnknownOption {
         /// A short excerpt of the key.
         key: String,
+        /// The keys that are known, listed in the answer.
+        known: &'static [&'static str],
     },
     /// A known option with a value it cannot take.
     #[error("bad value {value:?} for {key}")]
@@ -87,6 +88,18 @@ pub enum ApiError {
         requested: u64,
         /// The server's `--max-body-bytes`.
         max: u64,
+    },
+    /// An HTTP/1.1 request without exactly one valid `Host` header.
+    #[error("bad Host header: {problem}")]
+    BadHost {
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The asterisk-form target `*` with a method other than OPTIONS.
+    #[error("the target * with method {method}")]
+    AsteriskTarget {
+        /// The method as sent (short excerpt).
+        method: String,
     },
     /// A request body (to `/anything`) over `--max-body-bytes`.
     #[error("request body over {max} bytes")]
@@ -146,6 +159,8 @@ impl ApiError {
             ApiError::RequestBodyTooLarge { .. } => "body_too_large",
             ApiError::BodyUnreadable => "body_unreadable",
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
+            ApiError::BadHost { .. } => "bad_host",
+            ApiError::AsteriskTarget { .. } => "bad_request_target",
             ApiError::OverCapacity { .. } => "over_capacity",
         }
     }
@@ -159,7 +174,9 @@ impl ApiError {
             | ApiError::BadOption { .. }
             | ApiError::BadMix { .. }
             | ApiError::ConflictingOptions { .. }
-            | ApiError::BodyTooLarge { .. } => StatusCode::BAD_REQUEST,
+            | ApiError::BodyTooLarge { .. }
+            | ApiError::BadHost { .. }
+            | ApiError::AsteriskTarget { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
@@ -187,9 +204,10 @@ impl ApiError {
                 "delay {requested} s is over this server's max delay of {} s; ask for less, or start the server with a larger --max-delay",
                 Delay::from(*max)
             ),
-            ApiError::UnknownOption { key } => {
-                format!("unknown option {key:?}; the known options are: {KNOWN_OPTIONS}")
-            }
+            ApiError::UnknownOption { key, known } => format!(
+                "unknown option {key:?}; the known options are: {}",
+                known.join(", ")
+            ),
             ApiError::BadOption {
                 key,
                 value,
@@ -216,6 +234,12 @@ impl ApiError {
             ApiError::UriTooLong { len, max } => {
                 format!("the request URI is {len} bytes; this server accepts at most {max}")
             }
+            ApiError::BadHost { problem } => format!(
+                "{problem}: an HTTP/1.1 request needs exactly one Host header naming the server, e.g. Host: 127.0.0.1:8000 (RFC 9112, section 3.2)"
+            ),
+            ApiError::AsteriskTarget { method } => format!(
+                "the request target * is for OPTIONS alone, not {method}: ask for a path such as /7 or /0.25"
+            ),
             ApiError::HeadersTooLarge {
                 bytes,
                 count,

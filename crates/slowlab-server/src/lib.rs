@@ -23,7 +23,7 @@
 //! fault) → [`model`] (timer, thread pool, or blocking) → [`respond`]-ing (body, drip, status, fault),
 //! with [`metrics`] counted on the way. Every refusal is an [`ApiError`] answered as a JSON 4xx.
 
-mod config;
+pub mod config;
 mod custom;
 pub mod delay;
 mod echo;
@@ -35,6 +35,7 @@ pub mod model;
 pub mod options;
 mod pace;
 mod precise;
+mod request_log;
 pub mod respond;
 pub mod routes;
 pub mod rules;
@@ -42,17 +43,19 @@ mod sequence;
 mod server;
 mod service;
 mod stats;
+mod target;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod watch;
 
-pub use config::{Config, OverMax};
+pub use config::{Config, ConfigError, OverMax, Setting};
 pub use delay::{Delay, DelayError};
 pub use error::{ALLOWED_METHODS, ApiError};
 pub use limits::raise_open_file_limit;
 pub use mix::Mix;
 pub use model::Model;
 pub use options::{Fault, Options, Plan, Shape};
+pub use request_log::{LogFormat, RequestLog};
 pub use rules::{LiveRules, Route, Rules, RulesError};
 pub use server::{Server, ShutdownReport, bind, run, spawn};
 pub use service::{App, AppFuture, InfallibleFuture};

@@ -59,6 +59,16 @@ const CLOSE_REASONS: [(CloseReason, &str); 3] = [
     (CloseReason::WriteTimeout, "write_timeout"),
 ];
 
+impl Outcome {
+    /// The word for it in the `outcome` label (and in the request log).
+    pub fn as_str(self) -> &'static str {
+        OUTCOMES
+            .iter()
+            .find(|(outcome, _)| *outcome == self)
+            .map_or("unknown", |(_, word)| word)
+    }
+}
+
 /// Statuses 100 to 599, one counter per status and outcome.
 const STATUSES: usize = 500;
 

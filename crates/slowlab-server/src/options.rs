@@ -18,9 +18,12 @@ use crate::error::ApiError;
 use crate::mix::{Mix, Pick};
 use crate::sequence::Sequence;
 
-/// Every option key the delay endpoint knows, as listed in an `unknown_option` answer.
-pub const KNOWN_OPTIONS: &str =
-    "jitter, dist, min, max, median, sigma, seed, status, drip, bytes, fault, mix, bps";
+/// Every option key the delay endpoint knows, in the order an `unknown_option` answer lists them
+/// (and of the bitmask that spots repeated keys).
+pub const KEY_NAMES: [&str; 13] = [
+    "jitter", "dist", "min", "max", "median", "sigma", "seed", "status", "drip", "bytes", "fault",
+    "mix", "bps",
+];
 
 /// Most chunks `drip=` may ask for.
 pub const MAX_DRIP_CHUNKS: u32 = 10_000;
@@ -142,10 +145,12 @@ impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match Duration::try_from_secs_f64(self.0) {
             // Microseconds are more than any client can use, and keep the header short.
+            // Whole microseconds taken from the duration's own parts: nothing to overflow, however
+            // many seconds were drawn.
             Ok(d) => write!(
                 f,
                 "{}",
-                Delay::from(Duration::from_micros(d.as_micros() as u64))
+                Delay::from(Duration::new(d.as_secs(), d.subsec_micros() * 1000))
             ),
             Err(_) => write!(f, "{:e}", self.0),
         }
@@ -309,7 +314,10 @@ fn parse_query_and_mix(query: &str) -> Result<(Options, Option<Mix>), ApiError> 
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let Some(index) = KEY_NAMES.iter().position(|known| *known == key) else {
-            return Err(ApiError::UnknownOption { key: excerpt(key) });
+            return Err(ApiError::UnknownOption {
+                key: excerpt(key),
+                known: &KEY_NAMES,
+            });
         };
         let key: &'static str = KEY_NAMES[index];
         if seen & (1 << index) != 0 {
@@ -429,6 +437,13 @@ fn parse_query_and_mix(query: &str) -> Result<(Options, Option<Mix>), ApiError> 
             Shape::Lognormal { median, sigma }
         }
     };
+    if matches!(options.status, Some(204 | 205 | 304))
+        && (options.drip.is_some() || options.bytes.is_some())
+    {
+        return Err(conflict(
+            "status=204, 205 and 304 answer with no body, and drip and bytes shape a body; give one of them",
+        ));
+    }
     if options.drip.is_some() && options.fault.is_some() {
         return Err(conflict(
             "drip sends the answer during the wait, fault replaces it after; give one of them",
@@ -453,12 +468,6 @@ fn parse_query_and_mix(query: &str) -> Result<(Options, Option<Mix>), ApiError> 
     }
     Ok((options, mix))
 }
-
-/// Every option key, in the order of the bitmask that spots repeated keys.
-pub(crate) const KEY_NAMES: [&str; 13] = [
-    "jitter", "dist", "min", "max", "median", "sigma", "seed", "status", "drip", "bytes", "fault",
-    "mix", "bps",
-];
 
 /// ASCII digits only (no sign, no spaces) of a value that fits in a u64.
 fn parse_digits(text: &str) -> Option<u64> {
@@ -519,8 +528,12 @@ mod tests {
         assert_eq!(code("1", "dist=uniform&min=2&max=1"), "conflicting_options");
         assert_eq!(code("1", "dist=lognormal&jitter=1"), "conflicting_options");
         assert_eq!(code("1", "drip=2&fault=reset"), "conflicting_options");
+        assert_eq!(code("1", "status=204&bytes=100"), "conflicting_options");
+        assert_eq!(code("1", "status=304&drip=2"), "conflicting_options");
+        assert_eq!(code("1", "status=205&bytes=0"), "conflicting_options");
         assert_eq!(code("1", "bytes=999999999999"), "too_large");
-        let ApiError::UnknownOption { key } = plan("1", Some("jiter=1"), &config()).unwrap_err()
+        let ApiError::UnknownOption { key, .. } =
+            plan("1", Some("jiter=1"), &config()).unwrap_err()
         else {
             panic!("expected unknown_option")
         };
@@ -541,6 +554,31 @@ mod tests {
         let p = plan("1", Some("dist=uniform&min=5&max=6"), &config).unwrap();
         assert_eq!(p.wait, Duration::from_secs(2));
         assert!(p.clamped_from.unwrap() >= 5.0);
+    }
+
+    #[test]
+    fn huge_drawn_delays_are_reported_exactly() {
+        // 10^14 s has more microseconds than a u64 holds: the header once read 7766279631452.28.
+        let p = plan(
+            "0",
+            Some("dist=uniform&min=100000000000000&max=100000000000001"),
+            &config(),
+        )
+        .unwrap();
+        let drawn = Seconds(p.drawn.unwrap()).to_string();
+        let value: f64 = drawn.parse().unwrap();
+        assert!((1e14..=1.00000000000001e14).contains(&value), "{drawn}");
+        assert_eq!(p.wait, config().max_delay);
+        assert_eq!(Seconds(1.5e19).to_string(), "15000000000000000000");
+        assert_eq!(Seconds(f64::INFINITY).to_string(), "inf");
+    }
+
+    #[test]
+    fn the_unknown_option_answer_lists_every_key() {
+        let detail = plan("1", Some("jiter=1"), &config()).unwrap_err().detail();
+        for key in KEY_NAMES {
+            assert!(detail.contains(key), "{key} missing from {detail}");
+        }
     }
 
     #[test]

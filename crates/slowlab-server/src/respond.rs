@@ -50,7 +50,8 @@ fn base(plan: &Plan, body: Body) -> Response {
     // map for reuse, so its default first allocation (six entries) would stay with every
     // keep-alive connection.
     let extra = usize::from(plan.drawn.is_some()) + usize::from(plan.clamped_from.is_some());
-    *response.headers_mut() = HeaderMap::with_capacity(2 + extra);
+    // Content-Type, Server-Timing, Cache-Control.
+    *response.headers_mut() = HeaderMap::with_capacity(3 + extra);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -133,7 +134,9 @@ pub(crate) fn drip_with(
     let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
     let mut response = if head_only {
         record.finish(Outcome::Ok);
-        base(plan, Body::empty())
+        // Not `Body::empty()`: its exact length of 0 would become `Content-Length: 0` on the way
+        // out, where GET's dripped answer has no length at all.
+        base(plan, Body::new(Unannounced))
     } else {
         let start = Instant::now();
         let chunks = u64::from(chunks).min(total).max(1);
@@ -175,12 +178,87 @@ pub(crate) fn abort(fault: Fault) -> Response {
     response
 }
 
+/// Whether `response` is a delay request's answer, whose record counts and logs the request
+/// when it ends: every such answer carries `Server-Timing` (or is a fault), and no other does.
+/// (A marker extension would cost an allocation on every answer.)
+pub(crate) fn is_recorded(response: &Response) -> bool {
+    response.headers().contains_key(SERVER_TIMING) || response.extensions().get::<Abort>().is_some()
+}
+
+/// Marks an answer as not to be stored by any cache, unless its route said otherwise.
+///
+/// A cache between a client and slowlab that answered `/1` from its store would answer in no time,
+/// silently breaking the very measurement slowlab is for, and a stored `/healthz` would report a
+/// server that may be gone. Only static answers (the index page) set their own Cache-Control.
+pub(crate) fn no_store_by_default(response: &mut Response) {
+    if !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// Fits an answer's body to what HTTP allows for its method and status, whichever route made it.
+///
+/// - 204 and 304 carry no body and no `Content-Length` (RFC 9110 §8.6, §15.3.5, §15.4.5);
+/// - 205 carries no body (§15.3.6): `Content-Length: 0` says so;
+/// - a HEAD answer carries the headers GET would, `Content-Length` included, and no body (§9.3.2).
+///
+/// hyper's HTTP/1.1 writer drops such bodies itself, but its HTTP/2 writer sends them as DATA,
+/// which strict clients reject; and the router's own `Content-Length` for 204 would reach the
+/// wire.
+pub(crate) fn fit_body(mut response: Response, head_only: bool) -> Response {
+    let status = response.status();
+    if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        response.headers_mut().remove(header::TRANSFER_ENCODING);
+        *response.body_mut() = Body::empty();
+    } else if status == StatusCode::RESET_CONTENT {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        *response.body_mut() = Body::empty();
+    } else if head_only {
+        // The length GET's body would have. An empty one says nothing: the router empties a HEAD
+        // answer's body itself (after setting its Content-Length), and a dripped GET has no length.
+        if !response.headers().contains_key(header::CONTENT_LENGTH)
+            && let Some(len) = http_body::Body::size_hint(response.body()).exact()
+            && len > 0
+        {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        *response.body_mut() = Body::empty();
+    }
+    response
+}
+
 /// `start + wait`, or a far future when that does not fit in an `Instant` (`--max-delay` may be
 /// huge).
 fn after(start: Instant, wait: Duration) -> Instant {
     start
         .checked_add(wait)
         .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30))
+}
+
+/// An empty body that does not announce its length, for a HEAD answer whose GET is dripped.
+struct Unannounced;
+
+impl http_body::Body for Unannounced {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(None)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::new()
+    }
 }
 
 /// The schedule of a dripping body.

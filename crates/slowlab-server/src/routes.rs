@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -28,13 +29,15 @@ use percent_encoding::percent_decode_str;
 use crate::config::Config;
 use crate::custom::Custom;
 use crate::delay::{DelayError, excerpt};
-use crate::error::ApiError;
+use crate::error::{ALLOWED_METHODS, ApiError, Refusal};
 use crate::metrics::{self, Outcome};
 use crate::model::Waiter;
 use crate::options::{Fault, Plan, plan_drawing};
+use crate::request_log::RequestInfo;
 use crate::respond;
 use crate::sequence::Sequence;
 use crate::stats::Stats;
+use crate::target;
 
 /// What every handler can see; one `Arc`, so extracting it costs one reference count.
 #[derive(Clone)]
@@ -77,11 +80,16 @@ impl Routes {
         self.state.waiter.stopped()
     }
 
-    /// Answers at once with `response` (a refusal found before routing).
-    pub(crate) fn ready(response: Response) -> RouteCall {
-        RouteCall::Ready {
-            response: Some(Box::new(response)),
-        }
+    /// Answers `request` at once with `err` (a refusal found before routing), with no body if it
+    /// was a HEAD request.
+    pub(crate) fn refuse<B>(
+        &self,
+        request: &Request<B>,
+        peer: Option<SocketAddr>,
+        err: ApiError,
+    ) -> RouteCall {
+        let log = RequestInfo::of(self.state.config.request_log, request, peer);
+        RouteCall::ready(request.method() == Method::HEAD, err.into_response()).logged(log)
     }
 
     /// Starts handling `request`.
@@ -89,34 +97,58 @@ impl Routes {
     /// The request is parsed, or copied, here and its head dropped before this returns: its URI
     /// and headers point into hyper's read buffer, and a request that kept them through its wait
     /// would make hyper allocate a new buffer for every waiting connection.
-    pub(crate) fn call<B>(&self, request: Request<B>) -> RouteCall
+    pub(crate) fn call<B>(&self, request: Request<B>, peer: Option<SocketAddr>) -> RouteCall
     where
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
+        let head_only = request.method() == Method::HEAD;
+        if let Err(err) = target::check(&request) {
+            return self.refuse(&request, peer, err);
+        }
+        let log = RequestInfo::of(self.state.config.request_log, &request, peer);
         if crate::echo::is_echo(request.uri().path()) {
             // Before the headers are dropped: the echo answers with them.
-            return RouteCall::Direct {
-                future: Box::pin(crate::echo::serve_echo(self.state.clone(), request)),
-            };
+            return RouteCall::direct(
+                head_only,
+                Box::pin(crate::echo::serve_echo(self.state.clone(), request)),
+            )
+            .logged(log);
         }
         // Rules come after the server's own paths and before everything else.
         if let Some(rules) = &self.state.config.rules
             && let Some(rule) = crate::rules::matched(rules, &request)
         {
-            return crate::rules::call(&self.state, rule, request);
+            return crate::rules::call(&self.state, rule, request).logged(log);
         }
         if is_plain_delay(&request, self.state.config.any_method) {
-            let head_only = request.method() == Method::HEAD;
             let version = request.version();
             let parsed = parse(&self.state, request.uri());
             drop(request);
             return match parsed {
-                Ok(plan) => RouteCall::Direct {
-                    future: Box::pin(serve(self.state.clone(), plan, head_only, version, None)),
-                },
-                Err(err) => Routes::ready(err.into_response()),
+                Ok(plan) => RouteCall::direct(
+                    head_only,
+                    Box::pin(serve(
+                        self.state.clone(),
+                        plan,
+                        head_only,
+                        version,
+                        None,
+                        log,
+                    )),
+                ),
+                Err(err) => RouteCall::ready(head_only, err.into_response()).logged(log),
             };
+        }
+        if target::is_asterisk(request.uri()) {
+            // `OPTIONS *` (the only method target::check lets through with it): what the server
+            // as a whole allows.
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+            return RouteCall::ready(false, response).logged(log);
         }
         let mut request = request.map(Body::new);
         // No handler reads a header past the size limits, which are already checked.
@@ -124,9 +156,18 @@ impl Routes {
         if let Ok(owned) = Uri::try_from(request.uri().to_string()) {
             *request.uri_mut() = owned;
         }
-        RouteCall::Router {
-            future: Box::pin(tower::Service::call(&mut self.router.clone(), request)),
+        // The delay handler's record writes the log line of a delay request; the call writes
+        // the others'.
+        if log.is_some() {
+            request.extensions_mut().insert(log.clone());
         }
+        RouteCall::new(
+            head_only,
+            Inner::Router {
+                future: Box::pin(tower::Service::call(&mut self.router.clone(), request)),
+            },
+        )
+        .logged(log)
     }
 }
 
@@ -142,9 +183,20 @@ fn is_plain_delay<B>(request: &Request<B>, any_method: bool) -> bool {
 }
 
 pin_project_lite::pin_project! {
-    /// A request on its way through [`Routes`].
-    #[project = RouteCallProjection]
-    pub(crate) enum RouteCall {
+    /// A request on its way through [`Routes`]; its answer leaves fitted to the method and status
+    /// ([`respond::fit_body`]) and, unless its route says otherwise, not to be stored by caches
+    /// ([`respond::no_store_by_default`]).
+    pub(crate) struct RouteCall {
+        #[pin]
+        inner: Inner,
+        head_only: bool,
+        log: Option<Box<RequestInfo>>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = InnerProjection]
+    enum Inner {
         /// A plain delay request, handled directly.
         Direct { future: Pin<Box<dyn Future<Output = Response> + Send>> },
         /// Everything else, through the router; boxed, so that every waiting request's task does
@@ -155,22 +207,73 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl RouteCall {
+    fn new(head_only: bool, inner: Inner) -> RouteCall {
+        RouteCall {
+            inner,
+            head_only,
+            log: None,
+        }
+    }
+
+    /// Writes a log line for the answer unless a delay request's record does.
+    pub(crate) fn logged(mut self, log: Option<Box<RequestInfo>>) -> RouteCall {
+        self.log = log;
+        self
+    }
+
+    /// A request handled by `future` without the router.
+    pub(crate) fn direct(
+        head_only: bool,
+        future: Pin<Box<dyn Future<Output = Response> + Send>>,
+    ) -> RouteCall {
+        RouteCall::new(head_only, Inner::Direct { future })
+    }
+
+    /// A request answered at once with `response`.
+    pub(crate) fn ready(head_only: bool, response: Response) -> RouteCall {
+        RouteCall::new(
+            head_only,
+            Inner::Ready {
+                response: Some(Box::new(response)),
+            },
+        )
+    }
+}
+
 impl Future for RouteCall {
     type Output = Response;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        match self.project() {
-            RouteCallProjection::Direct { future } => future.as_mut().poll(cx),
-            RouteCallProjection::Router { future } => match ready!(future.as_mut().poll(cx)) {
-                Ok(response) => Poll::Ready(response),
+        let this = self.project();
+        let response = match this.inner.project() {
+            InnerProjection::Direct { future } => ready!(future.as_mut().poll(cx)),
+            InnerProjection::Router { future } => match ready!(future.as_mut().poll(cx)) {
+                Ok(response) => response,
                 Err(never) => match never {},
             },
-            RouteCallProjection::Ready { response } => match response.take() {
-                Some(response) => Poll::Ready(*response),
+            InnerProjection::Ready { response } => match response.take() {
+                Some(response) => *response,
                 // Polled again after completing.
-                None => Poll::Pending,
+                None => return Poll::Pending,
             },
+        };
+        if let Some(log) = this.log.take()
+            && !respond::is_recorded(&response)
+        {
+            let outcome = match response.extensions().get::<Refusal>() {
+                // The only refusal answered 503 is --max-in-flight's.
+                Some(_) if response.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                    Outcome::OverCapacity
+                }
+                Some(_) => Outcome::Rejected,
+                None => Outcome::Ok,
+            };
+            log.write(Some(response.status().as_u16()), outcome, None);
         }
+        let mut response = respond::fit_body(response, *this.head_only);
+        respond::no_store_by_default(&mut response);
+        Poll::Ready(response)
     }
 }
 
@@ -195,6 +298,7 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> std::io::Result<R
         .route("/race", get(race_page).fallback(method_not_allowed))
         .route("/healthz", get(healthz).fallback(method_not_allowed))
         .route("/metrics", get(metrics).fallback(method_not_allowed))
+        .route("/favicon.ico", get(favicon).fallback(method_not_allowed))
         .route("/{sleep}", delay_route)
         .fallback(not_found)
         .with_state(state.clone());
@@ -203,9 +307,14 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> std::io::Result<R
 
 /// `GET /{sleep}`: wait `sleep` seconds as the model does, then answer `{"time_elapsed": sleep}`.
 ///
-/// HEAD is served by the same handler; hyper drops the body on the way out.
+/// HEAD is served by the same handler; [`RouteCall`] drops the body on the way out and keeps the
+/// headers GET would have.
 async fn wait(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (mut parts, _body) = request.into_parts();
+    let log = parts
+        .extensions
+        .remove::<Option<Box<RequestInfo>>>()
+        .flatten();
     match parse(&state, &parts.uri) {
         Ok(plan) => {
             serve(
@@ -214,6 +323,7 @@ async fn wait(State(state): State<AppState>, request: axum::extract::Request) ->
                 parts.method == Method::HEAD,
                 parts.version,
                 None,
+                log,
             )
             .await
         }
@@ -255,6 +365,7 @@ pub(crate) fn serve(
     head_only: bool,
     version: Version,
     custom: Option<Arc<Custom>>,
+    log: Option<Box<RequestInfo>>,
 ) -> impl Future<Output = Response> + Send {
     async move {
         let http2 = version == Version::HTTP_2;
@@ -264,8 +375,17 @@ pub(crate) fn serve(
                 .try_record(plan.status(), plan.requested, state.config.max_in_flight)
         else {
             let max = state.config.max_in_flight.unwrap_or_default();
-            return ApiError::OverCapacity { max }.into_response();
+            let response = ApiError::OverCapacity { max }.into_response();
+            if let Some(log) = log {
+                log.write(
+                    Some(response.status().as_u16()),
+                    Outcome::OverCapacity,
+                    None,
+                );
+            }
+            return response;
         };
+        let record = record.logged(log);
         if let Some(chunks) = plan.options.drip {
             return decorated(
                 &custom,
@@ -375,7 +495,34 @@ async fn index(State(state): State<AppState>) -> Response {
             "{max_delay}",
             &state.config.max_delay.as_secs_f64().to_string(),
         );
-    (StatusCode::OK, Html(page)).into_response()
+    // Static for the life of the server: a browser may keep it for a minute.
+    (
+        StatusCode::OK,
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=60"),
+        )],
+        Html(page),
+    )
+        .into_response()
+}
+
+/// `GET /favicon.ico`, which every browser opening `/` asks for: there is no icon. A plain 404 that
+/// browsers may remember for a day, not a refused delay: it is not counted in the metrics.
+async fn favicon() -> Response {
+    let body = serde_json::json!({
+        "error": "not_found",
+        "detail": "slowlab has no icon; the delay endpoint is GET /{seconds}, e.g. /7 or /0.25",
+    });
+    (
+        StatusCode::NOT_FOUND,
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=86400"),
+        )],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 const INDEX_HTML: &str = include_str!("index.html");

@@ -129,6 +129,7 @@ pub async fn run(
             let service = ConnService {
                 app: app.clone(),
                 conn: Arc::clone(&conn),
+                peer,
             };
             let watcher = graceful.watcher();
             let builders = Arc::clone(&builders);
@@ -162,6 +163,7 @@ pub async fn run(
         let service = ConnService {
             app: app.clone(),
             conn,
+            peer,
         };
         let watcher = graceful.watcher();
         let builders = Arc::clone(&builders);
@@ -216,14 +218,19 @@ struct Builders {
 
 impl Builders {
     fn new(config: &Config) -> Builders {
+        // An embedder's config may never have been validated: bring every value into its range,
+        // so that no timeout overflows a deadline and no size wraps. (The command line checks
+        // each flag as it is parsed.)
+        let config = &config.clone().within_ranges();
+        // Our own limits answer with JSON; hyper's backstops sit well above them.
+        let head_bytes = config.max_uri_bytes.saturating_add(config.max_header_bytes);
         let mut http1 = http1::Builder::new();
         http1
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
-            // Our own limits answer with JSON; hyper's backstops sit well above them.
             .max_headers(config.max_headers.saturating_mul(4).max(100))
-            .max_buf_size((config.max_uri_bytes + config.max_header_bytes).max(64 * 1024) * 4);
-        let header_list = (config.max_uri_bytes + config.max_header_bytes).saturating_mul(4);
+            .max_buf_size(head_bytes.max(64 * 1024).saturating_mul(4));
+        let header_list = head_bytes.saturating_mul(4);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
@@ -532,6 +539,8 @@ struct FaultServed(Fault);
 struct ConnService {
     app: App,
     conn: Arc<ConnState>,
+    /// The client's address, for the request log.
+    peer: SocketAddr,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -543,7 +552,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let http1 = request.version() < Version::HTTP_2;
         ConnFuture {
             busy: Some(self.conn.activity.busy()),
-            handled: self.app.handle(request),
+            handled: self.app.handle_from(request, Some(self.peer)),
             conn: Arc::clone(&self.conn),
             http1,
         }

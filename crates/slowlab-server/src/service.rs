@@ -4,13 +4,13 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
-use axum::response::IntoResponse;
 
 use crate::config::Config;
 use crate::error::Refusal;
@@ -28,7 +28,10 @@ use crate::stats::Stats;
 /// use tower::ServiceExt;
 ///
 /// let app = App::new(Arc::new(Config::default()), Arc::new(Stats::default())).unwrap();
-/// let request = axum::http::Request::get("/abc").body(axum::body::Body::empty()).unwrap();
+/// let request = axum::http::Request::get("/abc")
+///     .header("host", "127.0.0.1")
+///     .body(axum::body::Body::empty())
+///     .unwrap();
 /// let response = app.oneshot(request).await.unwrap();
 /// assert_eq!(response.status(), 400);
 /// # }
@@ -69,9 +72,18 @@ impl App {
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
+        self.handle_from(request, None)
+    }
+
+    /// Starts handling `request` from the client at `peer` (named in the request log).
+    pub fn handle_from<B>(&self, request: Request<B>, peer: Option<SocketAddr>) -> AppFuture
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         let routed = match limits::check(&request, &self.config) {
-            Ok(()) => self.routes.call(request),
-            Err(err) => Routes::ready(err.into_response()),
+            Ok(()) => self.routes.call(request, peer),
+            Err(err) => self.routes.refuse(&request, peer, err),
         };
         AppFuture {
             routed,

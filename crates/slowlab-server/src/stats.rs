@@ -1,11 +1,13 @@
 //! Live request counters, shared between the handlers and whoever embeds the server.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::delay::Delay;
 use crate::metrics::{Metrics, Outcome};
+use crate::request_log::RequestInfo;
 
 /// Counters updated by every request. Cheap: a few relaxed atomics per request.
 #[derive(Debug, Default)]
@@ -73,6 +75,8 @@ impl Stats {
             outcome: None,
             requested,
             started: Instant::now(),
+            log: None,
+            waited: Cell::new(None),
         })
     }
 }
@@ -85,9 +89,19 @@ pub(crate) struct Record {
     outcome: Option<Outcome>,
     requested: Delay,
     started: Instant,
+    /// The request log's notes on the request, when the log is on.
+    log: Option<Box<RequestInfo>>,
+    /// How long the request actually waited, for the log.
+    waited: Cell<Option<Duration>>,
 }
 
 impl Record {
+    /// Writes the request's log line when it ends (see [`crate::request_log`]).
+    pub(crate) fn logged(mut self, log: Option<Box<RequestInfo>>) -> Record {
+        self.log = log;
+        self
+    }
+
     /// When the request was counted in.
     pub(crate) fn started(&self) -> Instant {
         self.started
@@ -98,6 +112,7 @@ impl Record {
         let metrics = &self.stats.metrics;
         metrics.observe_requested(self.requested.as_duration());
         metrics.observe_lateness(waited.saturating_sub(planned));
+        self.waited.set(Some(waited));
     }
 
     /// Ends the request with `outcome`.
@@ -113,12 +128,10 @@ impl Drop for Record {
         stats.finished.fetch_add(1, Ordering::Relaxed);
         let outcome = self.outcome.unwrap_or(Outcome::Cancelled);
         stats.metrics.count(self.status, outcome);
-        tracing::debug!(
-            requested = %self.requested,
-            status = self.status,
-            outcome = ?outcome,
-            elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        );
+        if let Some(log) = &self.log {
+            // No status reached the client when it left first or a fault replaced the answer.
+            let sent = matches!(outcome, Outcome::Ok | Outcome::Rejected).then_some(self.status);
+            log.write(sent, outcome, self.waited.get());
+        }
     }
 }

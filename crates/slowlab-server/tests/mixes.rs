@@ -35,7 +35,11 @@ async fn ten_thousand_requests_fail_at_the_share_asked_for() {
     let mut failures = 0u64;
     let mut plain = 0u64;
     for _ in 0..10_000 {
-        let request = Request::get("/0?mix=503:0.2").body(Body::empty()).unwrap();
+        // HTTP/1.1 requests need a Host header.
+        let request = Request::get("/0?mix=503:0.2")
+            .header("host", "test")
+            .body(Body::empty())
+            .unwrap();
         match router
             .clone()
             .oneshot(request)

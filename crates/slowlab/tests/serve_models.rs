@@ -64,9 +64,21 @@ fn sigterm_counts_a_hanging_request_in_flight() {
 #[test]
 fn timeouts_and_capacity_out_of_range_are_usage_errors() {
     for (flag, value, range) in [
-        ("--idle-timeout", "0", "more than 0 and at most 86400"),
-        ("--write-timeout", "86401", "more than 0 and at most 86400"),
-        ("--max-in-flight", "0", "0 is not in 1.."),
+        (
+            "--idle-timeout",
+            "0",
+            "0.001 to 86400 seconds, e.g. --idle-timeout 5",
+        ),
+        (
+            "--write-timeout",
+            "86401",
+            "0.001 to 86400 seconds, e.g. --write-timeout 10",
+        ),
+        (
+            "--max-in-flight",
+            "0",
+            "1 to 1000000000 requests, e.g. --max-in-flight 10000",
+        ),
     ] {
         let output = run(&["serve", "--port", "0", flag, value]);
         assert_eq!(output.status.code(), Some(2), "{flag} {value}: {output:?}");

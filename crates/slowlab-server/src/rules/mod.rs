@@ -38,7 +38,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::custom::Custom;
 use crate::options::{plan, plan_drawing};
-use crate::routes::{AppState, RouteCall, Routes, serve};
+use crate::routes::{AppState, RouteCall, serve};
 
 use file::{Methods, RuleSpec, RulesFile};
 use pattern::PathMatch;
@@ -703,10 +703,11 @@ pub(crate) fn call<B>(state: &AppState, rule: Arc<Rule>, request: Request<B>) ->
                 })),
                 None => None,
             };
-            RouteCall::Direct {
-                future: Box::pin(serve(state.clone(), plan, head_only, version, custom)),
-            }
+            RouteCall::direct(
+                head_only,
+                Box::pin(serve(state.clone(), plan, head_only, version, custom, None)),
+            )
         }
-        Err(err) => Routes::ready(err.into_response()),
+        Err(err) => RouteCall::ready(head_only, err.into_response()),
     }
 }

@@ -1,8 +1,6 @@
 //! The command line: clap types only, one module per subcommand. Commands turn these into
 //! validated settings.
 
-use std::time::Duration;
-
 use clap::{Parser, Subcommand};
 
 mod fetch;
@@ -14,7 +12,7 @@ pub mod values;
 pub use fetch::{FetchArgs, FetchOutput, ModeArg};
 pub use race::{OutputFormat, RaceArgs};
 pub use report::{ReportArgs, ReportCommand};
-pub use serve::ServeArgs;
+pub use serve::{Host, ServeArgs};
 
 /// Why async wins, on real sockets: a deliberately slow HTTP API, the clients that wait on it, and a
 /// race between them.
@@ -51,21 +49,6 @@ pub enum Command {
     Report(ReportArgs),
 }
 
-/// Parses a non-negative number of seconds, e.g. `7`, `0.25` (`serve`'s options; `fetch` and
-/// `race` use the stricter grammars of [`values`]).
-pub fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let value: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds (e.g. 7 or 0.25)"))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!(
-            "{text:?} is not a valid delay: use a finite number of seconds, 0 or more"
-        ));
-    }
-    Duration::try_from_secs_f64(value).map_err(|_| format!("{text:?} is too large"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,14 +57,5 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn seconds() {
-        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
-        assert!(parse_seconds("-1").is_err());
-        assert!(parse_seconds("nan").is_err());
-        assert!(parse_seconds("inf").is_err());
-        assert!(parse_seconds("1e300").is_err());
     }
 }

@@ -1,13 +1,16 @@
 //! Options of `slowlab serve`.
 
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
-use slowlab_server::{Model, OverMax};
-
-use super::parse_seconds;
+use slowlab_server::config::{
+    BACKLOG, DRAIN_TIMEOUT, H2_MAX_STREAMS, HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_BODY_BYTES,
+    MAX_CONNECTIONS, MAX_DELAY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_IN_FLIGHT, MAX_URI_BYTES,
+    WRITE_TIMEOUT,
+};
+use slowlab_server::{Config, ConfigError, Delay, LogFormat, Model, OverMax, Setting};
 
 pub(super) const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -42,95 +45,92 @@ Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with cli
 Bad input is answered with a JSON 4xx, e.g. /abc -> 400 {\"error\": \"not_a_number\", ...},
 /1?jiter=1 -> 400 {\"error\": \"unknown_option\", ...}.
 Ctrl-C or SIGTERM stops accepting and lets requests in flight finish, for at most --drain-timeout.
-Set SLOWLAB_LOG=slowlab_server=debug for one log line per request.";
-
-/// Longest `--idle-timeout` or `--write-timeout`: one day.
-const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
-
-/// Parses a timeout: seconds, more than 0 and at most a day.
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let timeout = parse_seconds(text)?;
-    if timeout.is_zero() || timeout > MAX_TIMEOUT {
-        return Err(format!(
-            "{text:?} is out of range: use more than 0 and at most 86400 seconds (one day), e.g. 30"
-        ));
-    }
-    Ok(timeout)
-}
+--log-format text (or SLOWLAB_LOG=slowlab_server=debug) logs one line per request on stderr,
+--log-format json the same as JSON lines.";
 
 /// Options of `slowlab serve`.
+///
+/// Every numeric flag follows one pattern: its default and range are a [`Setting`] in
+/// `slowlab_server::config` (written once, also read by `Config::default()`), the flag takes
+/// `default_value_t = SETTING.default` and `value_parser = within(&SETTING)`, and its help states
+/// the range (a test checks that it does). An out-of-range value is then a usage error naming the
+/// flag, the range and an example.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Example: --host 0.0.0.0 (every interface).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: IpAddr,
+    /// Address or host name to listen on; a name is resolved and its first address that can be
+    /// bound is used. Examples: --host 0.0.0.0 (every interface), --host localhost.
+    #[arg(long, default_value = "127.0.0.1", value_parser = parse_host, value_name = "HOST")]
+    pub host: Host,
     /// Port to listen on; 0 picks a free one. Example: --port 8080.
     #[arg(long, short, default_value_t = 8000)]
     pub port: u16,
-    /// Longest delay a request may ask for, in seconds; see --over-max for longer ones.
-    /// Example: --max-delay 3600.
-    #[arg(long, default_value = "600", value_parser = parse_seconds, value_name = "SECONDS")]
-    pub max_delay: Duration,
+    /// Longest delay a request may ask for, in seconds (0 to 86400); see --over-max for longer
+    /// ones. Example: --max-delay 3600.
+    #[arg(long, default_value_t = MAX_DELAY.default, value_parser = within(&MAX_DELAY), value_name = "SECONDS")]
+    pub max_delay: Delay,
     /// A requested delay over --max-delay: `reject` answers 400 too_large, `clamp` waits
     /// --max-delay and says so in an X-Slowlab-Clamped header. Drawn delays are always clamped.
     /// Example: --over-max clamp.
-    #[arg(long, default_value = "reject", value_name = "reject|clamp")]
+    #[arg(long, default_value_t = Config::default().over_max, value_name = "reject|clamp")]
     pub over_max: OverMax,
     /// How a waiting request is held: `async` (a timer, no thread), `threads:N` (a blocking sleep
     /// on N pool threads, like FastAPI's def endpoints on 40) or `blocking` (a blocking sleep on
     /// the event loop, one request after another: the classic mistake). Example: --model threads:40.
-    #[arg(long, default_value = "async", value_name = "async|threads:N|blocking")]
+    #[arg(long, default_value_t = Config::default().model, value_name = "async|threads:N|blocking")]
     pub model: Model,
     /// Let every method (POST, PUT, DELETE, ...) wait on /{seconds}, not only GET and HEAD.
     /// Example: --any-method, then curl -X POST http://127.0.0.1:8000/1.
     #[arg(long)]
     pub any_method: bool,
-    /// Most connections served at once; more wait in the kernel's accept queue (their connect
-    /// succeeds, their request is read when a connection closes). Default: no cap.
-    /// Example: --max-connections 1000.
-    #[arg(long, value_name = "N")]
+    /// Most connections served at once (1 to 10000000); more wait in the kernel's accept queue
+    /// (their connect succeeds, their request is read when a connection closes). Default: no
+    /// cap. Example: --max-connections 1000.
+    #[arg(long, value_parser = within(&MAX_CONNECTIONS), value_name = "N")]
     pub max_connections: Option<usize>,
-    /// Most concurrent HTTP/2 streams per connection (hyper's default is 200).
+    /// Most concurrent HTTP/2 streams per connection (1 to 1000000; hyper's default is 200).
     /// Example: --h2-max-streams 100000.
-    #[arg(long, default_value_t = 8192, value_name = "N")]
+    #[arg(long, default_value_t = H2_MAX_STREAMS.default, value_parser = within(&H2_MAX_STREAMS), value_name = "N")]
     pub h2_max_streams: u32,
-    /// Largest body that bytes=N may ask for. Example: --max-body-bytes 104857600.
-    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    /// Largest body that bytes=N may ask for (0 to 1099511627776 bytes, 1 TiB).
+    /// Example: --max-body-bytes 104857600.
+    #[arg(long, default_value_t = MAX_BODY_BYTES.default, value_parser = within(&MAX_BODY_BYTES), value_name = "BYTES")]
     pub max_body_bytes: u64,
-    /// On Ctrl-C or SIGTERM, how long to let requests in flight finish before cutting them off.
-    /// Example: --drain-timeout 30.
-    #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
-    pub drain_timeout: Duration,
+    /// On Ctrl-C or SIGTERM, how long to let requests in flight finish before cutting them off
+    /// (0 to 86400 seconds). Example: --drain-timeout 30.
+    #[arg(long, default_value_t = DRAIN_TIMEOUT.default, value_parser = within(&DRAIN_TIMEOUT), value_name = "SECONDS")]
+    pub drain_timeout: Delay,
     /// How long a client may take to send its request headers before the connection is closed
-    /// (slowloris defence). Example: --header-read-timeout 2.
-    #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
-    pub header_read_timeout: Duration,
-    /// Longest request URI (path and query) accepted, in bytes; longer gets a JSON 414.
-    /// Example: --max-uri-bytes 2048.
-    #[arg(long, default_value_t = 8192, value_name = "BYTES")]
+    /// (slowloris defence; 0.001 to 86400 seconds). Example: --header-read-timeout 2.
+    #[arg(long, default_value_t = HEADER_READ_TIMEOUT.default, value_parser = within(&HEADER_READ_TIMEOUT), value_name = "SECONDS")]
+    pub header_read_timeout: Delay,
+    /// Longest request URI (path and query) accepted, in bytes (16 to 65534, the most hyper can
+    /// hold); longer gets a JSON 414. Example: --max-uri-bytes 2048.
+    #[arg(long, default_value_t = MAX_URI_BYTES.default, value_parser = within(&MAX_URI_BYTES), value_name = "BYTES")]
     pub max_uri_bytes: usize,
-    /// Most bytes of request header names and values accepted; more gets a JSON 431.
-    /// Example: --max-header-bytes 4096.
-    #[arg(long, default_value_t = 16384, value_name = "BYTES")]
+    /// Most bytes of request header names and values accepted (64 to 16777216, 16 MiB); more
+    /// gets a JSON 431. Example: --max-header-bytes 4096.
+    #[arg(long, default_value_t = MAX_HEADER_BYTES.default, value_parser = within(&MAX_HEADER_BYTES), value_name = "BYTES")]
     pub max_header_bytes: usize,
-    /// Most request header lines accepted; more gets a JSON 431. Example: --max-headers 50.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    /// Most request header lines accepted (1 to 10000); more gets a JSON 431.
+    /// Example: --max-headers 50.
+    #[arg(long, default_value_t = MAX_HEADERS.default, value_parser = within(&MAX_HEADERS), value_name = "N")]
     pub max_headers: usize,
     /// Close a connection with nothing in flight and nothing received for this long (HTTP/1.1
-    /// keep-alive and HTTP/2 alike); more than 0, at most 86400. Example: --idle-timeout 5.
-    #[arg(long, default_value = "60", value_parser = parse_timeout, value_name = "SECONDS")]
-    pub idle_timeout: Duration,
+    /// keep-alive and HTTP/2 alike; 0.001 to 86400 seconds). Example: --idle-timeout 5.
+    #[arg(long, default_value_t = IDLE_TIMEOUT.default, value_parser = within(&IDLE_TIMEOUT), value_name = "SECONDS")]
+    pub idle_timeout: Delay,
     /// Abandon a response write that made no progress for this long while bytes wait to be sent
-    /// (the client does not read); drip pauses never count. More than 0, at most 86400.
+    /// (the client does not read); drip pauses never count (0.001 to 86400 seconds).
     /// Example: --write-timeout 10.
-    #[arg(long, default_value = "30", value_parser = parse_timeout, value_name = "SECONDS")]
-    pub write_timeout: Duration,
-    /// Most delay requests in flight at once; past it a request gets 503 over_capacity with
-    /// Retry-After. At least 1. Default: no cap. Example: --max-in-flight 10000.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = WRITE_TIMEOUT.default, value_parser = within(&WRITE_TIMEOUT), value_name = "SECONDS")]
+    pub write_timeout: Delay,
+    /// Most delay requests in flight at once (1 to 1000000000); past it a request gets 503
+    /// over_capacity with Retry-After. Default: no cap. Example: --max-in-flight 10000.
+    #[arg(long, value_parser = within(&MAX_IN_FLIGHT), value_name = "N")]
     pub max_in_flight: Option<u64>,
-    /// Length of the kernel's accept queue (capped by net.core.somaxconn). Example: --backlog 8192.
-    #[arg(long, default_value_t = 4096)]
+    /// Length of the kernel's accept queue (1 to 1048576, capped by net.core.somaxconn).
+    /// Example: --backlog 8192.
+    #[arg(long, default_value_t = BACKLOG.default, value_parser = within(&BACKLOG), value_name = "N")]
     pub backlog: u32,
     /// Seed the server's random draws (delay shapes, mixes): the same order of arrivals, e.g. a
     /// sequential client, then sees the same delays and answers every run. A URL's own seed=
@@ -163,4 +163,192 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert. Example: --tls-key key.pem.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Log one line per request on stderr (method, target, client, status, outcome, waited and
+    /// total ms): `text` for people (coloured on a terminal unless NO_COLOR is set), `json` for
+    /// log pipelines. SLOWLAB_LOG=slowlab_server=debug also turns the text log on.
+    /// Example: --log-format json.
+    #[arg(long, value_name = "text|json")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The value parser of a numeric flag: parses its text and checks it against the setting's range.
+fn within<T>(
+    setting: &'static Setting<T>,
+) -> impl Fn(&str) -> Result<T, ConfigError> + Clone + Send + Sync + 'static
+where
+    T: Copy + PartialOrd + fmt::Display + std::str::FromStr + Send + Sync + 'static,
+{
+    move |text: &str| setting.parse(text.trim())
+}
+
+/// Where to listen: the text given to `--host` and the addresses it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// As given, e.g. `localhost` or `0.0.0.0`.
+    pub name: String,
+    /// Its addresses, in the resolver's order, without repeats; never empty.
+    pub addrs: Vec<IpAddr>,
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Parses `--host`: an IP address, or a host name resolved now, so that a name that cannot be
+/// listened on is a usage error before anything starts.
+fn parse_host(text: &str) -> Result<Host, String> {
+    let name = text.trim();
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Ok(Host {
+            name: name.to_owned(),
+            addrs: vec![ip],
+        });
+    }
+    let usage = "give an IP address such as 127.0.0.1 or 0.0.0.0, or a host name this machine resolves, such as localhost";
+    let valid_name = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !valid_name {
+        return Err(format!(
+            "{name:?} is not an IP address or a host name: {usage}"
+        ));
+    }
+    let resolved = (name, 0)
+        .to_socket_addrs()
+        .map_err(|err| format!("cannot resolve {name:?} ({err}): {usage}"))?;
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    for addr in resolved {
+        if !addrs.contains(&addr.ip()) {
+            addrs.push(addr.ip());
+        }
+    }
+    if addrs.is_empty() {
+        return Err(format!("{name:?} resolves to no address: {usage}"));
+    }
+    Ok(Host {
+        name: name.to_owned(),
+        addrs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::CommandFactory;
+
+    /// Each numeric flag's help states the range its setting accepts, so help and check agree.
+    #[test]
+    fn help_states_every_range() {
+        let command = Cli::command();
+        let serve = command.find_subcommand("serve").unwrap();
+        let ranges: [(&str, String, String); 13] = [
+            ("max-delay", range(&MAX_DELAY), MAX_DELAY.example.into()),
+            (
+                "max-connections",
+                range(&MAX_CONNECTIONS),
+                MAX_CONNECTIONS.example.into(),
+            ),
+            (
+                "h2-max-streams",
+                range(&H2_MAX_STREAMS),
+                H2_MAX_STREAMS.example.into(),
+            ),
+            (
+                "max-body-bytes",
+                range(&MAX_BODY_BYTES),
+                MAX_BODY_BYTES.example.into(),
+            ),
+            (
+                "drain-timeout",
+                range(&DRAIN_TIMEOUT),
+                DRAIN_TIMEOUT.example.into(),
+            ),
+            (
+                "header-read-timeout",
+                range(&HEADER_READ_TIMEOUT),
+                HEADER_READ_TIMEOUT.example.into(),
+            ),
+            (
+                "max-uri-bytes",
+                range(&MAX_URI_BYTES),
+                MAX_URI_BYTES.example.into(),
+            ),
+            (
+                "max-header-bytes",
+                range(&MAX_HEADER_BYTES),
+                MAX_HEADER_BYTES.example.into(),
+            ),
+            (
+                "max-headers",
+                range(&MAX_HEADERS),
+                MAX_HEADERS.example.into(),
+            ),
+            ("backlog", range(&BACKLOG), BACKLOG.example.into()),
+            (
+                "idle-timeout",
+                range(&IDLE_TIMEOUT),
+                IDLE_TIMEOUT.example.into(),
+            ),
+            (
+                "write-timeout",
+                range(&WRITE_TIMEOUT),
+                WRITE_TIMEOUT.example.into(),
+            ),
+            (
+                "max-in-flight",
+                range(&MAX_IN_FLIGHT),
+                MAX_IN_FLIGHT.example.into(),
+            ),
+        ];
+        for (flag, range, example) in ranges {
+            let arg = serve
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .unwrap_or_else(|| panic!("no --{flag}"));
+            let help = arg.get_help().unwrap().to_string().replace('\n', " ");
+            assert!(
+                help.contains(&range),
+                "--{flag}: help {help:?} lacks {range:?}"
+            );
+            assert!(
+                help.contains(&format!("--{flag} {example}")),
+                "--{flag}: help {help:?} lacks the example"
+            );
+        }
+    }
+
+    /// `1 to 10000`: the numbers as the help writes them.
+    fn range<T: Copy + PartialOrd + fmt::Display>(setting: &Setting<T>) -> String {
+        format!("{} to {}", setting.min, setting.max)
+    }
+
+    #[test]
+    fn host_names_and_addresses() {
+        assert_eq!(
+            parse_host("0.0.0.0").unwrap().addrs,
+            ["0.0.0.0".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            parse_host("::1").unwrap().addrs,
+            ["::1".parse::<IpAddr>().unwrap()]
+        );
+        let localhost = parse_host("localhost").unwrap();
+        assert!(
+            localhost.addrs.iter().all(|ip| ip.is_loopback()),
+            "{localhost:?}"
+        );
+        for bad in ["", "a b", "under_score.example", "-", "a..b", "http://x"] {
+            let err = parse_host(bad).unwrap_err();
+            assert!(err.contains("host name"), "{bad:?}: {err}");
+        }
+    }
 }

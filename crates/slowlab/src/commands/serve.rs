@@ -1,20 +1,20 @@
 //! `slowlab serve`: the slow API until Ctrl-C or SIGTERM.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use slowlab_server::{Config, LiveRules, Stats, Tls};
+use slowlab_server::{Config, LiveRules, LogFormat, RequestLog, Stats, Tls};
 
-use crate::cli::ServeArgs;
+use crate::cli::{Host, ServeArgs};
 
 /// Serves until a signal, drains, and reports how many requests were cut off.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config {
-        addr: SocketAddr::new(args.host, args.port),
-        max_delay: args.max_delay,
+        addr: SocketAddr::new(args.host.addrs[0], args.port),
+        max_delay: args.max_delay.as_duration(),
         over_max: args.over_max,
         model: args.model,
         any_method: args.any_method,
@@ -22,14 +22,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         h2_max_streams: args.h2_max_streams,
         max_body_bytes: args.max_body_bytes,
         max_headers: args.max_headers,
-        drain_timeout: args.drain_timeout,
-        header_read_timeout: args.header_read_timeout,
+        drain_timeout: args.drain_timeout.as_duration(),
+        header_read_timeout: args.header_read_timeout.as_duration(),
         max_uri_bytes: args.max_uri_bytes,
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
-        idle_timeout: args.idle_timeout,
-        write_timeout: args.write_timeout,
+        idle_timeout: args.idle_timeout.as_duration(),
+        write_timeout: args.write_timeout.as_duration(),
         max_in_flight: args.max_in_flight,
+        request_log: request_log(args.log_format),
         seed: args.seed,
         rules: None,
         tls: None,
@@ -45,9 +46,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (Some(cert), Some(key)) => {
             Some(Tls::from_files(cert, key).map_err(|err| crate::UsageError(err.to_string()))?)
         }
-        _ if args.tls_self_signed => {
-            Some(Tls::self_signed(args.host).map_err(|err| crate::UsageError(err.to_string()))?)
-        }
+        _ if args.tls_self_signed => Some(
+            Tls::self_signed(args.host.addrs[0])
+                .map_err(|err| crate::UsageError(err.to_string()))?,
+        ),
         _ => None,
     };
     let scheme = if config.tls.is_some() {
@@ -60,9 +62,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok(limit) => limit.to_string(),
         Err(err) => format!("unchanged ({err})"),
     };
-    let listener = slowlab_server::bind(config.addr, config.backlog)
-        .with_context(|| format!("cannot listen on {}", config.addr))?;
-    let addr = listener.local_addr()?;
+    // The flags were checked as they were parsed; this catches a setting added without a check.
+    config
+        .validate()
+        .map_err(|err| crate::UsageError(err.to_string()))?;
+    let listener = listen(&args.host, args.port, config.backlog)?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
 
     if let Some(rules) = &config.rules {
         reload_on_signal(rules.clone(), config.clone(), args.watch);
@@ -75,7 +82,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(stdout);
     say!(
         "slowlab serve: GET /{{seconds}} waits up to {} s; model {}; {}; open files {open_files}; Ctrl-C to stop",
-        args.max_delay.as_secs_f64(),
+        args.max_delay,
         args.model,
         if config.tls.is_some() {
             "HTTPS (TLS only)"
@@ -141,6 +148,38 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         plural(answered, "request", "requests"),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The request log asked for: by `--log-format`, or in text by SLOWLAB_LOG enabling the server's
+/// debug lines (as it did before the flag). Colour only on a terminal, and never with NO_COLOR.
+fn request_log(format: Option<LogFormat>) -> Option<RequestLog> {
+    let format = match format {
+        Some(format) => format,
+        None if tracing::enabled!(target: "slowlab_server::request", tracing::Level::DEBUG) => {
+            LogFormat::Text
+        }
+        None => return None,
+    };
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    Some(RequestLog { format, colour })
+}
+
+/// Binds the first of the host's addresses that can be bound (a name such as `localhost` may
+/// stand for both `::1` and `127.0.0.1`).
+fn listen(host: &Host, port: u16, backlog: u32) -> anyhow::Result<tokio::net::TcpListener> {
+    let mut failures = Vec::new();
+    for ip in &host.addrs {
+        let addr = SocketAddr::new(*ip, port);
+        match slowlab_server::bind(addr, backlog) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => failures.push(format!("{addr}: {err}")),
+        }
+    }
+    anyhow::bail!(
+        "cannot listen on {host} port {port}: {}",
+        failures.join("; ")
+    )
 }
 
 /// One line about the rules in force.
