@@ -33,7 +33,11 @@ fn main() -> ExitCode {
         // Its own report of a failed write goes through `eprintln!`, which panics when stderr is
         // closed: a lost log line must not end the run.
         .log_internal_errors(false)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
+        // Colour only for a person at a terminal: never into a file or pipe, never with NO_COLOR.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .init();
     match slowlab::run(cli) {
         Ok(code) => code,

@@ -306,3 +306,18 @@ fn text_log_has_no_colour_off_a_terminal() {
         .unwrap_or_else(|| panic!("{err}"));
     assert!(refused.contains(": 400 rejected, total "), "{refused}");
 }
+
+#[test]
+fn log_lines_into_a_pipe_carry_no_colour_even_without_no_color() {
+    let mut command = common::slowlab();
+    command
+        .env_remove("NO_COLOR")
+        .env("SLOWLAB_LOG", "slowlab_server=debug")
+        .args(["serve", "--port", "0"]);
+    let mut served = common::Served::spawn(command);
+    assert!(common::get(&served.addr, "/0").contains("200 OK"));
+    served.terminate();
+    let (_, log) = served.wait(std::time::Duration::from_secs(15));
+    assert!(log.contains("/0"), "no request line in the log: {log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log:?}");
+}
