@@ -237,15 +237,25 @@ impl FetchError {
 const BODY_EXCERPT: usize = 200;
 
 /// Judges a complete response: 2xx with the expected echo is a success, anything else a typed error.
+/// The answer to a `HEAD` has no body, so it is judged by its status alone.
 ///
 /// The body stays in the [`Reply`] only when `keep_body` is set.
 pub fn judge_body(
     target: &Target,
+    method: &http::Method,
     status: u16,
     body: Bytes,
     keep_body: bool,
 ) -> Result<Reply, FetchError> {
-    let mut reply = judge(target, status, body)?;
+    let mut reply = if method == http::Method::HEAD {
+        let without_echo = Target {
+            delay: None,
+            ..target.clone()
+        };
+        judge(&without_echo, status, body)?
+    } else {
+        judge(target, status, body)?
+    };
     if !keep_body {
         reply.body = Bytes::new();
     }

@@ -525,3 +525,27 @@ fn progress_bar_on_a_terminal_only_and_without_colour_under_no_color() {
     let quiet = String::from_utf8_lossy(&script.output().unwrap().stdout).into_owned();
     assert!(!quiet.contains("in flight"), "{quiet}");
 }
+
+#[test]
+fn head_requests_succeed_without_a_body_in_every_runner() {
+    // The answer to HEAD has GET's headers and no body: there is no echo to check.
+    let served = Served::start(&[]);
+    for extra in [
+        &["--mode", "sequential"][..],
+        &["--mode", "threads"],
+        &["--mode", "async"],
+        &["--http2"],
+    ] {
+        let mut args = vec!["fetch", "-q", "-X", "HEAD", "--base-url", &served.base_url];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["0", "0.01"]);
+        let output = run(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{extra:?}: {}{}",
+            common::stdout(&output),
+            stderr(&output)
+        );
+    }
+}

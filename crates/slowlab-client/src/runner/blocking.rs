@@ -97,6 +97,7 @@ fn fetch(
             read?;
             judge_body(
                 target,
+                &shared.workload.method,
                 code,
                 received.into_bytes(),
                 shared.options.keep_bodies,

@@ -74,6 +74,7 @@ async fn exchange(
     result?;
     judge_body(
         target,
+        &shared.workload.method,
         status,
         received.into_bytes(),
         shared.options.keep_bodies,

@@ -624,6 +624,7 @@ async fn read_into(
     result?;
     judge_body(
         target,
+        &shared.workload.method,
         status,
         received.into_bytes(),
         shared.options.keep_bodies,
