@@ -10,20 +10,11 @@ use serde_json::Value;
 
 mod common;
 
-use common::{Served, run, stderr};
-
-const SCHEMA: &str = include_str!("../../../docs/fetch.schema.json");
+use common::{Served, assert_fetch_schema, run, stderr};
 
 fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&output.stdout)))
-}
-
-fn assert_valid(doc: &Value) {
-    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{errors:#?}\n{doc}");
 }
 
 /// A server answering every request with a chunked body that never ends; its address.
@@ -80,7 +71,7 @@ fn an_endless_body_ends_as_body_too_large_in_every_mode() {
         ]);
         assert_eq!(output.status.code(), Some(1), "{mode}: {}", stderr(&output));
         let doc = json(&output);
-        assert_valid(&doc);
+        assert_fetch_schema(&doc);
         for outcome in doc["outcomes"].as_array().unwrap() {
             assert_eq!(
                 outcome["error"]["kind"], "body-too-large",
@@ -136,7 +127,7 @@ fn no_outcomes_leaves_out_the_list_and_keeps_the_summary_exact() {
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let doc = json(&output);
-    assert_valid(&doc);
+    assert_fetch_schema(&doc);
     assert!(doc.get("outcomes").is_none(), "no list: {doc}");
     assert!(
         doc["outcomes_omitted"]
@@ -178,7 +169,7 @@ fn shards_without_outcomes_merge_into_a_report_that_says_so() {
         let output = run(&args);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         let doc = json(&output);
-        assert_valid(&doc);
+        assert_fetch_schema(&doc);
         Input {
             name: spec.to_owned(),
             report: doc,
@@ -187,7 +178,7 @@ fn shards_without_outcomes_merge_into_a_report_that_says_so() {
     // Neither kept outcomes, or only the first did: either way the merge has none, and says so.
     for first_keeps in [false, true] {
         let merged = merge::merge(&[shard("0/2", first_keeps), shard("1/2", false)]).unwrap();
-        assert_valid(&merged);
+        assert_fetch_schema(&merged);
         assert!(merged.get("outcomes").is_none(), "{merged}");
         assert!(merged["outcomes_omitted"].is_string(), "{merged}");
         assert_eq!(merged["summary"]["requests"], 40);

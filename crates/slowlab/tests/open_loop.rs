@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Served, run, stderr, stdout};
+use common::{Served, assert_fetch_schema, run, stderr, stdout};
 
 #[test]
 fn bad_rates_and_durations_are_usage_errors_that_say_why() {
@@ -92,14 +92,6 @@ fn an_open_loop_run_prints_latency_from_schedule_service_time_and_send_lag() {
     served.wait(Duration::from_secs(20));
 }
 
-fn valid(doc: &serde_json::Value) {
-    let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../../../docs/fetch.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{errors:#?}\n{doc}");
-}
-
 #[test]
 fn open_loop_and_timed_runs_write_their_schedule_in_json_ndjson_and_csv() {
     let mut served = Served::start(&[]);
@@ -113,7 +105,7 @@ fn open_loop_and_timed_runs_write_their_schedule_in_json_ndjson_and_csv() {
     };
     let ramp = ["--rate", "20,60@0.5s", "-o", "json", "0", "0.05"];
     let doc: serde_json::Value = serde_json::from_str(&fetch(&ramp)).unwrap();
-    valid(&doc);
+    assert_fetch_schema(&doc);
     // (20 + 60) / 2 × 0.5 s = 20 requests.
     assert_eq!(doc["workload"]["requests"], 20);
     assert_eq!(doc["workload"]["rate"]["start"], 20.0);
@@ -138,7 +130,7 @@ fn open_loop_and_timed_runs_write_their_schedule_in_json_ndjson_and_csv() {
         "0.05",
     ];
     let doc: serde_json::Value = serde_json::from_str(&fetch(&timed)).unwrap();
-    valid(&doc);
+    assert_fetch_schema(&doc);
     assert_eq!(doc["workload"]["duration"], 0.3);
     assert!(doc["summary"]["open_loop"].is_null());
     assert!(

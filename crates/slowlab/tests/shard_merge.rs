@@ -5,20 +5,11 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Served, run, stderr, stdout};
+use common::{Served, assert_fetch_schema, run, stderr, stdout};
 use proptest::prelude::*;
 use serde_json::Value;
 use slowlab::merge::{self, Input};
 use slowlab_client::histogram;
-
-/// The published schema of fetch's JSON, which merged reports follow too.
-fn assert_valid(doc: &Value) {
-    let schema: Value =
-        serde_json::from_str(include_str!("../../../docs/fetch.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let problems: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
-    assert!(problems.is_empty(), "not valid: {problems:?}");
-}
 
 /// `slowlab fetch ARGS --output json` against `base_url`, parsed.
 fn fetch_json(base_url: &str, args: &[&str]) -> Value {
@@ -100,8 +91,8 @@ proptest! {
         let inputs = run_shards(&server.base_url, shards, &args);
 
         let merged = merge::merge(&inputs).unwrap();
-        assert_valid(&inputs[0].report);
-        assert_valid(&merged);
+        assert_fetch_schema(&inputs[0].report);
+        assert_fetch_schema(&merged);
         let summary = &merged["summary"];
         prop_assert_eq!(summary["requests"].as_u64(), Some(delays.len() as u64));
         prop_assert_eq!(summary["ok"].as_u64(), Some(delays.len() as u64));
@@ -207,11 +198,11 @@ fn shards_of_an_open_loop_run_merge_their_schedule_statuses_and_histograms() {
     let args = ["--rate", "60", "--duration", "0.5s", "0", "0.02"];
     let shards = run_shards(&base_url, 2, &args);
     for shard in &shards {
-        assert_valid(&shard.report);
+        assert_fetch_schema(&shard.report);
         assert_eq!(shard.report["workload"]["requests"], 15);
     }
     let merged = merge::merge(&shards).unwrap();
-    assert_valid(&merged);
+    assert_fetch_schema(&merged);
     let summary = &merged["summary"];
     assert_eq!(summary["requests"], 30);
     assert_eq!(summary["statuses"][0]["status"], 200);
@@ -271,7 +262,7 @@ fn report_merge_and_show_from_the_command_line() {
     let merged = run(&["report", "merge", dir_arg]);
     assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
     let doc: Value = serde_json::from_str(&stdout(&merged)).unwrap();
-    assert_valid(&doc);
+    assert_fetch_schema(&doc);
     assert_eq!(doc["summary"]["requests"].as_u64(), Some(7));
     assert_eq!(doc["summary"]["ok"].as_u64(), Some(7));
     let merged_file = dir.join("merged.out");

@@ -178,3 +178,13 @@ pub fn usable(holds: bool, reason: &str) -> bool {
     eprintln!("skipped: {reason}");
     false
 }
+
+/// Asserts that `doc` follows the published schema of fetch's JSON (docs/fetch.schema.json),
+/// listing every violation when it does not.
+pub fn assert_fetch_schema(doc: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../docs/fetch.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc}");
+}
