@@ -31,6 +31,32 @@ fn bad_rates_and_durations_are_usage_errors_that_say_why() {
             "cannot be used with",
         ),
         (&["fetch", "--duration", "1s", "1"], "needs --concurrency K"),
+        // clap drops `--delay requires --count` once --duration (which conflicts with --count)
+        // is given; --delay used to be ignored silently and random delays sent instead.
+        (
+            &[
+                "fetch",
+                "--duration",
+                "1s",
+                "--concurrency",
+                "2",
+                "--delay",
+                "0.05",
+            ],
+            "--delay 0.05 is the delay of each --count request",
+        ),
+        (
+            &[
+                "fetch",
+                "--rate",
+                "5",
+                "--duration",
+                "1s",
+                "--delay",
+                "0.05",
+            ],
+            "e.g. `slowlab fetch --rate 200 --duration 10s 0.05`",
+        ),
         (
             &["fetch", "--duration", "0s", "--rate", "5", "1"],
             "out of range",

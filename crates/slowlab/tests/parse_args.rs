@@ -129,7 +129,7 @@ fn token() -> impl Strategy<Value = String> {
 
 /// What an accepted `fetch` holds stays within the documented ranges.
 fn check_fetch(args: &FetchArgs) -> Result<(), TestCaseError> {
-    for delay in args.delays.iter().chain([&args.delay]) {
+    for delay in args.delays.iter().chain(args.delay.as_ref()) {
         prop_assert!(*delay <= MAX_DELAY, "delay {delay:?}");
     }
     for timeout in args.timeout.iter().chain([&args.connect_timeout]) {

@@ -84,11 +84,12 @@ pub struct FetchArgs {
     #[arg(long, short = 'n', value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=MAX_COUNT))]
     pub count: Option<u64>,
-    /// The delay of each --count request, in seconds (0 to 86400). (`-d` is the delay, not a
-    /// request body as in curl and hey: bodies are --body and --body-file.)
-    #[arg(long, short = 'd', value_parser = parse_delay, value_name = "SECONDS",
-          requires = "count", default_value = "1")]
-    pub delay: Duration,
+    /// The delay of each --count request, in seconds (0 to 86400; default 1). (`-d` is the
+    /// delay, not a request body as in curl and hey: bodies are --body and --body-file.)
+    // An Option, not a default: clap drops `requires = "count"` when --duration (which conflicts
+    // with --count) is given, so the check that it came with --count is ours (Plan::new).
+    #[arg(long, short = 'd', value_parser = parse_delay, value_name = "SECONDS")]
+    pub delay: Option<Duration>,
     /// Send N (1 to 1000000) random whole-second delays in [0, 10), like the article.
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=MAX_RANDOM))]

@@ -34,6 +34,8 @@ const DURATION_RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Requests drawn when no workload is given, like the article.
 const DEFAULT_RANDOM: usize = 10;
+/// The delay of each `--count` request when `--delay` is not given.
+const DEFAULT_DELAY: Duration = Duration::from_secs(1);
 
 /// Headers the client writes itself: the body's framing and the connection's own (hop-by-hop)
 /// headers. A user's copy would contradict the client's (a `Content-Length: 5` with no body hangs
@@ -63,6 +65,15 @@ impl Plan {
     /// Checks `args`; the error says what to change.
     pub fn new(args: &FetchArgs) -> Result<Plan, UsageError> {
         let mode = resolve_mode(args)?;
+        if let (Some(delay), None) = (args.delay, args.count) {
+            return Err(usage!(
+                "--delay {} is the delay of each --count request and needs --count N; other \
+                 workloads take their delays as arguments, e.g. `slowlab fetch --rate 200 \
+                 --duration 10s {}`",
+                delay.as_secs_f64(),
+                delay.as_secs_f64()
+            ));
+        }
         check_duration(args, mode)?;
         let rules = match args.fail_on.as_deref() {
             Some(text) => fail_on::parse(text).map_err(|err| usage!("--fail-on: {err}"))?,
@@ -395,7 +406,7 @@ fn build_workload(args: &FetchArgs, plan: &Plan) -> Result<Workload, UsageError>
         Workload::repeat(
             endpoint,
             usize::try_from(count).unwrap_or(usize::MAX),
-            args.delay,
+            args.delay.unwrap_or(DEFAULT_DELAY),
         )
     } else if let Some(path) = &args.urls {
         let text = if path.as_os_str() == "-" {
