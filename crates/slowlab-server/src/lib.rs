@@ -34,7 +34,6 @@ pub mod mix;
 pub mod model;
 pub mod options;
 mod pace;
-mod precise;
 mod request_log;
 pub mod respond;
 pub mod routes;

@@ -115,7 +115,7 @@ impl Waiter {
             Kind::Async if delay.is_zero() => true,
             // tokio's timer for most of the wait, a precise one for its last 2 ms.
             Kind::Async => {
-                crate::precise::sleep(delay).await;
+                slowlab_timer::sleep(delay).await;
                 true
             }
             // Boxed, so that the async model's waiting requests carry only a timer.

@@ -282,7 +282,7 @@ impl Shared {
         tokio::select! {
             biased;
             () = self.control.cancelled() => None,
-            () = tokio::time::sleep_until((self.origin + due).into()) => Some(index),
+            () = self.workload.pace.sleep_until(self.origin + due) => Some(index),
         }
     }
 
@@ -498,8 +498,9 @@ mod tests {
     /// Workers sharing one open-loop run, on a paused clock: what each took and when.
     fn paced(rate: &str, count: usize) -> (Arc<Shared>, tokio::time::Instant) {
         let endpoint = Endpoint::parse("http://127.0.0.1:9").unwrap();
-        let workload = Workload::repeat(endpoint, count, Duration::ZERO)
+        let mut workload = Workload::repeat(endpoint, count, Duration::ZERO)
             .at_rate(Rate::parse(rate).unwrap(), None);
+        workload.pace.coarse_timer = true;
         let origin = tokio::time::Instant::now();
         let (sender, _) = tokio::sync::mpsc::unbounded_channel();
         let run = Run {

@@ -5,12 +5,17 @@
 //! current tick (another 0 to 1 ms). So on an idle server a tokio sleep ends 0 to 2 ms late,
 //! about 1 ms on average, before any scheduling delay.
 //!
-//! [`sleep`] waits on tokio's timer until [`HANDOVER`] before the deadline (from there tokio's
-//! rounding and a parked runtime's overshoot alone do not carry it past the deadline; a runtime
-//! busy with other tasks still can, and then the wait simply ends late), then hands the last stretch to one thread that sleeps on
-//! the operating system's nanosecond timer and wakes each task at its deadline. Only waits in
-//! their last [`HANDOVER`] sit on that thread, so it holds a handful of entries however many
-//! requests wait, and a waiting request carries nothing more than before.
+//! [`sleep_until`] waits on tokio's timer until [`HANDOVER`] before the deadline (from there
+//! tokio's rounding and a parked runtime's overshoot alone do not carry it past the deadline; a
+//! runtime busy with other tasks still can, and then the wait simply ends late), then hands the
+//! last stretch to one thread that sleeps on the operating system's nanosecond timer and wakes
+//! each task at its deadline. Only waits in their last [`HANDOVER`] sit on that thread, so it
+//! holds a handful of entries however many requests wait, and a waiting request carries nothing
+//! more than before.
+//!
+//! `slowlab serve` ends its delays with it, and `slowlab fetch --rate` sends each request at its
+//! due time with it. It reads the operating system's clock, so it does not follow tokio's paused
+//! test clock: code tested with a paused clock keeps tokio's own sleeps.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -22,17 +27,27 @@ use std::time::{Duration, Instant};
 
 /// How long before its deadline a wait leaves tokio's timer: tokio's rounding up (under 1 ms)
 /// plus a parked runtime's overshoot (under 1 ms).
-pub(crate) const HANDOVER: Duration = Duration::from_millis(2);
+pub const HANDOVER: Duration = Duration::from_millis(2);
 
 /// Waits `duration`, ending as close to the deadline as the operating system allows.
-pub(crate) async fn sleep(duration: Duration) {
-    let start = Instant::now();
-    let Some(deadline) = start.checked_add(duration) else {
+pub async fn sleep(duration: Duration) {
+    match Instant::now().checked_add(duration) {
+        Some(deadline) => sleep_until(deadline).await,
         // Too far away to be an `Instant` (a huge --max-delay): precision is moot.
-        return tokio::time::sleep(duration).await;
-    };
-    if duration > HANDOVER {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline - HANDOVER)).await;
+        None => tokio::time::sleep(duration).await,
+    }
+}
+
+/// Waits until `deadline`, ending as close to it as the operating system allows; at once when it
+/// has passed. Never ends before it.
+pub async fn sleep_until(deadline: Instant) {
+    if let Some(early) = deadline.checked_sub(HANDOVER)
+        && early > Instant::now()
+    {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(early)).await;
+    }
+    if Instant::now() >= deadline {
+        return;
     }
     match timer() {
         Some(timer) => Until { deadline, timer }.await,
@@ -191,6 +206,14 @@ mod tests {
             let (duration, elapsed) = wait.await.unwrap();
             assert!(elapsed >= duration);
         }
+    }
+
+    #[tokio::test]
+    async fn deadlines_in_the_past_end_at_once() {
+        let start = Instant::now();
+        sleep_until(start - Duration::from_millis(5)).await;
+        sleep_until(start).await;
+        assert!(start.elapsed() < Duration::from_secs(1));
     }
 
     #[tokio::test]
