@@ -145,8 +145,77 @@ def hbar_svg(title, items, unit, log_scale=False, target=None, target_label=""):
     return "\n".join(out) + "\n"
 
 
+def line_svg(title, series, x_label, y_label, notes=()):
+    """series: (label, colour, [(x, y)]) -> a standalone SVG line chart, axes from 0."""
+    width, height, left, right, top, bottom = 900, 380, 70, 190, 40, 56
+    plot_w, plot_h = width - left - right, height - top - bottom
+    points = [pt for _, _, pts in series for pt in pts if pt[1] is not None]
+    x_hi = nice_ceiling(max([x for x, _ in points] + [1e-9]))
+    y_hi = nice_ceiling(max([y for _, y in points] + [1e-9]))
+
+    def px(x):
+        return left + plot_w * x / x_hi
+
+    def py(y):
+        return top + plot_h * (1 - y / y_hi)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{left + plot_w / 2}" y="20" text-anchor="middle" font-size="14" '
+           f'font-weight="bold">{html.escape(title)}</text>']
+    for i in range(6):
+        yv, xv = y_hi * i / 5, x_hi * i / 5
+        out.append(f'<line x1="{left}" y1="{py(yv):.1f}" x2="{left + plot_w}" y2="{py(yv):.1f}" '
+                   f'stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{py(yv) + 4:.1f}" text-anchor="end" fill="#555">'
+                   f'{yv:g}</text>')
+        out.append(f'<text x="{px(xv):.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+                   f'fill="#555">{xv:g}</text>')
+    out.append(f'<text x="{left + plot_w / 2}" y="{height - 18}" text-anchor="middle" '
+               f'fill="#333">{html.escape(x_label)}</text>')
+    out.append(f'<text x="16" y="{top + plot_h / 2}" text-anchor="middle" fill="#333" '
+               f'transform="rotate(-90 16 {top + plot_h / 2})">{html.escape(y_label)}</text>')
+    for i, (label, colour, pts) in enumerate(series):
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts if y is not None)
+        if path:
+            out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" '
+                       f'stroke-width="2"/>')
+        ly = top + 10 + i * 20
+        out.append(f'<line x1="{left + plot_w + 14}" y1="{ly}" x2="{left + plot_w + 34}" '
+                   f'y2="{ly}" stroke="{colour}" stroke-width="2"/>')
+        out.append(f'<text x="{left + plot_w + 40}" y="{ly + 4}">{html.escape(label)}</text>')
+    for i, note in enumerate(notes):
+        out.append(f'<text x="{left + plot_w + 14}" y="{top + 20 + 20 * len(series) + i * 16}" '
+                   f'fill="#555" font-size="11">{html.escape(note)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def nice_ceiling(v):
+    """The smallest of 1, 2, 2.5, 5 times a power of ten at or above v."""
+    decade = 10 ** math.floor(math.log10(v))
+    return next(decade * m for m in (1, 2, 2.5, 5, 10) if decade * m >= v * 0.999)
+
+
+def pileup_svg(pileup):
+    """Scenario 7's pile-up: latency from schedule and service time by when requests were due."""
+    bins = pileup["bins"]
+    timed_out = sum(b["failed"] for b in bins)
+    return line_svg(
+        f"Open loop, {pileup['rate']}/s of /{pileup['delay']:g} against {pileup['threads']} "
+        "server threads", [
+            ("latency from schedule", "#d9730d",
+             [(b["t"], b["from_schedule"]) for b in bins]),
+            ("service time (from send)", "#6b8fb5", [(b["t"], b["service"]) for b in bins]),
+            ("requested delay", "#999", [(0, pileup["delay"]), (pileup["seconds"],
+                                                                 pileup["delay"])])],
+        "when the request was due (s into the run)", "seconds (median per bin)",
+        notes=[f"{timed_out:,} timed out (not drawn)",
+               f"capacity {pileup['threads'] / pileup['delay']:g}/s"])
+
+
 def charts(doc, docs_path):
-    """Writes the SVG charts for scenarios 2 and 4 next to the Markdown; returns id -> [paths].
+    """Writes the SVG charts for scenarios 2, 4 and 7 next to the Markdown; returns id -> [paths].
     Bars show medians (results files from before --repeat: the single run)."""
     made = {}
     by_id = {s["id"]: s for s in doc["scenarios"]}
@@ -195,6 +264,10 @@ def charts(doc, docs_path):
             p.write_text(svg)
             paths.append(p)
         made["4"] = paths
+    if "7" in by_id and by_id["7"].get("pileup"):
+        p = docs_path.parent / f"{stem}-7-pileup.svg"
+        p.write_text(pileup_svg(by_id["7"]["pileup"]))
+        made["7"] = [p]
     return made
 
 

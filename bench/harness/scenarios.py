@@ -786,8 +786,8 @@ def scenario_5(ctx):
     sc.data["memory_methods"] = {"server": SERVER_MEMORY_METHOD.replace("N in flight",
                                                                         "N streams in flight"),
                                  "client": "VmHWM of the client process, read every 5 ms until "
-                                           "it exits, minus that of a 10-request run of the same "
-                                           "command (the floor), divided by the requests"}
+                                           "it exits, minus that of a run of 10 requests of 1 s "
+                                           "(the floor), divided by the requests"}
     missing = ctx.fetch_missing(["--count", "--delay", "--http2", "--output", "--quiet"])
     if missing:
         sc.skip("slowlab fetch --http2", needs(missing))
@@ -829,8 +829,10 @@ def scenario_5(ctx):
             floor = None
             if client != "h2load" and parsed is not None:
                 # The client's own floor (runtime, binary, buffers), subtracted from its peak.
+                # 10 requests of 1 s: the process lives long enough for its VmHWM to be read
+                # (a run of a few milliseconds can exit before the first reading).
                 _, _, floor_run = ours_fetch(ctx, sc, f"{client} (10 requests: the floor)",
-                                             srv.base_url, 10, 0, 30, **kw)
+                                             srv.base_url, 10, 1, 30, **kw)
                 floor = floor_run.maxrss_kb if floor_run else None
         if parsed is None or not rnd:
             continue
@@ -964,5 +966,258 @@ def scenario_6(ctx):
     return sc.done()
 
 
+# ---------------------------------------------------------------------------------------------
+# 7. Open-loop arrivals: schedule accuracy, the pile-up, memory
+# ---------------------------------------------------------------------------------------------
+
+def fetch_json(ctx, sc, row, cmd, timeout, failures_expected=False):
+    """Any `slowlab fetch ... --output json` run: (document, result); document None when it did
+    not parse. A failed request is an error of the scenario unless `failures_expected` (a run
+    made to overload a server)."""
+    sc.command(row, ctx.pin.client(cmd))
+    r = run_client(cmd, ctx.pin, timeout)
+    try:
+        doc = peers.parse_json(r.stdout)
+        summary = doc["summary"]
+    except (ValueError, KeyError, TypeError) as e:
+        sc.error(row, f"output did not parse ({e}); {r.brief_error()}")
+        return None, r
+    if not failures_expected and (summary["failed"] or not r.ok):
+        sc.error(row, f"{summary['failed']} of {summary['requests']} failed; {r.brief_error()}")
+    return doc, r
+
+
+def oha_percentile(doc, name):
+    """A latency percentile (seconds) from oha's JSON; None when it has none."""
+    value = (doc.get("latencyPercentiles") or {}).get(name)
+    return value if isinstance(value, (int, float)) else None
+
+
+def pileup_bins(outcomes, width):
+    """The pile-up over the run: outcomes grouped by when they were due, `width` seconds a bin,
+    with each bin's median latency from schedule and median service time (from send), and how
+    many failed (timed out, mostly)."""
+    bins = {}
+    for o in outcomes:
+        due = o.get("scheduled_at")
+        if due is None:
+            continue
+        b = bins.setdefault(int(due / width), {"n": 0, "failed": 0, "from_schedule": [],
+                                                "service": []})
+        b["n"] += 1
+        if not o.get("ok"):
+            b["failed"] += 1
+            continue
+        b["from_schedule"].append(o["end"] - due)
+        b["service"].append(o["end"] - o["start"])
+    return [{"t": round(k * width, 3), "n": b["n"], "failed": b["failed"],
+             "from_schedule": stats.median(b["from_schedule"]),
+             "service": stats.median(b["service"])} for k, b in sorted(bins.items())]
+
+
+def scenario_7(ctx):
+    missing = ctx.fetch_missing(["--rate", "--duration", "--connections", "--no-outcomes"])
+    sc = Scenario("7", "Open-loop arrivals: schedule accuracy, the pile-up, memory",
+                  "at 20,000/s on 64 keep-alive connections: achieved rate within 1% of the "
+                  "target, send-lag p99 <= 1 ms; an open-loop run holds no more per request in "
+                  "flight than the closed-loop runner", ctx.repeats(3), warmup=True)
+    if missing:
+        sc.skip("open-loop runs", needs(missing))
+        return sc.done()
+    schedule_accuracy(ctx, sc)
+    pileup(ctx, sc)
+    open_loop_memory(ctx, sc)
+    return sc.done()
+
+
+def schedule_accuracy(ctx, sc):
+    """7a: slowlab fetch --rate and oha -q --latency-correction, same rate, duration and
+    connections, interleaved, against one slowlab serve."""
+    rate, seconds, conns = (2000, 1, 16) if ctx.quick else (20000, 10, 64)
+    rows = sc.table(f"Schedule accuracy: {rate:,} requests/s of GET /0 for {seconds} s on "
+                    f"{conns} keep-alive connections; latency from schedule", [
+                        ["client", "client"], ["achieved", "achieved rate (req/s)", "rps"],
+                        ["of_target", "of target", "x3"], ["ok", "ok (fewest)", "int"],
+                        ["lag_p50", "send lag p50 (ms)", "ms"],
+                        ["lag_p99", "send lag p99 (ms)", "ms"],
+                        ["p50", "latency p50 (ms)", "ms"], ["p99", "latency p99 (ms)", "ms"],
+                        ["service_p99", "service p99 (ms)", "ms"], ["errors", "errors"]])
+    contenders = ["slowlab fetch --rate"]
+    if ctx.peers("oha"):
+        contenders.append("oha -q --latency-correction")
+    else:
+        sc.skip("oha -q", ctx.tools.skipped.get("oha", "--ours-only"))
+    runs = {c: {} for c in contenders}
+    port = free_port()
+    with Server("slowlab serve", ctx.serve_cmd(port), port, ctx.pin) as srv:
+        sc.command("slowlab serve", srv.cmd)
+        for rnd, client in stats.rounds(contenders, sc.data["repeat"]):
+            if client.startswith("oha"):
+                cmd = [str(ctx.tools.paths["oha"]), "-q", str(rate), "-z", f"{seconds}s", "-c",
+                       str(conns), "--latency-correction", "--no-tui", *ctx.tools.oha_json,
+                       srv.base_url + "/0"]
+                sc.command(client, ctx.pin.client(cmd))
+                r = run_client(cmd, ctx.pin, seconds + 60)
+                try:
+                    parsed, doc = peers.oha(r.stdout), peers.parse_json(r.stdout)
+                except (ValueError, KeyError, TypeError):
+                    sc.error(client, f"output did not parse; {r.brief_error()}")
+                    continue
+                run = {"achieved": parsed["rate"], "ok": parsed["ok"],
+                       "p50": oha_percentile(doc, "p50"), "p99": oha_percentile(doc, "p99"),
+                       "errors": parsed["errors"]}
+            else:
+                cmd = [ctx.bin, "fetch", "--rate", str(rate), "--duration", f"{seconds}s",
+                       "--connections", str(conns), "--output", "json", "--no-outcomes",
+                       "--quiet", "--base-url", srv.base_url, "0"]
+                doc, _ = fetch_json(ctx, sc, client, cmd, seconds + 60)
+                if doc is None:
+                    continue
+                s = doc["summary"]
+                ol = s.get("open_loop") or {}
+                run = {"achieved": ol.get("achieved_rate"), "ok": s["ok"],
+                       "lag_p50": (ol.get("send_lag") or {}).get("p50"),
+                       "lag_p99": (ol.get("send_lag") or {}).get("p99"),
+                       "p50": (ol.get("from_schedule") or {}).get("p50"),
+                       "p99": (ol.get("from_schedule") or {}).get("p99"),
+                       "service_p99": (s.get("latency") or {}).get("p99"),
+                       "errors": "; ".join(f"{e['count']} {e['kind']}"
+                                           for e in s.get("errors", []))}
+            run["of_target"] = run["achieved"] / rate if run.get("achieved") else None
+            if rnd:
+                runs[client][rnd] = run
+                log(f"  round {rnd}: {client}: {run['achieved'] or 0:,.0f} req/s, "
+                    f"p99 {(run['p99'] or 0) * 1000:.2f} ms")
+    keys = ("achieved", "of_target", "lag_p50", "lag_p99", "p50", "p99", "service_p99")
+    for client, by in runs.items():
+        if by:
+            rows.append({"client": client, "ok": min(run["ok"] for run in by.values()),
+                         **{k: figures(by, k) for k in keys}, "errors": errors_of(by)})
+    ours = runs[contenders[0]]
+    if ours:
+        sc.verdict(f"achieved rate within 1% of {rate:,}/s", figures(ours, "of_target"), ">=",
+                   0.99, lambda v: f"{v * rate:,.0f}/s ({v:.3f} of target)")
+        sc.verdict("send-lag p99 <= 1 ms", figures(ours, "lag_p99"), "<=", 0.001,
+                   lambda v: f"{v * 1000:.2f} ms")
+    theirs = runs.get("oha -q --latency-correction")
+    if ours and theirs and not errors_of(theirs):
+        ratio = stats.paired_ratio(by_round(ours, "p99"), by_round(theirs, "p99"))
+        if ratio:
+            sc.info("latency-from-schedule p99, slowlab fetch / oha (no target)",
+                    f"{ratio['median']:.2f}x ({ratio['min']:.2f}x to {ratio['max']:.2f}x)")
+    sc.note("Both clients send on a schedule and measure latency from when each request was "
+            "due (oha with --latency-correction), so a client that falls behind shows it in its "
+            "latency. oha reports no send lag; its achieved rate is its successes over its run. "
+            "Ours is the rate between the first and the last request sent.")
+
+
+def pileup(ctx, sc):
+    """7b: arrivals faster than a thread-pool server can answer (the article's FastAPI `def`
+    endpoint has 40 threads): latency from schedule grows through the run. One run: a picture,
+    no target."""
+    if ctx.quick:
+        rate, seconds, threads, delay, conns = 40, 1, 4, 0.2, 40
+    else:
+        rate, seconds, threads, delay, conns = 200, 10, 40, 0.5, 200
+    capacity = threads / delay
+    rows = sc.table(f"The pile-up: {rate}/s of GET /{fmt_delay(delay)} for {seconds} s on "
+                    f"{conns} connections, against `serve --model threads:{threads}` (at most "
+                    f"{capacity:g} answers/s)", [
+                        ["requests", "requests", "int"], ["ok", "ok", "int"],
+                        ["failed", "failed", "int"], ["expected", "expected in flight"],
+                        ["mean_in_flight", "mean in flight"], ["peak", "peak in flight", "int"],
+                        ["first", "latency from schedule, first bin (s)", "s"],
+                        ["last", "latency from schedule, last bin (s)", "s"],
+                        ["service_first", "service time, first bin (s)", "s"],
+                        ["service_last", "service time, last bin (s)", "s"]])
+    port = free_port()
+    with Server("slowlab serve", ctx.serve_cmd(port, f"threads:{threads}"), port,
+                ctx.pin) as srv:
+        sc.command("slowlab serve (pile-up)", srv.cmd)
+        cmd = [ctx.bin, "fetch", "--rate", str(rate), "--duration", f"{seconds}s",
+               "--connections", str(conns), "--timeout", "15s", "--output", "json", "--quiet",
+               "--base-url", srv.base_url, fmt_delay(delay)]
+        doc, _ = fetch_json(ctx, sc, "slowlab fetch --rate (pile-up)", cmd, seconds + 60,
+                            failures_expected=True)
+    if doc is None:
+        return
+    s = doc["summary"]
+    ol = s.get("open_loop") or {}
+    bins = pileup_bins(doc.get("outcomes") or [], 0.05 if ctx.quick else 0.25)
+    answered = [b for b in bins if b["from_schedule"] is not None]
+    sc.data["pileup"] = {"rate": rate, "seconds": seconds, "threads": threads, "delay": delay,
+                         "connections": conns, "bins": bins}
+    rows.append({"requests": s["requests"], "ok": s["ok"], "failed": s["failed"],
+                 "expected": f"{ol.get('expected_in_flight', 0):.0f}",
+                 "mean_in_flight": f"{ol.get('mean_in_flight', 0):.0f}",
+                 "peak": s.get("peak_concurrency"),
+                 "first": answered[0]["from_schedule"] if answered else None,
+                 "last": answered[-1]["from_schedule"] if answered else None,
+                 "service_first": answered[0]["service"] if answered else None,
+                 "service_last": answered[-1]["service"] if answered else None})
+    sc.note(f"The pile-up is one run (a picture, not a target). The server answers at most "
+            f"{capacity:g} requests a second, so at {rate}/s the queue grows by about "
+            f"{rate - capacity:g} a second: each later arrival waits behind more of them. The "
+            "chart bins the requests by when they were due; requests that timed out (after 15 s) "
+            "are counted per bin, not drawn.")
+
+
+def open_loop_memory(ctx, sc):
+    """7c: the client's memory per request in flight, open loop against closed loop, over h2:
+    the same requests, connections and delay; peak in flight from the client's own count."""
+    if ctx.quick:
+        rate, delay = 1000, 1
+    else:
+        rate, delay = 20000, 5
+    count = rate * delay
+    conns = max(1, count // 10000)
+    rows = sc.table(f"Client memory over HTTP/2 ({conns} connections): {count:,} requests of "
+                    f"{delay} s, closed loop (all at once) and open loop ({rate:,}/s for {delay} s, "
+                    "so about as many in flight at the end of the schedule)", [
+                        ["client", "client"], ["peak", "peak in flight", "int"],
+                        ["client_kb", "client peak (MB)", "mb"],
+                        ["floor_kb", "client floor (MB)", "mb"],
+                        ["bytes", "client bytes / request in flight", "int"],
+                        ["errors", "errors"]])
+    sc.data["memory_methods"] = {"client": "VmHWM of the client process, read every 5 ms until "
+                                           "it exits, minus that of a run of 10 requests of 1 s "
+                                           "(the floor), divided by the peak number in flight"}
+    base_args = ["--http2", "--connections", str(conns), "--output", "json", "--quiet"]
+    commands = {
+        "closed loop (--count)": ["--count", str(count), "--delay", str(delay)],
+        "open loop (--rate)": ["--rate", str(rate), "--duration", f"{delay}s", str(delay)],
+    }
+    runs = {c: {} for c in commands}
+    per_conn = math.ceil(count / conns) + 100
+    for rnd, client in stats.rounds(list(commands), sc.data["repeat"]):
+        port = free_port()
+        with Server("slowlab serve", ctx.serve_cmd(port, None, ["--h2-max-streams",
+                                                                str(per_conn)]),
+                    port, ctx.pin) as srv:
+            sc.command("slowlab serve (memory)", srv.cmd)
+            cmd = [ctx.bin, "fetch", *commands[client], *base_args, "--base-url", srv.base_url]
+            doc, r = fetch_json(ctx, sc, client, cmd, delay + 90)
+            floor_cmd = [ctx.bin, "fetch", "--count", "10", "--delay", "1", *base_args,
+                         "--base-url", srv.base_url]
+            _, floor = fetch_json(ctx, sc, "floor (10 requests)", floor_cmd, 30)
+        if doc is None or not rnd:
+            continue
+        peak = doc["summary"].get("peak_concurrency")
+        runs[client][rnd] = {"peak": peak, "client_kb": r.maxrss_kb, "floor_kb": floor.maxrss_kb,
+                             "bytes": per_kb(r.maxrss_kb, floor.maxrss_kb, peak),
+                             "errors": "" if not doc["summary"]["failed"]
+                             else f"{doc['summary']['failed']} failed"}
+    for client, by in runs.items():
+        if by:
+            rows.append({"client": client, **{k: figures(by, k) for k in ("peak", "client_kb",
+                                                                           "floor_kb", "bytes")},
+                         "errors": errors_of(by)})
+    closed, opened = runs["closed loop (--count)"], runs["open loop (--rate)"]
+    if closed and opened:
+        ratio = stats.paired_ratio(by_round(opened, "bytes"), by_round(closed, "bytes"))
+        sc.verdict("open loop <= closed loop, bytes per request in flight", ratio, "<=", 1.0,
+                   lambda v: f"{v:.2f}x the closed loop's")
+
+
 ALL = {"1": scenario_1, "1c": scenario_1c, "2": scenario_2, "3": scenario_3, "4": scenario_4,
-       "5": scenario_5, "6": scenario_6}
+       "5": scenario_5, "6": scenario_6, "7": scenario_7}
