@@ -114,6 +114,22 @@ impl<'a> Shard<'a> {
     fn ended(&self) -> SystemTime {
         self.started + self.wall
     }
+
+    /// Whether this is a shard of a closed-loop run for a time (`--duration` without `--rate`).
+    fn is_timed(&self) -> bool {
+        let set = |pointer| self.report.pointer(pointer).is_some_and(|v| !v.is_null());
+        set("/workload/duration") && !set("/workload/rate")
+    }
+
+    /// `shard.concurrency` of a shard of a closed-loop run for a time: the run's K and the part
+    /// this report holds.
+    fn concurrency(&self) -> Option<(u64, u64)> {
+        let shared = self.report.pointer("/shard/concurrency")?;
+        Some((
+            shared.get("whole")?.as_u64()?,
+            shared.get("share")?.as_u64()?,
+        ))
+    }
 }
 
 /// `shard` as indices and count: `{"index": I, "count": N}` for one run, `{"indices": [..],
@@ -179,10 +195,15 @@ pub fn merge(inputs: &[Input]) -> Result<Value, MergeError> {
         "started_at".into(),
         json!(humantime::format_rfc3339_micros(started).to_string()),
     );
-    object.insert(
-        "shard".into(),
-        json!({ "indices": seen.iter().collect::<Vec<_>>(), "count": count }),
-    );
+    let mut shard = json!({ "indices": seen.iter().collect::<Vec<_>>(), "count": count });
+    let shared: Option<Vec<(u64, u64)>> = shards.iter().map(Shard::concurrency).collect();
+    if let Some(shared) = shared {
+        // The same K in every shard (it is part of the digest); the parts held add up.
+        let whole = shared.first().map_or(0, |&(whole, _)| whole);
+        let share: u64 = shared.iter().map(|&(_, share)| share).sum();
+        shard["concurrency"] = json!({ "whole": whole, "share": share });
+    }
+    object.insert("shard".into(), shard);
     let hosts: BTreeSet<&str> = shards.iter().filter_map(|s| s.str_at("/host")).collect();
     object.insert(
         "host".into(),
@@ -315,16 +336,22 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
         .collect();
 
     // The shards ran side by side, so the best the union could do is the slowest shard's best.
-    let ideal = shards
-        .iter()
-        .filter_map(|s| s.f64_of("ideal"))
-        .fold(0.0, f64::max);
+    // Shards of a closed-loop run for a time each sent what their time allowed: no best exists
+    // for the union (each shard's own ideal is of what it happened to send), so there is none.
+    let ideal = (!shards.iter().any(Shard::is_timed)).then(|| {
+        shards
+            .iter()
+            .filter_map(|s| s.f64_of("ideal"))
+            .fold(0.0, f64::max)
+    });
     let wall_secs = wall.as_secs_f64();
-    let efficiency = (shards
-        .iter()
-        .all(|s| s.summary.get("efficiency").is_some_and(|e| !e.is_null()))
-        && wall_secs > 0.0)
-        .then(|| ideal / wall_secs);
+    let efficiency = ideal.filter(|_| {
+        shards
+            .iter()
+            .all(|s| s.summary.get("efficiency").is_some_and(|e| !e.is_null()))
+            && wall_secs > 0.0
+    });
+    let efficiency = efficiency.map(|ideal| ideal / wall_secs);
     let slots = shards
         .iter()
         .map(|s| s.summary.get("slots").and_then(Value::as_u64))

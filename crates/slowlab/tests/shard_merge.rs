@@ -297,3 +297,129 @@ fn report_merge_and_show_from_the_command_line() {
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn shards_of_a_closed_loop_run_for_a_time_share_the_concurrency_and_merge_without_an_ideal() {
+    let server = Served::start(&[]);
+    let url = &server.base_url;
+    let args = |spec: &str, k: &str| {
+        vec![
+            "--duration",
+            "1s",
+            "--concurrency",
+            k,
+            "--shard",
+            spec,
+            "0.05",
+            "0.02",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+    let shard = |spec: &str, k: &str| {
+        let args = args(spec, k);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fetch_json(url, &args)
+    };
+    // Both shards run side by side for the whole second, as they would on two hosts.
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| shard("0/2", "3"));
+        let b = scope.spawn(|| shard("1/2", "3"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for report in [&a, &b] {
+        assert_fetch_schema(report);
+        assert!(
+            report["shard"]["whole_requests"].is_null(),
+            "{}",
+            report["shard"]
+        );
+        assert_eq!(report["shard"]["concurrency"]["whole"], 3);
+        let share = report["shard"]["concurrency"]["share"].as_u64().unwrap();
+        // Each shard kept to its share: never more in flight than it.
+        let peak = report["summary"]["peak_concurrency"].as_u64().unwrap();
+        assert!(peak <= share, "peak {peak} over share {share}");
+        assert!(report["summary"]["requests"].as_u64().unwrap() > 0);
+    }
+    // K = 3 over two shards: 2 for shard 0, 1 for shard 1.
+    assert_eq!(a["shard"]["concurrency"]["share"], 2);
+    assert_eq!(b["shard"]["concurrency"]["share"], 1);
+    assert_eq!(a["workload"]["digest"], b["workload"]["digest"]);
+
+    let input = |name: &str, report: &Value| Input {
+        name: name.to_owned(),
+        report: report.clone(),
+    };
+    let merged = merge::merge(&[input("a", &a), input("b", &b)]).unwrap();
+    assert_fetch_schema(&merged);
+    let count = |doc: &Value| doc["summary"]["requests"].as_u64().unwrap();
+    assert_eq!(count(&merged), count(&a) + count(&b));
+    assert_eq!(
+        merged["workload"]["requests"].as_u64(),
+        Some(count(&a) + count(&b))
+    );
+    assert_eq!(merged["shard"]["concurrency"]["whole"], 3);
+    assert_eq!(merged["shard"]["concurrency"]["share"], 3);
+    assert_eq!(merged["summary"]["slots"], 3);
+    assert!(
+        merged["summary"]["ideal"].is_null(),
+        "{}",
+        merged["summary"]
+    );
+    assert!(merged["summary"]["efficiency"].is_null());
+    // Every request once: the shards' indices never meet.
+    let outcomes = merged["outcomes"].as_array().unwrap();
+    let indices: BTreeSet<u64> = outcomes
+        .iter()
+        .map(|o| o["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices.len() as u64, count(&merged));
+
+    // The text summary says there is no ideal, rather than a made-up one.
+    let dir = std::env::temp_dir().join(format!("slowlab-timed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("merged.json");
+    std::fs::write(&file, merged.to_string()).unwrap();
+    let shown = run(&["report", "show", file.to_str().unwrap()]);
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    assert!(
+        text.contains("none") && text.contains("n/a (no ideal)"),
+        "{text}"
+    );
+    assert!(text.contains("2 of 2 merged"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Still refused: the same shard twice, another N, another K.
+    let refusal = |inputs: &[Input]| merge::merge(inputs).unwrap_err().to_string();
+    let message = refusal(&[input("a", &a), input("a again", &a)]);
+    assert!(message.contains("appears twice"), "{message}");
+    let third = shard("1/3", "3");
+    let message = refusal(&[input("a", &a), input("third", &third)]);
+    assert!(message.contains("share N"), "{message}");
+    let other_k = shard("1/2", "4");
+    let message = refusal(&[input("a", &a), input("other K", &other_k)]);
+    assert!(message.contains("different workload"), "{message}");
+}
+
+#[test]
+fn a_shard_of_a_run_for_a_time_with_no_share_of_the_concurrency_is_refused() {
+    let output = run(&[
+        "fetch",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--duration",
+        "1s",
+        "--concurrency",
+        "2",
+        "--shard",
+        "2/3",
+        "0.05",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    for needed in ["--shard 2/3", "--concurrency 2", "at least 3", "e.g."] {
+        assert!(message.contains(needed), "{needed}: {message}");
+    }
+}
