@@ -207,7 +207,7 @@ fn shards_of_an_open_loop_run_merge_their_schedule_statuses_and_histograms() {
     assert_eq!(summary["requests"], 30);
     assert_eq!(summary["statuses"][0]["status"], 200);
     assert_eq!(summary["statuses"][0]["count"], 30);
-    assert!(summary["statuses"][0]["latency"].is_null());
+    assert_eq!(summary["statuses"][0]["latency"]["count"], 30);
     let open = &summary["open_loop"];
     assert_eq!(open["from_schedule"]["count"], 30);
     assert_eq!(open["send_lag"]["count"], 30);
@@ -296,6 +296,26 @@ fn report_merge_and_show_from_the_command_line() {
     ]);
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `slowlab fetch ARGS --output json`, parsed, for runs where some requests may fail (exit 1).
+fn fetch_json_with_failures(base_url: &str, args: &[&str]) -> Value {
+    let mut all = vec![
+        "fetch",
+        "--base-url",
+        base_url,
+        "--output",
+        "json",
+        "--quiet",
+    ];
+    all.extend_from_slice(args);
+    let output = run(&all);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "fetch {args:?}: {}",
+        stderr(&output)
+    );
+    serde_json::from_str(&stdout(&output)).expect("fetch writes one JSON document")
 }
 
 #[test]
@@ -422,4 +442,98 @@ fn a_shard_of_a_run_for_a_time_with_no_share_of_the_concurrency_is_refused() {
     for needed in ["--shard 2/3", "--concurrency 2", "at least 3", "e.g."] {
         assert!(message.contains(needed), "{needed}: {message}");
     }
+}
+
+/// The latency histogram of the outcomes with `status`, rebuilt from the shards' own outcomes.
+fn rebuilt_status(inputs: &[Input], status: u64) -> histogram::Histogram<u64> {
+    rebuilt(inputs, |o| {
+        (o["status"].as_u64() == Some(status))
+            .then(|| o["latency"].as_f64())
+            .flatten()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+    #[test]
+    fn each_status_merges_into_the_percentiles_of_the_union(
+        requests in prop::collection::vec((0u32..=15, prop::sample::select(vec![200u16, 201, 404, 503])), 1..25),
+        shards in 1u32..4,
+    ) {
+        let server = Served::start(&[]);
+        let dir = std::env::temp_dir().join(format!(
+            "slowlab-statuses-{}-{}",
+            std::process::id(),
+            requests.len() * 10 + shards as usize
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let urls = dir.join("urls.txt");
+        let lines: Vec<String> = requests
+            .iter()
+            .map(|(ms, status)| format!("/0.{ms:03}?status={status}"))
+            .collect();
+        std::fs::write(&urls, lines.join("\n")).unwrap();
+        let inputs: Vec<Input> = (0..shards)
+            .map(|index| Input {
+                name: format!("shard-{index}.json"),
+                report: fetch_json_with_failures(
+                    &server.base_url,
+                    &["--urls", urls.to_str().unwrap(), "--shard", &format!("{index}/{shards}")],
+                ),
+            })
+            .collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let merged = merge::merge(&inputs).unwrap();
+        assert_fetch_schema(&merged);
+        let statuses = merged["summary"]["statuses"].as_array().unwrap();
+        let codes: BTreeSet<u64> = requests.iter().map(|&(_, s)| u64::from(s)).collect();
+        prop_assert_eq!(statuses.len(), codes.len());
+        for entry in statuses {
+            let code = entry["status"].as_u64().unwrap();
+            let wanted = requests.iter().filter(|&&(_, s)| u64::from(s) == code).count();
+            prop_assert_eq!(entry["count"].as_u64(), Some(wanted as u64));
+            // The merged histogram is the one rebuilt from the shards' outcomes of that code...
+            let saved = merged["summary"]["histograms"]["statuses"][code.to_string()]
+                .as_str()
+                .unwrap();
+            let union = histogram::decode(saved).unwrap();
+            let rebuilt = rebuilt_status(&inputs, code);
+            prop_assert_eq!(recorded(&union), recorded(&rebuilt));
+            // ...and so are its percentiles, the largest being the largest any shard saw.
+            let max = inputs
+                .iter()
+                .flat_map(|i| i.report["summary"]["statuses"].as_array().unwrap().clone())
+                .filter(|s| s["status"].as_u64() == Some(code))
+                .map(|s| s["latency"]["max"].as_f64().unwrap())
+                .fold(0.0, f64::max);
+            prop_assert_eq!(
+                &entry["latency"],
+                &serde_json::json!(histogram::percentiles(&rebuilt, max))
+            );
+        }
+    }
+}
+
+#[test]
+fn reports_without_status_histograms_still_merge_with_that_latency_null() {
+    let server = Served::start(&[]);
+    let mut inputs = run_shards(&server.base_url, 2, &["0", "0.001", "0.002"]);
+    // A report from before the per-status histograms were kept.
+    inputs[1].report["summary"]["histograms"]
+        .as_object_mut()
+        .unwrap()
+        .remove("statuses");
+    let merged = merge::merge(&inputs).unwrap();
+    assert_fetch_schema(&merged);
+    let ok = &merged["summary"]["statuses"][0];
+    assert_eq!(ok["status"], 200);
+    assert_eq!(ok["count"], 3);
+    assert!(ok["latency"].is_null(), "{ok}");
+    assert!(
+        merged["summary"]["histograms"]["statuses"]
+            .get("200")
+            .is_none()
+    );
 }
