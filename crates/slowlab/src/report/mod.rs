@@ -558,14 +558,14 @@ pub fn show(doc: &Document) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<24} {:>10}  {:>18}  {:>10}  {:>9}  {:>10}  {:>10}",
+        "{:<24} {:>10}  {:>18}  {:>14}  {:>9}  {:>10}  {:>10}",
         "run", "wall", "ideal", "efficiency", "ok", "p50", "p99"
     );
     for run in &doc.runs {
         let s = &run.summary;
         let _ = writeln!(
             out,
-            "{:<24} {:>10}  {:>18}  {:>10}  {:>9}  {:>10}  {:>10}",
+            "{:<24} {:>10}  {:>18}  {:>14}  {:>9}  {:>10}  {:>10}",
             render::printable(&run.label),
             render::short(s.wall),
             s.ideal_text(),
