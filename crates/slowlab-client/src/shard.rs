@@ -5,6 +5,12 @@
 //! each shard's requests are spread over the whole workload rather than being its first or last
 //! part. A shard's outcomes keep their index in the whole workload ([`Shard::global`]), so the
 //! shards' reports merge into the report of one run.
+//!
+//! A closed-loop run for a time (`--duration` without `--rate`) has no fixed list to share out:
+//! it lists [`OPEN_ENDED`](crate::workload::OPEN_ENDED) requests and sends as many as its time
+//! allows. Each shard then keeps the whole cycle of targets, runs for the whole time, and takes
+//! its share of the run's concurrency instead ([`ShardSpec::share_of`]); its outcomes' indices
+//! (`I + local * N`) stay distinct from every other shard's.
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,10 +24,25 @@ pub struct Shard {
     pub index: u32,
     /// N, the number of shards.
     pub count: u32,
-    /// Requests in the whole workload, every shard's together.
+    /// Requests in the whole workload, every shard's together ([`OPEN_ENDED`] for a closed-loop
+    /// run for a time, which lists more than it sends).
+    ///
+    /// [`OPEN_ENDED`]: crate::workload::OPEN_ENDED
     pub whole_requests: usize,
     /// [`digest`] of the whole workload: shards of different workloads do not merge.
     pub digest: String,
+    /// A closed-loop run for a time: the whole run's concurrency K, which the shards share out
+    /// (see [`Shard::concurrency`]).
+    pub whole_concurrency: Option<u32>,
+}
+
+/// How a closed-loop run for a time shares its concurrency K among its N shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConcurrencyShare {
+    /// K, the whole run's `--concurrency`.
+    pub whole: u32,
+    /// This shard's part of K: the shards' parts add up to K.
+    pub share: u32,
 }
 
 /// `I/N` as typed, before the workload is known.
@@ -53,6 +74,14 @@ impl FromStr for ShardSpec {
     }
 }
 
+impl ShardSpec {
+    /// This shard's part of `whole` slots: floor(K / N), plus one for the first K mod N shards,
+    /// so the N parts add up to K and differ by one at most. 0 when K < N and I >= K.
+    pub fn share_of(&self, whole: u32) -> u32 {
+        whole / self.count + u32::from(self.index < whole % self.count)
+    }
+}
+
 impl fmt::Display for ShardSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
@@ -63,6 +92,15 @@ impl Shard {
     /// The index in the whole workload of this shard's request `local`.
     pub fn global(&self, local: usize) -> u64 {
         u64::from(self.index) + local as u64 * u64::from(self.count)
+    }
+
+    /// A closed-loop run for a time: the whole run's concurrency and this shard's share of it.
+    pub fn concurrency(&self) -> Option<ConcurrencyShare> {
+        let whole = self.whole_concurrency?;
+        Some(ConcurrencyShare {
+            whole,
+            share: self.spec().share_of(whole),
+        })
     }
 
     /// `I/N`.
@@ -77,8 +115,33 @@ impl Shard {
 impl Workload {
     /// Keeps the requests of shard `spec` (request k when k mod N = I), in order, and records
     /// the shard, so that outcomes can be reported by their index in the whole workload.
-    pub fn into_shard(mut self, spec: ShardSpec) -> Workload {
+    ///
+    /// A closed-loop run for a time keeps every target (see [`into_shard_with`]).
+    ///
+    /// [`into_shard_with`]: Workload::into_shard_with
+    pub fn into_shard(self, spec: ShardSpec) -> Workload {
+        self.into_shard_with(spec, None)
+    }
+
+    /// [`into_shard`](Workload::into_shard), for a run whose concurrency is `concurrency` (K,
+    /// when limited). A closed-loop run for a time keeps its whole cycle of targets, since each
+    /// shard runs for the whole time and sends as many as its share of K allows; the shard
+    /// records K and its share ([`ShardSpec::share_of`]), and K is part of the whole workload's
+    /// digest. Other runs ignore `concurrency`: each shard applies its own limit.
+    pub fn into_shard_with(mut self, spec: ShardSpec, concurrency: Option<u32>) -> Workload {
         let whole_requests = self.targets.len();
+        if self.pace.until.is_some() {
+            // Iterating the open-ended list would take hours: nothing here does.
+            let digest = digest_with(&self, concurrency);
+            self.shard = Some(Shard {
+                index: spec.index,
+                count: spec.count,
+                whole_requests,
+                digest,
+                whole_concurrency: concurrency,
+            });
+            return self;
+        }
         let digest = digest(&self);
         let (index, count) = (spec.index as usize, spec.count as usize);
         self.targets = match self.targets.as_repeated() {
@@ -102,6 +165,7 @@ impl Workload {
             count: spec.count,
             whole_requests,
             digest,
+            whole_concurrency: None,
         });
         self
     }
@@ -125,8 +189,15 @@ impl Workload {
 /// A SHA-256 of what a workload sends (servers, method, headers, body, pace, and its targets in
 /// order), as hex: the same for the same requests on any host. Targets are hashed as runs of the
 /// same target, so a `--count` of a billion hashes one run, not a billion targets, and gives the
-/// digest of the same billion targets listed.
+/// digest of the same billion targets listed. A closed-loop run for a time is hashed as one
+/// round of its targets that cycles (its length is in the pace), whatever it lists.
 pub fn digest(workload: &Workload) -> String {
+    digest_with(workload, None)
+}
+
+/// [`digest`], with the concurrency a closed-loop run for a time shares among its shards: runs
+/// that differ in it send at different rates, so they are different workloads.
+fn digest_with(workload: &Workload, concurrency: Option<u32>) -> String {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     let mut field = |bytes: &[u8]| {
         context.update(&(bytes.len() as u64).to_le_bytes());
@@ -142,12 +213,23 @@ pub fn digest(workload: &Workload) -> String {
     }
     field(&workload.body);
     field(format!("{:?}", workload.pace).as_bytes());
+    let timed = workload.pace.until.is_some();
+    if timed {
+        // Open-ended: one round, the fact that it cycles, and the concurrency that sends it say
+        // it all, in one round's time.
+        field(b"cycled");
+        field(&concurrency.unwrap_or(0).to_le_bytes());
+    }
     let mut run = |target: &crate::workload::Target, length: usize| {
         field(&target.server.to_le_bytes());
         field(target.path.as_bytes());
         field(&(length as u64).to_le_bytes());
     };
-    if let Some((target, count)) = workload.targets.as_repeated() {
+    if timed {
+        for target in workload.targets.round() {
+            run(target, 1);
+        }
+    } else if let Some((target, count)) = workload.targets.as_repeated() {
         if count > 0 {
             run(target, count);
         }
@@ -258,6 +340,68 @@ mod tests {
         assert_ne!(digest(&with_body), digest(&whole));
         assert_eq!(a.shard.as_ref().unwrap().whole_requests, 10);
         assert_eq!(b.targets.len(), 3);
+    }
+
+    #[test]
+    fn concurrency_shares_add_up_and_differ_by_one_at_most() {
+        for n in 1..=7u32 {
+            for k in 0..=20u32 {
+                let shares: Vec<u32> = (0..n)
+                    .map(|i| ShardSpec { index: i, count: n }.share_of(k))
+                    .collect();
+                assert_eq!(shares.iter().sum::<u32>(), k, "{k} over {n}");
+                let (low, high) = (shares.iter().min(), shares.iter().max());
+                assert!(
+                    high.unwrap() - low.unwrap() <= 1,
+                    "{k} over {n}: {shares:?}"
+                );
+                assert!(
+                    shares.windows(2).all(|w| w[0] >= w[1]),
+                    "first shards first"
+                );
+            }
+        }
+        assert_eq!(ShardSpec { index: 2, count: 3 }.share_of(2), 0);
+    }
+
+    #[test]
+    fn a_closed_loop_run_for_a_time_shards_without_iterating_its_targets() {
+        let endpoint = Endpoint::parse("http://127.0.0.1:1").unwrap();
+        let round = [1, 2, 3].map(Duration::from_millis);
+        let timed = |round: &[Duration], secs: u64| {
+            Workload::from_delays(endpoint.clone(), round).for_duration(Duration::from_secs(secs))
+        };
+        let whole = timed(&round, 30);
+        assert_eq!(whole.targets.len(), crate::workload::OPEN_ENDED);
+        // Both shards keep the whole cycle, agree on the digest, and split K = 5 as 3 + 2.
+        let a = whole
+            .clone()
+            .into_shard_with("0/2".parse().unwrap(), Some(5));
+        let b = whole
+            .clone()
+            .into_shard_with("1/2".parse().unwrap(), Some(5));
+        // (Compared by round and length: comparing every target would take minutes.)
+        assert_eq!(a.targets.round(), whole.targets.round());
+        assert_eq!(a.targets.len(), whole.targets.len());
+        assert_eq!(a.whole_digest(), b.whole_digest());
+        let share = |w: &Workload| w.shard.as_ref().unwrap().concurrency().unwrap();
+        assert_eq!(share(&a), ConcurrencyShare { whole: 5, share: 3 });
+        assert_eq!(share(&b), ConcurrencyShare { whole: 5, share: 2 });
+        // Outcome indices of the two shards never meet.
+        assert_eq!((a.global_index(7), b.global_index(7)), (14, 15));
+        // Another total, time or round is another workload.
+        let digest_of = |w: Workload, k| w.into_shard_with("0/2".parse().unwrap(), Some(k));
+        let of = |w: Workload, k| digest_of(w, k).whole_digest();
+        assert_ne!(of(whole.clone(), 6), a.whole_digest());
+        assert_ne!(of(timed(&round, 31), 5), a.whole_digest());
+        assert_ne!(of(timed(&round[..2], 30), 5), a.whole_digest());
+        // What the run sent, truncated, still has the digest of what it listed.
+        assert_eq!(digest(&whole.truncated(4)), digest(&whole));
+        // One target repeated open-endedly is the same case.
+        let one = timed(&round[..1], 30);
+        let shard = one.clone().into_shard_with("1/3".parse().unwrap(), Some(3));
+        assert_eq!(shard.targets.len(), crate::workload::OPEN_ENDED);
+        assert_eq!(share(&shard).share, 1);
     }
 
     #[test]

@@ -146,6 +146,9 @@ pub struct Histograms {
     /// Of `open_loop.send_lag`, in an open-loop run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_lag: Option<String>,
+    /// Of each code's latency in `statuses`, by code (a JSON object keyed `"200"`, `"503"`...),
+    /// so that merged reports give every code's percentiles exactly too.
+    pub statuses: BTreeMap<u16, String>,
 }
 
 /// Percentiles of a distribution of durations, from an HDR histogram (bounded memory, exact to
@@ -442,6 +445,10 @@ impl Tally {
             Mode::Sequential | Mode::Threads => (slots, workload.ideal(slots)),
         };
         let hints = errors.keys().filter_map(|kind| hint(*kind)).collect();
+        let status_histograms = statuses
+            .iter()
+            .map(|(&status, (_, latency))| (status, crate::histogram::encode(&latency.histogram)))
+            .collect();
         Summary {
             mode,
             requests,
@@ -478,6 +485,7 @@ impl Tally {
                 from_schedule: is_open_loop
                     .then(|| crate::histogram::encode(&from_schedule_histogram)),
                 send_lag: is_open_loop.then(|| crate::histogram::encode(&send_lag_histogram)),
+                statuses: status_histograms,
             },
         }
     }
@@ -638,6 +646,15 @@ mod tests {
         );
         let statuses: Vec<(u16, usize)> = s.statuses.iter().map(|c| (c.status, c.count)).collect();
         assert_eq!(statuses, [(200, 200), (503, 100)]);
+        // Each code's histogram travels with the summary and gives its percentiles back.
+        for count in &s.statuses {
+            let saved = crate::histogram::decode(&s.histograms.statuses[&count.status]).unwrap();
+            assert_eq!(saved.len(), count.count as u64);
+            let again = crate::histogram::percentiles(&saved, count.latency.max);
+            assert_eq!(again, count.latency);
+        }
+        let json = serde_json::to_value(&s.histograms).unwrap();
+        assert!(json["statuses"]["503"].is_string(), "{json}");
         assert!(s.latency_buckets.len() > 1 && s.latency_buckets.len() <= BUCKETS);
         let counted: u64 = s.latency_buckets.iter().map(|b| b.count).sum();
         assert_eq!(

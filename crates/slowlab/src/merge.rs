@@ -1,9 +1,10 @@
 //! `slowlab report merge`: the reports of a sharded run (`fetch --shard I/N`) made into one, as if
 //! a single run had sent the union.
 //!
-//! Counts and error kinds add up; latency and overhead percentiles come from the sum of the
-//! shards' histograms (stored whole in each report), so they equal the percentiles of one run over
-//! the union, which no arithmetic on the shards' percentiles could give. The merged wall time runs
+//! Counts and error kinds add up; latency and overhead percentiles, and each HTTP status's
+//! latency, come from the sum of the shards' histograms (stored whole in each report), so they
+//! equal the percentiles of one run over the union, which no arithmetic on the shards'
+//! percentiles could give. The merged wall time runs
 //! from the earliest start to the latest end on the wall clock, so it assumes the hosts' clocks
 //! agree; the report says how far apart the shards started.
 //!
@@ -114,6 +115,22 @@ impl<'a> Shard<'a> {
     fn ended(&self) -> SystemTime {
         self.started + self.wall
     }
+
+    /// Whether this is a shard of a closed-loop run for a time (`--duration` without `--rate`).
+    fn is_timed(&self) -> bool {
+        let set = |pointer| self.report.pointer(pointer).is_some_and(|v| !v.is_null());
+        set("/workload/duration") && !set("/workload/rate")
+    }
+
+    /// `shard.concurrency` of a shard of a closed-loop run for a time: the run's K and the part
+    /// this report holds.
+    fn concurrency(&self) -> Option<(u64, u64)> {
+        let shared = self.report.pointer("/shard/concurrency")?;
+        Some((
+            shared.get("whole")?.as_u64()?,
+            shared.get("share")?.as_u64()?,
+        ))
+    }
 }
 
 /// `shard` as indices and count: `{"index": I, "count": N}` for one run, `{"indices": [..],
@@ -179,10 +196,15 @@ pub fn merge(inputs: &[Input]) -> Result<Value, MergeError> {
         "started_at".into(),
         json!(humantime::format_rfc3339_micros(started).to_string()),
     );
-    object.insert(
-        "shard".into(),
-        json!({ "indices": seen.iter().collect::<Vec<_>>(), "count": count }),
-    );
+    let mut shard = json!({ "indices": seen.iter().collect::<Vec<_>>(), "count": count });
+    let shared: Option<Vec<(u64, u64)>> = shards.iter().map(Shard::concurrency).collect();
+    if let Some(shared) = shared {
+        // The same K in every shard (it is part of the digest); the parts held add up.
+        let whole = shared.first().map_or(0, |&(whole, _)| whole);
+        let share: u64 = shared.iter().map(|&(_, share)| share).sum();
+        shard["concurrency"] = json!({ "whole": whole, "share": share });
+    }
+    object.insert("shard".into(), shard);
     let hosts: BTreeSet<&str> = shards.iter().filter_map(|s| s.str_at("/host")).collect();
     object.insert(
         "host".into(),
@@ -315,16 +337,22 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
         .collect();
 
     // The shards ran side by side, so the best the union could do is the slowest shard's best.
-    let ideal = shards
-        .iter()
-        .filter_map(|s| s.f64_of("ideal"))
-        .fold(0.0, f64::max);
+    // Shards of a closed-loop run for a time each sent what their time allowed: no best exists
+    // for the union (each shard's own ideal is of what it happened to send), so there is none.
+    let ideal = (!shards.iter().any(Shard::is_timed)).then(|| {
+        shards
+            .iter()
+            .filter_map(|s| s.f64_of("ideal"))
+            .fold(0.0, f64::max)
+    });
     let wall_secs = wall.as_secs_f64();
-    let efficiency = (shards
-        .iter()
-        .all(|s| s.summary.get("efficiency").is_some_and(|e| !e.is_null()))
-        && wall_secs > 0.0)
-        .then(|| ideal / wall_secs);
+    let efficiency = ideal.filter(|_| {
+        shards
+            .iter()
+            .all(|s| s.summary.get("efficiency").is_some_and(|e| !e.is_null()))
+            && wall_secs > 0.0
+    });
+    let efficiency = efficiency.map(|ideal| ideal / wall_secs);
     let slots = shards
         .iter()
         .map(|s| s.summary.get("slots").and_then(Value::as_u64))
@@ -376,27 +404,7 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
     }
     set("errors", json!(errors));
     set("hints", json!(hints));
-    // Responses by status: counts add up; a code's latency percentiles do not (the shards keep
-    // no histogram per code), so a merged report leaves them null.
-    let mut statuses: BTreeMap<u64, u64> = BTreeMap::new();
-    for shard in shards {
-        for status in shard
-            .summary
-            .get("statuses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let code = status.get("status").and_then(Value::as_u64).unwrap_or(0);
-            let count = status.get("count").and_then(Value::as_u64).unwrap_or(0);
-            *statuses.entry(code).or_default() += count;
-        }
-    }
-    let statuses: Vec<Value> = statuses
-        .into_iter()
-        .map(|(status, count)| json!({"status": status, "count": count, "latency": null}))
-        .collect();
-    set("statuses", json!(statuses));
+    set("statuses", json!(merge_statuses(shards, &mut histograms)?));
     set("cut_off", json!(sum("cut_off")));
     let latency = shards
         .iter()
@@ -413,6 +421,79 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
     set("open_loop", open_loop);
     set("histograms", Value::Object(histograms));
     Ok(Value::Object(summary))
+}
+
+/// One HTTP status's responses, added up over the shards.
+struct StatusTotal {
+    count: u64,
+    /// The sum of the shards' histograms of this code; `None` once a shard with responses of
+    /// this code kept no histogram of them (a report from before they were kept).
+    latency: Option<histogram::Histogram<u64>>,
+    /// The largest latency of the code in any shard, exact.
+    max: f64,
+}
+
+/// Responses by status: counts add up, and each code's latency percentiles come from the sum of
+/// the shards' histograms of that code, so they equal one run's over the union. A code that some
+/// shard counted without keeping its histogram (an older report) has latency `null`. The merged
+/// histograms go into `histograms.statuses`.
+fn merge_statuses(
+    shards: &[Shard],
+    histograms: &mut Map<String, Value>,
+) -> Result<Vec<Value>, MergeError> {
+    let mut totals: BTreeMap<u64, StatusTotal> = BTreeMap::new();
+    for shard in shards {
+        let saved = shard
+            .summary
+            .get("histograms")
+            .and_then(|h| h.get("statuses"))
+            .and_then(Value::as_object);
+        for status in shard
+            .summary
+            .get("statuses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let code = status.get("status").and_then(Value::as_u64).unwrap_or(0);
+            let count = status.get("count").and_then(Value::as_u64).unwrap_or(0);
+            let max = status
+                .pointer("/latency/max")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            let total = totals.entry(code).or_insert_with(|| StatusTotal {
+                count: 0,
+                latency: Some(histogram::new_micros()),
+                max: 0.0,
+            });
+            total.count += count;
+            total.max = total.max.max(max);
+            let text = saved.and_then(|saved| saved.get(&code.to_string())?.as_str());
+            match (text, &mut total.latency) {
+                (Some(text), Some(union)) => {
+                    let decoded = histogram::decode(text).map_err(|err| {
+                        MergeError(format!("{}: status {code}: {err}", shard.name))
+                    })?;
+                    histogram::add(union, &decoded)
+                        .map_err(|err| MergeError(format!("{}: {err}", shard.name)))?;
+                }
+                _ => total.latency = None,
+            }
+        }
+    }
+    let mut saved = Map::new();
+    let statuses = totals
+        .into_iter()
+        .map(|(code, total)| {
+            let latency = total.latency.map(|union| {
+                saved.insert(code.to_string(), json!(histogram::encode(&union)));
+                json!(histogram::percentiles(&union, total.max))
+            });
+            json!({"status": code, "count": total.count, "latency": latency})
+        })
+        .collect();
+    histograms.insert("statuses".into(), Value::Object(saved));
+    Ok(statuses)
 }
 
 /// The open-loop block of shards of one open-loop run: latency from schedule and send lag from

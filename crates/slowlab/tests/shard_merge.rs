@@ -207,7 +207,7 @@ fn shards_of_an_open_loop_run_merge_their_schedule_statuses_and_histograms() {
     assert_eq!(summary["requests"], 30);
     assert_eq!(summary["statuses"][0]["status"], 200);
     assert_eq!(summary["statuses"][0]["count"], 30);
-    assert!(summary["statuses"][0]["latency"].is_null());
+    assert_eq!(summary["statuses"][0]["latency"]["count"], 30);
     let open = &summary["open_loop"];
     assert_eq!(open["from_schedule"]["count"], 30);
     assert_eq!(open["send_lag"]["count"], 30);
@@ -296,4 +296,244 @@ fn report_merge_and_show_from_the_command_line() {
     ]);
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `slowlab fetch ARGS --output json`, parsed, for runs where some requests may fail (exit 1).
+fn fetch_json_with_failures(base_url: &str, args: &[&str]) -> Value {
+    let mut all = vec![
+        "fetch",
+        "--base-url",
+        base_url,
+        "--output",
+        "json",
+        "--quiet",
+    ];
+    all.extend_from_slice(args);
+    let output = run(&all);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "fetch {args:?}: {}",
+        stderr(&output)
+    );
+    serde_json::from_str(&stdout(&output)).expect("fetch writes one JSON document")
+}
+
+#[test]
+fn shards_of_a_closed_loop_run_for_a_time_share_the_concurrency_and_merge_without_an_ideal() {
+    let server = Served::start(&[]);
+    let url = &server.base_url;
+    let args = |spec: &str, k: &str| {
+        vec![
+            "--duration",
+            "1s",
+            "--concurrency",
+            k,
+            "--shard",
+            spec,
+            "0.05",
+            "0.02",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+    let shard = |spec: &str, k: &str| {
+        let args = args(spec, k);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fetch_json(url, &args)
+    };
+    // Both shards run side by side for the whole second, as they would on two hosts.
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| shard("0/2", "3"));
+        let b = scope.spawn(|| shard("1/2", "3"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for report in [&a, &b] {
+        assert_fetch_schema(report);
+        assert!(
+            report["shard"]["whole_requests"].is_null(),
+            "{}",
+            report["shard"]
+        );
+        assert_eq!(report["shard"]["concurrency"]["whole"], 3);
+        let share = report["shard"]["concurrency"]["share"].as_u64().unwrap();
+        // Each shard kept to its share: never more in flight than it.
+        let peak = report["summary"]["peak_concurrency"].as_u64().unwrap();
+        assert!(peak <= share, "peak {peak} over share {share}");
+        assert!(report["summary"]["requests"].as_u64().unwrap() > 0);
+    }
+    // K = 3 over two shards: 2 for shard 0, 1 for shard 1.
+    assert_eq!(a["shard"]["concurrency"]["share"], 2);
+    assert_eq!(b["shard"]["concurrency"]["share"], 1);
+    assert_eq!(a["workload"]["digest"], b["workload"]["digest"]);
+
+    let input = |name: &str, report: &Value| Input {
+        name: name.to_owned(),
+        report: report.clone(),
+    };
+    let merged = merge::merge(&[input("a", &a), input("b", &b)]).unwrap();
+    assert_fetch_schema(&merged);
+    let count = |doc: &Value| doc["summary"]["requests"].as_u64().unwrap();
+    assert_eq!(count(&merged), count(&a) + count(&b));
+    assert_eq!(
+        merged["workload"]["requests"].as_u64(),
+        Some(count(&a) + count(&b))
+    );
+    assert_eq!(merged["shard"]["concurrency"]["whole"], 3);
+    assert_eq!(merged["shard"]["concurrency"]["share"], 3);
+    assert_eq!(merged["summary"]["slots"], 3);
+    assert!(
+        merged["summary"]["ideal"].is_null(),
+        "{}",
+        merged["summary"]
+    );
+    assert!(merged["summary"]["efficiency"].is_null());
+    // Every request once: the shards' indices never meet.
+    let outcomes = merged["outcomes"].as_array().unwrap();
+    let indices: BTreeSet<u64> = outcomes
+        .iter()
+        .map(|o| o["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices.len() as u64, count(&merged));
+
+    // The text summary says there is no ideal, rather than a made-up one.
+    let dir = std::env::temp_dir().join(format!("slowlab-timed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("merged.json");
+    std::fs::write(&file, merged.to_string()).unwrap();
+    let shown = run(&["report", "show", file.to_str().unwrap()]);
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    assert!(
+        text.contains("none") && text.contains("n/a (no ideal)"),
+        "{text}"
+    );
+    assert!(text.contains("2 of 2 merged"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Still refused: the same shard twice, another N, another K.
+    let refusal = |inputs: &[Input]| merge::merge(inputs).unwrap_err().to_string();
+    let message = refusal(&[input("a", &a), input("a again", &a)]);
+    assert!(message.contains("appears twice"), "{message}");
+    let third = shard("1/3", "3");
+    let message = refusal(&[input("a", &a), input("third", &third)]);
+    assert!(message.contains("share N"), "{message}");
+    let other_k = shard("1/2", "4");
+    let message = refusal(&[input("a", &a), input("other K", &other_k)]);
+    assert!(message.contains("different workload"), "{message}");
+}
+
+#[test]
+fn a_shard_of_a_run_for_a_time_with_no_share_of_the_concurrency_is_refused() {
+    let output = run(&[
+        "fetch",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--duration",
+        "1s",
+        "--concurrency",
+        "2",
+        "--shard",
+        "2/3",
+        "0.05",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    for needed in ["--shard 2/3", "--concurrency 2", "at least 3", "e.g."] {
+        assert!(message.contains(needed), "{needed}: {message}");
+    }
+}
+
+/// The latency histogram of the outcomes with `status`, rebuilt from the shards' own outcomes.
+fn rebuilt_status(inputs: &[Input], status: u64) -> histogram::Histogram<u64> {
+    rebuilt(inputs, |o| {
+        (o["status"].as_u64() == Some(status))
+            .then(|| o["latency"].as_f64())
+            .flatten()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+    #[test]
+    fn each_status_merges_into_the_percentiles_of_the_union(
+        requests in prop::collection::vec((0u32..=15, prop::sample::select(vec![200u16, 201, 404, 503])), 1..25),
+        shards in 1u32..4,
+    ) {
+        let server = Served::start(&[]);
+        let dir = std::env::temp_dir().join(format!(
+            "slowlab-statuses-{}-{}",
+            std::process::id(),
+            requests.len() * 10 + shards as usize
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let urls = dir.join("urls.txt");
+        let lines: Vec<String> = requests
+            .iter()
+            .map(|(ms, status)| format!("/0.{ms:03}?status={status}"))
+            .collect();
+        std::fs::write(&urls, lines.join("\n")).unwrap();
+        let inputs: Vec<Input> = (0..shards)
+            .map(|index| Input {
+                name: format!("shard-{index}.json"),
+                report: fetch_json_with_failures(
+                    &server.base_url,
+                    &["--urls", urls.to_str().unwrap(), "--shard", &format!("{index}/{shards}")],
+                ),
+            })
+            .collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let merged = merge::merge(&inputs).unwrap();
+        assert_fetch_schema(&merged);
+        let statuses = merged["summary"]["statuses"].as_array().unwrap();
+        let codes: BTreeSet<u64> = requests.iter().map(|&(_, s)| u64::from(s)).collect();
+        prop_assert_eq!(statuses.len(), codes.len());
+        for entry in statuses {
+            let code = entry["status"].as_u64().unwrap();
+            let wanted = requests.iter().filter(|&&(_, s)| u64::from(s) == code).count();
+            prop_assert_eq!(entry["count"].as_u64(), Some(wanted as u64));
+            // The merged histogram is the one rebuilt from the shards' outcomes of that code...
+            let saved = merged["summary"]["histograms"]["statuses"][code.to_string()]
+                .as_str()
+                .unwrap();
+            let union = histogram::decode(saved).unwrap();
+            let rebuilt = rebuilt_status(&inputs, code);
+            prop_assert_eq!(recorded(&union), recorded(&rebuilt));
+            // ...and so are its percentiles, the largest being the largest any shard saw.
+            let max = inputs
+                .iter()
+                .flat_map(|i| i.report["summary"]["statuses"].as_array().unwrap().clone())
+                .filter(|s| s["status"].as_u64() == Some(code))
+                .map(|s| s["latency"]["max"].as_f64().unwrap())
+                .fold(0.0, f64::max);
+            prop_assert_eq!(
+                &entry["latency"],
+                &serde_json::json!(histogram::percentiles(&rebuilt, max))
+            );
+        }
+    }
+}
+
+#[test]
+fn reports_without_status_histograms_still_merge_with_that_latency_null() {
+    let server = Served::start(&[]);
+    let mut inputs = run_shards(&server.base_url, 2, &["0", "0.001", "0.002"]);
+    // A report from before the per-status histograms were kept.
+    inputs[1].report["summary"]["histograms"]
+        .as_object_mut()
+        .unwrap()
+        .remove("statuses");
+    let merged = merge::merge(&inputs).unwrap();
+    assert_fetch_schema(&merged);
+    let ok = &merged["summary"]["statuses"][0];
+    assert_eq!(ok["status"], 200);
+    assert_eq!(ok["count"], 3);
+    assert!(ok["latency"].is_null(), "{ok}");
+    assert!(
+        merged["summary"]["histograms"]["statuses"]
+            .get("200")
+            .is_none()
+    );
 }

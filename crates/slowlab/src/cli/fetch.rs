@@ -212,8 +212,10 @@ pub struct FetchArgs {
     pub report: Option<PathBuf>,
     /// Send only shard I of N of the workload (I from 0 to N-1): request k when k mod N = I, so N
     /// processes with the same arguments and N send every request once. Outcomes keep their index
-    /// in the whole workload; `slowlab report merge` joins the shards' JSON reports. Example:
-    /// --shard 0/4 (or --shard "$JOB_COMPLETION_INDEX/4" in a Kubernetes Indexed Job).
+    /// in the whole workload; `slowlab report merge` joins the shards' JSON reports. With
+    /// --duration and no --rate, each shard runs for the whole time with its share of
+    /// --concurrency K (K/N, the first K mod N shards one more). Example: --shard 0/4 (or
+    /// --shard "$JOB_COMPLETION_INDEX/4" in a Kubernetes Indexed Job).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<slowlab_client::shard::ShardSpec>,
 }

@@ -151,11 +151,18 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
     check_rules_fit(&plan.rules, &workload)?;
     let total = workload.targets.len();
     let print_bodies = args.print_bodies || total <= BODY_LINES_UP_TO;
+    // A shard of a closed-loop run for a time sends with its part of --concurrency.
+    let shared = workload
+        .shard
+        .as_ref()
+        .and_then(|shard| shard.concurrency());
     let options = RequestOptions {
         // A run for a time ends: what is in flight at its end gets a bounded time to finish.
         timeout: args.timeout.or(args.duration.map(|_| DURATION_RUN_TIMEOUT)),
         connect_timeout: args.connect_timeout,
-        concurrency: args.concurrency.map(|k| k as usize),
+        concurrency: shared
+            .map(|shared| shared.share as usize)
+            .or(args.concurrency.map(|k| k as usize)),
         threads: args.threads.map(|n| n as usize),
         http2: args.http2,
         connections: args.connections.map(|n| n as usize),
@@ -351,11 +358,28 @@ fn check_duration(args: &FetchArgs, mode: Mode) -> Result<(), UsageError> {
              --rate R for open-loop arrivals"
         ));
     }
-    if args.shard.is_some() {
-        return Err(usage!(
-            "--duration without --rate cannot be sharded: a closed-loop run for a time has no \
-             fixed list to share out; give --rate R, e.g. `--rate 100 --duration 30s --shard 0/2`"
-        ));
+    if let Some(spec) = args.shard {
+        // Each shard runs for the whole time with its part of K: the parts add up to K.
+        let Some(whole) = args.concurrency.filter(|_| mode == Mode::Async) else {
+            return Err(usage!(
+                "--duration without --rate shares --concurrency K among the shards, which the \
+                 {} mode has not; use --mode async, e.g. `--duration 30s --concurrency 50 \
+                 --shard 0/2`",
+                mode.as_str()
+            ));
+        };
+        if spec.share_of(whole) == 0 {
+            return Err(usage!(
+                "--shard {spec} --concurrency {whole}: a closed-loop run for a time gives each \
+                 of the {} shards a part of --concurrency, and shard {} would get none; give \
+                 --concurrency at least {}, or fewer shards, e.g. `--duration 30s \
+                 --concurrency {} --shard {spec}`",
+                spec.count,
+                spec.index,
+                spec.count,
+                spec.count
+            ));
+        }
     }
     if args.urls.is_some() {
         return Err(usage!(
@@ -440,9 +464,10 @@ fn build_workload(args: &FetchArgs, plan: &Plan) -> Result<Workload, UsageError>
         (None, Some(duration)) => workload.for_duration(duration),
         (None, None) => workload,
     };
-    // A shard of an open-loop run keeps its requests' places in the whole schedule.
+    // A shard of an open-loop run keeps its requests' places in the whole schedule; a shard of a
+    // closed-loop run for a time keeps every target and takes its part of --concurrency.
     Ok(match args.shard {
-        Some(spec) => workload.into_shard(spec),
+        Some(spec) => workload.into_shard_with(spec, args.concurrency),
         None => workload,
     })
 }

@@ -108,11 +108,10 @@ fn summary_table(out: &mut String, doc: &Document) {
         };
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td>{spread}<td>{} ({})</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{:.1} req/s</td></tr>",
+            "<tr><td>{}</td><td>{}</td>{spread}<td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{:.1} req/s</td></tr>",
             escape(&run.label),
             render::short(s.wall),
-            render::short(s.ideal),
-            escape(&s.ideal_kind()),
+            escape(&s.ideal_text()),
             s.efficiency_text(),
             s.ok,
             s.requests,

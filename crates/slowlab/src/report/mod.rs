@@ -91,8 +91,9 @@ pub struct RunSummary {
     pub failed: usize,
     /// Wall time, seconds.
     pub wall: f64,
-    /// Best wall time for the mode, seconds.
-    pub ideal: f64,
+    /// Best wall time for the mode, seconds; `None` when the run has none (a merged report of
+    /// a closed-loop run for a time, whose shards each sent what their time allowed).
+    pub ideal: Option<f64>,
     /// Most requests allowed in flight at once (`None`: no limit).
     pub slots: Option<usize>,
     /// `ideal / wall`, when every request succeeded.
@@ -123,8 +124,18 @@ impl RunSummary {
         match self.efficiency {
             Some(efficiency) => render::percent(efficiency),
             None if self.failed > 0 => "n/a (failures)".to_owned(),
-            None if self.ideal <= 0.0 => "n/a (no delay)".to_owned(),
+            None if self.ideal.is_none() => "n/a (no ideal)".to_owned(),
+            None if self.ideal.is_some_and(|ideal| ideal <= 0.0) => "n/a (no delay)".to_owned(),
             None => "n/a".to_owned(),
+        }
+    }
+
+    /// The ideal for people, with what it is (`1.000 s (max)`), or `none` when the run has
+    /// none.
+    pub fn ideal_text(&self) -> String {
+        match self.ideal {
+            Some(ideal) => format!("{} ({})", render::short(ideal), self.ideal_kind()),
+            None => "none".to_owned(),
         }
     }
 
@@ -478,7 +489,7 @@ impl Document {
     pub fn axis_end(&self) -> f64 {
         self.runs
             .iter()
-            .map(|r| r.summary.wall.max(r.summary.ideal))
+            .map(|r| r.summary.wall.max(r.summary.ideal.unwrap_or(0.0)))
             .fold(1e-6, f64::max)
     }
 
@@ -547,17 +558,17 @@ pub fn show(doc: &Document) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<24} {:>10}  {:>18}  {:>10}  {:>9}  {:>10}  {:>10}",
+        "{:<24} {:>10}  {:>18}  {:>14}  {:>9}  {:>10}  {:>10}",
         "run", "wall", "ideal", "efficiency", "ok", "p50", "p99"
     );
     for run in &doc.runs {
         let s = &run.summary;
         let _ = writeln!(
             out,
-            "{:<24} {:>10}  {:>18}  {:>10}  {:>9}  {:>10}  {:>10}",
+            "{:<24} {:>10}  {:>18}  {:>14}  {:>9}  {:>10}  {:>10}",
             render::printable(&run.label),
             render::short(s.wall),
-            format!("{} ({})", render::short(s.ideal), s.ideal_kind()),
+            s.ideal_text(),
             s.efficiency_text(),
             format!("{}/{}", s.ok, s.requests),
             render::short(s.latency.p50),

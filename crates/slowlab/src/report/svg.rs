@@ -212,13 +212,12 @@ fn heading(out: &mut String, run: &Run, y: f64) -> f64 {
     let _ = writeln!(
         out,
         "<text class=\"title\" x=\"4\" y=\"{}\">{}</text>\
-         <text class=\"small\" x=\"{PLOT_LEFT}\" y=\"{}\">wall {}, ideal {} ({}), efficiency {}, {}/{} ok{}</text>",
+         <text class=\"small\" x=\"{PLOT_LEFT}\" y=\"{}\">wall {}, ideal {}, efficiency {}, {}/{} ok{}</text>",
         y + 14.0,
         escape(&run.label),
         y + 14.0,
         render::short(s.wall),
-        render::short(s.ideal),
-        escape(&s.ideal_kind()),
+        escape(&s.ideal_text()),
         s.efficiency_text(),
         s.ok,
         s.requests,
@@ -230,14 +229,20 @@ fn heading(out: &mut String, run: &Run, y: f64) -> f64 {
 /// The ideal and wall markers over `[top, bottom]`.
 fn markers(out: &mut String, axis: &Axis, run: &Run, top: f64, bottom: f64) {
     let s = &run.summary;
-    let (ideal, wall) = (px(axis.x(s.ideal)), px(axis.x(s.wall)));
+    let label = escape(&run.label);
+    // A run without an ideal (a merged run for a time) has only its wall to mark.
+    if let Some(seconds) = s.ideal {
+        let ideal = px(axis.x(seconds));
+        let _ = write!(
+            out,
+            "<line class=\"ideal\" data-run=\"{label}\" data-seconds=\"{seconds}\" x1=\"{ideal}\" y1=\"{top}\" x2=\"{ideal}\" y2=\"{bottom}\"/>",
+        );
+    }
+    let wall = px(axis.x(s.wall));
     let _ = writeln!(
         out,
-        "<line class=\"ideal\" data-run=\"{label}\" data-seconds=\"{}\" x1=\"{ideal}\" y1=\"{top}\" x2=\"{ideal}\" y2=\"{bottom}\"/>\
-         <line class=\"wall\" data-run=\"{label}\" data-seconds=\"{}\" x1=\"{wall}\" y1=\"{top}\" x2=\"{wall}\" y2=\"{bottom}\"/>",
-        s.ideal,
+        "<line class=\"wall\" data-run=\"{label}\" data-seconds=\"{}\" x1=\"{wall}\" y1=\"{top}\" x2=\"{wall}\" y2=\"{bottom}\"/>",
         s.wall,
-        label = escape(&run.label),
     );
 }
 

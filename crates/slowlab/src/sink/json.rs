@@ -48,7 +48,18 @@ struct Records<'a> {
 struct ShardRecord {
     index: u32,
     count: u32,
-    whole_requests: usize,
+    /// `null` for a closed-loop run for a time, which sends as many as its time allows.
+    whole_requests: Option<usize>,
+    /// A closed-loop run for a time: `{"whole": K, "share": k}`, the run's `--concurrency` and
+    /// this shard's part of it; `null` otherwise (each shard applies its own limit).
+    concurrency: Option<ConcurrencyRecord>,
+}
+
+/// How a closed-loop run for a time shared its concurrency.
+#[derive(Serialize)]
+struct ConcurrencyRecord {
+    whole: u32,
+    share: u32,
 }
 
 /// The host's name, for reports that travel between hosts.
@@ -97,7 +108,16 @@ impl<W: Write> Sink for JsonSink<W> {
             shard: report.workload.shard.as_ref().map(|shard| ShardRecord {
                 index: shard.index,
                 count: shard.count,
-                whole_requests: shard.whole_requests,
+                whole_requests: report
+                    .workload
+                    .pace
+                    .until
+                    .is_none()
+                    .then_some(shard.whole_requests),
+                concurrency: shard.concurrency().map(|c| ConcurrencyRecord {
+                    whole: c.whole,
+                    share: c.share,
+                }),
             }),
             workload: WorkloadRecord::new(&report.workload),
             summary: &report.summary,
