@@ -24,25 +24,12 @@ pub struct Pace {
     pub rate: Option<Rate>,
     /// Closed loop for a time: no request starts after this, from the run's start.
     pub until: Option<Duration>,
-    /// Wait for due times on tokio's timer alone (whole milliseconds: 0 to 2 ms late) instead of
-    /// [`slowlab_timer`], which sends within microseconds of the due time. For tests on tokio's
-    /// paused clock, which that timer does not follow.
-    pub coarse_timer: bool,
 }
 
 impl Pace {
     /// Whether requests are sent on a schedule rather than as slots free.
     pub fn is_open_loop(&self) -> bool {
         self.rate.is_some()
-    }
-
-    /// Waits until `when`, a request's due time, on the timer this pace asks for.
-    pub(crate) async fn sleep_until(&self, when: std::time::Instant) {
-        if self.coarse_timer {
-            tokio::time::sleep_until(when.into()).await;
-        } else {
-            slowlab_timer::sleep_until(when).await;
-        }
     }
 }
 

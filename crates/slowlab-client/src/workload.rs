@@ -406,7 +406,7 @@ impl Workload {
         }
         self.pace = Pace {
             rate: Some(rate),
-            ..Pace::default()
+            until: None,
         };
         self
     }
@@ -417,8 +417,8 @@ impl Workload {
     pub fn for_duration(mut self, duration: Duration) -> Workload {
         self.targets = Targets::cycled(&self.targets, OPEN_ENDED);
         self.pace = Pace {
+            rate: None,
             until: Some(duration),
-            ..Pace::default()
         };
         self
     }

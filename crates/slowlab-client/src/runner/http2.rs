@@ -27,7 +27,6 @@ use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
 use crate::runner::connect::connect;
 use crate::runner::request::{CappedBody, Progress, content_length, head};
 use crate::runner::{Due, InFlight, Shared};
-use crate::schedule::Pace;
 
 /// Most connections opened at once while setting up.
 const OPENING_AT_ONCE: usize = 64;
@@ -244,7 +243,7 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
             tokio::select! {
                 biased;
                 () = shared.control.cancelled() => return crew.leave(None),
-                () = shared.workload.pace.sleep_until(when) => continue,
+                () = shared.sleep_until(when) => continue,
             }
         }
         if streams.is_empty() {
@@ -302,7 +301,7 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
                 None => continue,
             },
             // The next request is due: open its stream.
-            () = sleep_until_due(&shared.workload.pace, wake) => continue,
+            () = sleep_until_due(&shared, wake) => continue,
             // Streams in flight are dropped (and reset); the collector reports them cancelled.
             () = shared.control.cancelled() => return crew.leave(None),
         };
@@ -324,9 +323,9 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
 }
 
 /// Sleeps until `wake`, or forever when there is nothing to wake for.
-async fn sleep_until_due(pace: &Pace, wake: Option<std::time::Instant>) {
+async fn sleep_until_due(shared: &Shared, wake: Option<std::time::Instant>) {
     match wake {
-        Some(when) => pace.sleep_until(when).await,
+        Some(when) => shared.sleep_until(when).await,
         None => std::future::pending().await,
     }
 }

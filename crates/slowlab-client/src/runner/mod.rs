@@ -87,6 +87,10 @@ pub struct RequestOptions {
     /// The most bytes of one response body read, by every runner; a longer body fails the
     /// request as [`ErrorKind::BodyTooLarge`], at once when its `Content-Length` says so.
     pub max_response_bytes: u64,
+    /// Wait for open-loop due times on tokio's timer alone (whole milliseconds: 0 to 2 ms late)
+    /// instead of [`slowlab_timer`], which sends within microseconds of the due time. For tests
+    /// on tokio's paused clock, which that timer does not follow.
+    pub coarse_timer: bool,
 }
 
 impl Default for RequestOptions {
@@ -102,6 +106,7 @@ impl Default for RequestOptions {
             keep_bodies: true,
             keep_outcomes: true,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            coarse_timer: false,
         }
     }
 }
@@ -282,7 +287,16 @@ impl Shared {
         tokio::select! {
             biased;
             () = self.control.cancelled() => None,
-            () = self.workload.pace.sleep_until(self.origin + due) => Some(index),
+            () = self.sleep_until(self.origin + due) => Some(index),
+        }
+    }
+
+    /// Waits until `when`, a request's due time, on the timer the options ask for.
+    pub async fn sleep_until(&self, when: Instant) {
+        if self.options.coarse_timer {
+            tokio::time::sleep_until(when.into()).await;
+        } else {
+            slowlab_timer::sleep_until(when).await;
         }
     }
 
@@ -498,14 +512,16 @@ mod tests {
     /// Workers sharing one open-loop run, on a paused clock: what each took and when.
     fn paced(rate: &str, count: usize) -> (Arc<Shared>, tokio::time::Instant) {
         let endpoint = Endpoint::parse("http://127.0.0.1:9").unwrap();
-        let mut workload = Workload::repeat(endpoint, count, Duration::ZERO)
+        let workload = Workload::repeat(endpoint, count, Duration::ZERO)
             .at_rate(Rate::parse(rate).unwrap(), None);
-        workload.pace.coarse_timer = true;
         let origin = tokio::time::Instant::now();
         let (sender, _) = tokio::sync::mpsc::unbounded_channel();
         let run = Run {
             workload: Arc::new(workload),
-            options: RequestOptions::default(),
+            options: RequestOptions {
+                coarse_timer: true,
+                ..RequestOptions::default()
+            },
             origin: origin.into_std(),
             control: Control::new(),
             outcomes: sender,

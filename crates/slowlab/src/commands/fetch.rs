@@ -170,6 +170,7 @@ async fn run_here(args: FetchArgs, plan: Plan) -> anyhow::Result<ExitCode> {
         keep_bodies: args.output == FetchOutput::Text && print_bodies,
         max_response_bytes: args.max_response_bytes,
         keep_outcomes,
+        coarse_timer: false,
     };
     // Every connection is a file descriptor; 10,000 waits need more than the usual 1,024.
     let fd_limit = slowlab_client::limits::raise_fd_limit();
