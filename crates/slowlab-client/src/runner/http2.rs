@@ -301,7 +301,7 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
                 None => continue,
             },
             // The next request is due: open its stream.
-            () = sleep_until_due(&shared, wake) => continue,
+            () = sleep_until_due(shared, wake) => continue,
             // Streams in flight are dropped (and reset); the collector reports them cancelled.
             () = shared.control.cancelled() => return crew.leave(None),
         };
