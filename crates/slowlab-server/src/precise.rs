@@ -17,7 +17,7 @@ use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
 /// How long before its deadline a wait leaves tokio's timer: tokio's rounding up (under 1 ms)
@@ -25,19 +25,82 @@ use std::time::{Duration, Instant};
 pub(crate) const HANDOVER: Duration = Duration::from_millis(2);
 
 /// Waits `duration`, ending as close to the deadline as the operating system allows.
-pub(crate) async fn sleep(duration: Duration) {
+///
+/// A named future rather than an `async fn`: it is kept inside every waiting request, and an
+/// `async fn` would keep its argument, its start and its deadline beside the timer.
+pub(crate) fn sleep(duration: Duration) -> Sleep {
     let start = Instant::now();
     let Some(deadline) = start.checked_add(duration) else {
         // Too far away to be an `Instant` (a huge --max-delay): precision is moot.
-        return tokio::time::sleep(duration).await;
+        return Sleep {
+            coarse: tokio::time::sleep(duration),
+            deadline: start,
+            phase: Phase::TokioOnly,
+        };
     };
-    if duration > HANDOVER {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline - HANDOVER)).await;
+    let (coarse_until, phase) = if duration > HANDOVER {
+        (deadline - HANDOVER, Phase::Coarse)
+    } else {
+        (start, Phase::Fine)
+    };
+    Sleep {
+        coarse: tokio::time::sleep_until(tokio::time::Instant::from_std(coarse_until)),
+        deadline,
+        phase,
     }
-    match timer() {
-        Some(timer) => Until { deadline, timer }.await,
-        // No timer thread could be started: the rest on tokio's timer.
-        None => tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`sleep`].
+    pub(crate) struct Sleep {
+        // tokio's timer: up to `HANDOVER` before the deadline, or for the whole wait when the
+        // timer thread is not used.
+        #[pin]
+        coarse: tokio::time::Sleep,
+        deadline: Instant,
+        phase: Phase,
+    }
+}
+
+/// Where a [`Sleep`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// On tokio's timer, until `HANDOVER` before the deadline.
+    Coarse,
+    /// The last stretch, on the timer thread.
+    Fine,
+    /// On tokio's timer until the end: the deadline is too far away to be an `Instant`, or no
+    /// timer thread could be started.
+    TokioOnly,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if *this.phase == Phase::Coarse {
+            ready!(this.coarse.as_mut().poll(cx));
+            *this.phase = Phase::Fine;
+        }
+        if *this.phase == Phase::Fine {
+            match timer() {
+                Some(timer) => {
+                    return Pin::new(&mut Until {
+                        deadline: *this.deadline,
+                        timer,
+                    })
+                    .poll(cx);
+                }
+                // No timer thread could be started: the rest on tokio's timer.
+                None => {
+                    let deadline = tokio::time::Instant::from_std(*this.deadline);
+                    this.coarse.as_mut().reset(deadline);
+                    *this.phase = Phase::TokioOnly;
+                }
+            }
+        }
+        this.coarse.poll(cx)
     }
 }
 
