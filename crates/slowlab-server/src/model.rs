@@ -15,12 +15,15 @@
 //! shutdown (`Waiter::stop_at`), so `--drain-timeout` holds in every model.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::num::NonZeroUsize;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -109,19 +112,23 @@ impl Waiter {
     /// Waits `delay` the way the model does. Dropping the future stops the wait (except during a
     /// blocking sleep, which never yields). Returns false if the wait was cut short by
     /// [`Waiter::stop_at`].
-    pub(crate) async fn wait(&self, delay: Duration) -> bool {
+    ///
+    /// A named future rather than an `async fn`, which would keep `self` and `delay` beside the
+    /// timer in every waiting request.
+    pub(crate) fn wait(&self, delay: Duration) -> Wait<'_> {
         match &self.kind {
             // `/0` needs no timer: a zero sleep would still wait for a turn of the timer wheel.
-            Kind::Async if delay.is_zero() => true,
+            Kind::Async if delay.is_zero() => Wait::Done,
             // tokio's timer for most of the wait, a precise one for its last 2 ms.
-            Kind::Async => {
-                slowlab_timer::sleep(delay).await;
-                true
-            }
+            Kind::Async => Wait::Timer {
+                sleep: slowlab_timer::sleep(delay),
+            },
             // Boxed, so that the async model's waiting requests carry only a timer.
-            Kind::Threads(pool) => Box::pin(pool.sleep(delay)).await,
-            Kind::Blocking(turn) => {
-                Box::pin(async {
+            Kind::Threads(pool) => Wait::Held {
+                future: Box::pin(pool.sleep(delay)),
+            },
+            Kind::Blocking(turn) => Wait::Held {
+                future: Box::pin(async move {
                     let Ok(_turn) = turn.acquire().await else {
                         return false;
                     };
@@ -136,9 +143,8 @@ impl Waiter {
                         }
                         _ => self.stop.sleep(delay),
                     }
-                })
-                .await
-            }
+                }),
+            },
         }
     }
 
@@ -150,6 +156,31 @@ impl Waiter {
     /// How many waits [`Waiter::stop_at`] cut short.
     pub(crate) fn stopped(&self) -> u64 {
         self.stop.stopped.load(Ordering::Relaxed)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Waiter::wait`]: true when the wait ran its course.
+    #[project = WaitProjection]
+    pub(crate) enum Wait<'a> {
+        /// Nothing to wait for.
+        Done,
+        /// The async model's timer.
+        Timer { #[pin] sleep: slowlab_timer::Sleep },
+        /// A wait that holds a thread, or waits for one.
+        Held { future: Pin<Box<dyn Future<Output = bool> + Send + 'a>> },
+    }
+}
+
+impl Future for Wait<'_> {
+    type Output = bool;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        match self.project() {
+            WaitProjection::Done => Poll::Ready(true),
+            WaitProjection::Timer { sleep } => sleep.poll(cx).map(|()| true),
+            WaitProjection::Held { future } => future.as_mut().poll(cx),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
 /// How long before its deadline a wait leaves tokio's timer: tokio's rounding up (under 1 ms)
@@ -30,29 +30,91 @@ use std::time::{Duration, Instant};
 pub const HANDOVER: Duration = Duration::from_millis(2);
 
 /// Waits `duration`, ending as close to the deadline as the operating system allows.
-pub async fn sleep(duration: Duration) {
-    match Instant::now().checked_add(duration) {
-        Some(deadline) => sleep_until(deadline).await,
+///
+/// A named future rather than an `async fn`: it is kept inside every waiting request, and an
+/// `async fn` would keep its argument, its start and its deadline beside the timer.
+pub fn sleep(duration: Duration) -> Sleep {
+    let start = Instant::now();
+    match start.checked_add(duration) {
+        Some(deadline) => until(start, deadline),
         // Too far away to be an `Instant` (a huge --max-delay): precision is moot.
-        None => tokio::time::sleep(duration).await,
+        None => Sleep {
+            coarse: tokio::time::sleep(duration),
+            deadline: start,
+            phase: Phase::TokioOnly,
+        },
     }
 }
 
 /// Waits until `deadline`, ending as close to it as the operating system allows; at once when it
 /// has passed. Never ends before it.
-pub async fn sleep_until(deadline: Instant) {
-    if let Some(early) = deadline.checked_sub(HANDOVER)
-        && early > Instant::now()
-    {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(early)).await;
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    until(Instant::now(), deadline)
+}
+
+fn until(now: Instant, deadline: Instant) -> Sleep {
+    let (coarse_until, phase) = match deadline.checked_sub(HANDOVER) {
+        Some(early) if early > now => (early, Phase::Coarse),
+        _ => (now, Phase::Fine),
+    };
+    Sleep {
+        coarse: tokio::time::sleep_until(tokio::time::Instant::from_std(coarse_until)),
+        deadline,
+        phase,
     }
-    if Instant::now() >= deadline {
-        return;
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`sleep`] and [`sleep_until`].
+    pub struct Sleep {
+        // tokio's timer: up to `HANDOVER` before the deadline, or for the whole wait when the
+        // timer thread is not used.
+        #[pin]
+        coarse: tokio::time::Sleep,
+        deadline: Instant,
+        phase: Phase,
     }
-    match timer() {
-        Some(timer) => Until { deadline, timer }.await,
-        // No timer thread could be started: the rest on tokio's timer.
-        None => tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await,
+}
+
+/// Where a [`Sleep`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// On tokio's timer, until `HANDOVER` before the deadline.
+    Coarse,
+    /// The last stretch, on the timer thread.
+    Fine,
+    /// On tokio's timer until the end: the deadline is too far away to be an `Instant`, or no
+    /// timer thread could be started.
+    TokioOnly,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if *this.phase == Phase::Coarse {
+            ready!(this.coarse.as_mut().poll(cx));
+            *this.phase = Phase::Fine;
+        }
+        if *this.phase == Phase::Fine {
+            match timer() {
+                Some(timer) => {
+                    return Pin::new(&mut Until {
+                        deadline: *this.deadline,
+                        timer,
+                    })
+                    .poll(cx);
+                }
+                // No timer thread could be started: the rest on tokio's timer.
+                None => {
+                    let deadline = tokio::time::Instant::from_std(*this.deadline);
+                    this.coarse.as_mut().reset(deadline);
+                    *this.phase = Phase::TokioOnly;
+                }
+            }
+        }
+        this.coarse.poll(cx)
     }
 }
 
@@ -214,6 +276,15 @@ mod tests {
         sleep_until(start - Duration::from_millis(5)).await;
         sleep_until(start).await;
         assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn sleep_until_never_ends_early() {
+        for millis in [0, 1, 2, 3, 7, 25] {
+            let deadline = Instant::now() + Duration::from_millis(millis);
+            sleep_until(deadline).await;
+            assert!(Instant::now() >= deadline, "{millis} ms");
+        }
     }
 
     #[tokio::test]
