@@ -97,8 +97,9 @@ pub struct Bucket {
     pub count: u64,
 }
 
-/// The median send lag above which an open-loop client counts as behind its schedule. tokio's
-/// timers fire on a 1 ms wheel, so a client on time still sends up to about 1 ms late; a few
+/// The median send lag above which an open-loop client counts as behind its schedule. A free
+/// worker sends within microseconds of the due time (`slowlab-timer`), but a busy or shared
+/// machine can delay a wake-up by a millisecond or two without the client being behind; a few
 /// milliseconds more is queueing.
 pub const BEHIND: Duration = Duration::from_millis(5);
 

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Where scenario 2's time goes: N concurrent requests of 1 s over HTTP/1.1, a connection each,
+with the client's and the server's CPU time split into user and system (kernel) time.
+
+    bench/experiments/cpu_split.py [--n 10000] [--rounds 3] [--out FILE.json]
+
+Client on CPU 0, server on CPU 1, as bench/run pins them. CPU times come from the kernel
+(wait4's rusage for the client, /proc/PID/stat for the server), so unlike wall time they do not
+depend much on what else runs. Standard library only."""
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_cpu(pid):
+    """(user, system) seconds of a running process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def one_run(binary, n):
+    port = free_port()
+    server = subprocess.Popen(["taskset", "-c", "1", binary, "serve", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        before = proc_cpu(server.pid)
+        start = time.perf_counter()
+        client = subprocess.Popen(
+            ["taskset", "-c", "0", binary, "fetch", "--count", str(n), "--delay", "1", "--mode",
+             "async", "--output", "json", "--no-outcomes", "--quiet", "--base-url",
+             f"http://127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        out = client.stdout.read()
+        _, status, usage = os.wait4(client.pid, 0)
+        wall = time.perf_counter() - start
+        after = proc_cpu(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    summary = json.loads(out)["summary"]
+    if os.waitstatus_to_exitcode(status) != 0 or summary["ok"] != n:
+        raise SystemExit(f"run failed: {summary['ok']}/{n} ok")
+    return {"wall_process": wall, "wall_fetch": summary["wall"],
+            "client_user": usage.ru_utime, "client_system": usage.ru_stime,
+            "server_user": after[0] - before[0], "server_system": after[1] - before[1],
+            "client_voluntary_switches": usage.ru_nvcsw}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--binary", default=str(ROOT / "target" / "release" / "slowlab"))
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 2 * args.n + 1000), hard))
+    one_run(args.binary, min(args.n, 100))  # warm-up, discarded
+    runs = [one_run(args.binary, args.n) for _ in range(args.rounds)]
+    medians = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    doc = {"experiment": "cpu_split", "started": datetime.datetime.now(
+        datetime.timezone.utc).isoformat(timespec="seconds"), "n": args.n,
+        "command": " ".join(sys.argv), "loadavg": os.getloadavg(), "runs": runs,
+        "medians": medians}
+    text = json.dumps(doc, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
