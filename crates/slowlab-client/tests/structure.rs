@@ -201,3 +201,36 @@ async fn a_timeout_is_an_outcome_too() {
         assert_eq!(err.kind, ErrorKind::Timeout, "{mode:?}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_past_their_timeout_end_as_timeouts_and_the_rest_do_not() {
+    // One connection, so that the overdue streams wait beside answered ones on one worker,
+    // which times them out with one check for all its streams rather than a timer each.
+    let server = spawn(Config::default()).await.unwrap();
+    let options = RequestOptions {
+        timeout: Some(Duration::from_millis(300)),
+        http2: true,
+        connections: Some(1),
+        ..RequestOptions::default()
+    };
+    let (fast, slow) = (Duration::ZERO, Duration::from_secs(5));
+    let report = run(
+        Mode::Async,
+        workload(&server.base_url(), &[slow, fast, slow, fast, fast, slow]),
+        options,
+        |_| {},
+    )
+    .await;
+    assert_eq!(report.outcomes.len(), 6);
+    for outcome in &report.outcomes {
+        let slow = [0, 2, 5].contains(&outcome.index);
+        match &outcome.result {
+            Err(err) => {
+                assert!(slow, "#{}: {err}", outcome.index);
+                assert_eq!(err.kind, ErrorKind::Timeout, "#{}: {err}", outcome.index);
+            }
+            Ok(_) => assert!(!slow, "#{} answered past its timeout", outcome.index),
+        }
+    }
+    assert_eq!(report.summary.ok, 3);
+}

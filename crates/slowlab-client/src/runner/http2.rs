@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
 use crate::runner::connect::connect;
 use crate::runner::request::{CappedBody, Progress, content_length, head};
-use crate::runner::{Due, InFlight, Shared};
+use crate::runner::{Due, Shared};
 
 /// Most connections opened at once while setting up.
 const OPENING_AT_ONCE: usize = 64;
@@ -201,6 +201,9 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
     let mut reopened = 0;
     // Why the connection was last lost.
     let mut lost: Option<FetchError> = None;
+    // With a timeout: when to look for streams whose answer is overdue (see [`expire`]), from
+    // the run's start on tokio's clock; `None` while no stream waits for its answer's head.
+    let mut check: Option<Duration> = None;
     let mut turn = crew.turns.acquire().await.ok();
     loop {
         let mut opened = 0;
@@ -219,7 +222,11 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
                 Due::Now(index) => {
                     first.get_or_insert(index);
                     match Stream::open(shared, &mut sender, &mut template, index, crew.limited) {
-                        Ok(stream) => streams.push(stream),
+                        Ok(stream) => {
+                            // Later streams are due later: the first one sets the check.
+                            check = check.or(stream.deadline());
+                            streams.push(stream);
+                        }
                         Err(outcome) => {
                             if !report(shared, *outcome, first, &mut connect) {
                                 return crew.leave(None);
@@ -302,6 +309,11 @@ async fn drive(crew: Arc<Crew>, connection: Connection, slots: usize) {
             },
             // The next request is due: open its stream.
             () = sleep_until_due(shared, wake) => continue,
+            // Some stream may be overdue: wake it so that it ends as timed out.
+            () = sleep_until_check(shared, check) => {
+                check = expire(shared, &mut streams);
+                continue;
+            }
             // Streams in flight are dropped (and reset); the collector reports them cancelled.
             () = shared.control.cancelled() => return crew.leave(None),
         };
@@ -328,6 +340,45 @@ async fn sleep_until_due(shared: &Shared, wake: Option<std::time::Instant>) {
         Some(when) => shared.sleep_until(when).await,
         None => std::future::pending().await,
     }
+}
+
+/// Sleeps until `check` on tokio's clock, or forever when there is nothing to check.
+async fn sleep_until_check(shared: &Shared, check: Option<Duration>) {
+    match check {
+        // A deadline past the end of time is no limit.
+        Some(at) if let Some(at) = shared.origin.checked_add(at) => {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// Wakes every stream whose answer's head is overdue, so that it ends as timed out (and drops
+/// its h2 stream, which resets it); returns when to look again: the earliest deadline of the
+/// streams still waiting, at least [`expiry_granularity`] from now.
+///
+/// One check for a worker's streams rather than a timer each: a timer (and the boxed future
+/// that held it) cost about 900 bytes a stream, more than everything else a waiting stream
+/// holds, and every `--duration` run has a timeout.
+fn expire(shared: &Shared, streams: &mut FuturesUnordered<Stream<'_>>) -> Option<Duration> {
+    let limit = shared.options.timeout?;
+    let now = shared.scheduler_now();
+    let mut next: Option<Duration> = None;
+    for stream in streams.iter_mut() {
+        match stream.deadline() {
+            Some(deadline) if deadline <= now => stream.wake(),
+            Some(deadline) => next = Some(next.map_or(deadline, |next| next.min(deadline))),
+            None => {}
+        }
+    }
+    next.map(|next| next.max(now.saturating_add(expiry_granularity(limit))))
+}
+
+/// How late past its deadline a stream may be woken: a thousandth of the timeout, at least a
+/// millisecond (tokio's timer's own step), so that a worker whose streams all time out looks
+/// through them at most a thousand times a timeout.
+fn expiry_granularity(limit: Duration) -> Duration {
+    (limit / 1000).max(Duration::from_millis(1))
 }
 
 /// Whether the connection behind `sender` has failed or been told to go away, so that no new
@@ -413,26 +464,31 @@ async fn open(shared: &Shared, addrs: &[SocketAddr]) -> Result<Connection, Fetch
 ///
 /// Written by hand rather than as an async block: all 100,000 streams of a run wait at once, and
 /// a waiting stream holds only h2's response handle, its index and start, not room for the states
-/// that follow (reading the body, judging it) or for a timer. Those are boxed when needed.
+/// that follow (reading the body, judging it) or for a timer. Those are boxed when needed. With a
+/// timeout, a waiting stream also keeps its waker, for its worker to wake it when its answer is
+/// overdue (see [`expire`]): one timer for the worker, not one per stream. To keep a stream in
+/// 64 bytes (with `FuturesUnordered`'s task, 128), its start is in nanoseconds, and it counts
+/// itself in flight (see [`Control::enter`](crate::runner::Control::enter)) until dropped
+/// rather than holding a guard that would point into `shared` a second time.
 struct Stream<'a> {
     shared: &'a Shared,
-    /// Counts the request as in flight until the stream ends or is dropped.
-    _in_flight: InFlight<'a>,
     stage: Stage<'a>,
-    /// When the request was sent, from the start of the run.
-    start: Duration,
+    /// When the request was sent, from the start of the run, in nanoseconds (584 years).
+    start_nanos: u64,
     /// The request's index; `u32` keeps the stream a size class smaller than `usize` would.
     index: u32,
     /// Whether the run has fewer slots than requests, so that this request waited for its slot
     /// from the run's start.
     limited: bool,
+    /// With a timeout, the waker of the task that polls the stream while it waits for the head.
+    waker: Option<Waker>,
 }
 
 /// Where a stream is.
 enum Stage<'a> {
     /// Waiting for the answer's head: all that most streams ever hold.
     Waiting(ResponseFuture),
-    /// Reading the body, or the whole exchange when timed: rare or short, so boxed.
+    /// Reading the body (within what is left of the timeout, if any): short, so boxed.
     Boxed(Pin<Box<dyn Future<Output = Received> + Send + 'a>>),
     /// The outcome was given; nothing is held any more.
     Done,
@@ -469,44 +525,102 @@ impl<'a> Stream<'a> {
             )));
         };
         let response = send(shared, sender, template, index).map_err(unsent)?;
-        let stage = match shared.options.timeout {
-            None => Stage::Waiting(response),
-            Some(limit) => Stage::Boxed(Box::pin(async move {
-                let mut progress = Progress::default();
-                let result =
-                    tokio::time::timeout(limit, receive(shared, response, index, &mut progress))
-                        .await
-                        .unwrap_or_else(|_| Err(FetchError::timed_out(limit)));
-                (progress, result)
-            })),
-        };
+        // Counted out when the stream is dropped.
+        std::mem::forget(in_flight);
         Ok(Stream {
             shared,
-            _in_flight: in_flight,
-            stage,
-            start,
+            stage: Stage::Waiting(response),
+            start_nanos: u64::try_from(start.as_nanos()).unwrap_or(u64::MAX),
             index: short_index,
             limited,
+            waker: None,
         })
+    }
+
+    /// When the request was sent, from the start of the run.
+    fn start(&self) -> Duration {
+        Duration::from_nanos(self.start_nanos)
+    }
+
+    /// With a timeout, while the stream waits for its answer's head: when that answer is
+    /// overdue, from the run's start (on tokio's clock, as the timer that checks it).
+    fn deadline(&self) -> Option<Duration> {
+        match self.stage {
+            // A deadline past the end of time is no limit.
+            Stage::Waiting(_) => self
+                .shared
+                .options
+                .timeout
+                .and_then(|limit| self.start().checked_add(limit)),
+            Stage::Boxed(_) | Stage::Done => None,
+        }
+    }
+
+    /// Has the stream polled again (it then finds itself overdue).
+    fn wake(&self) {
+        if let Some(waker) = &self.waker {
+            waker.wake_by_ref();
+        }
     }
 }
 
-impl Future for Stream<'_> {
+impl Drop for Stream<'_> {
+    /// Counts the request out of flight: it ended, or its stream was dropped (and reset).
+    fn drop(&mut self) {
+        self.shared.control.leave();
+    }
+}
+
+impl<'a> Future for Stream<'a> {
     type Output = Outcome;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let this = &mut *self;
         let shared = this.shared;
         let index = this.index as usize;
+        let timeout = shared.options.timeout;
+        let start = this.start();
         let (progress, result) = match &mut this.stage {
-            Stage::Waiting(response) => match ready!(Pin::new(response).poll(cx)) {
-                Err(err) => (Progress::default(), Err(from_h2(&err, shared))),
-                Ok(response) => {
+            Stage::Waiting(_)
+                if timeout
+                    .and_then(|limit| start.checked_add(limit))
+                    .is_some_and(|deadline| shared.scheduler_now() >= deadline) =>
+            {
+                // Overdue: dropping the response (below) resets the stream.
+                let limit = timeout.unwrap_or_default();
+                (Progress::default(), Err(FetchError::timed_out(limit)))
+            }
+            Stage::Waiting(response) => match Pin::new(response).poll(cx) {
+                Poll::Pending => {
+                    if timeout.is_some()
+                        && this
+                            .waker
+                            .as_ref()
+                            .is_none_or(|waker| !waker.will_wake(cx.waker()))
+                    {
+                        this.waker = Some(cx.waker().clone());
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(err)) => (Progress::default(), Err(from_h2(&err, shared))),
+                Poll::Ready(Ok(response)) => {
+                    this.waker = None;
                     let progress = Progress {
                         first_byte: Some(shared.now()),
                         ..Progress::default()
                     };
-                    let mut reading = Box::pin(read(shared, response, index, progress));
+                    let mut reading: Pin<Box<dyn Future<Output = Received> + Send + 'a>> =
+                        match timeout {
+                            None => Box::pin(read(shared, response, index, progress)),
+                            Some(limit) => {
+                                let deadline = start
+                                    .checked_add(limit)
+                                    .and_then(|end| shared.origin.checked_add(end));
+                                Box::pin(read_within(
+                                    shared, response, index, progress, deadline, limit,
+                                ))
+                            }
+                        };
                     // Read at once: the body often came with the head.
                     let received = reading.as_mut().poll(cx);
                     this.stage = Stage::Boxed(reading);
@@ -518,12 +632,8 @@ impl Future for Stream<'_> {
             Stage::Done => return Poll::Pending,
         };
         this.stage = Stage::Done;
-        let slot_wait = if this.limited {
-            this.start
-        } else {
-            Duration::ZERO
-        };
-        Poll::Ready(progress.outcome(shared, index, this.start, slot_wait, result))
+        let slot_wait = if this.limited { start } else { Duration::ZERO };
+        Poll::Ready(progress.outcome(shared, index, start, slot_wait, result))
     }
 }
 
@@ -573,17 +683,25 @@ fn build(shared: &Shared, index: usize) -> Result<Request<()>, FetchError> {
     head(shared, uri, None)
 }
 
-/// Waits for the answer of request `index` and reads its body, noting in `progress` how far it
-/// got (the timed path, whose timer may stop it anywhere).
-async fn receive(
+/// Reads the body of request `index`'s answer and judges it, unless `deadline` (the end of the
+/// request's timeout `limit`, on tokio's clock; `None` past the end of time) comes first;
+/// `progress` says how far it got.
+async fn read_within(
     shared: &Shared,
-    response: ResponseFuture,
+    response: http::Response<h2::RecvStream>,
     index: usize,
-    progress: &mut Progress,
-) -> Result<Reply, FetchError> {
-    let response = response.await.map_err(|err| from_h2(&err, shared))?;
-    progress.first_byte = Some(shared.now());
-    read_into(shared, response, index, progress).await
+    mut progress: Progress,
+    deadline: Option<std::time::Instant>,
+    limit: Duration,
+) -> Received {
+    let reading = read_into(shared, response, index, &mut progress);
+    let result = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), reading)
+            .await
+            .unwrap_or_else(|_| Err(FetchError::timed_out(limit))),
+        None => reading.await,
+    };
+    (progress, result)
 }
 
 /// Reads the body of request `index`'s answer and judges it.
@@ -653,4 +771,83 @@ fn from_h2(err: &h2::Error, shared: &Shared) -> FetchError {
         return FetchError::new(ErrorKind::ClosedEarly, err.to_string());
     }
     FetchError::new(ErrorKind::Other, err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::{Control, Run};
+    use crate::{Endpoint, Mode, RequestOptions, Workload};
+
+    /// What the workers of a run of `count` requests with `timeout` share; the clock may be
+    /// paused.
+    fn shared(count: usize, timeout: Duration) -> Arc<Shared> {
+        let endpoint = Endpoint::parse("http://127.0.0.1:9").unwrap();
+        let (outcomes, _) = tokio::sync::mpsc::unbounded_channel();
+        let run = Run {
+            workload: Arc::new(Workload::repeat(endpoint, count, Duration::ZERO)),
+            options: RequestOptions {
+                timeout: Some(timeout),
+                http2: true,
+                ..RequestOptions::default()
+            },
+            origin: tokio::time::Instant::now().into_std(),
+            control: Control::new(),
+            outcomes,
+        };
+        run.share(Mode::Async, run.workload.endpoint(), None)
+            .unwrap()
+    }
+
+    /// An HTTP/2 connection, in memory, to a server that takes every stream and never answers.
+    async fn silent_server() -> SendRequest<Bytes> {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        tokio::spawn(async move {
+            let mut connection = h2::server::handshake(server).await.unwrap();
+            let mut held = Vec::new();
+            while let Some(Ok(request)) = connection.accept().await {
+                held.push(request);
+            }
+        });
+        let (sender, connection) = h2::client::handshake(client).await.unwrap();
+        tokio::spawn(connection);
+        sender.ready().await.unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timed_stream_waits_without_a_timer_and_its_worker_times_it_out() {
+        let limit = Duration::from_secs(30);
+        let shared = shared(3, limit);
+        let mut sender = silent_server().await;
+        let mut template = None;
+        let mut streams = FuturesUnordered::new();
+        for index in 0..3 {
+            let stream = Stream::open(&shared, &mut sender, &mut template, index, false).unwrap();
+            // A waiting stream holds h2's handle, not a boxed future with a timer (which cost
+            // about 900 bytes a request in flight, more than all the rest).
+            assert!(matches!(stream.stage, Stage::Waiting(_)), "#{index}");
+            assert_eq!(stream.deadline(), Some(stream.start() + limit));
+            streams.push(stream);
+        }
+        assert!(
+            size_of::<Stream<'_>>() <= 64,
+            "a waiting stream grew to {} bytes",
+            size_of::<Stream<'_>>()
+        );
+        let first = streams.iter().filter_map(Stream::deadline).min();
+        // Each stream polled once: waiting, its waker kept.
+        assert!(futures_util::poll!(streams.next()).is_pending());
+        assert!(streams.iter().all(|stream| stream.waker.is_some()));
+        // Nothing overdue: look again at the earliest deadline.
+        assert_eq!(expire(&shared, &mut streams), first);
+        tokio::time::advance(limit + Duration::from_secs(1)).await;
+        // All overdue: each woken, none left waiting.
+        assert_eq!(expire(&shared, &mut streams), None);
+        for _ in 0..3 {
+            let outcome = streams.next().await.unwrap();
+            let err = outcome.result.unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Timeout, "#{}: {err}", outcome.index);
+        }
+        assert!(streams.is_empty());
+    }
 }

@@ -198,6 +198,12 @@ impl Control {
         gauge.peak.fetch_max(now, Ordering::Relaxed);
         InFlight(&gauge.in_flight)
     }
+
+    /// Counts out a request that [`enter`](Control::enter) counted in and whose guard was
+    /// forgotten, for a request that keeps no guard of its own (an HTTP/2 stream).
+    pub(crate) fn leave(&self) {
+        self.gauge.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One request in flight; see [`Control::enter`].
