@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::custom::Custom;
 use crate::error::ApiError;
 use crate::options::{KEY_NAMES, plan_drawing};
+use crate::request_log::RequestInfo;
 use crate::routes::{AppState, serve};
 
 /// The echo's path; every path below it echoes too.
@@ -54,7 +55,13 @@ struct Echo<'a> {
 
 /// Reads the request (its body up to `--max-body-bytes`), waits as its options say, and answers
 /// with what it was.
-pub(crate) async fn serve_echo<B>(state: AppState, request: Request<B>) -> Response
+///
+/// `log`, when the request log is on, goes to the answer's record, which writes the line.
+pub(crate) async fn serve_echo<B>(
+    state: AppState,
+    request: Request<B>,
+    log: Option<Box<RequestInfo>>,
+) -> Response
 where
     B: http_body::Body<Data = bytes::Bytes>,
     B::Error: Into<axum::BoxError>,
@@ -116,7 +123,7 @@ where
     };
     let custom = Arc::new(Custom::json(json.into()));
     let head_only = parts.method == Method::HEAD;
-    serve(state, plan, head_only, parts.version, Some(custom), None).await
+    serve(state, plan, head_only, parts.version, Some(custom), log).await
 }
 
 /// Splits the query into the base delay (`delay=`, or 0) and the keys that are slowlab options,

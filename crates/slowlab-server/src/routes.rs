@@ -109,9 +109,14 @@ impl Routes {
         let log = RequestInfo::of(self.state.config.request_log, &request, peer);
         if crate::echo::is_echo(request.uri().path()) {
             // Before the headers are dropped: the echo answers with them.
+            // The answer's record logs the request; the call logs a refusal made before it.
             return RouteCall::direct(
                 head_only,
-                Box::pin(crate::echo::serve_echo(self.state.clone(), request)),
+                Box::pin(crate::echo::serve_echo(
+                    self.state.clone(),
+                    request,
+                    log.clone(),
+                )),
             )
             .logged(log);
         }
@@ -119,7 +124,7 @@ impl Routes {
         if let Some(rules) = &self.state.config.rules
             && let Some(rule) = crate::rules::matched(rules, &request)
         {
-            return crate::rules::call(&self.state, rule, request).logged(log);
+            return crate::rules::call(&self.state, rule, request, log.clone()).logged(log);
         }
         if is_plain_delay(&request, self.state.config.any_method) {
             let version = request.version();

@@ -229,8 +229,24 @@ fn host_takes_names() {
 /// The request log's lines, as JSON: one per request, refusals and cancelled requests included.
 #[test]
 fn log_format_json_writes_one_line_per_request() {
-    let mut served = Served::start(&["--log-format", "json", "--drain-timeout", "0"]);
+    // A rule and /anything have their own handlers; their requests are logged like the rest.
+    let rules = std::env::temp_dir().join(format!("slowlab-log-rules-{}.toml", std::process::id()));
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"order\"\npath = \"/api/orders/{id}\"\ndelay = 0\n",
+    )
+    .unwrap();
+    let mut served = Served::start(&[
+        "--log-format",
+        "json",
+        "--drain-timeout",
+        "0",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
     assert!(get(&served.addr, "/0.05?jitter=0").starts_with("HTTP/1.1 200"));
+    assert!(get(&served.addr, "/api/orders/7").starts_with("HTTP/1.1 200"));
+    assert!(get(&served.addr, "/anything/x").starts_with("HTTP/1.1 200"));
     assert!(get(&served.addr, "/abc").starts_with("HTTP/1.1 400"));
     assert!(get(&served.addr, "/favicon.ico").starts_with("HTTP/1.1 404"));
     // A client that leaves while its request waits.
@@ -271,6 +287,9 @@ fn log_format_json_writes_one_line_per_request() {
     assert_eq!(refused["status"], 400);
     assert_eq!(refused["outcome"], "rejected");
     assert_eq!(find("/favicon.ico")["status"], 404);
+    assert_eq!(find("/api/orders/7")["status"], 200);
+    assert_eq!(find("/anything/x")["status"], 200);
+    std::fs::remove_file(&rules).ok();
     let cancelled = find("/30");
     assert_eq!(cancelled["outcome"], "cancelled");
     assert_eq!(cancelled["status"], serde_json::Value::Null);

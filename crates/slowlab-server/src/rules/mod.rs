@@ -38,6 +38,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::custom::Custom;
 use crate::options::{plan, plan_drawing};
+use crate::request_log::RequestInfo;
 use crate::routes::{AppState, RouteCall, serve};
 
 use file::{Methods, RuleSpec, RulesFile};
@@ -680,8 +681,13 @@ pub(crate) fn matched<B>(live: &LiveRules, request: &Request<B>) -> Option<Arc<R
 }
 
 /// Serves `request` as `rule` says: counted for the rule, planned from the rule's options, then
-/// waited and answered like every other request.
-pub(crate) fn call<B>(state: &AppState, rule: Arc<Rule>, request: Request<B>) -> RouteCall {
+/// waited and answered like every other request, its record writing `log`'s line.
+pub(crate) fn call<B>(
+    state: &AppState,
+    rule: Arc<Rule>,
+    request: Request<B>,
+    log: Option<Box<RequestInfo>>,
+) -> RouteCall {
     rule.hits.fetch_add(1, Ordering::Relaxed);
     let head_only = request.method() == Method::HEAD;
     let version: Version = request.version();
@@ -705,7 +711,7 @@ pub(crate) fn call<B>(state: &AppState, rule: Arc<Rule>, request: Request<B>) ->
             };
             RouteCall::direct(
                 head_only,
-                Box::pin(serve(state.clone(), plan, head_only, version, custom, None)),
+                Box::pin(serve(state.clone(), plan, head_only, version, custom, log)),
             )
         }
         Err(err) => RouteCall::ready(head_only, err.into_response()),
