@@ -444,6 +444,55 @@ fn a_shard_of_a_run_for_a_time_with_no_share_of_the_concurrency_is_refused() {
     }
 }
 
+/// Random delays drawn in each shard would make shards of different workloads, which merge
+/// refuses after the fact: without --seed they are refused up front, and with it every shard
+/// draws the same list.
+#[test]
+fn shards_of_random_delays_need_a_seed() {
+    for args in [
+        &["--shard", "0/2"][..],
+        &["--random", "20", "--shard", "1/2"],
+    ] {
+        let mut full = vec!["fetch", "--base-url", "http://127.0.0.1:9"];
+        full.extend_from_slice(args);
+        let output = run(&full);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("give --seed S"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    // Nothing listens on port 9: the requests fail at once, and the report still says what the
+    // workload was.
+    let digest = |spec: &str| {
+        let output = run(&[
+            "fetch",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--output",
+            "json",
+            "--quiet",
+            "--random",
+            "6",
+            "--seed",
+            "7",
+            "--shard",
+            spec,
+        ]);
+        let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        report["workload"]["digest"].clone()
+    };
+    let (a, b) = (digest("0/2"), digest("1/2"));
+    assert!(a.is_string(), "{a}");
+    assert_eq!(a, b);
+}
+
 /// The latency histogram of the outcomes with `status`, rebuilt from the shards' own outcomes.
 fn rebuilt_status(inputs: &[Input], status: u64) -> histogram::Histogram<u64> {
     rebuilt(inputs, |o| {

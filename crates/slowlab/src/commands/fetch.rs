@@ -86,6 +86,15 @@ impl Plan {
                 "--seed applies to random delays only (--random N, or no workload at all)"
             ));
         }
+        // Each shard would draw a list of its own: together they would not be one workload,
+        // and `report merge` would refuse them.
+        if let (true, Some(spec), None) = (random, args.shard, args.seed) {
+            return Err(usage!(
+                "--shard {spec} with random delays: every shard would draw its own list; give \
+                 --seed S so that all draw the same (e.g. `--random 100 --seed 7 --shard {spec}`), \
+                 or the delays themselves"
+            ));
+        }
         let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| usage!("--method {:?} is not an HTTP method", args.method))?;
         let mut headers: Vec<(HeaderName, HeaderValue)> = args
