@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Served, run, stderr, stdout};
+use common::{Served, assert_usage_error, run, stderr, stdout};
 
 /// 60 answers of 200, 40 of 503 and 20 of 404, interleaved.
 fn mixed_urls() -> tempfile_path::Path {
@@ -135,17 +135,6 @@ fn a_body_file_missing_or_a_directory_is_a_usage_error() {
             "--content-type",
         ),
     ] {
-        let output = run(args);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(says),
-            "{args:?}: {}",
-            stderr(&output)
-        );
+        assert_usage_error(args, says);
     }
 }

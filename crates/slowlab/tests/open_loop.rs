@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Served, assert_fetch_schema, run, stderr, stdout};
+use common::{Served, assert_fetch_schema, assert_usage_error, run, stderr, stdout};
 
 #[test]
 fn bad_rates_and_durations_are_usage_errors_that_say_why() {
@@ -66,18 +66,7 @@ fn bad_rates_and_durations_are_usage_errors_that_say_why() {
             "more than the",
         ),
     ] {
-        let output = run(args);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(says),
-            "{args:?}: {}",
-            stderr(&output)
-        );
+        assert_usage_error(args, says);
     }
 }
 

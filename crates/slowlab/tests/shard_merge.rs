@@ -5,14 +5,25 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Served, assert_fetch_schema, run, stderr, stdout};
+use common::{Served, assert_fetch_schema, assert_usage_error, closed_port, run, stderr, stdout};
 use proptest::prelude::*;
 use serde_json::Value;
 use slowlab::merge::{self, Input};
 use slowlab_client::histogram;
 
-/// `slowlab fetch ARGS --output json` against `base_url`, parsed.
+/// `slowlab fetch ARGS --output json` against `base_url`, parsed; every request must succeed.
 fn fetch_json(base_url: &str, args: &[&str]) -> Value {
+    fetch_report(base_url, args, &[0])
+}
+
+/// `slowlab fetch ARGS --output json`, parsed, for runs where some requests may fail (exit 1).
+fn fetch_json_with_failures(base_url: &str, args: &[&str]) -> Value {
+    fetch_report(base_url, args, &[0, 1])
+}
+
+/// `slowlab fetch ARGS --output json` against `base_url`, parsed, once its exit status is one
+/// of `exits`.
+fn fetch_report(base_url: &str, args: &[&str], exits: &[i32]) -> Value {
     let mut all = vec![
         "fetch",
         "--base-url",
@@ -24,8 +35,12 @@ fn fetch_json(base_url: &str, args: &[&str]) -> Value {
     all.extend_from_slice(args);
     let output = run(&all);
     assert!(
-        output.status.success(),
-        "fetch {args:?} failed: {}",
+        output
+            .status
+            .code()
+            .is_some_and(|code| exits.contains(&code)),
+        "fetch {args:?}: {:?}: {}",
+        output.status,
         stderr(&output)
     );
     serde_json::from_str(&stdout(&output)).expect("fetch writes one JSON document")
@@ -298,26 +313,6 @@ fn report_merge_and_show_from_the_command_line() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `slowlab fetch ARGS --output json`, parsed, for runs where some requests may fail (exit 1).
-fn fetch_json_with_failures(base_url: &str, args: &[&str]) -> Value {
-    let mut all = vec![
-        "fetch",
-        "--base-url",
-        base_url,
-        "--output",
-        "json",
-        "--quiet",
-    ];
-    all.extend_from_slice(args);
-    let output = run(&all);
-    assert!(
-        matches!(output.status.code(), Some(0 | 1)),
-        "fetch {args:?}: {}",
-        stderr(&output)
-    );
-    serde_json::from_str(&stdout(&output)).expect("fetch writes one JSON document")
-}
-
 #[test]
 fn shards_of_a_closed_loop_run_for_a_time_share_the_concurrency_and_merge_without_an_ideal() {
     let server = Served::start(&[]);
@@ -449,44 +444,20 @@ fn a_shard_of_a_run_for_a_time_with_no_share_of_the_concurrency_is_refused() {
 /// draws the same list.
 #[test]
 fn shards_of_random_delays_need_a_seed() {
+    let nowhere = format!("http://127.0.0.1:{}", closed_port());
     for args in [
         &["--shard", "0/2"][..],
         &["--random", "20", "--shard", "1/2"],
     ] {
-        let mut full = vec!["fetch", "--base-url", "http://127.0.0.1:9"];
+        let mut full = vec!["fetch", "--base-url", &nowhere];
         full.extend_from_slice(args);
-        let output = run(&full);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains("give --seed S"),
-            "{args:?}: {}",
-            stderr(&output)
-        );
+        assert_usage_error(&full, "give --seed S");
     }
-    // Nothing listens on port 9: the requests fail at once, and the report still says what the
+    // Nothing listens there: the requests fail at once, and the report still says what the
     // workload was.
     let digest = |spec: &str| {
-        let output = run(&[
-            "fetch",
-            "--base-url",
-            "http://127.0.0.1:9",
-            "--output",
-            "json",
-            "--quiet",
-            "--random",
-            "6",
-            "--seed",
-            "7",
-            "--shard",
-            spec,
-        ]);
-        let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
-        report["workload"]["digest"].clone()
+        let args = ["--random", "6", "--seed", "7", "--shard", spec];
+        fetch_json_with_failures(&nowhere, &args)["workload"]["digest"].clone()
     };
     let (a, b) = (digest("0/2"), digest("1/2"));
     assert!(a.is_string(), "{a}");

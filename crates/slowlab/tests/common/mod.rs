@@ -31,6 +31,15 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Runs `slowlab ARGS` and checks it was refused as a usage error (exit 2) whose message
+/// contains `says`.
+pub fn assert_usage_error(args: &[&str], says: &str) {
+    let output = run(args);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+    assert!(message.contains(says), "{args:?}: {message}");
+}
+
 /// A loopback port with nothing listening on it.
 pub fn closed_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
