@@ -10,17 +10,12 @@ release build, the bare_hyper example and oha (bench/run installs it under bench
 Standard library only."""
 
 import argparse
-import datetime
-import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from common import ROOT, free_port, server, write_results
 
 
 def client_cmd(name, n, url):
@@ -50,32 +45,19 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out")
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(["taskset", "-c", "1", str(ROOT / "target/release/examples/bare_hyper"),
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = free_port()
     clients = ["slowlab fetch", "oha"]
     runs = {c: [] for c in clients}
-    try:
-        time.sleep(1)
+    with server([str(ROOT / "target/release/examples/bare_hyper"), str(port)], port):
         for rnd in range(args.rounds + 1):
             for name in clients[rnd % 2:] + clients[:rnd % 2]:
                 result = one_run(name, args.n, f"http://127.0.0.1:{port}")
                 if rnd:
                     runs[name].append(result)
-    finally:
-        server.terminate()
-        server.wait()
-    doc = {"experiment": "client_cpu", "started": datetime.datetime.now(
-        datetime.timezone.utc).isoformat(timespec="seconds"), "n": args.n,
-        "command": " ".join(sys.argv), "loadavg": os.getloadavg(), "runs": runs,
+    write_results("client_cpu", args.n, {
+        "runs": runs,
         "medians": {c: {k: statistics.median(r[k] for r in v) for k in v[0]}
-                    for c, v in runs.items()}}
-    text = json.dumps(doc, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+                    for c, v in runs.items()}}, args.out)
 
 
 if __name__ == "__main__":

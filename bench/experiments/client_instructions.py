@@ -10,28 +10,21 @@ client_cpu.py's system time. Needs valgrind, the release build, the bare_hyper e
 Standard library only."""
 
 import argparse
-import datetime
-import json
-import os
 import re
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from client_cpu import ROOT, client_cmd  # noqa: E402
+from client_cpu import client_cmd
+from common import ROOT, free_port, server, write_results
 
 
 def count(name, n, url):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                               *client_cmd(name, n, url)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, check=True)
-        del proc
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                        *client_cmd(name, n, url)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True)
         total = re.search(r"^summary: (\d+)", out.read_text(), re.M)
     return int(total.group(1))
 
@@ -42,28 +35,16 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out")
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([str(ROOT / "target/release/examples/bare_hyper"), str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = free_port()
     runs = {"slowlab fetch": [], "oha": []}
-    try:
-        time.sleep(1)
+    # Unpinned: valgrind runs the client on one thread anyway, and counts do not depend on it.
+    with server([str(ROOT / "target/release/examples/bare_hyper"), str(port)], port, cpu=None):
         for _ in range(args.rounds):
             for name in runs:
                 runs[name].append(count(name, args.n, f"http://127.0.0.1:{port}"))
-    finally:
-        server.terminate()
-        server.wait()
-    doc = {"experiment": "client_instructions", "started": datetime.datetime.now(
-        datetime.timezone.utc).isoformat(timespec="seconds"), "n": args.n,
-        "command": " ".join(sys.argv), "loadavg": os.getloadavg(), "instructions": runs,
-        "per_request": {name: min(v) / args.n for name, v in runs.items()}}
-    text = json.dumps(doc, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    write_results("client_instructions", args.n, {
+        "instructions": runs,
+        "per_request": {name: min(v) / args.n for name, v in runs.items()}}, args.out)
 
 
 if __name__ == "__main__":

@@ -9,25 +9,17 @@ Client on CPU 0, server on CPU 1, as bench/run pins them. CPU times come from th
 depend much on what else runs. Standard library only."""
 
 import argparse
-import datetime
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from common import ROOT, free_port, server, write_results
+
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def proc_cpu(pid):
@@ -38,16 +30,8 @@ def proc_cpu(pid):
 
 def one_run(binary, n):
     port = free_port()
-    server = subprocess.Popen(["taskset", "-c", "1", binary, "serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        before = proc_cpu(server.pid)
+    with server([binary, "serve", "--port", str(port)], port) as serving:
+        before = proc_cpu(serving.pid)
         start = time.perf_counter()
         client = subprocess.Popen(
             ["taskset", "-c", "0", binary, "fetch", "--count", str(n), "--delay", "1", "--mode",
@@ -56,10 +40,7 @@ def one_run(binary, n):
         out = client.stdout.read()
         _, status, usage = os.wait4(client.pid, 0)
         wall = time.perf_counter() - start
-        after = proc_cpu(server.pid)
-    finally:
-        server.terminate()
-        server.wait()
+        after = proc_cpu(serving.pid)
     summary = json.loads(out)["summary"]
     if os.waitstatus_to_exitcode(status) != 0 or summary["ok"] != n:
         raise SystemExit(f"run failed: {summary['ok']}/{n} ok")
@@ -80,15 +61,9 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 2 * args.n + 1000), hard))
     one_run(args.binary, min(args.n, 100))  # warm-up, discarded
     runs = [one_run(args.binary, args.n) for _ in range(args.rounds)]
-    medians = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    doc = {"experiment": "cpu_split", "started": datetime.datetime.now(
-        datetime.timezone.utc).isoformat(timespec="seconds"), "n": args.n,
-        "command": " ".join(sys.argv), "loadavg": os.getloadavg(), "runs": runs,
-        "medians": medians}
-    text = json.dumps(doc, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    write_results("cpu_split", args.n, {
+        "runs": runs,
+        "medians": {k: statistics.median(r[k] for r in runs) for k in runs[0]}}, args.out)
 
 
 if __name__ == "__main__":

@@ -11,20 +11,16 @@ under test (recorded as untried for scenario 2): whether the kernel's search for
 gets costly as one source address fills up. Standard library only."""
 
 import argparse
-import datetime
-import json
 import os
 import resource
 import selectors
 import socket
 import statistics
 import struct
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from common import ROOT, free_port, server, write_results
+
 SOURCES = (1, 4, 16)
 
 
@@ -71,14 +67,9 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.n + 1000), hard))
     os.sched_setaffinity(0, {0})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(["taskset", "-c", "1", args.binary, "serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = free_port()
     runs = {k: [] for k in SOURCES}
-    try:
-        time.sleep(1)
+    with server([args.binary, "serve", "--port", str(port)], port):
         for rnd in range(args.rounds + 1):
             order = SOURCES[rnd % 3:] + SOURCES[:rnd % 3]
             for k in order:
@@ -86,19 +77,10 @@ def main():
                 if rnd:
                     runs[k].append(result)
                 time.sleep(1)
-    finally:
-        server.terminate()
-        server.wait()
-    doc = {"experiment": "source_addresses", "started": datetime.datetime.now(
-        datetime.timezone.utc).isoformat(timespec="seconds"), "n": args.n,
-        "command": " ".join(sys.argv), "loadavg": os.getloadavg(),
+    write_results("source_addresses", args.n, {
         "runs": {str(k): v for k, v in runs.items()},
         "medians": {str(k): {f: statistics.median(r[f] for r in v) for f in ("wall", "system")}
-                    for k, v in runs.items()}}
-    text = json.dumps(doc, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+                    for k, v in runs.items()}}, args.out)
 
 
 if __name__ == "__main__":

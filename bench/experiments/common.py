@@ -1,0 +1,51 @@
+"""What the experiments share: a free port, a server pinned to its own core, the results file.
+Standard library only."""
+
+import contextlib
+import datetime
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(cmd, port, cpu=1):
+    """Runs `cmd` (a server listening on `port`) on CPU `cpu` (None: unpinned) until the block
+    ends; yields its process once it accepts connections."""
+    pinned = ["taskset", "-c", str(cpu), *cmd] if cpu is not None else list(cmd)
+    proc = subprocess.Popen(pinned, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def write_results(experiment, n, figures, out):
+    """Prints the experiment's results as JSON, and writes them to `out` when given: its name,
+    when, the command, the load average at the end, and `figures`."""
+    doc = {"experiment": experiment, "started": datetime.datetime.now(
+        datetime.timezone.utc).isoformat(timespec="seconds"), "n": n,
+        "command": " ".join(sys.argv), "loadavg": os.getloadavg(), **figures}
+    text = json.dumps(doc, indent=2)
+    if out:
+        Path(out).write_text(text + "\n")
+    print(text)
