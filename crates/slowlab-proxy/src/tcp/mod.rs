@@ -1,0 +1,1 @@
+//! The TCP proxy: copies bytes both ways, with effects per direction.
