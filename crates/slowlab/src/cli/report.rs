@@ -19,6 +19,10 @@ pub struct ReportArgs {
     /// What to do with the saved document.
     #[command(subcommand)]
     pub command: ReportCommand,
+    /// Largest report file read, in bytes (default 512 MiB); a larger one is refused before it
+    /// is read. Example: --max-report-bytes 2147483648.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = crate::report::load::DEFAULT_MAX_REPORT_BYTES)]
+    pub max_report_bytes: u64,
 }
 
 /// The `report` subcommands.

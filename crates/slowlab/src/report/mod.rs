@@ -7,6 +7,8 @@
 
 pub mod density;
 pub mod html;
+pub mod load;
+pub mod saved;
 pub mod svg;
 pub mod terminal;
 
@@ -390,6 +392,15 @@ impl Document {
     pub fn from_text(text: &str) -> anyhow::Result<Document> {
         let value: Value = serde_json::from_str(text).context("the file is not JSON")?;
         Document::from_json(value)
+    }
+
+    /// Reads a document that [`saved::check`] found to be of `kind`, straight from its bytes
+    /// into the fields a report draws (no intermediate JSON value: a large report is held once).
+    pub fn from_checked(bytes: &[u8], kind: saved::Kind) -> anyhow::Result<Document> {
+        Ok(match kind {
+            saved::Kind::Race => Document::from_race(serde_json::from_slice(bytes)?),
+            saved::Kind::Fetch => Document::from_fetch(serde_json::from_slice(bytes)?),
+        })
     }
 
     fn from_race(race: RaceFile) -> Document {
