@@ -663,12 +663,58 @@ pub fn read_inputs(
                      --output json`"
                 ));
             }
-            let report = serde_json::from_slice(&loaded.bytes).map_err(|err| {
+            let report = report_value(&loaded.bytes).map_err(|err| {
                 crate::usage!("{name} is not a JSON report (from `fetch --output json`): {err}")
             })?;
             Ok(Input { name, report })
         })
         .collect()
+}
+
+/// A report as a JSON value, but for `summary.latency_buckets`, which merge draws afresh from
+/// the histograms: a report with a million buckets is not held as a million JSON objects.
+fn report_value(bytes: &[u8]) -> serde_json::Result<Value> {
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+    /// The members of an object, leaving out `skip` and reading `summary` as [`Object`] that
+    /// leaves out `latency_buckets`.
+    struct Object {
+        skip: Option<&'static str>,
+    }
+    impl<'de> DeserializeSeed<'de> for Object {
+        type Value = Map<String, Value>;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Object {
+        type Value = Map<String, Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut members = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if Some(key.as_str()) == self.skip {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                let value = if self.skip.is_none() && key == "summary" {
+                    Value::Object(map.next_value_seed(Object {
+                        skip: Some("latency_buckets"),
+                    })?)
+                } else {
+                    map.next_value()?
+                };
+                members.insert(key, value);
+            }
+            Ok(members)
+        }
+    }
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let members = Object { skip: None }.deserialize(&mut json)?;
+    json.end()?;
+    Ok(Value::Object(members))
 }
 
 /// `slowlab report merge PATHS`: the merged report as one line of JSON. Reports that cannot be
