@@ -11,7 +11,8 @@ Examples:
   slowlab report html run.json -o run.html    in flight, completions and a latency histogram
   slowlab report show run.json                the text summary
   slowlab fetch --count 1000 --delay 1 --shard 0/2 -o json > a.json   (and --shard 1/2 > b.json)
-  slowlab report merge a.json b.json > run.json   one report, as if one run had sent both";
+  slowlab report merge a.json b.json > run.json   one report, as if one run had sent both
+  slowlab report show --max-report-bytes 2147483648 huge.json   read a report over 512 MiB";
 
 /// Options of `slowlab report`.
 #[derive(Debug, Args)]

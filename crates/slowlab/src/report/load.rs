@@ -7,8 +7,8 @@ use std::path::Path;
 use super::saved::{self, Checked};
 use crate::{UsageError, usage};
 
-/// The largest report file read unless `--max-report-bytes` says otherwise: 512 MiB, above the
-/// report of a million requests with their outcomes (about 330 bytes each).
+/// The largest report file read unless `--max-report-bytes` says otherwise: 512 MiB, room for
+/// the report of a million requests with their outcomes (an outcome is a few hundred bytes).
 pub const DEFAULT_MAX_REPORT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// A report's bytes, read whole once they are known to fit, and checked.
