@@ -226,6 +226,15 @@ fn a_report_over_the_size_limit_is_refused_with_the_flag_that_raises_it() {
         stderr(&output)
     );
 
+    // A device that never ends is refused before anything is read.
+    if Path::new("/dev/zero").exists() {
+        assert_refused(&["show", "/dev/zero"], &["/dev/zero", "not a regular file"]);
+        assert_refused(
+            &["merge", "/dev/zero"],
+            &["/dev/zero", "not a regular file"],
+        );
+    }
+
     // At the limit it is read.
     let exact = text.len().to_string();
     let shown = run(&["report", "show", "--max-report-bytes", &exact, &file]);
@@ -302,5 +311,44 @@ fn a_report_with_many_latency_buckets_is_held_once_not_three_times_over() {
             "{args:?} peaked at {peak} kB for a {size_kb} kB report"
         );
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_race_document_gets_the_same_checks_run_by_run() {
+    let server = Served::start(&[]);
+    let dir = scratch("race");
+    let file = dir.join("race.json");
+    let output = run(&[
+        "race",
+        "--base-url",
+        &server.base_url,
+        "--count",
+        "2",
+        "--delay",
+        "0.01",
+        "--modes",
+        "sequential,async",
+        "--json",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let race: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let shown = run(&["report", "show", file.to_str().unwrap()]);
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    assert!(stderr(&shown).is_empty(), "{}", stderr(&shown));
+
+    let mut forged = race.clone();
+    forged["runs"][1]["ok"] = json!(7);
+    let bad = write(&dir, "bad.json", &forged.to_string());
+    assert_refused(&["show", &bad], &["bad.json", "runs[1].ok"]);
+    assert_refused(&["html", &bad], &["bad.json", "runs[1].ok"]);
+
+    let mut newer = race;
+    newer["runs"][0]["new_gauge"] = json!(1);
+    let newer = write(&dir, "newer.json", &newer.to_string());
+    let shown = run(&["report", "html", &newer]);
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    assert!(stderr(&shown).contains("new_gauge"), "{}", stderr(&shown));
     std::fs::remove_dir_all(&dir).unwrap();
 }

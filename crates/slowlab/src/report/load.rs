@@ -65,8 +65,14 @@ fn read_bounded(path: &Path, name: &str, limit: u64) -> anyhow::Result<Vec<u8>> 
     } else {
         let file = std::fs::File::open(path).map_err(cannot)?;
         let metadata = file.metadata().map_err(cannot)?;
-        if metadata.is_dir() {
-            return Err(usage!("{name} is a directory, not a report").into());
+        // A device such as /dev/zero never ends and reports no size: refused at once. A pipe
+        // (`<(command)`) is read like standard input.
+        if !metadata.is_file() && !is_pipe(&metadata) {
+            return Err(usage!(
+                "{name} is not a regular file (a directory or a device); name a saved report, \
+                 or pipe one to `-`"
+            )
+            .into());
         }
         if metadata.len() > limit {
             return Err(too_large(name, &metadata.len().to_string(), limit).into());
@@ -84,4 +90,15 @@ fn read_bounded(path: &Path, name: &str, limit: u64) -> anyhow::Result<Vec<u8>> 
         return Err(too_large(name, &format!("more than {limit}"), limit).into());
     }
     Ok(bytes)
+}
+
+#[cfg(unix)]
+fn is_pipe(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    metadata.file_type().is_fifo()
+}
+
+#[cfg(not(unix))]
+fn is_pipe(_: &std::fs::Metadata) -> bool {
+    false
 }
