@@ -146,6 +146,16 @@ fn forgeries(valid: &Value) -> Vec<(&'static str, &'static str, String)> {
             with(&|d| d["summary"]["histograms"]["latency"] = json!(truncated)),
         ),
         (
+            // A bare V2 header (no deflate) claiming a payload of 4 GiB, which the decoder
+            // allocated before finding it missing: 4 GB and 95 s for `report show`.
+            "histogram whose header claims 4 GiB",
+            "summary.histograms.latency",
+            with(&|d| {
+                d["summary"]["histograms"]["latency"] =
+                    json!("HISTE/////AAAAAAAAAAAwAAAAAAAAABAAAAAAAAAAI/8AAAAAAAAA==")
+            }),
+        ),
+        (
             "histogram with a bad header",
             "summary.histograms.latency",
             with(&|d| d["summary"]["histograms"]["latency"] = json!("AAAAAAAAAAAAAAAAAAAAAAAA")),

@@ -6,6 +6,7 @@
 //! [`Document::from_json`]. So a saved document renders exactly like the run that wrote it.
 
 pub mod density;
+mod histogram_header;
 pub mod html;
 pub mod load;
 pub mod saved;

@@ -653,6 +653,16 @@ impl Summary {
             return Ok(());
         };
         let decoded = |text: &str, name: &str| {
+            // The header first: the decoder allocates whatever it claims.
+            if let Err(err) = super::histogram_header::check(text) {
+                return fault(
+                    format!("{at}.histograms.{name}"),
+                    format!(
+                        "{err}: a histogram is HdrHistogram V2 + deflate, base64, as `fetch \
+                         --output json` writes it"
+                    ),
+                );
+            }
             histogram::decode(text).or_else(|err| {
                 fault(
                     format!("{at}.histograms.{name}"),
