@@ -109,17 +109,17 @@ impl ProxyMetrics {
         let mut registry = Registry::default();
         registry.register(
             "slowlab_proxy_requests",
-            "Proxied requests by rule (none: no rule matched) and outcome.",
+            "Proxied requests by rule (none: no rule matched) and outcome",
             self.requests.clone(),
         );
         registry.register(
             "slowlab_proxy_upstream_seconds",
-            "Time from sending a request upstream to the upstream's response head, in seconds.",
+            "Time from sending a request upstream to the upstream's response head, in seconds",
             self.upstream.clone(),
         );
         registry.register(
             "slowlab_proxy_added_seconds",
-            "Time the proxy added before the response head (rule waits and its own work), in seconds.",
+            "Time the proxy added before the response head (rule waits and its own work), in seconds",
             self.added.clone(),
         );
         let mut text = String::new();
