@@ -161,7 +161,7 @@ pub fn check(
         return Err(Refused::Smuggling);
     }
     let looped = headers.get_all(header::VIA).iter().any(|value| {
-        value.to_str().map_or(false, |v| {
+        value.to_str().is_ok_and(|v| {
             v.split(',')
                 .any(|hop| hop.split_whitespace().nth(1) == Some(pseudonym))
         })
@@ -202,7 +202,8 @@ mod tests {
         headers.insert("host", HeaderValue::from_static("example.test"));
         headers.insert("x-kept", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut headers);
-        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
         assert_eq!(left, ["host", "x-kept"]);
     }
 
