@@ -729,3 +729,105 @@ fn a_sighup_reload_under_load_drops_nothing() {
     let err = proxy.stop();
     assert!(err.contains("SIGHUP"), "{err}");
 }
+
+/// The README's section "Make a real service slow": its blocks.
+fn readme_example() -> (String, String) {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("## Make a real service slow")
+        .nth(1)
+        .expect("the README has a section \"Make a real service slow\"");
+    let block = |fence: &str| {
+        let start = section.find(fence).expect(fence) + fence.len();
+        let end = start + section[start..].find("```").unwrap();
+        section[start..end].to_owned()
+    };
+    (block("```toml\n"), block("```sh\n"))
+}
+
+#[test]
+fn the_readme_example_runs_as_written_on_free_ports() {
+    if !tool_available("python3") {
+        return;
+    }
+    let (rules_text, commands) = readme_example();
+    let dir = tempdir("readme");
+    std::fs::write(dir.join("slow.toml"), &rules_text).unwrap();
+    let upstream_port = closed_port().to_string();
+    let python_line = commands
+        .lines()
+        .find(|l| l.starts_with("python3 "))
+        .unwrap();
+    let python_args: Vec<String> = python_line
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .filter(|a| *a != "&")
+        .map(|a| a.replace("8080", &upstream_port))
+        .collect();
+    let mut python = Command::new("python3")
+        .args(&python_args)
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(upstream_port.parse().unwrap());
+    let proxy_line = commands
+        .lines()
+        .find(|l| l.starts_with("slowlab proxy "))
+        .unwrap();
+    let mut args: Vec<String> = proxy_line
+        .split_whitespace()
+        .skip(1)
+        .map(|a| {
+            a.replace("127.0.0.1:9000", "127.0.0.1:0")
+                .replace("127.0.0.1:9001", "127.0.0.1:0")
+                .replace("8080", &upstream_port)
+        })
+        .collect();
+    let rules_at = args.iter().position(|a| a == "slow.toml").unwrap();
+    args[rules_at] = dir.join("slow.toml").to_str().unwrap().to_owned();
+    let mut child = slowlab()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("listening on http://", "");
+    let admin = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("admin on http://", "");
+    let proxy = Proxy { child, addr, admin };
+
+    let (reply, took) = get(&proxy.addr, "/");
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    assert!(
+        reply.body_text().contains("slow.toml"),
+        "the service's listing"
+    );
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    let statuses: Vec<u16> = (0..20)
+        .map(|_| get(&proxy.addr, "/files/none").0.status())
+        .collect();
+    assert!(
+        statuses.contains(&503) && statuses.contains(&404),
+        "{statuses:?}"
+    );
+    let metrics = proxy.metrics();
+    assert!(
+        metrics.contains("slowlab_proxy_requests_total{rule=\"listing\",outcome=\"forwarded\"} 1"),
+        "{metrics}"
+    );
+    let _ = python.kill();
+    let _ = python.wait();
+}
