@@ -293,6 +293,7 @@ fn before_faults_never_reach_the_upstream_and_after_faults_do() {
         &rules,
         "[[rule]]\nname = \"early\"\nprefix = \"/early\"\nstatus = 503\n\n\
          [[rule]]\nname = \"late\"\nprefix = \"/late\"\nstatus = 503\nwhen = \"after\"\n\n\
+         [[rule]]\nname = \"gone\"\nprefix = \"/gone\"\nfault = \"reset\"\n\n\
          [[rule]]\nname = \"cut\"\nmatch_headers = { x-cut = \"1\" }\nfault = \"reset\"\nwhen = \"after\"\n",
     )
     .unwrap();
@@ -302,6 +303,9 @@ fn before_faults_never_reach_the_upstream_and_after_faults_do() {
         assert_eq!(reply.status(), 503, "{}", reply.0);
         assert_eq!(reply.json()["error"], "injected");
     }
+    // A reset before: no answer at all, and nothing upstream either.
+    let (reply, _) = get(&proxy.addr, "/gone");
+    assert_eq!(reply.status(), 0, "{}", reply.0);
     assert_eq!(
         upstream_requests(&upstream),
         0,
@@ -830,4 +834,37 @@ fn the_readme_example_runs_as_written_on_free_ports() {
     );
     let _ = python.kill();
     let _ = python.wait();
+}
+
+#[test]
+fn h2c_clients_are_forwarded_too() {
+    if !tool_available("curl") {
+        return;
+    }
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &["--default", "0?mix=503:1"]);
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg(format!("http://{}/anything", proxy.addr))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "2 503");
+    let proxy = Proxy::start(&upstream.base_url, &[]);
+    let output = Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "-i"])
+        .arg(format!("http://{}/anything?delay=0", proxy.addr))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with("HTTP/2 200"), "{text}");
+    assert!(text.contains("via: 1.1 slowlab-"), "{text}");
+    // The upstream heard HTTP/1.1 with the client's authority as Host, and Via saying h2.
+    assert!(text.contains("\"2 slowlab-"), "{text}");
 }

@@ -229,14 +229,7 @@ async fn forward(
         && let Some(plan) = &plan
     {
         tokio::time::sleep(plan.wait).await;
-        match injected(
-            &shared,
-            plan,
-            rule.as_deref(),
-            "before the upstream was contacted",
-        )
-        .await
-        {
+        match injected(&shared, plan, rule.as_deref(), When::Before).await {
             Some(Injected::Answer(status, response)) => {
                 return answer(status, ProxyOutcome::InjectedStatus, in_flight, response);
             }
@@ -291,14 +284,7 @@ async fn forward(
         && let Some(plan) = &plan
     {
         tokio::time::sleep(plan.wait).await;
-        match injected(
-            &shared,
-            plan,
-            rule.as_deref(),
-            "after the upstream answered",
-        )
-        .await
-        {
+        match injected(&shared, plan, rule.as_deref(), When::After).await {
             Some(Injected::Answer(status, response)) => {
                 return answer(status, ProxyOutcome::InjectedStatus, in_flight, response);
             }
@@ -366,30 +352,38 @@ enum Injected {
     CutBody,
 }
 
-/// The failure `plan` drew, if any. `hang` waits `--max-delay`, then hangs up.
+/// The failure `plan` drew, if any. `hang` waits `--max-delay`, then hangs up; `reset` before
+/// the upstream is contacted resets the connection (or stream), after it cuts the body.
 async fn injected(
     shared: &Shared,
     plan: &Plan,
     rule: Option<&str>,
-    when: &str,
+    when: When,
 ) -> Option<Injected> {
     let rule = rule.unwrap_or("default");
-    match plan.options.fault {
-        Some(Fault::Reset | Fault::Truncate) => return Some(Injected::CutBody),
-        Some(Fault::Hang) => {
+    match (plan.options.fault, when) {
+        (Some(Fault::Reset), When::After) | (Some(Fault::Truncate), _) => {
+            return Some(Injected::CutBody);
+        }
+        (Some(Fault::Hang), _) => {
             tokio::time::sleep(shared.config.max_delay).await;
             return Some(Injected::Fault(slowlab_server::respond::abort(
                 Fault::Hangup,
             )));
         }
-        Some(fault) => return Some(Injected::Fault(slowlab_server::respond::abort(fault))),
-        None => {}
+        (Some(fault), _) => return Some(Injected::Fault(slowlab_server::respond::abort(fault))),
+        (None, _) => {}
     }
     let status = plan.status();
     if status == 200 {
         return None;
     }
-    let detail = format!("rule {rule:?} answered {status} {when}");
+    let detail = match when {
+        When::Before => {
+            format!("rule {rule:?} answered {status} before the upstream was contacted")
+        }
+        When::After => format!("rule {rule:?} answered {status} after the upstream answered"),
+    };
     Some(Injected::Answer(
         status,
         json_error(status, "injected", &detail),
