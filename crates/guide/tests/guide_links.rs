@@ -82,10 +82,10 @@ fn every_relative_link_and_fragment_in_the_guide_resolves() {
             let name = page.file_name().unwrap().to_string_lossy();
             if !file.exists() {
                 broken.push(format!("{name}: ({target}): no such file"));
-            } else if let Some(fragment) = fragment {
-                if !anchors(&file).iter().any(|anchor| anchor == fragment) {
-                    broken.push(format!("{name}: ({target}): no such heading"));
-                }
+            } else if let Some(fragment) = fragment
+                && !anchors(&file).iter().any(|anchor| anchor == fragment)
+            {
+                broken.push(format!("{name}: ({target}): no such heading"));
             }
             checked += 1;
         }
