@@ -105,3 +105,38 @@ fn whole_seconds_rounds_down_only_times() {
         "pool: bacon by worker 2, ready 2 s after 3 orders\nafter 1 s, the\n"
     );
 }
+
+#[test]
+fn the_programs_the_chapter_shows_failing_are_the_doc_tests() {
+    let chapter = std::fs::read_to_string(
+        repo_root().join("docs/guide/05b-what-a-python-developer-hits-next.md"),
+    )
+    .unwrap();
+    let doc_tests: String =
+        std::fs::read_to_string(repo_root().join("crates/guide/src/hits_next.rs"))
+            .unwrap()
+            .lines()
+            .map(|line| {
+                format!(
+                    "{}\n",
+                    line.strip_prefix("//! ")
+                        .unwrap_or(line.trim_start_matches("//!"))
+                )
+            })
+            .collect();
+    let mut shown = 0;
+    for block in chapter.split("```rust\n").skip(1) {
+        let code = &block[..block.find("```").expect("a closed block")];
+        if code.starts_with("#[tokio::main]") || code.starts_with("use std::sync::{Arc, Mutex};") {
+            assert!(
+                doc_tests.contains(&format!("```compile_fail\n{code}")),
+                "not a compile_fail doc test in crates/guide/src/hits_next.rs:\n{code}"
+            );
+            shown += 1;
+        }
+    }
+    assert_eq!(
+        shown, 2,
+        "the chapter shows the spawn error and the Send error"
+    );
+}
