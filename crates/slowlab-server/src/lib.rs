@@ -55,7 +55,7 @@ pub use mix::Mix;
 pub use model::Model;
 pub use options::{Fault, Options, Plan, Shape};
 pub use pace::{Paced, paced};
-pub use request_log::{LogFormat, RequestLog};
+pub use request_log::{LogFormat, RequestInfo, RequestLog};
 pub use rules::{Drawn, LiveRules, Route, Rules, RulesError, When};
 pub use server::{Handler, Server, ShutdownReport, bind, run, run_with, spawn};
 pub use service::{App, AppFuture, InfallibleFuture};

@@ -264,7 +264,10 @@ fn base64_decode(text: &str) -> Vec<u8> {
 #[test]
 fn a_rule_delay_shows_in_the_client_latency_and_not_in_the_upstream_server_timing() {
     let upstream = Served::start(&[]);
-    let proxy = Proxy::start(&upstream.base_url, &["--default", "0.4"]);
+    let proxy = Proxy::start(
+        &upstream.base_url,
+        &["--default", "0.4", "--log-format", "text"],
+    );
     let (reply, took) = get(&proxy.addr, "/0");
     assert_eq!(reply.status(), 200, "{}", reply.0);
     assert!(took >= Duration::from_millis(400), "{took:?}");
@@ -282,6 +285,9 @@ fn a_rule_delay_shows_in_the_client_latency_and_not_in_the_upstream_server_timin
     );
     assert_eq!(counter(&metrics, "slowlab_proxy_added_seconds_count"), 1);
     assert_eq!(counter(&metrics, "slowlab_proxy_upstream_seconds_count"), 1);
+    let log = proxy.stop();
+    assert!(log.contains("GET /0 from 127.0.0.1:"), "{log}");
+    assert!(log.contains(": 200 ok, total "), "{log}");
 }
 
 #[test]
@@ -438,6 +444,18 @@ fn bad_upstreams_loops_and_tcp_are_usage_errors() {
             "--tcp",
         ],
         "--tcp",
+    );
+    assert_usage_error(
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--upstream-timeout",
+            "0",
+        ],
+        "--upstream-timeout",
     );
 }
 

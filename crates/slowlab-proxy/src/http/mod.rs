@@ -27,7 +27,9 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use slowlab_server::{Config, Fault, Handler, InFlight, Plan, ShutdownReport, Stats, When};
+use slowlab_server::{
+    Config, Fault, Handler, InFlight, Plan, RequestInfo, ShutdownReport, Stats, When,
+};
 use tokio::net::TcpListener;
 
 use headers::Forwards;
@@ -152,8 +154,16 @@ async fn forward(
 ) -> Response<Body> {
     let started = Instant::now();
     let in_flight = shared.stats.track();
+    let log = RequestInfo::of(shared.config.request_log, &request, Some(peer));
     let finish_now = |rule: Option<String>, status: u16, outcome, response, in_flight| {
-        relayed(&shared, rule, status, outcome, in_flight, response)
+        relayed(
+            &shared,
+            rule,
+            status,
+            outcome,
+            (in_flight, log.clone()),
+            response,
+        )
     };
     if let Err(err) = slowlab_server::limits::check(&request, &shared.config) {
         let status = err.status().as_u16();
@@ -217,10 +227,18 @@ async fn forward(
         rule: rule.clone(),
         status,
         outcome,
+        log: log.clone(),
         _in_flight: in_flight,
     };
     let answer = |status, outcome, in_flight, response| {
-        relayed(&shared, rule.clone(), status, outcome, in_flight, response)
+        relayed(
+            &shared,
+            rule.clone(),
+            status,
+            outcome,
+            (in_flight, log.clone()),
+            response,
+        )
     };
 
     // `before`: the wait, then a failure drawn is served without contacting the upstream.
@@ -329,7 +347,7 @@ fn relayed(
     rule: Option<String>,
     status: u16,
     outcome: ProxyOutcome,
-    in_flight: InFlight,
+    (in_flight, log): (InFlight, Option<Box<RequestInfo>>),
     response: Response<Body>,
 ) -> Response<Body> {
     let tally = Tally {
@@ -337,6 +355,7 @@ fn relayed(
         rule,
         status,
         outcome,
+        log,
         _in_flight: in_flight,
     };
     response.map(|body| Body::new(Relay::new(body, None, tally)))

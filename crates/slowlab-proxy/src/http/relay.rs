@@ -8,8 +8,8 @@ use std::task::{Context, Poll, ready};
 use axum::BoxError;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use slowlab_server::InFlight;
 use slowlab_server::metrics::Outcome;
+use slowlab_server::{InFlight, RequestInfo};
 
 use super::Shared;
 use super::metrics::ProxyOutcome;
@@ -31,6 +31,8 @@ pub(super) struct Tally {
     pub(super) rule: Option<String>,
     pub(super) status: u16,
     pub(super) outcome: ProxyOutcome,
+    /// The request log's notes on the request, when `--log-format` is on.
+    pub(super) log: Option<Box<RequestInfo>>,
     pub(super) _in_flight: InFlight,
 }
 
@@ -47,6 +49,12 @@ impl Tally {
             .metrics()
             .count(self.status, server_outcome);
         self.shared.metrics.count(self.rule.as_deref(), outcome);
+        if let Some(log) = &self.log {
+            // No status reached the client when it left first or a fault replaced the answer.
+            let sent =
+                matches!(server_outcome, Outcome::Ok | Outcome::Rejected).then_some(self.status);
+            log.write(sent, server_outcome, None);
+        }
     }
 }
 

@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use slowlab_server::Delay;
 use slowlab_server::config::{
     DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_DELAY, MAX_HEADERS,
 };
+use slowlab_server::{Delay, LogFormat, Setting};
 
 use super::serve::within;
 
@@ -26,6 +26,16 @@ The rules grammar is serve's (see docs/server.md); docs/proxy.md says where each
 An unreachable upstream is a 502, a slow one a 504 (--upstream-timeout), both as JSON.
 kill -HUP <pid> reloads the rules file. Ctrl-C or SIGTERM drains like serve.";
 
+/// `--upstream-timeout`: the longest wait for the upstream's response head.
+const UPSTREAM_TIMEOUT: Setting<Delay> = Setting {
+    flag: "--upstream-timeout",
+    default: Delay::from_secs(30),
+    min: Delay::from_millis(1),
+    max: Delay::from_secs(86_400),
+    unit: "seconds",
+    example: "5",
+};
+
 /// Options of `slowlab proxy`.
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
@@ -41,7 +51,7 @@ pub struct ProxyArgs {
     pub upstream_host: Option<String>,
     /// Longest wait for the upstream's response head, in seconds (0.001 to 86400); then 504.
     /// Example: --upstream-timeout 5.
-    #[arg(long, default_value = "30", value_parser = within(&MAX_DELAY), value_name = "SECONDS")]
+    #[arg(long, default_value_t = UPSTREAM_TIMEOUT.default, value_parser = within(&UPSTREAM_TIMEOUT), value_name = "SECONDS")]
     pub upstream_timeout: Delay,
     /// Rules from a TOML file, in serve's grammar, plus `when = "before" | "after"`.
     /// Example: --rules api.toml.
@@ -78,4 +88,8 @@ pub struct ProxyArgs {
     /// Close a client connection idle this long (0.001 to 86400 seconds).
     #[arg(long, default_value_t = IDLE_TIMEOUT.default, value_parser = within(&IDLE_TIMEOUT), value_name = "SECONDS")]
     pub idle_timeout: Delay,
+    /// Log one line per request on stderr, as serve does: `text` or `json`.
+    /// Example: --log-format json.
+    #[arg(long, value_name = "text|json")]
+    pub log_format: Option<LogFormat>,
 }

@@ -10,7 +10,7 @@ use slowlab_proxy::http::metrics::ProxyMetrics;
 use slowlab_proxy::http::{ProxyConfig, Upstream};
 use slowlab_server::{Config, LiveRules, Stats};
 
-use super::serve::{describe_rules, plural, reload_on_signal, shutdown_signal};
+use super::serve::{describe_rules, plural, reload_on_signal, request_log, shutdown_signal};
 use crate::cli::ProxyArgs;
 use crate::{UsageError, usage};
 
@@ -26,11 +26,6 @@ pub fn check(args: &ProxyArgs) -> Result<ProxyConfig, UsageError> {
     let upstream = Upstream::parse(&args.upstream).map_err(|err| usage!("{err}"))?;
     let mut proxy = ProxyConfig::new(upstream);
     proxy.upstream_timeout = args.upstream_timeout.as_duration();
-    if proxy.upstream_timeout.is_zero() {
-        return Err(usage!(
-            "--upstream-timeout 0 would answer every request 504; give seconds, e.g. --upstream-timeout 5"
-        ));
-    }
     if let Some(host) = &args.upstream_host {
         proxy.upstream_host = Some(host.parse().map_err(|_| {
             usage!(
@@ -52,6 +47,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         drain_timeout: args.drain_timeout.as_duration(),
         header_read_timeout: args.header_read_timeout.as_duration(),
         idle_timeout: args.idle_timeout.as_duration(),
+        request_log: request_log(args.log_format),
         ..Config::default()
     };
     if args.rules.is_some() || args.default.is_some() {
