@@ -885,4 +885,16 @@ fn h2c_clients_are_forwarded_too() {
     assert!(text.contains("via: 1.1 slowlab-"), "{text}");
     // The upstream heard HTTP/1.1 with the client's authority as Host, and Via saying h2.
     assert!(text.contains("\"2 slowlab-"), "{text}");
+
+    // An upstream body that breaks off resets the h2 stream: curl fails, it does not see a 200
+    // that completed short.
+    let output = Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "-o", "/dev/null"])
+        .arg(format!(
+            "http://{}/0?bytes=100000&fault=truncate",
+            proxy.addr
+        ))
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "curl saw a complete answer");
 }
