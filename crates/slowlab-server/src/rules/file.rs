@@ -8,13 +8,18 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-/// The whole file: `[[rule]]` tables in order, then an optional `[default]`.
+/// The whole file: `[[rule]]` tables in order, then an optional `[default]` (and `[[tcp]]` tables,
+/// which belong to the TCP proxy).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RulesFile {
     #[serde(default)]
     pub(crate) rule: Vec<RuleSpec>,
     pub(crate) default: Option<RuleSpec>,
+    /// `[[tcp]]` tables are for `slowlab proxy --tcp`, which reads and checks them itself; serve
+    /// accepts a shared file and leaves them alone.
+    #[serde(default, rename = "tcp")]
+    pub(crate) _tcp: Vec<toml::Table>,
 }
 
 /// A number of seconds (or a probability-free number) written as a TOML number or string.
