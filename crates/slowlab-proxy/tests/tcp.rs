@@ -515,3 +515,20 @@ async fn redis_through_the_proxy_with_latency_and_a_reset() {
     assert!(b"+PONG\r\n".starts_with(&got), "{got:?}");
     proxy.shutdown().await;
 }
+
+#[test]
+fn the_published_rules_schema_lists_every_tcp_field() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/rules.schema.json")).unwrap();
+    let mut listed: Vec<&str> = schema["$defs"]["tcp"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut read: Vec<&str> = tcp::KEYS.to_vec();
+    read.push("name");
+    listed.sort_unstable();
+    read.sort_unstable();
+    assert_eq!(listed, read);
+}
