@@ -405,6 +405,7 @@ async fn the_drain_cuts_off_connections_still_open_at_its_deadline() {
     round_trip(&mut stream).await;
     let stats = proxy.shutdown().await;
     assert_eq!(stats.cut_off, 1);
+    assert_eq!(stats.open, 0, "a connection cut off is no longer open");
     let (_, _, _) = read_all(&mut stream).await;
 }
 

@@ -155,9 +155,8 @@ pub async fn run(
         let stats = Arc::clone(&stats);
         connections.spawn(async move {
             let _permit = permit;
-            stats.open.fetch_add(1, Ordering::Relaxed);
+            let _open = OpenGuard::new(&stats);
             proxy(client, peer, &config, &effects, &stats).await;
-            stats.open.fetch_sub(1, Ordering::Relaxed);
         });
         // Forget the connections that have ended, so the set holds only open ones.
         while connections.try_join_next().is_some() {}
@@ -295,6 +294,23 @@ async fn both_ways(
             End::Reset => return Ending::Reset,
             End::Failed => return Ending::Closed,
         }
+    }
+}
+
+/// Counts a connection as open while it lives, including one cut off at the drain deadline (its
+/// task is dropped, not finished).
+struct OpenGuard<'a>(&'a TcpStats);
+
+impl OpenGuard<'_> {
+    fn new(stats: &TcpStats) -> OpenGuard<'_> {
+        stats.open.fetch_add(1, Ordering::Relaxed);
+        OpenGuard(stats)
+    }
+}
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
