@@ -329,6 +329,19 @@ async fn down_refuses_new_connections_until_lifted() {
     assert_eq!(received.load(Ordering::Relaxed), 4);
     let stats = proxy.shutdown().await;
     assert_eq!((stats.accepted, stats.refused), (2, 1));
+    let metrics = stats.render_metrics();
+    for line in [
+        "slowlab_tcp_connections_accepted_total 2",
+        "slowlab_tcp_connections_open 0",
+        "slowlab_tcp_connections_ended_total{reason=\"refused\"} 1",
+        "slowlab_tcp_bytes_total{direction=\"upstream\"} 4",
+        "slowlab_tcp_bytes_total{direction=\"downstream\"} 4",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,14 @@
 //! Counters of the TCP proxy, for `/metrics` and for tests: relaxed atomics, read as a snapshot.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 
 /// What the TCP proxy has done since it started. Share it as `Arc<TcpStats>`.
 #[derive(Debug, Default)]
@@ -54,6 +62,68 @@ impl TcpStats {
             timeouts: read(&self.timeouts),
             cut_off: read(&self.cut_off),
         }
+    }
+}
+
+impl TcpStatsSnapshot {
+    /// The counters in the Prometheus text format, for the proxy's `/metrics`:
+    /// `slowlab_tcp_connections_accepted_total`, `slowlab_tcp_connections_open`,
+    /// `slowlab_tcp_connections_ended_total{reason}` (`refused`, `upstream_failed`, `reset`,
+    /// `timeout`, `cut_off`) and `slowlab_tcp_bytes_total{direction}` (`upstream`, `downstream`).
+    pub fn render_metrics(&self) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(*self));
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
+        text
+    }
+}
+
+impl Collector for TcpStatsSnapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let accepted = encoder.encode_descriptor(
+            "slowlab_tcp_connections_accepted",
+            "Connections the TCP proxy accepted, including those refused by `down`.",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(self.accepted).encode(accepted)?;
+        let open = encoder.encode_descriptor(
+            "slowlab_tcp_connections_open",
+            "Connections open now.",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(self.open).unwrap_or(i64::MAX)).encode(open)?;
+        let mut ended = encoder.encode_descriptor(
+            "slowlab_tcp_connections_ended",
+            "Connections the proxy ended itself, by reason: refused (down), upstream_failed, \
+             reset (reset_after or passed on), timeout, cut_off (at the drain deadline).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, count) in [
+            ("refused", self.refused),
+            ("upstream_failed", self.upstream_failed),
+            ("reset", self.resets),
+            ("timeout", self.timeouts),
+            ("cut_off", self.cut_off),
+        ] {
+            ConstCounter::new(count).encode(ended.encode_family(&[("reason", reason)])?)?;
+        }
+        let mut bytes = encoder.encode_descriptor(
+            "slowlab_tcp_bytes",
+            "Bytes written by the proxy: upstream (to the service), downstream (to clients).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (direction, count) in [
+            ("upstream", self.bytes_upstream),
+            ("downstream", self.bytes_downstream),
+        ] {
+            ConstCounter::new(count).encode(bytes.encode_family(&[("direction", direction)])?)?;
+        }
+        Ok(())
     }
 }
 
