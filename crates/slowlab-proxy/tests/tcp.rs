@@ -546,3 +546,19 @@ fn the_published_rules_schema_lists_every_tcp_field() {
     read.sort_unstable();
     assert_eq!(listed, read);
 }
+
+#[test]
+fn the_example_on_the_tcp_page_loads() {
+    let page = include_str!("../../../docs/proxy-tcp.md");
+    let toml = page
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a TOML example on docs/proxy-tcp.md");
+    let effects = tcp::effects_from(Some((toml, "proxy-tcp.md")), &[], "--tcp-effect").unwrap();
+    assert_eq!(effects.upstream.latency, Duration::from_millis(50));
+    assert_eq!(effects.downstream.bps, Some(1_000_000));
+    assert!(effects.downstream.slice.is_some() && effects.upstream.slice.is_none());
+    assert_eq!(effects.upstream.reset_after, Some(100_000));
+    slowlab_server::Rules::parse(toml, "proxy-tcp.md", Path::new(".")).unwrap();
+}
