@@ -352,14 +352,61 @@ async fn effects_reloaded_apply_to_new_connections_only() {
     round_trip(&mut before).await;
     proxy
         .live
-        .set(TcpEffects::parse("latency=0.3", "reload").unwrap());
+        .set(TcpEffects::parse("latency=0.5", "reload").unwrap());
     let mut after = TcpStream::connect(proxy.addr).await.unwrap();
-    assert!(round_trip(&mut after).await >= Duration::from_millis(600));
+    assert!(round_trip(&mut after).await >= Duration::from_secs(1));
     assert_eq!(proxy.stats.snapshot().open, 2);
     // The connection accepted before the reload keeps the effects it was accepted with (none):
-    // its round trip is not slowed by the reload.
-    assert!(round_trip(&mut before).await < Duration::from_millis(600));
+    // its round trip is not slowed by the reload's 2 x 0.5 s.
+    assert!(round_trip(&mut before).await < Duration::from_secs(1));
     drop((before, after));
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reset_from_the_upstream_is_passed_on_to_the_client() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut hello = [0; 5];
+        stream.read_exact(&mut hello).await.unwrap();
+        stream.write_all(b"partial answer").await.unwrap();
+        stream.set_zero_linger().unwrap();
+    });
+    let proxy = Proxy::start(upstream, "").await;
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream.write_all(b"hello").await.unwrap();
+    let (got, _, error) = read_all(&mut stream).await;
+    assert!(b"partial answer".starts_with(&got), "{got:?}");
+    assert_eq!(
+        error,
+        Some(ErrorKind::ConnectionReset),
+        "a reset became a clean end"
+    );
+    let stats = proxy.shutdown().await;
+    assert_eq!(stats.resets, 1);
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_until_one_closes() {
+    let (upstream, _) = echo_server().await;
+    let mut config = TcpConfig::new(upstream.to_string());
+    config.max_connections = Some(1);
+    let proxy = Proxy::with_config(config, TcpEffects::default()).await;
+    let mut first = TcpStream::connect(proxy.addr).await.unwrap();
+    round_trip(&mut first).await;
+    // The second connects (the kernel queues it) but is not served while the first is open.
+    let mut second = TcpStream::connect(proxy.addr).await.unwrap();
+    second.write_all(b"ping").await.unwrap();
+    let mut back = [0; 4];
+    let waited = tokio::time::timeout(Duration::from_millis(300), second.read_exact(&mut back));
+    assert!(waited.await.is_err(), "served over the cap");
+    assert_eq!(proxy.stats.snapshot().accepted, 1);
+    drop(first);
+    second.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"ping");
+    drop(second);
     proxy.shutdown().await;
 }
 
@@ -403,8 +450,15 @@ async fn an_upstream_that_is_the_proxy_itself_is_refused_at_start() {
         "localhost:http",
         "host:0",
     ] {
-        let detail = tcp::check_upstream(bad).unwrap_err();
+        let detail = tcp::parse_upstream(bad).unwrap_err();
         assert!(detail.contains("HOST:PORT"), "{bad}: {detail}");
+    }
+    for (good, address) in [
+        ("tcp://127.0.0.1:6379", "127.0.0.1:6379"),
+        ("localhost:5432", "localhost:5432"),
+        ("[::1]:6379", "[::1]:6379"),
+    ] {
+        assert_eq!(tcp::parse_upstream(good).as_deref(), Ok(address));
     }
 }
 

@@ -54,7 +54,8 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// How the TCP proxy runs, apart from its effects.
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
-    /// Where every connection goes: `host:port`, resolved for each connection.
+    /// Where every connection goes: `host:port` (or `tcp://host:port`), resolved for each
+    /// connection.
     pub upstream: String,
     /// At most this many connections at once; others wait in the kernel's accept queue.
     pub max_connections: Option<usize>,
@@ -76,22 +77,25 @@ impl TcpConfig {
     }
 }
 
-/// Checks an upstream given as `host:port` (no scheme, no path), saying what would be right.
-pub fn check_upstream(upstream: &str) -> Result<(), String> {
-    let hint = "write the service's address as HOST:PORT, e.g. 127.0.0.1:6379";
-    if upstream.contains("://") {
+/// The upstream's `host:port` from `--upstream`, written `HOST:PORT` or `tcp://HOST:PORT`; an
+/// error says what would be right.
+pub fn parse_upstream(upstream: &str) -> Result<String, String> {
+    let hint = "write the service's address as HOST:PORT (or tcp://HOST:PORT), e.g. 127.0.0.1:6379";
+    let address = upstream.strip_prefix("tcp://").unwrap_or(upstream);
+    if address.contains("://") {
         return Err(format!(
-            "{upstream:?} has a scheme, but TCP mode forwards bytes, not URLs; {hint}"
+            "{upstream:?} has a scheme other than tcp://, but TCP mode forwards bytes, not URLs; \
+             {hint}"
         ));
     }
-    let Some((host, port)) = upstream.rsplit_once(':') else {
+    let Some((host, port)) = address.rsplit_once(':') else {
         return Err(format!("{upstream:?} has no port; {hint}"));
     };
     if host.is_empty() || host.contains('/') {
         return Err(format!("{upstream:?} has no host; {hint}"));
     }
     match port.parse::<u16>() {
-        Ok(port) if port > 0 => Ok(()),
+        Ok(port) if port > 0 => Ok(address.to_owned()),
         _ => Err(format!("{port:?} is not a port (1 to 65535); {hint}")),
     }
 }
@@ -99,8 +103,9 @@ pub fn check_upstream(upstream: &str) -> Result<(), String> {
 /// Proxies connections accepted on `listener` to `config.upstream` until `shutdown` completes, then
 /// lets open connections finish for at most `config.drain_timeout` and cuts off the rest.
 ///
-/// Each connection takes `effects.current()` when it is accepted and keeps it. Fails before serving
-/// if the upstream is not `host:port`, or is the listener's own address (a loop).
+/// Each connection takes `effects.current()` when it is accepted and keeps it. Fails before serving,
+/// with [`io::ErrorKind::InvalidInput`], if the upstream is not `host:port` (see
+/// [`parse_upstream`]) or is the listener's own address (a loop).
 pub async fn run(
     listener: TcpListener,
     config: TcpConfig,
@@ -108,7 +113,8 @@ pub async fn run(
     stats: Arc<TcpStats>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<TcpStatsSnapshot> {
-    check_upstream(&config.upstream)
+    let mut config = config;
+    config.upstream = parse_upstream(&config.upstream)
         .map_err(|detail| io::Error::new(io::ErrorKind::InvalidInput, detail))?;
     refuse_loop(&listener, &config.upstream).await?;
     let config = Arc::new(config);
