@@ -84,6 +84,64 @@ impl DirectionEffects {
     }
 }
 
+/// The effects in the grammar they are written in (`latency=0.1&bps=100000`), each key once, in
+/// [`KEYS`] order; empty for no effect. Parsing it gives the same effects back.
+impl fmt::Display for DirectionEffects {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = |d: Duration| Delay::from(d).to_string();
+        let mut pairs: Vec<String> = Vec::new();
+        if !self.latency.is_zero() {
+            pairs.push(format!("latency={}", seconds(self.latency)));
+        }
+        if !self.jitter.is_zero() {
+            pairs.push(format!("jitter={}", seconds(self.jitter)));
+        }
+        if let Some(bps) = self.bps {
+            pairs.push(format!("bps={bps}"));
+        }
+        if let Some(slice) = &self.slice {
+            pairs.push(format!("slice={}", slice.average));
+            if slice.variation > 0 {
+                pairs.push(format!("slice_variation={}", slice.variation));
+            }
+            if !slice.delay.is_zero() {
+                pairs.push(format!("slice_delay={}", seconds(slice.delay)));
+            }
+        }
+        if let Some(timeout) = self.timeout {
+            pairs.push(format!("timeout={}", seconds(timeout)));
+        }
+        if let Some(reset_after) = self.reset_after {
+            pairs.push(format!("reset_after={reset_after}"));
+        }
+        f.write_str(&pairs.join("&"))
+    }
+}
+
+/// For logs and `/healthz`: `upstream: latency=0.1; downstream: none`, then `; down` when
+/// connections are refused.
+impl fmt::Display for TcpEffects {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let side = |effects: &DirectionEffects| {
+            if effects.is_plain() {
+                "none".to_owned()
+            } else {
+                effects.to_string()
+            }
+        };
+        write!(
+            f,
+            "upstream: {}; downstream: {}",
+            side(&self.upstream),
+            side(&self.downstream)
+        )?;
+        if self.down {
+            f.write_str("; down")?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything the TCP proxy does to connections, per direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpEffects {
@@ -443,6 +501,94 @@ mod tests {
         assert_eq!(both.close_after(), Some(Some(Duration::from_secs(2))));
         assert_eq!(TcpEffects::default().close_after(), None);
     }
+
+    #[test]
+    fn display_is_the_grammar_and_parses_back() {
+        let spec = "latency=0.1&jitter=0.02&bps=100000&slice=64&slice_variation=16\
+                    &slice_delay=0.001&timeout=5&reset_after=4096";
+        let effects = TcpEffects::parse(&format!("direction=upstream&{spec}"), "f").unwrap();
+        assert_eq!(effects.upstream.to_string(), spec);
+        assert_eq!(
+            effects.to_string(),
+            format!("upstream: {spec}; downstream: none")
+        );
+        let down = TcpEffects::parse("down", "f").unwrap();
+        assert_eq!(down.to_string(), "upstream: none; downstream: none; down");
+    }
+
+    /// Effects written out per direction, then parsed again.
+    fn written_and_read_back(effects: &TcpEffects) -> TcpEffects {
+        let up = format!("direction=upstream&{}", effects.upstream);
+        let down = format!("direction=downstream&{}", effects.downstream);
+        let mut again = TcpEffects::parse(&up, "prop").unwrap();
+        again.apply(&down, "prop", None).unwrap();
+        again.down = effects.down;
+        again
+    }
+
+    proptest::proptest! {
+        /// Any input is effects or an error, never a panic.
+        #[test]
+        fn any_spec_parses_or_is_refused(spec in "[a-z_=&.0-9-]{0,60}") {
+            if let Ok(effects) = TcpEffects::parse(&spec, "prop") {
+                proptest::prop_assert_eq!(written_and_read_back(&effects), effects);
+            }
+        }
+
+        /// Keys of the grammar with numbers and junk as values: never a panic.
+        #[test]
+        fn known_keys_with_any_values(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(KEYS.to_vec()),
+                    proptest::prop_oneof!["[0-9]{1,4}", "[0-9]{1,2}\\.[0-9]{1,3}", "[a-z.-]{0,6}"],
+                ),
+                0..6,
+            )
+        ) {
+            let spec: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = TcpEffects::parse(&spec.join("&"), "prop");
+        }
+
+        /// Valid effects of every kind: parsed as given, and written out they parse back the same.
+        #[test]
+        fn valid_effects_round_trip(
+            latency in proptest::option::of(SECONDS),
+            jitter in proptest::option::of(SECONDS),
+            bps in proptest::option::of(1u64..10_000_000),
+            slice in proptest::option::of((1usize..5000, 0usize..5000, proptest::option::of(SECONDS))),
+            timeout in proptest::option::of(SECONDS),
+            reset_after in proptest::option::of(0u64..1_000_000),
+        ) {
+            let mut pairs = Vec::new();
+            for (key, value) in [("latency", latency), ("jitter", jitter), ("timeout", timeout)] {
+                if let Some(value) = value {
+                    pairs.push(format!("{key}={value}"));
+                }
+            }
+            if let Some(bps) = bps {
+                pairs.push(format!("bps={bps}"));
+            }
+            if let Some((average, variation, delay)) = &slice {
+                pairs.push(format!("slice={average}&slice_variation={}", variation % average));
+                if let Some(delay) = delay {
+                    pairs.push(format!("slice_delay={delay}"));
+                }
+            }
+            if let Some(reset_after) = reset_after {
+                pairs.push(format!("reset_after={reset_after}"));
+            }
+            let effects = TcpEffects::parse(&pairs.join("&"), "prop").unwrap();
+            proptest::prop_assert_eq!(effects.upstream, effects.downstream);
+            proptest::prop_assert_eq!(effects.upstream.bps, bps);
+            proptest::prop_assert_eq!(effects.upstream.reset_after, reset_after);
+            proptest::prop_assert_eq!(effects.upstream.slice.map(|s| s.average), slice.map(|s| s.0));
+            proptest::prop_assert_eq!(written_and_read_back(&effects), effects);
+        }
+    }
+
+    /// Seconds as the grammar writes them.
+    const SECONDS: &str = "[0-9]{1,3}(\\.[0-9]{1,9})?";
 
     #[test]
     fn bad_input_names_the_field_and_the_fix() {
