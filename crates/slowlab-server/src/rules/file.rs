@@ -8,18 +8,17 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-/// The whole file: `[[rule]]` tables in order, then an optional `[default]` (and `[[tcp]]` tables,
-/// which belong to the TCP proxy).
+/// The whole file: `[[rule]]` tables in order, then an optional `[default]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RulesFile {
     #[serde(default)]
     pub(crate) rule: Vec<RuleSpec>,
     pub(crate) default: Option<RuleSpec>,
-    /// `[[tcp]]` tables are for `slowlab proxy --tcp`, which reads and checks them itself; serve
-    /// accepts a shared file and leaves them alone.
-    #[serde(default, rename = "tcp")]
-    pub(crate) _tcp: Vec<toml::Table>,
+    /// `[[tcp]]` tables, for the proxy's TCP mode; `slowlab serve` reads no TCP tables and leaves
+    /// them be. (Unknown keys are refused here, in one place: by `deny_unknown_fields`.)
+    #[allow(dead_code)]
+    pub(crate) tcp: Option<toml::Value>,
 }
 
 /// A number of seconds (or a probability-free number) written as a TOML number or string.
