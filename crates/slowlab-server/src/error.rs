@@ -230,7 +230,7 @@ impl ApiError {
                 "bytes={requested} is over this server's cap of {max} bytes; ask for less, or start the server with a larger --max-body-bytes"
             ),
             ApiError::NotFound { path } => format!(
-                "no route for {path:?}: the delay endpoint is GET /{{seconds}} with one path segment, e.g. /7 or /0.25; see / for the others"
+                "no route for {path:?}: the delay endpoint is GET /{{seconds}}, a number of seconds as the one path segment, e.g. /7 or /0.25; see / for the others"
             ),
             ApiError::MethodNotAllowed { method } => format!(
                 "method {method} is not allowed here: use GET or HEAD (a server started with --any-method lets every method wait on /{{seconds}})"

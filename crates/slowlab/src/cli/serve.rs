@@ -42,8 +42,8 @@ Rules for the paths your client already calls (see docs/server.md for every fiel
 
 Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with clickable examples),
 /anything (echoes the request as JSON, after the wait its query options ask for).
-Bad input is answered with a JSON 4xx, e.g. /abc -> 400 {\"error\": \"not_a_number\", ...},
-/1?jiter=1 -> 400 {\"error\": \"unknown_option\", ...}.
+Bad input is answered with a JSON 4xx, e.g. /1e3 -> 400 {\"error\": \"not_a_number\", ...},
+/1?jiter=1 -> 400 {\"error\": \"unknown_option\", ...}; a word (/abc) is no route, a 404.
 Ctrl-C or SIGTERM stops accepting and lets requests in flight finish, for at most --drain-timeout.
 --log-format text (or SLOWLAB_LOG=slowlab_server=debug) logs one line per request on stderr,
 --log-format json the same as JSON lines.";
