@@ -14,6 +14,9 @@
 //! size out of range, a header block that never ends), and a frame is only a 9-byte header and a
 //! payload, so no extra tool is needed in CI.
 
+// The memory and CPU bounds are read from /proc.
+#![cfg(target_os = "linux")]
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
