@@ -204,3 +204,51 @@ async fn a_slow_body_is_answered_408_at_the_body_read_timeout() {
         "answered after {answered_after:?}"
     );
 }
+
+/// The same over HTTP/2: a stream whose body trickles in gets the JSON 408 on its stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_h2_body_is_answered_408_at_the_body_read_timeout() {
+    let server = spawn(Config {
+        body_read_timeout: Duration::from_secs(1),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut client, connection) = h2::client::handshake(stream).await.unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::post(format!("http://{addr}/anything"))
+        .body(())
+        .unwrap();
+    let started = Instant::now();
+    let (response, mut body) = client.send_request(request, false).unwrap();
+    // 20 bytes at one every 0.3 s: the whole upload would take 6 s.
+    let dripper = tokio::spawn(async move {
+        for _ in 0..20 {
+            if body
+                .send_data(bytes::Bytes::from_static(b"x"), false)
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let _ = body.send_data(bytes::Bytes::new(), true);
+    });
+    let response = response.await.unwrap();
+    let answered_after = started.elapsed();
+    assert_eq!(response.status(), 408);
+    let mut received = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = received.data().await {
+        text.extend_from_slice(&chunk.unwrap());
+    }
+    let json: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(json["error"], "body_timeout");
+    assert!(
+        answered_after >= Duration::from_secs(1) && answered_after < Duration::from_secs(5),
+        "answered after {answered_after:?}"
+    );
+    dripper.abort();
+}
