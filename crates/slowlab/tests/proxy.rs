@@ -434,16 +434,17 @@ fn bad_upstreams_loops_and_tcp_are_usage_errors() {
         ],
         "own --listen",
     );
+    // --tcp forwards bytes: an HTTP URL is the wrong kind of upstream.
     assert_usage_error(
         &[
             "proxy",
+            "--tcp",
             "--listen",
             "127.0.0.1:0",
             "--upstream",
             "http://127.0.0.1:1",
-            "--tcp",
         ],
-        "--tcp",
+        "HOST:PORT",
     );
     assert_usage_error(
         &[
@@ -897,4 +898,68 @@ fn h2c_clients_are_forwarded_too() {
         .output()
         .unwrap();
     assert!(!output.status.success(), "curl saw a complete answer");
+}
+
+#[test]
+fn tcp_mode_copies_bytes_both_ways_with_its_effects() {
+    // An echo server: what it reads, it writes back.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut reader = stream.try_clone().unwrap();
+                let mut writer = stream;
+                let _ = std::io::copy(&mut reader, &mut writer);
+            });
+        }
+    });
+    let mut child = slowlab()
+        .args([
+            "proxy",
+            "--tcp",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--upstream",
+            &upstream,
+            "--tcp-effect",
+            "direction=downstream&latency=0.3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("listening on tcp://", "");
+    let admin = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("admin on http://", "");
+    let proxy = Proxy { child, addr, admin };
+    let mut stream = TcpStream::connect(&proxy.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    stream.write_all(b"ping").unwrap();
+    let mut echoed = [0u8; 4];
+    stream.read_exact(&mut echoed).unwrap();
+    let took = started.elapsed();
+    assert_eq!(&echoed, b"ping");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    drop(stream);
+    let metrics = proxy.metrics();
+    assert!(
+        metrics.contains("slowlab_tcp_connections_accepted_total 1"),
+        "{metrics}"
+    );
 }

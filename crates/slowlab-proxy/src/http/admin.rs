@@ -23,6 +23,8 @@ pub struct Admin {
     pub rules: Option<LiveRules>,
     /// The upstream, named by `/healthz`.
     pub upstream: String,
+    /// In `--tcp` mode, the TCP proxy's counters.
+    pub tcp: Option<Arc<crate::tcp::TcpStats>>,
 }
 
 impl Admin {
@@ -56,6 +58,9 @@ impl Admin {
             text.push_str(&rules.current().render_metrics());
         }
         text.push_str(&self.metrics.render());
+        if let Some(tcp) = &self.tcp {
+            text.push_str(&tcp.snapshot().render_metrics());
+        }
         let mut response = text.into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -21,6 +21,8 @@ Examples:
       serve's rules file; `when = \"after\"` in a rule waits or fails once the service answered
   slowlab proxy ... --admin 127.0.0.1:9001
       /healthz and /metrics on their own port, so the service keeps all its paths
+  slowlab proxy --tcp --listen 127.0.0.1:6380 --upstream 127.0.0.1:6379 --tcp-effect 'latency=0.1'
+      Redis (or any TCP service) with 0.1 s more on every write, both ways
 
 The rules grammar is serve's (see docs/server.md); docs/proxy.md says where each effect applies.
 An unreachable upstream is a 502, a slow one a 504 (--upstream-timeout), both as JSON.
@@ -67,9 +69,16 @@ pub struct ProxyArgs {
     /// Serve /healthz and /metrics on this address. Example: --admin 127.0.0.1:9001.
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<SocketAddr>,
-    /// A TCP proxy for protocols that are not HTTP (not available yet in this build).
+    /// A TCP proxy for protocols that are not HTTP (Postgres, Redis, ...): bytes are copied both
+    /// ways with the effects of --tcp-effect and the rules file's `[[tcp]]` tables. --upstream is
+    /// then HOST:PORT. Example: --tcp --upstream 127.0.0.1:6379 --tcp-effect 'latency=0.1'.
     #[arg(long)]
     pub tcp: bool,
+    /// With --tcp: one table of effects in serve's option grammar, applied after the rules file's
+    /// `[[tcp]]` tables; may be given more than once.
+    /// Example: --tcp-effect 'direction=downstream&bps=100000'.
+    #[arg(long, value_name = "EFFECTS", requires = "tcp")]
+    pub tcp_effect: Vec<String>,
     /// Longest wait a rule may ask for, in seconds (0 to 86400). Example: --max-delay 3600.
     #[arg(long, default_value_t = MAX_DELAY.default, value_parser = within(&MAX_DELAY), value_name = "SECONDS")]
     pub max_delay: Delay,
