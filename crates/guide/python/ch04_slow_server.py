@@ -22,5 +22,6 @@ if __name__ == "__main__":
     # The article's `uvicorn.run(app)`, on a socket bound first so that port 0 can be reported.
     listener = socket.socket()
     listener.bind(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 8000))
+    listener.listen()  # connections wait in the queue until uvicorn accepts them
     print(f"serving http://127.0.0.1:{listener.getsockname()[1]}", flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
