@@ -33,7 +33,10 @@ fn python_with(modules: &[&str]) -> Option<Command> {
         Ok(output) => format!(
             "python3 cannot import {}: {} (pip install -r .ci/deps/guide.pip)",
             modules.join(", "),
-            String::from_utf8_lossy(&output.stderr).trim()
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
         ),
         Err(err) => format!("python3 does not run: {err}"),
     };
