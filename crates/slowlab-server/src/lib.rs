@@ -28,6 +28,7 @@ mod custom;
 pub mod delay;
 mod echo;
 mod error;
+mod h2_close;
 pub mod limits;
 pub mod metrics;
 pub mod mix;

@@ -70,6 +70,6 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
 
 /// Whether an accept error means the process (EMFILE) or the system (ENFILE) is out of file
 /// descriptors.
-pub(crate) fn is_fd_exhaustion(err: &io::Error) -> bool {
+pub fn is_fd_exhaustion(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(23 | 24))
 }

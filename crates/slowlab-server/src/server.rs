@@ -244,7 +244,13 @@ impl Builders {
             .initial_stream_window_size(64 * 1024)
             .initial_connection_window_size(1024 * 1024)
             .max_send_buf_size(64 * 1024)
-            .max_header_list_size(u32::try_from(header_list).unwrap_or(u32::MAX));
+            .max_header_list_size(u32::try_from(header_list).unwrap_or(u32::MAX))
+            // Floods end in GOAWAY ENHANCE_YOUR_CALM (counted as `h2_flood`). These are h2's and
+            // hyper's own defaults, pinned so that an upgrade cannot loosen them unnoticed:
+            // streams reset before they were served (rapid reset), and streams the server had to
+            // reset itself.
+            .max_pending_accept_reset_streams(20)
+            .max_local_error_reset_streams(1024);
         Builders {
             http1,
             http2,
@@ -311,6 +317,10 @@ impl Builders {
                 {
                     // hyper's own HTTP/1.1 header read timeout.
                     metrics.connection_closed_by_server(CloseReason::HeaderTimeout);
+                } else if let Err(err) = &result
+                    && let Some(reason) = crate::h2_close::close_reason(err)
+                {
+                    metrics.connection_closed_by_server(reason);
                 }
                 result
             }

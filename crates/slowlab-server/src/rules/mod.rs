@@ -59,15 +59,12 @@ pub fn is_own_path(path: &str) -> bool {
     OWN_PATHS.contains(&path) || crate::echo::is_echo(path)
 }
 
-/// Whether `path` is for the article's `/{seconds}`: one segment starting with a digit or a minus
-/// sign (so `/-1` still gets its precise 400).
+/// Whether `path` is for the article's `/{seconds}`: one segment that looks like a number (so
+/// `/-1` still gets its precise 400), as the router without rules decides.
 fn is_delay_path(path: &str) -> bool {
     path.strip_prefix('/').is_some_and(|segment| {
         !segment.contains('/')
-            && segment
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_digit() || b == b'-')
+            && crate::delay::looks_like_number(&percent_decode_str(segment).decode_utf8_lossy())
     })
 }
 

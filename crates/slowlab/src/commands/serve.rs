@@ -24,6 +24,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_headers: args.max_headers,
         drain_timeout: args.drain_timeout.as_duration(),
         header_read_timeout: args.header_read_timeout.as_duration(),
+        body_read_timeout: args.body_read_timeout.as_duration(),
         max_uri_bytes: args.max_uri_bytes,
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
