@@ -55,10 +55,11 @@ pub use limits::raise_open_file_limit;
 pub use mix::Mix;
 pub use model::Model;
 pub use options::{Fault, Options, Plan, Shape};
-pub use request_log::{LogFormat, RequestLog};
-pub use rules::{LiveRules, Route, Rules, RulesError};
-pub use server::{Server, ShutdownReport, bind, run, spawn};
+pub use pace::{Paced, paced};
+pub use request_log::{LogFormat, RequestInfo, RequestLog};
+pub use rules::{Drawn, LiveRules, Route, Rules, RulesError, When};
+pub use server::{Handler, Server, ShutdownReport, bind, run, run_with, spawn};
 pub use service::{App, AppFuture, InfallibleFuture};
-pub use stats::{Stats, StatsSnapshot};
+pub use stats::{InFlight, Stats, StatsSnapshot};
 #[cfg(feature = "tls")]
 pub use tls::{Tls, TlsError};

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 ///
 /// hyper has its own, larger limits that answer without a body; these come first so that every
 /// refusal a client is likely to meet explains itself.
-pub(crate) fn check<B>(request: &Request<B>, config: &Config) -> Result<(), ApiError> {
+pub fn check<B>(request: &Request<B>, config: &Config) -> Result<(), ApiError> {
     let uri_len = request
         .uri()
         .path_and_query()

@@ -168,7 +168,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts one request by status and outcome.
-    pub(crate) fn count(&self, status: u16, outcome: Outcome) {
+    pub fn count(&self, status: u16, outcome: Outcome) {
         let Some(row) = usize::from(status)
             .checked_sub(100)
             .filter(|r| *r < STATUSES)

@@ -177,7 +177,7 @@ pub struct ServeArgs {
 }
 
 /// The value parser of a numeric flag: parses its text and checks it against the setting's range.
-fn within<T>(
+pub(super) fn within<T>(
     setting: &'static Setting<T>,
 ) -> impl Fn(&str) -> Result<T, ConfigError> + Clone + Send + Sync + 'static
 where
