@@ -1,5 +1,7 @@
 //! The ceiling's server: accepts until `EAGAIN`, reads each request once, answers with one
-//! `write`, at once for `GET /0` or after the path's seconds from a timer heap.
+//! `write`, at once for `GET /0` or after the path's seconds from a timer heap. The answer is
+//! `slowlab serve`'s body, `{"time_elapsed": D}`, so that slowlab fetch, which checks the echo,
+//! accepts it.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -10,9 +12,12 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-/// The one response, the same for every request.
-const RESPONSE: &[u8] =
-    b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\nok\n";
+/// An answer waiting for its time: (deadline, slot, the slot's generation, the wait asked for).
+type Timer = (Instant, usize, u64, Duration);
+
+/// The response for `GET /0`, made once; other delays are formatted when they are answered.
+const RESPONSE_0: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 19\r\n\r\n{\"time_elapsed\": 0}";
 /// The listener's token; connections use their slot's index.
 const LISTENER: Token = Token(usize::MAX);
 /// Room for one request head: bench/run's clients send well under this.
@@ -68,12 +73,12 @@ pub fn serve(port: u16) -> io::Result<()> {
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut events = Events::with_capacity(1024);
     let mut slots = Slots::default();
-    // (deadline, slot, generation): the answers still waiting for their time.
-    let mut timers: BinaryHeap<Reverse<(Instant, usize, u64)>> = BinaryHeap::new();
+    // The answers still waiting for their time.
+    let mut timers: BinaryHeap<Reverse<Timer>> = BinaryHeap::new();
     loop {
         let timeout = timers
             .peek()
-            .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()));
+            .map(|Reverse((at, ..))| at.saturating_duration_since(Instant::now()));
         poll.poll(&mut events, timeout)?;
         for event in &events {
             match event.token() {
@@ -94,14 +99,14 @@ pub fn serve(port: u16) -> io::Result<()> {
             }
         }
         let now = Instant::now();
-        while let Some(Reverse((at, slot, generation))) = timers.peek().copied() {
+        while let Some(Reverse((at, slot, generation, delay))) = timers.peek().copied() {
             if at > now {
                 break;
             }
             timers.pop();
             if slots.generations[slot] == generation
                 && let Some(conn) = slots.conns[slot].as_mut()
-                && !answer(conn)
+                && !answer(conn, delay)
             {
                 slots.remove(slot);
             }
@@ -156,7 +161,7 @@ fn accept_all(listener: &TcpListener, poll: &Poll, slots: &mut Slots) -> io::Res
 fn read(
     conn: &mut Conn,
     (slot, generation): (usize, u64),
-    timers: &mut BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    timers: &mut BinaryHeap<Reverse<Timer>>,
 ) -> bool {
     loop {
         let room = READ_BUFFER - conn.len;
@@ -176,11 +181,11 @@ fn read(
             conn.buf.copy_within(end..conn.len, 0);
             conn.len -= end;
             if delay.is_zero() {
-                if !answer(conn) {
+                if !answer(conn, Duration::ZERO) {
                     return false;
                 }
             } else {
-                timers.push(Reverse((Instant::now() + delay, slot, generation)));
+                timers.push(Reverse((Instant::now() + delay, slot, generation, delay)));
             }
         }
         if n < room {
@@ -205,22 +210,39 @@ fn delay_of(head: &[u8]) -> Duration {
 
 /// Writes one response with one `write`, keeping what a full socket buffer refused. False when
 /// the connection is over.
-fn answer(conn: &mut Conn) -> bool {
+fn answer(conn: &mut Conn, delay: Duration) -> bool {
+    let formatted;
+    let response = if delay.is_zero() {
+        RESPONSE_0
+    } else {
+        formatted = response(delay);
+        &formatted
+    };
     if !conn.unsent.is_empty() {
-        conn.unsent.extend_from_slice(RESPONSE);
+        conn.unsent.extend_from_slice(response);
         return true;
     }
-    match conn.stream.write(RESPONSE) {
+    match conn.stream.write(response) {
         Ok(n) => {
-            conn.unsent.extend_from_slice(&RESPONSE[n..]);
+            conn.unsent.extend_from_slice(&response[n..]);
             true
         }
         Err(e) if e.kind() == ErrorKind::WouldBlock => {
-            conn.unsent.extend_from_slice(RESPONSE);
+            conn.unsent.extend_from_slice(response);
             true
         }
         Err(_) => false,
     }
+}
+
+/// The response to a wait of `delay`: `{"time_elapsed": D}` with D in seconds, as asked.
+fn response(delay: Duration) -> Vec<u8> {
+    let body = format!(r#"{{"time_elapsed": {}}}"#, delay.as_secs_f64());
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// Writes what a full socket buffer refused earlier. False when the connection is over.
@@ -250,5 +272,14 @@ mod tests {
             Duration::from_millis(500)
         );
         assert_eq!(delay_of(b"GET /x HTTP/1.1\r\n\r\n"), Duration::ZERO);
+    }
+
+    #[test]
+    fn answers_echo_the_wait_like_slowlab_serve() {
+        let one = response(Duration::from_secs(1));
+        assert!(one.ends_with(b"\r\n\r\n{\"time_elapsed\": 1}"), "{one:?}");
+        assert!(RESPONSE_0.ends_with(b"\r\n\r\n{\"time_elapsed\": 0}"));
+        let half = String::from_utf8(response(Duration::from_millis(500))).unwrap();
+        assert!(half.contains("content-length: 21\r\n"), "{half}");
     }
 }
