@@ -15,6 +15,10 @@ pub(crate) struct RulesFile {
     #[serde(default)]
     pub(crate) rule: Vec<RuleSpec>,
     pub(crate) default: Option<RuleSpec>,
+    /// `[[tcp]]` tables, for the proxy's TCP mode; `slowlab serve` reads no TCP tables and leaves
+    /// them be. (Unknown keys are refused here, in one place: by `deny_unknown_fields`.)
+    #[allow(dead_code)]
+    pub(crate) tcp: Option<toml::Value>,
 }
 
 /// A number of seconds (or a probability-free number) written as a TOML number or string.
@@ -58,6 +62,9 @@ pub(crate) struct RuleSpec {
     pub(crate) prefix: Option<String>,
     pub(crate) match_headers: Option<BTreeMap<String, String>>,
     pub(crate) match_query: Option<BTreeMap<String, String>>,
+
+    // Where the effect applies in front of an upstream (`slowlab proxy`): "before" or "after".
+    pub(crate) when: Option<String>,
 
     // How to wait: the URL options of the same names.
     pub(crate) delay: Option<Number>,

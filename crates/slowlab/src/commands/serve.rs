@@ -24,6 +24,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_headers: args.max_headers,
         drain_timeout: args.drain_timeout.as_duration(),
         header_read_timeout: args.header_read_timeout.as_duration(),
+        body_read_timeout: args.body_read_timeout.as_duration(),
         max_uri_bytes: args.max_uri_bytes,
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
@@ -72,7 +73,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot read the listening address")?;
 
     if let Some(rules) = &config.rules {
-        reload_on_signal(rules.clone(), config.clone(), args.watch);
+        reload_on_signal("slowlab serve", rules.clone(), config.clone(), args.watch);
     }
 
     // The first stdout line is the contract scripts read the port from.
@@ -91,7 +92,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
     );
     if let Some(rules) = &config.rules {
-        describe_rules(rules);
+        describe_rules("slowlab serve", rules);
     }
     if let Some(tls) = &config.tls {
         let names = if tls.names().is_empty() {
@@ -152,7 +153,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// The request log asked for: by `--log-format`, or in text by SLOWLAB_LOG enabling the server's
 /// debug lines (as it did before the flag). Colour only on a terminal, and never with NO_COLOR.
-fn request_log(format: Option<LogFormat>) -> Option<RequestLog> {
+pub(crate) fn request_log(format: Option<LogFormat>) -> Option<RequestLog> {
     let format = match format {
         Some(format) => format,
         None if tracing::enabled!(target: "slowlab_server::request", tracing::Level::DEBUG) => {
@@ -182,14 +183,14 @@ fn listen(host: &Host, port: u16, backlog: u32) -> anyhow::Result<tokio::net::Tc
     )
 }
 
-/// One line about the rules in force.
-fn describe_rules(rules: &LiveRules) {
+/// One line about the rules in force, said by `who` (`slowlab serve`).
+pub(crate) fn describe_rules(who: &str, rules: &LiveRules) {
     let current = rules.current();
     let from = rules
         .file()
         .map_or_else(|| "--default".to_owned(), |p| p.display().to_string());
     eprintln!(
-        "slowlab serve: {} {} from {from}{}; digest {}",
+        "{who}: {} {} from {from}{}; digest {}",
         current.len(),
         plural(current.len() as u64, "rule", "rules"),
         if current.has_default() {
@@ -203,18 +204,18 @@ fn describe_rules(rules: &LiveRules) {
 
 /// Reloads the rules file on SIGHUP and, with `--watch`, when its modification time changes. A
 /// file that does not load keeps the rules in force and says why.
-fn reload_on_signal(rules: LiveRules, config: Config, watch: bool) {
+pub(crate) fn reload_on_signal(who: &'static str, rules: LiveRules, config: Config, watch: bool) {
     let Some(file) = rules.file().map(std::path::Path::to_path_buf) else {
         return;
     };
     let reload = move |why: &str| match rules.reload(&config) {
         Ok(_) => {
-            eprint!("slowlab serve: {why}: ");
-            describe_rules(&rules);
+            eprint!("{who}: {why}: ");
+            describe_rules(who, &rules);
         }
         Err(err) => {
             eprintln!(
-                "slowlab serve: {why}: the rules file does not load, keeping the rules in force: {err}"
+                "{who}: {why}: the rules file does not load, keeping the rules in force: {err}"
             );
         }
     };
@@ -256,12 +257,12 @@ fn reload_on_signal(rules: LiveRules, config: Config, watch: bool) {
     });
 }
 
-fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+pub(crate) fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
