@@ -1,6 +1,7 @@
 """docs/benchmarks.md and its SVG charts, generated from one results file of bench/run."""
 
 import html
+import json
 import math
 from pathlib import Path
 
@@ -287,6 +288,52 @@ def kept_analysis(docs_path):
                 f"a profile, a counter) and what was tried.\n{ANALYSIS_END}")
 
 
+SYSCALLS_GLOB = "*-syscalls.json"
+# The kinds the table shows a column for; the rest are summed under "other".
+SYSCALL_KINDS = ["read", "recvfrom", "write", "writev", "sendto", "epoll_wait", "epoll_ctl",
+                 "accept4", "connect", "setsockopt", "getsockopt", "futex"]
+
+
+def syscall_section():
+    """The per-request table of the newest bench/experiments/syscalls.py results file, or
+    nothing when none is committed."""
+    files = sorted((ROOT / "bench" / "results" / "experiments").glob(SYSCALLS_GLOB))
+    if not files:
+        return []
+    path = files[-1]
+    doc = json.loads(path.read_text())
+    load = ", ".join(f"{x:.2f}" for x in doc["loadavg"])
+    lines = ["", "## Where the time goes, per request", "",
+             f"From `{path.relative_to(ROOT)}` (`cases`), written by "
+             f"`bench/experiments/syscalls.py` ({doc['n2']:,} requests of 1 s for scenario 2, "
+             f"{doc['n']:,} of `/0` for scenarios 3 and 4; load average at the end {load}). "
+             "System calls are counted under `strace -c -f`, which slows the program, so calls "
+             "whose number depends on timing (epoll_wait, reads ending in EAGAIN, futex) are "
+             "those of a slowed run; CPU and context switches come from a second run without "
+             "strace. A server is measured under the ceiling's client, a client against the "
+             "server named. \"failed\": calls that returned an error, nearly all EAGAIN from "
+             "a read that found nothing or EINPROGRESS from a non-blocking connect. CPU figures "
+             "come from clock ticks (10 ms), so scenario 2's are good to 5 µs and the rest to "
+             "0.5 µs.", ""]
+    if doc.get("not_installed"):
+        lines += [f"Not installed on the measuring machine, so not measured: "
+                  f"{', '.join(doc['not_installed'])}.", ""]
+    head = ["case", "total", *SYSCALL_KINDS, "other", "failed", "user µs", "kernel µs",
+            "switches"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for case, r in doc["cases"].items():
+        calls = r.get("calls", {})
+        kinds = [calls.get(k, {}).get("calls", 0.0) for k in SYSCALL_KINDS]
+        total = calls.get("total", {}).get("calls", 0.0)
+        other = total - sum(kinds)
+        cells = [case, f"{total:.2f}", *[f"{k:.2f}" if k else "·" for k in kinds],
+                 f"{other:.2f}", f"{calls.get('total', {}).get('errors', 0.0):.2f}",
+                 f"{r.get('user_us', 0):.1f}", f"{r.get('system_us', 0):.1f}",
+                 f"{r.get('switches', 0):.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def verdicts_of(scenario):
     """A scenario's verdicts as the page states them. Results files written before the rules
     were corrected are re-judged here, saying so: "1.5 KB" is checked as 1,500 bytes (they
@@ -459,6 +506,7 @@ def write(doc, docs_path, results_path):
                       "of the threshold."]
 
     lines += ["", "## Why, and what was tried", "", kept_analysis(docs_path)]
+    lines += syscall_section()
 
     for s in doc["scenarios"]:
         lines += ["", f"## Scenario {s['id']}: {s['title']}", ""]
