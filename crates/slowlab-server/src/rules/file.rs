@@ -15,6 +15,10 @@ pub(crate) struct RulesFile {
     #[serde(default)]
     pub(crate) rule: Vec<RuleSpec>,
     pub(crate) default: Option<RuleSpec>,
+    /// `[[tcp]]` tables, for the proxy's TCP mode; `slowlab serve` reads no TCP tables and leaves
+    /// them be. (Unknown keys are refused here, in one place: by `deny_unknown_fields`.)
+    #[allow(dead_code)]
+    pub(crate) tcp: Option<toml::Value>,
 }
 
 /// A number of seconds (or a probability-free number) written as a TOML number or string.

@@ -16,10 +16,16 @@
 //! the file); a request keeps the rule it matched until it ends, so a reload drops nothing, and a
 //! bad file keeps the old rules.
 
+mod body;
 mod file;
+mod index;
+mod limits;
 mod pattern;
+mod reload;
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -42,7 +48,16 @@ use crate::request_log::RequestInfo;
 use crate::routes::{AppState, RouteCall, serve};
 
 use file::{Methods, RuleSpec, RulesFile};
+use index::RuleIndex;
+pub use limits::{MAX_NAME_BYTES, RulesLimits};
 use pattern::PathMatch;
+pub use reload::{FileWatch, Settle};
+
+/// Reads, checks and compiles the rules file at `path` under `limits`: the one entry point for
+/// every command that serves rules.
+pub fn load(path: &Path, limits: &RulesLimits) -> Result<Rules, RulesError> {
+    Rules::load(path, limits)
+}
 
 /// Paths the server answers itself, ahead of every rule.
 pub const OWN_PATHS: [&str; 6] = [
@@ -180,6 +195,7 @@ fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
 #[derive(Debug)]
 pub struct Rules {
     rules: Vec<Arc<Rule>>,
+    index: RuleIndex,
     default: Option<Arc<Rule>>,
     digest: String,
 }
@@ -189,36 +205,96 @@ impl Rules {
     pub fn empty() -> Rules {
         Rules {
             rules: Vec::new(),
+            index: RuleIndex::default(),
             default: None,
             digest: digest(&[]),
         }
     }
 
-    /// Reads and compiles a rules file. Paths in `body_file` are relative to the file's folder.
+    /// Reads and compiles a rules file under the default limits. Paths in `body_file` are
+    /// relative to the file's folder.
     pub fn from_file(path: &Path) -> Result<Rules, RulesError> {
+        Rules::load(path, &RulesLimits::default())
+    }
+
+    /// Reads and compiles a rules file under `limits`: its size is checked before it is read, and
+    /// the read stops past the limit even if the file grows meanwhile. Blocking: call it off the
+    /// async runtime (`spawn_blocking`).
+    pub fn load(path: &Path, limits: &RulesLimits) -> Result<Rules, RulesError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| RulesError {
+        let refuse = |detail: String| RulesError {
             file: file.clone(),
             rule: None,
             field: None,
-            detail: format!("cannot read the rules file: {err}"),
-        })?;
+            detail,
+        };
+        let too_large = |size: String| {
+            refuse(format!(
+                "the rules file is {size} bytes, over --max-rules-file-bytes {}; split it or raise --max-rules-file-bytes",
+                limits.max_file_bytes
+            ))
+        };
+        let handle = std::fs::File::open(path)
+            .map_err(|err| refuse(format!("cannot read the rules file: {err}")))?;
+        let size = handle
+            .metadata()
+            .map_err(|err| refuse(format!("cannot read the rules file: {err}")))?
+            .len();
+        if size > limits.max_file_bytes {
+            return Err(too_large(size.to_string()));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        handle
+            .take(limits.max_file_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|err| refuse(format!("cannot read the rules file: {err}")))?;
+        if bytes.len() as u64 > limits.max_file_bytes {
+            return Err(too_large(format!("more than {}", limits.max_file_bytes)));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|err| refuse(format!("the rules file is not UTF-8 text: {err}")))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Rules::parse(&text, &file, base)
+        Rules::parse_with(&text, &file, base, limits)
     }
 
-    /// Compiles the TOML `text`; `file` names it in errors and `base` is where `body_file` paths
-    /// start.
+    /// Compiles the TOML `text` under the default limits; `file` names it in errors and `base`
+    /// is where `body_file` paths start.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Rules, RulesError> {
+        Rules::parse_with(text, file, base, &RulesLimits::default())
+    }
+
+    /// Compiles the TOML `text` under `limits`; `file` names it in errors and `base` is where
+    /// `body_file` paths start.
+    pub fn parse_with(
+        text: &str,
+        file: &str,
+        base: &Path,
+        limits: &RulesLimits,
+    ) -> Result<Rules, RulesError> {
         let parsed: RulesFile = toml::from_str(text).map_err(|err| RulesError {
             file: file.to_owned(),
             rule: None,
             field: None,
             detail: err.to_string().trim_end().replace('\n', "\n  "),
         })?;
+        if parsed.rule.len() > limits.max_rules {
+            return Err(RulesError {
+                file: file.to_owned(),
+                rule: None,
+                field: None,
+                detail: format!(
+                    "{} rules, over --max-rules {}; merge rules (a prefix or a pattern covers many paths) or raise --max-rules",
+                    parsed.rule.len(),
+                    limits.max_rules
+                ),
+            });
+        }
+        let mut names: HashSet<String> = HashSet::with_capacity(parsed.rule.len());
         let mut rules = Vec::with_capacity(parsed.rule.len());
         for (index, spec) in parsed.rule.iter().enumerate() {
             let label = match &spec.name {
+                // A name too long to be one is not repeated whole in the message.
+                Some(name) if name.len() > MAX_NAME_BYTES => format!("rule {}", index + 1),
                 Some(name) => format!("rule {} ({name:?})", index + 1),
                 None => format!("rule {}", index + 1),
             };
@@ -228,11 +304,14 @@ impl Rules {
                 field: Some(field.to_owned()),
                 detail,
             };
+            if let Some(name) = &spec.name {
+                limits::check_name(name).map_err(|detail| error("name", detail))?;
+            }
             let name = spec
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("rule-{}", index + 1));
-            if rules.iter().any(|r: &Arc<Rule>| r.name == name) {
+            if !names.insert(name.clone()) {
                 return Err(error(
                     "name",
                     format!("{name:?} names an earlier rule too; give each rule its own name"),
@@ -244,7 +323,7 @@ impl Rules {
                     "\"default\" is the [default] rule's name; choose another".to_owned(),
                 ));
             }
-            rules.push(Arc::new(compile(spec, name, base, &error)?));
+            rules.push(Arc::new(compile(spec, name, base, limits, &error)?));
         }
         let default = match &parsed.default {
             None => None,
@@ -261,11 +340,19 @@ impl Rules {
                         "the default rule answers every path no other route takes; it matches nothing itself, so remove this field".to_owned(),
                     ));
                 }
-                Some(Arc::new(compile(spec, "default".to_owned(), base, &error)?))
+                Some(Arc::new(compile(
+                    spec,
+                    "default".to_owned(),
+                    base,
+                    limits,
+                    &error,
+                )?))
             }
         };
+        let index = RuleIndex::new(rules.iter().map(|rule| rule.path.as_ref()));
         Ok(Rules {
             rules,
+            index,
             default,
             digest: digest(&[text.as_bytes()]),
         })
@@ -371,11 +458,36 @@ impl Rules {
         if is_own_path(path) {
             return Route::Own;
         }
-        if let Some(index) = self
+        let first = self.index.first(path, |position| {
+            self.rules[position].matches(method, path, query, headers)
+        });
+        self.after_rules(first, path)
+    }
+
+    /// [`Rules::route`] by a plain scan of every rule in file order, without the index: what the
+    /// index must agree with (for tests and benchmarks).
+    #[doc(hidden)]
+    pub fn route_by_scan(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Route {
+        if is_own_path(path) {
+            return Route::Own;
+        }
+        let first = self
             .rules
             .iter()
-            .position(|rule| rule.matches(method, path, query, headers))
-        {
+            .position(|rule| rule.matches(method, path, query, headers));
+        self.after_rules(first, path)
+    }
+
+    /// The route once the rules were looked at: the rule found, else `/{seconds}`, the default
+    /// rule or nothing.
+    fn after_rules(&self, first: Option<usize>, path: &str) -> Route {
+        if let Some(index) = first {
             return Route::Rule(index);
         }
         if is_delay_path(path) {
@@ -390,15 +502,17 @@ impl Rules {
     /// Takes over the counters of the rules of the same name in `old`, so that a reload does not
     /// reset them.
     fn adopt_counters(&mut self, old: &Rules) {
+        let previous_hits: HashMap<&str, &Arc<AtomicU64>> = old
+            .rules
+            .iter()
+            .chain(&old.default)
+            .map(|r| (r.name.as_str(), &r.hits))
+            .collect();
         for rule in self.rules.iter_mut().chain(self.default.iter_mut()) {
-            if let Some(previous) = old
-                .rules
-                .iter()
-                .chain(&old.default)
-                .find(|r| r.name == rule.name)
+            if let Some(previous) = previous_hits.get(rule.name.as_str())
                 && let Some(rule) = Arc::get_mut(rule)
             {
-                rule.hits = Arc::clone(&previous.hits);
+                rule.hits = Arc::clone(previous);
             }
         }
     }
@@ -451,6 +565,7 @@ fn compile(
     spec: &RuleSpec,
     name: String,
     base: &Path,
+    limits: &RulesLimits,
     error: &dyn Fn(&str, String) -> RulesError,
 ) -> Result<Rule, RulesError> {
     let methods = match &spec.method {
@@ -516,7 +631,7 @@ fn compile(
     }
 
     let own_body = spec.body.is_some() || spec.json.is_some() || spec.body_file.is_some();
-    let custom = answer(spec, base, error)?;
+    let custom = answer(spec, base, limits, error)?;
     Ok(Rule {
         name,
         methods,
@@ -535,6 +650,7 @@ fn compile(
 fn answer(
     spec: &RuleSpec,
     base: &Path,
+    limits: &RulesLimits,
     error: &dyn Fn(&str, String) -> RulesError,
 ) -> Result<Option<Custom>, RulesError> {
     let given = [
@@ -555,14 +671,9 @@ fn answer(
             .map_err(|err| error("json", format!("cannot be written as JSON: {err}")))?;
         (Some(Bytes::from(json)), "application/json")
     } else if let Some(relative) = &spec.body_file {
-        let path = base.join(relative);
-        let bytes = std::fs::read(&path).map_err(|err| {
-            error(
-                "body_file",
-                format!("cannot read {}: {err}", path.display()),
-            )
-        })?;
-        let guessed = match path.extension().and_then(|e| e.to_str()) {
+        let bytes =
+            body::read(base, relative, limits).map_err(|detail| error("body_file", detail))?;
+        let guessed = match relative.extension().and_then(|e| e.to_str()) {
             Some("json") => "application/json",
             Some("html") => "text/html; charset=utf-8",
             Some("txt") => "text/plain; charset=utf-8",
@@ -572,6 +683,19 @@ fn answer(
     } else {
         (None, "application/json")
     };
+    if let Some(body) = &body
+        && body.len() as u64 > limits.max_body_bytes
+    {
+        let field = if spec.json.is_some() { "json" } else { "body" };
+        return Err(error(
+            field,
+            format!(
+                "is {} bytes, over --max-body-bytes {}; shorten it or raise --max-body-bytes",
+                body.len(),
+                limits.max_body_bytes
+            ),
+        ));
+    }
     if body.is_none() && spec.content_type.is_none() && spec.headers.is_none() {
         return Ok(None);
     }
@@ -604,20 +728,34 @@ pub struct LiveRules(Arc<Live>);
 struct Live {
     file: Option<PathBuf>,
     default: Option<String>,
+    limits: RulesLimits,
     current: RwLock<Arc<Rules>>,
 }
 
 impl LiveRules {
-    /// Loads `file` (if any) and `--default` (if any), checked against `config`'s limits.
+    /// Loads `file` (if any) and `--default` (if any), checked against `config`'s limits and the
+    /// default [`RulesLimits`] (with `config`'s `--max-body-bytes`). Blocking.
     pub fn load(
         file: Option<&Path>,
         default: Option<&str>,
         config: &Config,
     ) -> Result<LiveRules, RulesError> {
-        let rules = build(file, default, config)?;
+        LiveRules::load_with(file, default, config, RulesLimits::for_config(config))
+    }
+
+    /// Loads `file` (if any) and `--default` (if any) under `limits`, checked against `config`'s
+    /// limits; reloads keep to the same limits. Blocking: call it off the async runtime.
+    pub fn load_with(
+        file: Option<&Path>,
+        default: Option<&str>,
+        config: &Config,
+        limits: RulesLimits,
+    ) -> Result<LiveRules, RulesError> {
+        let rules = build(file, default, config, &limits)?;
         Ok(LiveRules(Arc::new(Live {
             file: file.map(Path::to_path_buf),
             default: default.map(str::to_owned),
+            limits,
             current: RwLock::new(Arc::new(rules)),
         })))
     }
@@ -627,6 +765,7 @@ impl LiveRules {
         LiveRules(Arc::new(Live {
             file: None,
             default: None,
+            limits: RulesLimits::default(),
             current: RwLock::new(Arc::new(rules)),
         }))
     }
@@ -647,18 +786,46 @@ impl LiveRules {
         if self.0.file.is_none() {
             return Ok(self.current().digest().to_owned());
         }
-        let mut rules = build(self.0.file.as_deref(), self.0.default.as_deref(), config)?;
+        let mut rules = build(
+            self.0.file.as_deref(),
+            self.0.default.as_deref(),
+            config,
+            &self.0.limits,
+        )?;
         let mut current = self.0.current.write().unwrap_or_else(|p| p.into_inner());
         rules.adopt_counters(&current);
         let digest = rules.digest().to_owned();
         *current = Arc::new(rules);
         Ok(digest)
     }
+
+    /// [`LiveRules::reload`] on a blocking thread, so that reading and compiling a large file
+    /// never holds up the requests (and `/healthz`) the runtime is answering meanwhile.
+    pub async fn reload_off_runtime(&self, config: &Config) -> Result<String, RulesError> {
+        let live = self.clone();
+        let config = config.clone();
+        match tokio::task::spawn_blocking(move || live.reload(&config)).await {
+            Ok(result) => result,
+            Err(err) => Err(RulesError {
+                file: self
+                    .file()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+                rule: None,
+                field: None,
+                detail: format!("the reload stopped: {err}"),
+            }),
+        }
+    }
 }
 
-fn build(file: Option<&Path>, default: Option<&str>, config: &Config) -> Result<Rules, RulesError> {
+fn build(
+    file: Option<&Path>,
+    default: Option<&str>,
+    config: &Config,
+    limits: &RulesLimits,
+) -> Result<Rules, RulesError> {
     let mut rules = match file {
-        Some(path) => Rules::from_file(path)?,
+        Some(path) => Rules::load(path, limits)?,
         None => Rules::empty(),
     };
     if let Some(spec) = default {

@@ -10,8 +10,14 @@ pub(crate) enum PathMatch {
     /// `prefix = "/api/"`: every path starting so.
     Prefix(String),
     /// `path = "/api/orders/{id}"`, `"/files/*.json"`, `"/api/**"`: a glob where `*` and `{param}`
-    /// stand for one segment's characters and `**` for any number of segments.
-    Glob(GlobMatcher),
+    /// stand for one segment's characters and `**` for any number of segments. `literal` is the
+    /// pattern up to its first special character: every path it matches starts so.
+    Glob {
+        /// The compiled glob.
+        matcher: GlobMatcher,
+        /// The pattern's literal start, e.g. `/api/orders/` for `/api/orders/{id}`.
+        literal: String,
+    },
 }
 
 impl PathMatch {
@@ -47,7 +53,13 @@ impl PathMatch {
             .literal_separator(true)
             .build()
             .map_err(|err| format!("{pattern:?} is not a valid pattern: {}", err.kind()))?;
-        Ok(PathMatch::Glob(compiled.compile_matcher()))
+        let literal_end = pattern
+            .find(['*', '?', '[', '{', '\\'])
+            .unwrap_or(pattern.len());
+        Ok(PathMatch::Glob {
+            matcher: compiled.compile_matcher(),
+            literal: pattern[..literal_end].to_owned(),
+        })
     }
 
     /// `prefix = PREFIX`.
@@ -63,7 +75,16 @@ impl PathMatch {
         match self {
             PathMatch::Exact(exact) => path == exact,
             PathMatch::Prefix(prefix) => path.starts_with(prefix.as_str()),
-            PathMatch::Glob(glob) => glob.is_match(path),
+            PathMatch::Glob { matcher, .. } => matcher.is_match(path),
+        }
+    }
+
+    /// What every matching path starts with (or, for an exact path, is): how the rule index
+    /// files the rule.
+    pub(crate) fn literal(&self) -> &str {
+        match self {
+            PathMatch::Exact(text) | PathMatch::Prefix(text) => text,
+            PathMatch::Glob { literal, .. } => literal,
         }
     }
 }
