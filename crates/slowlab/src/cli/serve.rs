@@ -91,7 +91,8 @@ pub struct ServeArgs {
     /// Example: --h2-max-streams 100000.
     #[arg(long, default_value_t = H2_MAX_STREAMS.default, value_parser = within(&H2_MAX_STREAMS), value_name = "N")]
     pub h2_max_streams: u32,
-    /// Largest body that bytes=N may ask for (0 to 1099511627776 bytes, 1 TiB).
+    /// Largest body that bytes=N may ask for, and that a rule's body, json or body_file may
+    /// hold (0 to 1099511627776 bytes, 1 TiB).
     /// Example: --max-body-bytes 104857600.
     #[arg(long, default_value_t = MAX_BODY_BYTES.default, value_parser = within(&MAX_BODY_BYTES), value_name = "BYTES")]
     pub max_body_bytes: u64,
