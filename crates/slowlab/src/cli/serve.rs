@@ -264,7 +264,7 @@ mod tests {
     fn help_states_every_range() {
         let command = Cli::command();
         let serve = command.find_subcommand("serve").unwrap();
-        let ranges: [(&str, String, String); 13] = [
+        let ranges: [(&str, String, String); 15] = [
             ("max-delay", range(&MAX_DELAY), MAX_DELAY.example.into()),
             (
                 "max-connections",
@@ -321,6 +321,12 @@ mod tests {
                 "max-in-flight",
                 range(&MAX_IN_FLIGHT),
                 MAX_IN_FLIGHT.example.into(),
+            ),
+            ("max-rules", range(&MAX_RULES), MAX_RULES.example.into()),
+            (
+                "max-rules-file-bytes",
+                range(&MAX_RULES_FILE_BYTES),
+                MAX_RULES_FILE_BYTES.example.into(),
             ),
         ];
         for (flag, range, example) in ranges {
