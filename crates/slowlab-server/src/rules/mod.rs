@@ -47,7 +47,7 @@ use crate::options::{plan, plan_drawing};
 use crate::request_log::RequestInfo;
 use crate::routes::{AppState, RouteCall, serve};
 
-use file::{Methods, RuleSpec, RulesFile};
+use file::{Methods, RuleSpec};
 use index::RuleIndex;
 pub use limits::{MAX_NAME_BYTES, RulesLimits};
 use pattern::PathMatch;
@@ -271,61 +271,51 @@ impl Rules {
         base: &Path,
         limits: &RulesLimits,
     ) -> Result<Rules, RulesError> {
-        let parsed: RulesFile = toml::from_str(text).map_err(|err| RulesError {
+        let toml_error = |err: toml::de::Error| RulesError {
             file: file.to_owned(),
             rule: None,
             field: None,
             detail: err.to_string().trim_end().replace('\n', "\n  "),
-        })?;
-        if parsed.rule.len() > limits.max_rules {
-            return Err(RulesError {
-                file: file.to_owned(),
-                rule: None,
-                field: None,
-                detail: format!(
-                    "{} rules, over --max-rules {}; merge rules (a prefix or a pattern covers many paths) or raise --max-rules",
-                    parsed.rule.len(),
-                    limits.max_rules
-                ),
-            });
-        }
-        let mut names: HashSet<String> = HashSet::with_capacity(parsed.rule.len());
-        let mut rules = Vec::with_capacity(parsed.rule.len());
-        for (index, spec) in parsed.rule.iter().enumerate() {
-            let label = match &spec.name {
-                // A name too long to be one is not repeated whole in the message.
-                Some(name) if name.len() > MAX_NAME_BYTES => format!("rule {}", index + 1),
-                Some(name) => format!("rule {} ({name:?})", index + 1),
-                None => format!("rule {}", index + 1),
+        };
+        let document = toml::Deserializer::parse(text).map_err(toml_error)?;
+        // Each rule is compiled as soon as it is read: the specs are never all held at once,
+        // and a file over --max-rules stops at the first rule too many.
+        let mut names: HashSet<String> = HashSet::new();
+        let mut rules: Vec<Arc<Rule>> = Vec::new();
+        let mut refused: Option<RulesError> = None;
+        let mut on_rule = |spec: RuleSpec| -> Result<(), ()> {
+            let index = rules.len();
+            let result = if index >= limits.max_rules {
+                Err(RulesError {
+                    file: file.to_owned(),
+                    rule: None,
+                    field: None,
+                    detail: format!(
+                        "more than {0} rules, over --max-rules {0}; merge rules (a prefix or a pattern covers many paths) or raise --max-rules",
+                        limits.max_rules
+                    ),
+                })
+            } else {
+                compile_listed(&spec, index, file, base, limits, &mut names)
             };
-            let error = |field: &str, detail: String| RulesError {
-                file: file.to_owned(),
-                rule: Some(label.clone()),
-                field: Some(field.to_owned()),
-                detail,
-            };
-            if let Some(name) = &spec.name {
-                limits::check_name(name).map_err(|detail| error("name", detail))?;
+            match result {
+                Ok(rule) => {
+                    rules.push(Arc::new(rule));
+                    Ok(())
+                }
+                Err(err) => {
+                    refused = Some(err);
+                    Err(())
+                }
             }
-            let name = spec
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("rule-{}", index + 1));
-            if !names.insert(name.clone()) {
-                return Err(error(
-                    "name",
-                    format!("{name:?} names an earlier rule too; give each rule its own name"),
-                ));
-            }
-            if name == "default" {
-                return Err(error(
-                    "name",
-                    "\"default\" is the [default] rule's name; choose another".to_owned(),
-                ));
-            }
-            rules.push(Arc::new(compile(spec, name, base, limits, &error)?));
-        }
-        let default = match &parsed.default {
+        };
+        let read = file::read_streaming(document, &mut on_rule);
+        let default_spec = match read {
+            Ok(default) => default,
+            Err(err) => return Err(refused.unwrap_or_else(|| toml_error(err))),
+        };
+        rules.shrink_to_fit();
+        let default = match &default_spec {
             None => None,
             Some(spec) => {
                 let error = |field: &str, detail: String| RulesError {
@@ -558,6 +548,50 @@ fn digest(parts: &[&[u8]]) -> String {
         hasher.update(part);
     }
     format!("sha256:{:x}", hasher.finalize())
+}
+
+/// Compiles the rule at `index` (0-based) of the file's list: its name checked (label-safe, not
+/// `default`, not taken by an earlier rule in `names`), then the rule itself.
+fn compile_listed(
+    spec: &RuleSpec,
+    index: usize,
+    file: &str,
+    base: &Path,
+    limits: &RulesLimits,
+    names: &mut HashSet<String>,
+) -> Result<Rule, RulesError> {
+    let label = match &spec.name {
+        // A name too long to be one is not repeated whole in the message.
+        Some(name) if name.len() > MAX_NAME_BYTES => format!("rule {}", index + 1),
+        Some(name) => format!("rule {} ({name:?})", index + 1),
+        None => format!("rule {}", index + 1),
+    };
+    let error = |field: &str, detail: String| RulesError {
+        file: file.to_owned(),
+        rule: Some(label.clone()),
+        field: Some(field.to_owned()),
+        detail,
+    };
+    if let Some(name) = &spec.name {
+        limits::check_name(name).map_err(|detail| error("name", detail))?;
+    }
+    let name = spec
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("rule-{}", index + 1));
+    if name == "default" {
+        return Err(error(
+            "name",
+            "\"default\" is the [default] rule's name; choose another".to_owned(),
+        ));
+    }
+    if !names.insert(name.clone()) {
+        return Err(error(
+            "name",
+            format!("{name:?} names an earlier rule too; give each rule its own name"),
+        ));
+    }
+    compile(spec, name, base, limits, &error)
 }
 
 /// Compiles one rule; `error(field, detail)` says where a problem is.
