@@ -146,7 +146,10 @@ fn too_many_rules_or_too_large_a_file_is_refused_with_the_flag() {
         ..limits()
     };
     let err = load(&dir, three, &two_at_most).unwrap_err();
-    assert!(err.detail.contains("more than 2 rules, over --max-rules 2"), "{err}");
+    assert!(
+        err.detail.contains("more than 2 rules, over --max-rules 2"),
+        "{err}"
+    );
     assert!(load(&dir, three, &limits()).is_ok());
 
     let tiny = RulesLimits {
@@ -331,4 +334,37 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_large_file_read_in_pieces_means_what_it_says_whole() {
+    // Past a piece's worth of rules, with `[[rule]]` lines inside a multi-line string, a
+    // subtable after its rule, and the default at the end.
+    let mut text = String::from("# preamble\n");
+    for i in 0..600 {
+        text.push_str(&format!("[[rule]]\nname = \"r{i}\"\npath = \"/p/{i}\"\n"));
+        if i == 300 {
+            text.push_str("body = \"\"\"\n[[rule]]\npath = \"/not-a-rule\"\n\"\"\"\n");
+        }
+        if i == 511 {
+            text.push_str("[rule.headers]\nx-piece = \"edge\"\n");
+        }
+    }
+    text.push_str("[default]\ndelay = 0\n");
+    let rules = Rules::parse(&text, "pieces.toml", Path::new(".")).unwrap();
+    assert_eq!(rules.len(), 600);
+    assert!(rules.has_default());
+    let headers = HeaderMap::new();
+    assert_eq!(
+        rules.route(&Method::GET, "/p/599", None, &headers),
+        slowlab_server::rules::Route::Rule(599)
+    );
+    // The `[[rule]]` inside the string is a body, not a rule.
+    assert!(!matches!(
+        rules.route(&Method::GET, "/not-a-rule", None, &headers),
+        slowlab_server::rules::Route::Rule(_)
+    ));
+    // Two [default] tables, far apart, are still one too many.
+    let twice = format!("[default]\ndelay = 0\n{text}");
+    assert!(Rules::parse(&twice, "pieces.toml", Path::new(".")).is_err());
 }

@@ -116,7 +116,10 @@ fn rules_caps_are_flags_and_name_the_fix() {
         assert_eq!(output.status.code(), Some(2), "{extra:?}: {err}");
         assert!(err.contains(says), "{extra:?}: {err}");
     };
-    refused(&["--max-rules", "1"], "more than 1 rules, over --max-rules 1");
+    refused(
+        &["--max-rules", "1"],
+        "more than 1 rules, over --max-rules 1",
+    );
     refused(
         &["--max-rules-file-bytes", "10"],
         "over --max-rules-file-bytes 10",

@@ -277,42 +277,20 @@ impl Rules {
             field: None,
             detail: err.to_string().trim_end().replace('\n', "\n  "),
         };
-        let document = toml::Deserializer::parse(text).map_err(toml_error)?;
-        // Each rule is compiled as soon as it is read: the specs are never all held at once,
-        // and a file over --max-rules stops at the first rule too many.
-        let mut names: HashSet<String> = HashSet::new();
-        let mut rules: Vec<Arc<Rule>> = Vec::new();
-        let mut refused: Option<RulesError> = None;
-        let mut on_rule = |spec: RuleSpec| -> Result<(), ()> {
-            let index = rules.len();
-            let result = if index >= limits.max_rules {
-                Err(RulesError {
-                    file: file.to_owned(),
-                    rule: None,
-                    field: None,
-                    detail: format!(
-                        "more than {0} rules, over --max-rules {0}; merge rules (a prefix or a pattern covers many paths) or raise --max-rules",
-                        limits.max_rules
-                    ),
-                })
-            } else {
-                compile_listed(&spec, index, file, base, limits, &mut names)
-            };
-            match result {
-                Ok(rule) => {
-                    rules.push(Arc::new(rule));
-                    Ok(())
-                }
-                Err(err) => {
-                    refused = Some(err);
-                    Err(())
-                }
+        // Read in pieces of a few hundred rules, so the TOML tree of the whole file is never
+        // held at once; a piece that does not parse alone (a `[[rule]]` line inside a multi-line
+        // string) sends the whole file through the parser, which also gives its errors' lines.
+        let read = match read_rules(pieces(text), file, base, limits) {
+            Err(Unread::Toml(_) | Unread::TwoDefaults) => {
+                read_rules(std::iter::once(text), file, base, limits)
             }
+            other => other,
         };
-        let read = file::read_streaming(document, &mut on_rule);
-        let default_spec = match read {
-            Ok(default) => default,
-            Err(err) => return Err(refused.unwrap_or_else(|| toml_error(err))),
+        let (mut rules, default_spec) = match read {
+            Ok(read) => read,
+            Err(Unread::Refused(err)) => return Err(err),
+            Err(Unread::Toml(err)) => return Err(toml_error(err)),
+            Err(Unread::TwoDefaults) => unreachable!("one piece holds one [default] at most"),
         };
         rules.shrink_to_fit();
         let default = match &default_spec {
@@ -548,6 +526,103 @@ fn digest(parts: &[&[u8]]) -> String {
         hasher.update(part);
     }
     format!("sha256:{:x}", hasher.finalize())
+}
+
+/// Why a rules file was not read.
+enum Unread {
+    /// A rule was refused: the error says which and why.
+    Refused(RulesError),
+    /// The TOML does not parse or does not fit the schema.
+    Toml(toml::de::Error),
+    /// Two pieces each had a `[default]` (read whole, the parser says where).
+    TwoDefaults,
+}
+
+/// Rules at most in one piece of a file read in pieces.
+const RULES_PER_PIECE: usize = 256;
+
+/// `text` cut before every [`RULES_PER_PIECE`]th line that is `[[rule]]` alone (and a comment).
+fn pieces(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut headers = 0;
+        let mut offset = 0;
+        for line in rest.split_inclusive('\n') {
+            let trimmed = line.trim();
+            let header = trimmed
+                .strip_prefix("[[rule]]")
+                .is_some_and(|after| after.is_empty() || after.trim_start().starts_with('#'));
+            if header {
+                if headers == RULES_PER_PIECE || (headers == 0 && offset > 0) {
+                    break;
+                }
+                headers += 1;
+            }
+            offset += line.len();
+        }
+        let (piece, after) = rest.split_at(offset);
+        rest = after;
+        Some(piece)
+    })
+}
+
+/// Reads and compiles the rules of `pieces`, in order, and the `[default]`'s spec.
+fn read_rules<'a>(
+    pieces: impl Iterator<Item = &'a str>,
+    file: &str,
+    base: &Path,
+    limits: &RulesLimits,
+) -> Result<(Vec<Arc<Rule>>, Option<RuleSpec>), Unread> {
+    // Each rule is compiled as soon as it is read: the specs are never all held at once, and a
+    // file over --max-rules stops at the first rule too many.
+    let mut names: HashSet<String> = HashSet::new();
+    let mut rules: Vec<Arc<Rule>> = Vec::new();
+    let mut refused: Option<RulesError> = None;
+    let mut default = None;
+    for piece in pieces {
+        let mut on_rule = |spec: RuleSpec| -> Result<(), ()> {
+            let index = rules.len();
+            let result = if index >= limits.max_rules {
+                Err(RulesError {
+                    file: file.to_owned(),
+                    rule: None,
+                    field: None,
+                    detail: format!(
+                        "more than {0} rules, over --max-rules {0}; merge rules (a prefix or a pattern covers many paths) or raise --max-rules",
+                        limits.max_rules
+                    ),
+                })
+            } else {
+                compile_listed(&spec, index, file, base, limits, &mut names)
+            };
+            match result {
+                Ok(rule) => {
+                    rules.push(Arc::new(rule));
+                    Ok(())
+                }
+                Err(err) => {
+                    refused = Some(err);
+                    Err(())
+                }
+            }
+        };
+        let document = toml::Deserializer::parse(piece).map_err(Unread::Toml)?;
+        match file::read_streaming(document, &mut on_rule) {
+            Ok(None) => {}
+            Ok(Some(_)) if default.is_some() => return Err(Unread::TwoDefaults),
+            Ok(Some(spec)) => default = Some(spec),
+            Err(err) => {
+                return Err(match refused.take() {
+                    Some(refused) => Unread::Refused(refused),
+                    None => Unread::Toml(err),
+                });
+            }
+        }
+    }
+    Ok((rules, default))
 }
 
 /// Compiles the rule at `index` (0-based) of the file's list: its name checked (label-safe, not
