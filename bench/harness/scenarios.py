@@ -1221,3 +1221,8 @@ def open_loop_memory(ctx, sc):
 
 ALL = {"1": scenario_1, "1c": scenario_1c, "2": scenario_2, "3": scenario_3, "4": scenario_4,
        "5": scenario_5, "6": scenario_6, "7": scenario_7}
+
+# Scenarios in modules of their own; imported last, since they use the helpers above.
+from .proxy_bench import scenario_9  # noqa: E402
+
+ALL["9"] = scenario_9

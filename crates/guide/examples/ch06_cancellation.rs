@@ -33,17 +33,20 @@ async fn main() -> reqwest::Result<()> {
     let server = SlowServer::start();
     let client = reqwest::Client::new();
 
+    // The waits, scaled like every delay: `{:?}` prints a Duration as `4s` or `200ms`.
+    let (long, short) = (scaled(4.0), scaled(1.0));
+
     // A timeout: the request future is dropped when the deadline passes, connection and all.
     let request = client.get(server.delay_url(4.0)).send();
-    match tokio::time::timeout(scaled(1.0), request).await {
+    match tokio::time::timeout(short, request).await {
         Ok(answer) => println!("timeout: answered first: {}", answer?.status()),
-        Err(_) => println!("timeout: gave up on the 4 s request after 1 s"),
+        Err(_) => println!("timeout: gave up on the {long:?} request after {short:?}"),
     }
 
     // select!: whichever answers first wins; the other request is dropped mid-wait.
     tokio::select! {
-        _ = client.get(server.delay_url(1.0)).send() => println!("select: the 1 s request won"),
-        _ = client.get(server.delay_url(4.0)).send() => println!("select: the 4 s request won"),
+        _ = client.get(server.delay_url(1.0)).send() => println!("select: the {short:?} request won"),
+        _ = client.get(server.delay_url(4.0)).send() => println!("select: the {long:?} request won"),
     }
 
     // The server saw both clients leave and stopped waiting for them: its /metrics counts the

@@ -24,14 +24,19 @@ async fn get(client: &reqwest::Client, url: String) -> reqwest::Result<()> {
     Ok(())
 }
 
-/// The best K slots can do with requests started in order, each in the first slot to free up.
-fn greedy_ideal(delays: &[Duration], slots: usize) -> Duration {
+/// The best K slots can do with requests started in order, each in the first slot to free up:
+/// which requests each slot runs (by index), and when the busiest slot finishes.
+fn greedy_packing(delays: &[Duration], slots: usize) -> (Vec<Vec<usize>>, Duration) {
     let mut free_at = vec![Duration::ZERO; slots];
-    for delay in delays {
-        let earliest = free_at.iter_mut().min().expect("at least one slot");
-        *earliest += *delay;
+    let mut packing = vec![Vec::new(); slots];
+    for (request, delay) in delays.iter().enumerate() {
+        let (slot, _) = (free_at.iter().enumerate())
+            .min_by_key(|(_, free)| **free)
+            .expect("at least one slot");
+        free_at[slot] += *delay;
+        packing[slot].push(request);
     }
-    free_at.into_iter().max().unwrap_or_default()
+    (packing, free_at.into_iter().max().unwrap_or_default())
 }
 
 fn report(mode: &str, wall: Duration, ideal: Duration) {
@@ -85,8 +90,16 @@ async fn main() -> reqwest::Result<()> {
     while let Some(done) = tasks.join_next().await {
         done.expect("no panic")?;
     }
-    let ideal = greedy_ideal(&delays, SLOTS);
+    let (packing, ideal) = greedy_packing(&delays, SLOTS);
     report("Semaphore(3)", start.elapsed(), ideal);
+    for (slot, requests) in packing.iter().enumerate() {
+        let busy: Duration = requests.iter().map(|&request| delays[request]).sum();
+        println!(
+            "  slot {} runs requests {requests:?}, busy {:.3} s",
+            slot + 1,
+            busy.as_secs_f64()
+        );
+    }
 
     // The same bound as a stream: no task per request, at most three futures polled at once.
     let start = Instant::now();

@@ -23,11 +23,13 @@ fn hash_block(block: u64, rounds: u64) -> u64 {
     value
 }
 
-fn timed<T>(label: &str, run: impl FnOnce() -> T) -> T {
+/// Runs `run`, prints how long it took, and returns its output and the seconds.
+fn timed<T>(label: &str, run: impl FnOnce() -> T) -> (T, f64) {
     let start = Instant::now();
     let output = run();
-    println!("{label:<40} {:>7.3} s", start.elapsed().as_secs_f64());
-    output
+    let seconds = start.elapsed().as_secs_f64();
+    println!("{label:<40} {seconds:>7.3} s");
+    (output, seconds)
 }
 
 /// Runs `work` on a current-thread runtime beside a ticker that wants to wake every millisecond,
@@ -60,24 +62,26 @@ fn worst_lateness<F: Future>(work: impl FnOnce() -> F) -> Duration {
 }
 
 fn main() {
-    let rounds = (5_000_000.0 * scale()) as u64;
+    // About a second of hashing on one core (release build): long enough that a second core's
+    // share shows above the noise of starting threads.
+    let rounds = (20_000_000.0 * scale()) as u64;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("hashing {BLOCKS} blocks of {rounds} rounds each, {cores} cores");
 
-    let plain: Vec<u64> = timed("plain loop, one thread", || {
+    let (plain, plain_secs): (Vec<u64>, _) = timed("plain loop, one thread", || {
         (0..BLOCKS).map(|block| hash_block(block, rounds)).collect()
     });
 
     let one_thread = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let joined = timed("async tasks joined on one thread", || {
+    let (joined, _) = timed("async tasks joined on one thread", || {
         let tasks = (0..BLOCKS).map(|block| async move { hash_block(block, rounds) });
         one_thread.block_on(futures::future::join_all(tasks))
     });
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let blocking = timed("spawn_blocking, one call per block", || {
+    let (blocking, blocking_secs) = timed("spawn_blocking, one call per block", || {
         runtime.block_on(async {
             let calls: Vec<_> = (0..BLOCKS)
                 .map(|block| tokio::task::spawn_blocking(move || hash_block(block, rounds)))
@@ -90,7 +94,7 @@ fn main() {
         })
     });
 
-    let parallel: Vec<u64> = timed("rayon par_iter", || {
+    let (parallel, rayon_secs): (Vec<u64>, _) = timed("rayon par_iter", || {
         (0..BLOCKS)
             .into_par_iter()
             .map(|block| hash_block(block, rounds))
@@ -98,13 +102,18 @@ fn main() {
     });
     let same = plain == joined && plain == blocking && plain == parallel;
     println!("all four computed the same digests: {same}");
+    println!(
+        "speedup over the plain loop: spawn_blocking {:.2}x, rayon {:.2}x",
+        plain_secs / blocking_secs,
+        plain_secs / rayon_secs
+    );
 
     // A blocking call hidden in async code stalls everything else on its thread.
     let start = Instant::now();
-    let on_loop = worst_lateness(|| async { hash_block(0, rounds * 2) });
+    let on_loop = worst_lateness(|| async { hash_block(0, rounds / 2) });
     let took = start.elapsed();
     let off_loop = worst_lateness(|| async {
-        tokio::task::spawn_blocking(move || hash_block(0, rounds * 2))
+        tokio::task::spawn_blocking(move || hash_block(0, rounds / 2))
             .await
             .unwrap()
     });

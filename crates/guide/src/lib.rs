@@ -41,6 +41,8 @@
 //! }
 //! ```
 
+pub mod hits_next;
+
 use std::thread;
 use std::time::Duration;
 

@@ -19,6 +19,7 @@ use common::{TEST_SCALE, check_success, example, one_at_a_time};
 
 const FILE_MARK: &str = "<!-- file: ";
 const NOT_RUN_MARK: &str = "<!-- not run: ";
+const PYTHON_MARK: &str = "<!-- python: ";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -219,6 +220,116 @@ fn the_readme_links_the_guide_and_the_index_links_every_chapter() {
             );
         }
     }
+}
+
+/// Python is not copied whole into a chapter (a file has imports and scaffolding the article's
+/// snippet leaves out), so each block must be an unbroken part of the file its mark names.
+#[test]
+fn every_python_block_is_part_of_its_file_and_every_file_is_shown() {
+    let root = repo_root();
+    let mut shown = Vec::new();
+    for page in guide_pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for block in blocks(&text) {
+            if block.language != "python" {
+                continue;
+            }
+            let at = format!("{}:{}", page.display(), block.line);
+            let path = block
+                .mark
+                .strip_prefix(PYTHON_MARK)
+                .and_then(|rest| rest.strip_suffix(" -->"))
+                .unwrap_or_else(|| panic!("{at}: mark the block `{PYTHON_MARK}PATH -->`"));
+            let file = std::fs::read_to_string(root.join(path))
+                .unwrap_or_else(|err| panic!("{at}: {path}: {err}"));
+            assert!(
+                file.contains(&text[block.body.clone()]),
+                "{at}: the block is not a part of {path}, line for line"
+            );
+            shown.push(path.to_owned());
+        }
+    }
+    for entry in std::fs::read_dir(root.join("crates/guide/python")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".py") {
+            let path = format!("crates/guide/python/{name}");
+            let linked = format!("(../../{path})");
+            let mentioned = guide_pages()
+                .iter()
+                .any(|page| std::fs::read_to_string(page).unwrap().contains(&linked));
+            assert!(
+                shown.contains(&path) || mentioned,
+                "{path} is neither shown nor linked in any chapter"
+            );
+        }
+    }
+}
+
+/// The measured chapters cite `docs/guide/results/chNN.json`, written by `crates/guide/measure`:
+/// a chapter shows its first run's output verbatim, and the wall times of any further runs (in a
+/// table).
+#[test]
+fn measured_output_in_the_chapters_is_from_the_results_files() {
+    let root = repo_root();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("docs/guide/results")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let results: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let chapter = results["chapter"].as_u64().expect("a chapter number");
+        let prefix = format!("{chapter:02}-");
+        let page = guide_pages()
+            .into_iter()
+            .find(|page| {
+                page.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with(&prefix)
+            })
+            .unwrap_or_else(|| panic!("{}: no chapter {chapter}", path.display()));
+        let shown = std::fs::read_to_string(&page).unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            shown.contains(&format!("results/{name}")),
+            "{} does not cite {name}",
+            page.display()
+        );
+        let runs = results["runs"].as_array().expect("runs");
+        for (number, run) in runs.iter().enumerate() {
+            let machine = &run["machine_before"];
+            assert!(
+                machine["load_average"].is_array() && machine["cores_usable"].is_u64(),
+                "{name}: run {number} does not record the load and the cores"
+            );
+            let stdout = run["stdout"].as_str().unwrap();
+            if number == 0 {
+                assert!(
+                    shown.contains(stdout),
+                    "{} does not show the output of {name}'s first run verbatim",
+                    page.display()
+                );
+                continue;
+            }
+            for line in stdout.lines() {
+                // The race's table rows: `MODE  WALL s  IDEAL s (...)  EFFICIENCY  OK`.
+                let words: Vec<&str> = line.split_whitespace().collect();
+                if matches!(words.as_slice(), ["sequential" | "async", _, "s", ..]) {
+                    let wall = words[1];
+                    assert!(
+                        shown.contains(&format!("{wall} s")),
+                        "{} does not show {name}'s run {number}: {line}",
+                        page.display()
+                    );
+                }
+            }
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 4,
+        "chapters 1, 4, 7 and 8 each have a results file"
+    );
 }
 
 #[test]

@@ -223,6 +223,10 @@ fn ch04_slowlab_race_against_each_handler() {
         ("spawn-blocking", false),
     ] {
         let server = ServerProcess::start(handler);
+        let svg = std::env::temp_dir().join(format!(
+            "slowlab-guide-ch04-{handler}-{}.svg",
+            std::process::id()
+        ));
         let output = Command::new(&slowlab)
             .args([
                 "race",
@@ -231,10 +235,22 @@ fn ch04_slowlab_race_against_each_handler() {
                 "--modes",
                 "sequential,async",
             ])
-            .args(["--scale", "0.02", "--output", "json"])
+            .args(["--scale", "0.02", "--output", "json", "--svg"])
+            .arg(&svg)
             .output()
             .expect("slowlab runs");
         check_success("slowlab race", &output);
+        // The chapter's picture of this race is what `slowlab race --svg` draws today: the same
+        // elements in the same order, only the times (and so the positions) differ.
+        let drawn = std::fs::read_to_string(&svg).unwrap();
+        let _ = std::fs::remove_file(&svg);
+        let committed = picture(&format!("ch04-handler-{handler}.svg"));
+        assert_eq!(
+            svg_skeleton(&committed),
+            svg_skeleton(&drawn),
+            "docs/guide/images/ch04-handler-{handler}.svg is no longer what `slowlab race --svg` \
+             draws: re-run crates/guide/measure 4"
+        );
         let race: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         let sum = race["sum_of_delays"].as_f64().unwrap();
         let runs = race["runs"].as_array().unwrap();
@@ -256,6 +272,35 @@ fn ch04_slowlab_race_against_each_handler() {
             );
         }
     }
+}
+
+/// A committed picture of the guide, `docs/guide/images/NAME`.
+fn picture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/guide/images")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// An SVG's opening elements and their classes, in order, without the ones whose number follows
+/// the run's length (axis ticks and their labels).
+fn svg_skeleton(svg: &str) -> Vec<String> {
+    svg.split('<')
+        .skip(1)
+        .filter_map(|element| {
+            let name: String = element
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+                .collect();
+            let class = element
+                .split_once("class=\"")
+                .map(|(_, rest)| rest.split('"').next().unwrap_or_default())
+                .unwrap_or_default();
+            let tag = format!("{name}.{class}");
+            let counted = !name.starts_with('/') && !matches!(class, "tick" | "small");
+            counted.then_some(tag)
+        })
+        .collect()
 }
 
 /// The JSON answers an example printed, in the order printed, as their `time_elapsed`.
@@ -323,11 +368,21 @@ fn ch05_sync_client_prints_answers_in_request_order_and_takes_the_sum() {
 #[test]
 fn ch06_timeout_and_select_cancel_and_the_server_stops_waiting() {
     let out = run_example("ch06_cancellation", &[]);
+    // The figures printed are the scaled waits, not the article's seconds.
+    let (long, short) = (
+        Duration::from_secs_f64(4.0 * scale()),
+        Duration::from_secs_f64(scale()),
+    );
     assert!(
-        out.contains("timeout: gave up on the 4 s request after 1 s\n"),
+        out.contains(&format!(
+            "timeout: gave up on the {long:?} request after {short:?}\n"
+        )),
         "{out}"
     );
-    assert!(out.contains("select: the 1 s request won\n"), "{out}");
+    assert!(
+        out.contains(&format!("select: the {short:?} request won\n")),
+        "{out}"
+    );
     // The timed-out request and the select's loser: both cancelled on the server, none waiting.
     let cancelled = number_after(&out, "outcome=\"cancelled\"} ");
     assert!(cancelled >= 2.0, "{out}");
@@ -367,6 +422,117 @@ fn ch07_walls_meet_their_ideals_and_bounded_runs_take_longer() {
             "answers arrived in the order [0.0, 2.0, 2.0, 4.0, 4.0, 5.0, 5.0, 6.0, 7.0, 9.0]"
         ),
         "{out}"
+    );
+    // The packing the example printed is the chapter's: 14, 15 and 15 s of delays per slot.
+    let packing = slot_requests(&out);
+    let busy: Vec<f64> = packing
+        .iter()
+        .map(|requests| requests.iter().map(|&r| ARTICLE[r]).sum())
+        .collect();
+    assert_eq!(busy, [14.0, 15.0, 15.0], "{out}");
+    check_picture("ch07-three-slots.svg", &gantt_svg(&packing, &ARTICLE));
+}
+
+/// The requests of each `  slot N runs requests [..]` line, in slot order.
+fn slot_requests(out: &str) -> Vec<Vec<usize>> {
+    out.lines()
+        .filter_map(|line| line.trim_start().strip_prefix("slot "))
+        .map(|rest| {
+            let list = rest.split_once('[').unwrap().1.split_once(']').unwrap().0;
+            list.split(", ").map(|n| n.parse().unwrap()).collect()
+        })
+        .collect()
+}
+
+/// Chapter 7's picture: each slot a row, each request a bar from when its slot freed up, in the
+/// article's seconds (so the picture does not depend on the scale the test ran at).
+fn gantt_svg(packing: &[Vec<usize>], delays: &[f64]) -> String {
+    const LEFT: f64 = 70.0;
+    const PER_SECOND: f64 = 36.0;
+    const ROW: f64 = 40.0;
+    let end = packing
+        .iter()
+        .map(|requests| requests.iter().map(|&r| delays[r]).sum::<f64>())
+        .fold(0.0, f64::max);
+    let width = LEFT + end * PER_SECOND + 30.0;
+    let height = 30.0 + ROW * packing.len() as f64 + 40.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <title>The article's ten requests on three slots: each starts, in order, in the first \
+         slot to free up; the ideal is when the busiest slot ends ({end} s)</title>\n\
+         <rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n"
+    );
+    let bottom = 30.0 + ROW * packing.len() as f64;
+    for second in 0..=end as usize {
+        let x = LEFT + second as f64 * PER_SECOND;
+        svg += &format!(
+            "<line x1=\"{x}\" y1=\"20\" x2=\"{x}\" y2=\"{bottom}\" stroke=\"#ddd\"/>\n\
+             <text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{second}</text>\n",
+            bottom + 16.0
+        );
+    }
+    let ideal_x = LEFT + end * PER_SECOND;
+    svg += &format!(
+        "<line x1=\"{ideal_x}\" y1=\"12\" x2=\"{ideal_x}\" y2=\"{bottom}\" stroke=\"black\" \
+         stroke-dasharray=\"4 3\"/>\n<text x=\"{ideal_x}\" y=\"10\" text-anchor=\"end\">ideal \
+         {end} s</text>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">seconds (the \
+         article's delays)</text>\n",
+        LEFT + end * PER_SECOND / 2.0,
+        bottom + 34.0
+    );
+    for (slot, requests) in packing.iter().enumerate() {
+        let y = 30.0 + ROW * slot as f64;
+        svg += &format!(
+            "<text x=\"8\" y=\"{}\">slot {}</text>\n",
+            y + ROW / 2.0,
+            slot + 1
+        );
+        let mut start = 0.0;
+        for &request in requests {
+            let (x, w) = (LEFT + start * PER_SECOND, delays[request] * PER_SECOND);
+            let label = format!("#{} ({} s)", request + 1, delays[request]);
+            svg += &format!(
+                "<rect x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#8ecae6\" \
+                 stroke=\"#023047\"><title>request {label}</title></rect>\n\
+                 <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{label}</text>\n",
+                y + 6.0,
+                w.max(2.0),
+                ROW - 12.0,
+                x + w / 2.0,
+                // A bar of no width is labelled above its row, clear of its neighbours' labels.
+                if w == 0.0 {
+                    y + 4.0
+                } else {
+                    y + ROW / 2.0 + 4.0
+                }
+            );
+            start += delays[request];
+        }
+    }
+    svg + "</svg>\n"
+}
+
+/// A picture in `docs/guide/images/` must be what the test drew from the example's output;
+/// `SLOWLAB_GUIDE_BLESS=1` writes it.
+fn check_picture(name: &str, drawn: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/guide/images")
+        .join(name);
+    if std::env::var("SLOWLAB_GUIDE_BLESS").is_ok_and(|value| value == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, drawn).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "{}: {err} (bless with SLOWLAB_GUIDE_BLESS=1)",
+            path.display()
+        )
+    });
+    assert!(
+        committed == drawn,
+        "{} differs from what the test draws (bless with SLOWLAB_GUIDE_BLESS=1)",
+        path.display()
     );
 }
 

@@ -127,6 +127,17 @@ pub const HEADER_READ_TIMEOUT: Setting<Delay> = Setting {
     example: "2",
 };
 
+/// `--body-read-timeout`: how long a client may take to send a request body the server reads
+/// (`/anything`), from the request's headers to its last byte. Zero would refuse every body.
+pub const BODY_READ_TIMEOUT: Setting<Delay> = Setting {
+    flag: "--body-read-timeout",
+    default: Delay::from_secs(30),
+    min: Delay::from_millis(1),
+    max: ONE_DAY,
+    unit: "seconds",
+    example: "10",
+};
+
 /// `--idle-timeout`: how long a connection may stay open with nothing in flight and nothing
 /// received (HTTP/1.1 keep-alive and HTTP/2 alike). Zero would close every connection at once.
 pub const IDLE_TIMEOUT: Setting<Delay> = Setting {
@@ -319,6 +330,10 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// How long a client may take to send its request headers (defends against slowloris).
     pub header_read_timeout: Duration,
+    /// How long a request body the server reads (`/anything`'s) may take to arrive in full, from
+    /// the request's headers to its last byte; past it the request gets a 408 `body_timeout`
+    /// (defends against slowloris on the body).
+    pub body_read_timeout: Duration,
     /// Longest request target (path and query) accepted; longer gets a 414.
     pub max_uri_bytes: usize,
     /// Most bytes of header names and values accepted; more gets a 431.
@@ -363,6 +378,7 @@ impl Default for Config {
             max_body_bytes: MAX_BODY_BYTES.default,
             drain_timeout: DRAIN_TIMEOUT.default.as_duration(),
             header_read_timeout: HEADER_READ_TIMEOUT.default.as_duration(),
+            body_read_timeout: BODY_READ_TIMEOUT.default.as_duration(),
             max_uri_bytes: MAX_URI_BYTES.default,
             max_header_bytes: MAX_HEADER_BYTES.default,
             max_headers: MAX_HEADERS.default,
@@ -388,6 +404,7 @@ impl Config {
         MAX_DELAY.check_duration(self.max_delay)?;
         DRAIN_TIMEOUT.check_duration(self.drain_timeout)?;
         HEADER_READ_TIMEOUT.check_duration(self.header_read_timeout)?;
+        BODY_READ_TIMEOUT.check_duration(self.body_read_timeout)?;
         IDLE_TIMEOUT.check_duration(self.idle_timeout)?;
         WRITE_TIMEOUT.check_duration(self.write_timeout)?;
         if let Some(n) = self.max_connections {
@@ -424,6 +441,7 @@ impl Config {
         self.max_delay = seconds(&MAX_DELAY, self.max_delay);
         self.drain_timeout = seconds(&DRAIN_TIMEOUT, self.drain_timeout);
         self.header_read_timeout = seconds(&HEADER_READ_TIMEOUT, self.header_read_timeout);
+        self.body_read_timeout = seconds(&BODY_READ_TIMEOUT, self.body_read_timeout);
         self.idle_timeout = seconds(&IDLE_TIMEOUT, self.idle_timeout);
         self.write_timeout = seconds(&WRITE_TIMEOUT, self.write_timeout);
         self.max_connections = self.max_connections.map(|n| clamp(&MAX_CONNECTIONS, n));

@@ -47,6 +47,16 @@ pub enum DelayError {
     },
 }
 
+/// Whether a path segment (percent-decoded) is meant as a number of seconds: it starts with a
+/// digit (of any script), a sign or a dot. Such a segment gets the delay endpoint's precise 400 when
+/// it is not a valid delay (`/+1`, `/1e3`, `/１`); any other segment (`/abc`) is not a route, a 404.
+pub fn looks_like_number(segment: &str) -> bool {
+    segment
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_numeric() || matches!(c, '+' | '-' | '.'))
+}
+
 impl Delay {
     /// No wait at all.
     pub const ZERO: Delay = Delay { secs: 0, nanos: 0 };

@@ -82,16 +82,19 @@ where
         Err(err) => return err.into_response(),
     };
     let max = state.config.max_body_bytes;
-    let bytes = match Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+    // The whole body within the timeout, not each piece: a body sent a byte at a time would
+    // otherwise hold the request for ever (slowloris on the body). Nothing is answered yet, so
+    // the 408 can still be sent.
+    let limit = state.config.body_read_timeout;
+    let read = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).collect();
+    let bytes = match tokio::time::timeout(limit, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
             return ApiError::RequestBodyTooLarge { max }.into_response();
         }
         // The client went away or broke the body's framing.
-        Err(_) => return ApiError::BodyUnreadable.into_response(),
+        Ok(Err(_)) => return ApiError::BodyUnreadable.into_response(),
+        Err(_) => return ApiError::BodyTimeout { limit }.into_response(),
     };
 
     let mut headers: BTreeMap<&str, Vec<String>> = BTreeMap::new();

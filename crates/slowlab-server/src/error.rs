@@ -110,6 +110,12 @@ pub enum ApiError {
     /// A request body (to `/anything`) that ended before its framing said it would.
     #[error("request body unreadable")]
     BodyUnreadable,
+    /// A request body (to `/anything`) that did not arrive in full within `--body-read-timeout`.
+    #[error("request body too slow")]
+    BodyTimeout {
+        /// The server's `--body-read-timeout`.
+        limit: Duration,
+    },
     /// The request headers are larger than the server accepts.
     #[error("headers too large")]
     HeadersTooLarge {
@@ -158,6 +164,7 @@ impl ApiError {
             ApiError::UriTooLong { .. } => "uri_too_long",
             ApiError::RequestBodyTooLarge { .. } => "body_too_large",
             ApiError::BodyUnreadable => "body_unreadable",
+            ApiError::BodyTimeout { .. } => "body_timeout",
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::BadHost { .. } => "bad_host",
             ApiError::AsteriskTarget { .. } => "bad_request_target",
@@ -182,6 +189,7 @@ impl ApiError {
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::RequestBodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyUnreadable => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::OverCapacity { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -222,7 +230,7 @@ impl ApiError {
                 "bytes={requested} is over this server's cap of {max} bytes; ask for less, or start the server with a larger --max-body-bytes"
             ),
             ApiError::NotFound { path } => format!(
-                "no route for {path:?}: the delay endpoint is GET /{{seconds}} with one path segment, e.g. /7 or /0.25; see / for the others"
+                "no route for {path:?}: the delay endpoint is GET /{{seconds}}, a number of seconds as the one path segment, e.g. /7 or /0.25; see / for the others"
             ),
             ApiError::MethodNotAllowed { method } => format!(
                 "method {method} is not allowed here: use GET or HEAD (a server started with --any-method lets every method wait on /{{seconds}})"
@@ -231,6 +239,10 @@ impl ApiError {
                 "the request body is over this server's cap of {max} bytes; send less, or start the server with a larger --max-body-bytes"
             ),
             ApiError::BodyUnreadable => "the request body ended before its Content-Length or chunked framing said it would; send the whole body".to_owned(),
+            ApiError::BodyTimeout { limit } => format!(
+                "the request body did not arrive in full within {} s; send it faster, or start the server with a longer --body-read-timeout",
+                Delay::from(*limit)
+            ),
             ApiError::UriTooLong { len, max } => {
                 format!("the request URI is {len} bytes; this server accepts at most {max}")
             }

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 ///
 /// hyper has its own, larger limits that answer without a body; these come first so that every
 /// refusal a client is likely to meet explains itself.
-pub(crate) fn check<B>(request: &Request<B>, config: &Config) -> Result<(), ApiError> {
+pub fn check<B>(request: &Request<B>, config: &Config) -> Result<(), ApiError> {
     let uri_len = request
         .uri()
         .path_and_query()
@@ -70,6 +70,6 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
 
 /// Whether an accept error means the process (EMFILE) or the system (ENFILE) is out of file
 /// descriptors.
-pub(crate) fn is_fd_exhaustion(err: &io::Error) -> bool {
+pub fn is_fd_exhaustion(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(23 | 24))
 }

@@ -51,12 +51,21 @@ pub enum CloseReason {
     Idle,
     /// A response write made no progress for `--write-timeout`.
     WriteTimeout,
+    /// HTTP/2: the client sent more than the server takes (streams reset before they were
+    /// served, a header block past its limit, more stream errors than allowed), and was told
+    /// GOAWAY `ENHANCE_YOUR_CALM`.
+    H2Flood,
+    /// HTTP/2: a frame broke the protocol (a flow-control window past 2^31-1, a setting out of
+    /// range, a malformed frame), and the client was told GOAWAY with that error.
+    H2ProtocolError,
 }
 
-const CLOSE_REASONS: [(CloseReason, &str); 3] = [
+const CLOSE_REASONS: [(CloseReason, &str); 5] = [
     (CloseReason::HeaderTimeout, "header_timeout"),
     (CloseReason::Idle, "idle"),
     (CloseReason::WriteTimeout, "write_timeout"),
+    (CloseReason::H2Flood, "h2_flood"),
+    (CloseReason::H2ProtocolError, "h2_protocol_error"),
 ];
 
 impl Outcome {
@@ -159,7 +168,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts one request by status and outcome.
-    pub(crate) fn count(&self, status: u16, outcome: Outcome) {
+    pub fn count(&self, status: u16, outcome: Outcome) {
         let Some(row) = usize::from(status)
             .checked_sub(100)
             .filter(|r| *r < STATUSES)
@@ -337,7 +346,7 @@ impl Collector for Scrape {
         )?)?;
         let mut metric = encoder.encode_descriptor(
             "slowlab_connections_closed",
-            "Connections the server closed on its own, by reason (header_timeout, idle, write_timeout).",
+            "Connections the server closed on its own, by reason (header_timeout, idle, write_timeout, h2_flood, h2_protocol_error).",
             None,
             MetricType::Counter,
         )?;

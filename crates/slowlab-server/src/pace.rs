@@ -25,7 +25,7 @@ const MAX_SLICE: u64 = 256 * 1024;
 
 pin_project_lite::pin_project! {
     /// `inner`'s bytes, released at `bps` bytes per second.
-    pub(crate) struct Paced<B> {
+    pub struct Paced<B> {
         #[pin]
         inner: B,
         bps: u64,
@@ -38,6 +38,12 @@ pin_project_lite::pin_project! {
         // Finished as ok when the last byte is out; counted as cancelled if dropped before.
         record: Option<Record>,
     }
+}
+
+/// `body`'s bytes released at `bps` bytes per second (`bps=`), for a body that is not one of
+/// serve's own answers (a proxied one).
+pub fn paced<B>(body: B, bps: u64) -> Paced<B> {
+    Paced::new(body, bps, None)
 }
 
 impl<B> Paced<B> {

@@ -61,7 +61,7 @@ pub struct RequestLog {
 
 /// What a log line says about the request itself, taken before its head is dropped.
 #[derive(Debug, Clone)]
-pub(crate) struct RequestInfo {
+pub struct RequestInfo {
     log: RequestLog,
     method: Method,
     target: String,
@@ -71,7 +71,7 @@ pub(crate) struct RequestInfo {
 
 impl RequestInfo {
     /// Notes `request` from `peer` for the log, or nothing when the log is off.
-    pub(crate) fn of<B>(
+    pub fn of<B>(
         log: Option<RequestLog>,
         request: &Request<B>,
         peer: Option<SocketAddr>,
@@ -94,7 +94,7 @@ impl RequestInfo {
 
     /// Writes the request's line: the status sent (none when the client left first or a fault
     /// replaced the answer), its outcome, and how long it waited, if it did.
-    pub(crate) fn write(&self, status: Option<u16>, outcome: Outcome, waited: Option<Duration>) {
+    pub fn write(&self, status: Option<u16>, outcome: Outcome, waited: Option<Duration>) {
         let total = self.started.elapsed();
         let line = match self.log.format {
             LogFormat::Text => self.text(status, outcome, waited, total),

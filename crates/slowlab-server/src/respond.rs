@@ -172,7 +172,7 @@ pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration) -> Resp
 }
 
 /// A fault that ends the connection or stream: an empty response marked for the connection layer.
-pub(crate) fn abort(fault: Fault) -> Response {
+pub fn abort(fault: Fault) -> Response {
     let mut response = Response::new(Body::empty());
     response.extensions_mut().insert(Abort(fault));
     response

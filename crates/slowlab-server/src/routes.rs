@@ -28,7 +28,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
 use crate::custom::Custom;
-use crate::delay::{DelayError, excerpt};
+use crate::delay::{excerpt, looks_like_number};
 use crate::error::{ALLOWED_METHODS, ApiError, Refusal};
 use crate::metrics::{self, Outcome};
 use crate::model::Waiter;
@@ -289,7 +289,7 @@ pub(crate) fn build(config: Arc<Config>, stats: Arc<Stats>) -> std::io::Result<R
     let delay_route = if config.any_method {
         any(wait)
     } else {
-        get(wait).fallback(method_not_allowed)
+        get(wait).fallback(delay_method_not_allowed)
     };
     let state = AppState(Arc::new(Shared {
         config,
@@ -336,19 +336,24 @@ async fn wait(State(state): State<AppState>, request: axum::extract::Request) ->
     }
 }
 
-/// Parses the delay endpoint's path segment (percent-decoded) and query into a plan.
+/// Parses the delay endpoint's path segment (percent-decoded) and query into a plan. A segment
+/// that does not look like a number is not this endpoint's: a 404.
 fn parse(state: &AppState, uri: &Uri) -> Result<Plan, ApiError> {
     let raw = uri.path().strip_prefix('/').unwrap_or_default();
+    let not_found = || ApiError::NotFound {
+        path: excerpt(uri.path()),
+    };
     let segment = if raw.contains('%') {
-        percent_decode_str(raw).decode_utf8().map_err(|_| {
-            // Percent-escapes that do not decode to UTF-8 are not a number either.
-            ApiError::Delay(DelayError::NotANumber {
-                excerpt: excerpt(raw),
-            })
-        })?
+        // Percent-escapes that do not decode to UTF-8 are not a number.
+        percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| not_found())?
     } else {
         Cow::Borrowed(raw)
     };
+    if !looks_like_number(&segment) {
+        return Err(not_found());
+    }
     plan_drawing(
         &segment,
         uri.query(),
@@ -542,6 +547,17 @@ const RACE_HTML: &str = include_str!("race.html");
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound {
         path: excerpt(uri.path()),
+    }
+}
+
+/// Another method on a one-segment path: a word is no route whatever the method, a number is the
+/// delay endpoint, which takes GET and HEAD.
+async fn delay_method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    let segment = uri.path().strip_prefix('/').unwrap_or_default();
+    if looks_like_number(&percent_decode_str(segment).decode_utf8_lossy()) {
+        method_not_allowed(method).await
+    } else {
+        not_found(uri).await
     }
 }
 

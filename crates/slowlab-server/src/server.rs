@@ -78,9 +78,57 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<ShutdownReport> {
+    let app = App::new(Arc::new(config.clone()), Arc::clone(&stats))?;
+    run_with(listener, config, stats, app, shutdown).await
+}
+
+/// What the accept loop hands each request to: serve's [`App`], or another service that wants
+/// the same connections, limits, timeouts, faults and drain (the proxy).
+pub trait Handler: Clone + Send + Sync + 'static {
+    /// A request on its way. A response carrying a fault (see [`crate::respond::abort`]) ends the
+    /// connection (HTTP/1.1) or the stream (HTTP/2) instead of being sent.
+    type Future: Future<Output = Response<Body>> + Send + 'static;
+
+    /// Starts handling `request` from the client at `peer`.
+    fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Self::Future;
+
+    /// Lets waits that would not end when their request is dropped end at `deadline` instead.
+    fn stop_waits_at(&self, _deadline: std::time::Instant) {}
+
+    /// How many waits [`Handler::stop_waits_at`] cut short.
+    fn waits_stopped(&self) -> u64 {
+        0
+    }
+}
+
+impl Handler for App {
+    type Future = AppFuture;
+
+    fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> AppFuture {
+        self.handle_from(request, Some(peer))
+    }
+
+    fn stop_waits_at(&self, deadline: std::time::Instant) {
+        App::stop_waits_at(self, deadline);
+    }
+
+    fn waits_stopped(&self) -> u64 {
+        App::waits_stopped(self)
+    }
+}
+
+/// [`run`] with another [`Handler`] than serve's own: the same accept loop, connection cap,
+/// timeouts, faults and bounded drain. `stats` should count the handler's requests in flight
+/// (see [`Stats::track`]) for the drain to wait for them.
+pub async fn run_with<H: Handler>(
+    listener: TcpListener,
+    config: Config,
+    stats: Arc<Stats>,
+    app: H,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<ShutdownReport> {
     let drain_timeout = config.drain_timeout;
     let config = Arc::new(config);
-    let app = App::new(Arc::clone(&config), Arc::clone(&stats))?;
     let builders = Arc::new(Builders::new(&config));
     let graceful = GracefulShutdown::new();
     // Every connection task, so that those still open when the drain deadline passes can be cut
@@ -244,7 +292,13 @@ impl Builders {
             .initial_stream_window_size(64 * 1024)
             .initial_connection_window_size(1024 * 1024)
             .max_send_buf_size(64 * 1024)
-            .max_header_list_size(u32::try_from(header_list).unwrap_or(u32::MAX));
+            .max_header_list_size(u32::try_from(header_list).unwrap_or(u32::MAX))
+            // Floods end in GOAWAY ENHANCE_YOUR_CALM (counted as `h2_flood`). These are h2's and
+            // hyper's own defaults, pinned so that an upgrade cannot loosen them unnoticed:
+            // streams reset before they were served (rapid reset), and streams the server had to
+            // reset itself.
+            .max_pending_accept_reset_streams(20)
+            .max_local_error_reset_streams(1024);
         Builders {
             http1,
             http2,
@@ -255,11 +309,11 @@ impl Builders {
 
     /// Serves one connection with the protocol its first bytes announce, until it ends, the server
     /// shuts down gracefully, or one of its timeouts passes (see [`crate::watch`]).
-    async fn serve(
+    async fn serve<H: Handler>(
         &self,
         watcher: Watcher,
         mut io: FaultIo,
-        service: ConnService,
+        service: ConnService<H>,
     ) -> Result<(), hyper::Error> {
         let protocol = match tokio::time::timeout(self.first_byte_timeout, sniff(&mut io)).await {
             Ok(Ok(protocol)) => protocol,
@@ -275,11 +329,11 @@ impl Builders {
     }
 
     /// Serves one connection whose protocol is known (by its first bytes, or by TLS's ALPN).
-    async fn serve_as<S: Socket>(
+    async fn serve_as<S: Socket, H: Handler>(
         &self,
         watcher: Watcher,
         mut io: FaultIo<S>,
-        service: ConnService,
+        service: ConnService<H>,
         protocol: Protocol,
     ) -> Result<(), hyper::Error> {
         let conn = Arc::clone(&io.conn);
@@ -311,6 +365,10 @@ impl Builders {
                 {
                     // hyper's own HTTP/1.1 header read timeout.
                     metrics.connection_closed_by_server(CloseReason::HeaderTimeout);
+                } else if let Err(err) = &result
+                    && let Some(reason) = crate::h2_close::close_reason(err)
+                {
+                    metrics.connection_closed_by_server(reason);
                 }
                 result
             }
@@ -540,23 +598,23 @@ struct FaultServed(Fault);
 /// The per-connection service: the server's [`App`], then faults and the connection's
 /// in-flight count.
 #[derive(Clone)]
-struct ConnService {
-    app: App,
+struct ConnService<H> {
+    app: H,
     conn: Arc<ConnState>,
     /// The client's address, for the request log.
     peer: SocketAddr,
 }
 
-impl hyper::service::Service<Request<Incoming>> for ConnService {
+impl<H: Handler> hyper::service::Service<Request<Incoming>> for ConnService<H> {
     type Response = Response<Body>;
     type Error = FaultServed;
-    type Future = ConnFuture;
+    type Future = ConnFuture<H::Future>;
 
-    fn call(&self, request: Request<Incoming>) -> ConnFuture {
+    fn call(&self, request: Request<Incoming>) -> ConnFuture<H::Future> {
         let http1 = request.version() < Version::HTTP_2;
         ConnFuture {
             busy: Some(self.conn.activity.busy()),
-            handled: self.app.handle_from(request, Some(self.peer)),
+            handled: self.app.handle(request, self.peer),
             conn: Arc::clone(&self.conn),
             http1,
         }
@@ -565,16 +623,16 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
 pin_project_lite::pin_project! {
     /// A request on its way through [`ConnService`].
-    struct ConnFuture {
+    struct ConnFuture<F> {
         #[pin]
-        handled: AppFuture,
+        handled: F,
         conn: Arc<ConnState>,
         busy: Option<Busy>,
         http1: bool,
     }
 }
 
-impl Future for ConnFuture {
+impl<F: Future<Output = Response<Body>>> Future for ConnFuture<F> {
     type Output = Result<Response<Body>, FaultServed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

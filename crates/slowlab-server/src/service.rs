@@ -28,7 +28,7 @@ use crate::stats::Stats;
 /// use tower::ServiceExt;
 ///
 /// let app = App::new(Arc::new(Config::default()), Arc::new(Stats::default())).unwrap();
-/// let request = axum::http::Request::get("/abc")
+/// let request = axum::http::Request::get("/1e3")
 ///     .header("host", "127.0.0.1")
 ///     .body(axum::body::Body::empty())
 ///     .unwrap();

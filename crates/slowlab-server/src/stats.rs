@@ -81,6 +81,34 @@ impl Stats {
     }
 }
 
+/// A request handled outside serve's router (by another [`crate::Handler`]) counted in flight;
+/// counted out when dropped. See [`Stats::track`].
+#[derive(Debug)]
+pub struct InFlight {
+    stats: Arc<Stats>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.stats.finished.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Stats {
+    /// Counts a request in flight until the returned guard is dropped, so that the drain on
+    /// shutdown waits for it and `/metrics` shows it. Its outcome is counted separately, with
+    /// [`Metrics::count`].
+    pub fn track(self: &Arc<Self>) -> InFlight {
+        let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.peak_in_flight.fetch_max(before + 1, Ordering::Relaxed);
+        InFlight {
+            stats: Arc::clone(self),
+        }
+    }
+}
+
 /// One delay request in flight; see [`Stats::record`].
 #[derive(Debug)]
 pub(crate) struct Record {

@@ -147,3 +147,108 @@ async fn the_echo_answers_over_http2_too() {
     assert_eq!(json["path"], "/anything/x");
     assert_eq!(json["query"]["a"], serde_json::json!(["1"]));
 }
+
+/// Slowloris on the body: a chunked upload of one byte every 0.3 s is answered with a JSON 408 at
+/// `--body-read-timeout`, long before the upload would have ended, and the connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_is_answered_408_at_the_body_read_timeout() {
+    let server = spawn(Config {
+        body_read_timeout: Duration::from_secs(1),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr();
+    let (raw, answered_after) = blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /anything HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        .unwrap();
+        let started = Instant::now();
+        // 20 bytes at one every 0.3 s: the whole upload would take 6 s.
+        let mut writer = stream.try_clone().unwrap();
+        let dripper = std::thread::spawn(move || {
+            for _ in 0..20 {
+                if writer.write_all(b"1\r\nx\r\n").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            let _ = writer.write_all(b"0\r\n\r\n");
+        });
+        let mut bytes = Vec::new();
+        // The server closes after its answer, with the upload unfinished.
+        let _ = stream.read_to_end(&mut bytes);
+        let answered_after = started.elapsed();
+        dripper.join().unwrap();
+        (parse(&bytes), answered_after)
+    })
+    .await;
+    assert_eq!(raw.status, 408, "{}", raw.body);
+    let json = raw.json();
+    assert_eq!(json["error"], "body_timeout");
+    assert!(
+        json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--body-read-timeout"),
+        "{json}"
+    );
+    assert!(
+        answered_after >= Duration::from_secs(1) && answered_after < Duration::from_secs(5),
+        "answered after {answered_after:?}"
+    );
+}
+
+/// The same over HTTP/2: a stream whose body trickles in gets the JSON 408 on its stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_h2_body_is_answered_408_at_the_body_read_timeout() {
+    let server = spawn(Config {
+        body_read_timeout: Duration::from_secs(1),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut client, connection) = h2::client::handshake(stream).await.unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::post(format!("http://{addr}/anything"))
+        .body(())
+        .unwrap();
+    let started = Instant::now();
+    let (response, mut body) = client.send_request(request, false).unwrap();
+    // 20 bytes at one every 0.3 s: the whole upload would take 6 s.
+    let dripper = tokio::spawn(async move {
+        for _ in 0..20 {
+            if body
+                .send_data(bytes::Bytes::from_static(b"x"), false)
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let _ = body.send_data(bytes::Bytes::new(), true);
+    });
+    let response = response.await.unwrap();
+    let answered_after = started.elapsed();
+    assert_eq!(response.status(), 408);
+    let mut received = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = received.data().await {
+        text.extend_from_slice(&chunk.unwrap());
+    }
+    let json: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(json["error"], "body_timeout");
+    assert!(
+        answered_after >= Duration::from_secs(1) && answered_after < Duration::from_secs(5),
+        "answered after {answered_after:?}"
+    );
+    dripper.abort();
+}

@@ -137,7 +137,7 @@ async fn metrics_follow_the_text_format_and_count_outcomes() {
         assert_eq!(get(addr, "/0.01").status, 200);
         assert_eq!(get(addr, "/0.01").status, 200);
         assert_eq!(get(addr, "/0?status=418").status, 418);
-        assert_eq!(get(addr, "/abc").status, 400);
+        assert_eq!(get(addr, "/1e3").status, 400);
     })
     .await;
     let raw = blocking(move || get(addr, "/metrics")).await;

@@ -98,6 +98,7 @@ pub fn validate(cli: &Cli) -> Result<(), UsageError> {
         Command::Fetch(args) => commands::fetch::Plan::new(args).map(drop),
         Command::Race(args) => commands::race::Plan::new(args).map(drop),
         Command::Report(_) => Ok(()),
+        Command::Proxy(args) => commands::proxy::check(args).map(drop),
     }
 }
 
@@ -117,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Fetch(args) => commands::fetch::run(*args).await,
             Command::Race(args) => commands::race::run(args).await,
             Command::Report(args) => commands::report::run(args),
+            Command::Proxy(args) => commands::proxy::run(args).await,
         }
     })
 }

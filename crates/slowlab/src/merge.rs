@@ -9,7 +9,9 @@
 //! agree; the report says how far apart the shards started.
 //!
 //! Reports are read as JSON values rather than typed structs: merging needs a handful of fields,
-//! and everything it does not know passes through from the first report.
+//! and everything it does not know passes through from the first report. The command checks each
+//! report first ([`crate::report::saved::check`]), and every count is added with checked
+//! arithmetic: a sum past 2^64 - 1 is refused, naming the report and the field.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
@@ -18,7 +20,7 @@ use serde_json::{Map, Value, json};
 use slowlab_client::histogram;
 
 /// The `schema_version` of the reports that `fetch` writes and `merge` reads and writes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = crate::report::saved::SCHEMA_VERSION;
 
 /// One report to merge and where it came from (for error messages).
 pub struct Input {
@@ -35,6 +37,18 @@ pub struct MergeError(String);
 
 fn refuse<T>(message: impl Into<String>) -> Result<T, MergeError> {
     Err(MergeError(message.into()))
+}
+
+/// Adds up `count` of every shard (`field` names it for people), refusing a sum past 2^64 - 1
+/// with the report that took it there.
+fn checked_sum<'s>(
+    shards: impl IntoIterator<Item = (&'s str, u64)>,
+    field: &str,
+) -> Result<u64, MergeError> {
+    shards.into_iter().try_fold(0u64, |total, (name, count)| {
+        crate::report::saved::add(total, count, field)
+            .map_err(|fault| MergeError(format!("{name}: {fault}")))
+    })
 }
 
 /// The fields merge relies on, read from one report.
@@ -201,7 +215,13 @@ pub fn merge(inputs: &[Input]) -> Result<Value, MergeError> {
     if let Some(shared) = shared {
         // The same K in every shard (it is part of the digest); the parts held add up.
         let whole = shared.first().map_or(0, |&(whole, _)| whole);
-        let share: u64 = shared.iter().map(|&(_, share)| share).sum();
+        let share = checked_sum(
+            shards
+                .iter()
+                .zip(&shared)
+                .map(|(s, &(_, share))| (s.name, share)),
+            "shard.concurrency.share",
+        )?;
         shard["concurrency"] = json!({ "whole": whole, "share": share });
     }
     object.insert("shard".into(), shard);
@@ -220,15 +240,16 @@ pub fn merge(inputs: &[Input]) -> Result<Value, MergeError> {
                      clocks; start_spread says how far apart the shards started",
         }),
     );
-    let requests: u64 = shards
-        .iter()
-        .map(|s| {
-            s.report
+    let requests = checked_sum(
+        shards.iter().map(|s| {
+            let requests = s
+                .report
                 .pointer("/workload/requests")
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        })
-        .sum();
+                .and_then(Value::as_u64);
+            (s.name, requests.unwrap_or(0))
+        }),
+        "workload.requests",
+    )?;
     if let Some(workload) = object.get_mut("workload").and_then(Value::as_object_mut) {
         workload.insert("requests".into(), json!(requests));
     }
@@ -281,10 +302,17 @@ fn check_same_workload(shards: &[Shard]) -> Result<(), MergeError> {
 }
 
 fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError> {
-    let sum = |key: &str| shards.iter().map(|s| s.u64_of(key)).sum::<u64>();
-    let requests = sum("requests");
-    let ok = sum("ok");
-    let cancelled = sum("cancelled");
+    let sum = |key: &str| {
+        checked_sum(
+            shards.iter().map(|s| (s.name, s.u64_of(key))),
+            &format!("summary.{key}"),
+        )
+    };
+    let requests = sum("requests")?;
+    let ok = sum("ok")?;
+    let cancelled = sum("cancelled")?;
+    let peak = sum("peak_concurrency")?;
+    let cut_off = sum("cut_off")?;
 
     let mut histograms = Map::new();
     let mut percentiles = Map::new();
@@ -314,10 +342,12 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
         {
             let kind = error.get("kind").and_then(Value::as_str).unwrap_or("other");
             let count = error.get("count").and_then(Value::as_u64).unwrap_or(0);
-            errors
-                .entry(kind.to_owned())
-                .and_modify(|(n, _)| *n += count)
-                .or_insert((count, error.get("example").cloned().unwrap_or(Value::Null)));
+            let example = || error.get("example").cloned().unwrap_or(Value::Null);
+            let entry = errors.entry(kind.to_owned()).or_insert((0, Value::Null));
+            if entry.1.is_null() {
+                entry.1 = example();
+            }
+            entry.0 = checked_sum([("", entry.0), (shard.name, count)], "summary.errors")?;
         }
     }
     let errors: Vec<Value> = errors
@@ -353,10 +383,14 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
             && wall_secs > 0.0
     });
     let efficiency = efficiency.map(|ideal| ideal / wall_secs);
-    let slots = shards
+    let slots = match shards
         .iter()
-        .map(|s| s.summary.get("slots").and_then(Value::as_u64))
-        .sum::<Option<u64>>();
+        .map(|s| Some((s.name, s.summary.get("slots").and_then(Value::as_u64)?)))
+        .collect::<Option<Vec<_>>>()
+    {
+        Some(slots) => Some(checked_sum(slots, "summary.slots")?),
+        None => None,
+    };
 
     let mut summary = shards[0].summary.clone();
     let mut set = |key: &str, value: Value| {
@@ -364,7 +398,7 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
     };
     set("requests", json!(requests));
     set("ok", json!(ok));
-    set("failed", json!(requests - ok));
+    set("failed", json!(requests.saturating_sub(ok)));
     set("cancelled", json!(cancelled));
     set("wall", json!(wall_secs));
     set(
@@ -398,14 +432,14 @@ fn merge_summaries(shards: &[Shard], wall: Duration) -> Result<Value, MergeError
     );
     // Without every request's times the union's peak is unknown; the sum of the shards' peaks is
     // an upper bound, and the outcomes (when kept) give the exact figure below.
-    set("peak_concurrency", json!(sum("peak_concurrency")));
+    set("peak_concurrency", json!(peak));
     for (key, value) in percentiles {
         set(&key, value);
     }
     set("errors", json!(errors));
     set("hints", json!(hints));
     set("statuses", json!(merge_statuses(shards, &mut histograms)?));
-    set("cut_off", json!(sum("cut_off")));
+    set("cut_off", json!(cut_off));
     let latency = shards
         .iter()
         .try_fold(histogram::new_micros(), |mut merged, shard| {
@@ -466,7 +500,10 @@ fn merge_statuses(
                 latency: Some(histogram::new_micros()),
                 max: 0.0,
             });
-            total.count += count;
+            total.count = checked_sum(
+                [("", total.count), (shard.name, count)],
+                &format!("summary.statuses (status {code})"),
+            )?;
             total.max = total.max.max(max);
             let text = saved.and_then(|saved| saved.get(&code.to_string())?.as_str());
             match (text, &mut total.latency) {
@@ -587,8 +624,12 @@ fn merge_outcomes(shards: &[Shard], started: SystemTime) -> Option<Vec<Value>> {
     Some(all)
 }
 
-/// The reports named by `paths`: files, and in a directory every `*.json` file, in name order.
-pub fn read_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<Input>, crate::UsageError> {
+/// The reports named by `paths`: files, and in a directory every `*.json` file, in name order;
+/// each at most `limit` bytes and checked before it is merged.
+pub fn read_inputs(
+    paths: &[std::path::PathBuf],
+    limit: u64,
+) -> Result<Vec<Input>, crate::UsageError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -610,10 +651,19 @@ pub fn read_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<Input>, crate::Us
     files
         .into_iter()
         .map(|file| {
-            let name = file.display().to_string();
-            let text = std::fs::read_to_string(&file)
-                .map_err(|err| crate::usage!("cannot read {name}: {err}"))?;
-            let report = serde_json::from_str(&text).map_err(|err| {
+            // Any report that cannot be merged, unreadable ones included, is a usage error here.
+            let loaded = crate::report::load::load(&file, limit).map_err(|err| {
+                err.downcast::<crate::UsageError>()
+                    .unwrap_or_else(|err| crate::usage!("{err:#}"))
+            })?;
+            let name = loaded.name;
+            if loaded.checked.kind != crate::report::saved::Kind::Fetch {
+                return Err(crate::usage!(
+                    "{name} is a race document; merge the reports of `fetch --shard I/N \
+                     --output json`"
+                ));
+            }
+            let report = report_value(&loaded.bytes).map_err(|err| {
                 crate::usage!("{name} is not a JSON report (from `fetch --output json`): {err}")
             })?;
             Ok(Input { name, report })
@@ -621,10 +671,56 @@ pub fn read_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<Input>, crate::Us
         .collect()
 }
 
+/// A report as a JSON value, but for `summary.latency_buckets`, which merge draws afresh from
+/// the histograms: a report with a million buckets is not held as a million JSON objects.
+fn report_value(bytes: &[u8]) -> serde_json::Result<Value> {
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+    /// The members of an object, leaving out `skip` and reading `summary` as [`Object`] that
+    /// leaves out `latency_buckets`.
+    struct Object {
+        skip: Option<&'static str>,
+    }
+    impl<'de> DeserializeSeed<'de> for Object {
+        type Value = Map<String, Value>;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Object {
+        type Value = Map<String, Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut members = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if Some(key.as_str()) == self.skip {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                let value = if self.skip.is_none() && key == "summary" {
+                    Value::Object(map.next_value_seed(Object {
+                        skip: Some("latency_buckets"),
+                    })?)
+                } else {
+                    map.next_value()?
+                };
+                members.insert(key, value);
+            }
+            Ok(members)
+        }
+    }
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let members = Object { skip: None }.deserialize(&mut json)?;
+    json.end()?;
+    Ok(Value::Object(members))
+}
+
 /// `slowlab report merge PATHS`: the merged report as one line of JSON. Reports that cannot be
 /// read or do not merge are a usage error naming the report and the reason.
-pub fn merged_text(paths: &[std::path::PathBuf]) -> anyhow::Result<String> {
-    let inputs = read_inputs(paths)?;
+pub fn merged_text(paths: &[std::path::PathBuf], limit: u64) -> anyhow::Result<String> {
+    let inputs = read_inputs(paths, limit)?;
     let merged = merge(&inputs).map_err(|err| crate::UsageError(err.to_string()))?;
     let mut text = serde_json::to_string(&merged)?;
     text.push('\n');

@@ -155,7 +155,7 @@ proptest! {
 
     #[test]
     fn any_argument_vector_is_accepted_or_a_usage_error(
-        command in prop::sample::select(&["fetch", "race", "serve", "bogus"][..]),
+        command in prop::sample::select(&["fetch", "race", "serve", "proxy", "bogus"][..]),
         rest in prop::collection::vec(token(), 0..8),
     ) {
         let argv = ["slowlab".to_owned(), command.to_owned()].into_iter().chain(rest);
@@ -163,7 +163,7 @@ proptest! {
             Ok(cli) => match &cli.command {
                 Command::Fetch(args) => check_fetch(args)?,
                 Command::Race(args) => check_race(args)?,
-                Command::Serve(_) | Command::Report(_) => {}
+                Command::Serve(_) | Command::Report(_) | Command::Proxy(_) => {}
             },
             Err(ArgsError::Usage(err)) => prop_assert!(!err.0.is_empty()),
             // clap's refusals exit 2; --help and --version are reported the same way and exit 0.

@@ -1,1 +1,471 @@
 //! The HTTP reverse proxy: forwards every request upstream, with serve's rules applied.
+//!
+//! A request's path: serve's accept loop and connection limits ([`slowlab_server::run_with`]) →
+//! the size limits → [`headers::check`] (loops, ambiguous lengths) → the rule it matches
+//! ([`slowlab_server::LiveRules::draw`]) → for `when = "before"`, the wait and any failure drawn,
+//! without contacting the upstream → the upstream, over a pooled client → for `when = "after"`,
+//! the wait and any failure drawn, now on the upstream's answer → the upstream's body streamed
+//! back ([`relay`]), paced by `bps=` if asked.
+
+pub mod admin;
+pub mod headers;
+pub mod metrics;
+pub mod relay;
+pub mod upstream;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use axum::response::IntoResponse;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use slowlab_server::{
+    Config, Fault, Handler, InFlight, Plan, RequestInfo, ShutdownReport, Stats, When,
+};
+use tokio::net::TcpListener;
+
+use headers::Forwards;
+use metrics::{ProxyMetrics, ProxyOutcome};
+use relay::{Relay, Tally};
+pub use upstream::{Upstream, UpstreamError};
+
+/// `--upstream-timeout` when none is given.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the proxy needs beyond serve's [`Config`] (whose limits, timeouts, drain and rules it
+/// shares).
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Where requests go.
+    pub upstream: Upstream,
+    /// `--upstream-host`: the `Host` sent upstream instead of the client's.
+    pub upstream_host: Option<HeaderValue>,
+    /// `--upstream-timeout`: longest wait for the upstream's response head (then 504).
+    pub upstream_timeout: Duration,
+}
+
+impl ProxyConfig {
+    /// Forwards to `upstream`, with the client's `Host` and the default timeout.
+    pub fn new(upstream: Upstream) -> ProxyConfig {
+        ProxyConfig {
+            upstream,
+            upstream_host: None,
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+        }
+    }
+}
+
+/// What every request of one proxy shares.
+pub(crate) struct Shared {
+    config: Arc<Config>,
+    proxy: ProxyConfig,
+    client: Client<HttpConnector, Body>,
+    stats: Arc<Stats>,
+    metrics: Arc<ProxyMetrics>,
+    /// This proxy's name in `Via`, unique per process, so that a request coming back is known.
+    pseudonym: String,
+}
+
+/// The proxy as the accept loop's [`Handler`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Proxy(Arc<Shared>);
+
+impl Proxy {
+    /// A proxy with serve's `config` (limits, rules) and `proxy`'s upstream, counting into
+    /// `stats` and `metrics`.
+    pub fn new(
+        config: Arc<Config>,
+        proxy: ProxyConfig,
+        stats: Arc<Stats>,
+        metrics: Arc<ProxyMetrics>,
+    ) -> Proxy {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(proxy.upstream_timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Proxy(Arc::new(Shared {
+            config,
+            proxy,
+            client,
+            stats,
+            metrics,
+            pseudonym: pseudonym(),
+        }))
+    }
+
+    /// This proxy's name in `Via`.
+    pub fn pseudonym(&self) -> &str {
+        &self.0.pseudonym
+    }
+}
+
+/// `slowlab-` and 8 hex digits, different in every process.
+fn pseudonym() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("slowlab-{:08x}", hasher.finish() as u32)
+}
+
+impl Handler for Proxy {
+    type Future = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+    fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Self::Future {
+        Box::pin(forward(Arc::clone(&self.0), request.map(Body::new), peer))
+    }
+}
+
+/// A JSON answer `{"error": ..., "detail": ...}` with `status`.
+fn json_error(status: u16, error: &str, detail: &str) -> Response<Body> {
+    let body = serde_json::json!({ "error": error, "detail": detail });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Handles one request from `peer`: see the module's documentation for the order of steps.
+/// Generic over the body so that tests and fuzz targets can drive it without a socket.
+pub async fn forward_request(
+    proxy: &Proxy,
+    request: Request<Body>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    forward(Arc::clone(&proxy.0), request, peer).await
+}
+
+async fn forward(
+    shared: Arc<Shared>,
+    mut request: Request<Body>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let started = Instant::now();
+    let in_flight = shared.stats.track();
+    let log = RequestInfo::of(shared.config.request_log, &request, Some(peer));
+    let finish_now = |rule: Option<String>, status: u16, outcome, response, in_flight| {
+        relayed(
+            &shared,
+            rule,
+            status,
+            outcome,
+            (in_flight, log.clone()),
+            response,
+        )
+    };
+    if let Err(err) = slowlab_server::limits::check(&request, &shared.config) {
+        let status = err.status().as_u16();
+        return finish_now(
+            None,
+            status,
+            ProxyOutcome::Rejected,
+            err.into_response(),
+            in_flight,
+        );
+    }
+    let method = request.method().clone();
+    match headers::check(&method, request.headers_mut(), &shared.pseudonym) {
+        Ok(Forwards::Yes) => {}
+        Ok(Forwards::AnswerHere) => {
+            let mut response = Response::new(Body::empty());
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+            return finish_now(None, 200, ProxyOutcome::Forwarded, response, in_flight);
+        }
+        Err(refused) => {
+            let response = json_error(
+                refused.status(),
+                refused.code(),
+                &refused.detail(&shared.pseudonym),
+            );
+            return finish_now(
+                None,
+                refused.status(),
+                ProxyOutcome::Rejected,
+                response,
+                in_flight,
+            );
+        }
+    }
+
+    let drawn = shared
+        .config
+        .rules
+        .as_ref()
+        .and_then(|rules| rules.draw(&request, &shared.config));
+    let (rule, when, plan) = match drawn {
+        None => (None, When::Before, None),
+        Some(drawn) => match drawn.plan {
+            Ok(plan) => (Some(drawn.rule), drawn.when, Some(plan)),
+            Err(err) => {
+                let status = err.status().as_u16();
+                return finish_now(
+                    Some(drawn.rule),
+                    status,
+                    ProxyOutcome::Rejected,
+                    err.into_response(),
+                    in_flight,
+                );
+            }
+        },
+    };
+    let tally = |status: u16, outcome: ProxyOutcome, in_flight| Tally {
+        shared: Arc::clone(&shared),
+        rule: rule.clone(),
+        status,
+        outcome,
+        log: log.clone(),
+        _in_flight: in_flight,
+    };
+    let answer = |status, outcome, in_flight, response| {
+        relayed(
+            &shared,
+            rule.clone(),
+            status,
+            outcome,
+            (in_flight, log.clone()),
+            response,
+        )
+    };
+
+    // `before`: the wait, then a failure drawn is served without contacting the upstream.
+    let mut cut_at_half = false;
+    if when == When::Before
+        && let Some(plan) = &plan
+    {
+        tokio::time::sleep(plan.wait).await;
+        match injected(&shared, plan, rule.as_deref(), When::Before).await {
+            Some(Injected::Answer(status, response)) => {
+                return answer(status, ProxyOutcome::InjectedStatus, in_flight, response);
+            }
+            Some(Injected::Fault(response)) => {
+                tally(0, ProxyOutcome::InjectedFault, in_flight)
+                    .settle(ProxyOutcome::InjectedFault);
+                return response;
+            }
+            Some(Injected::CutBody) => cut_at_half = true,
+            None => {}
+        }
+    }
+
+    let upstream_request = match upstream_request(&shared, request, peer) {
+        Ok(upstream_request) => upstream_request,
+        Err(detail) => {
+            let response = json_error(400, "bad_target", &detail);
+            return answer(400, ProxyOutcome::Rejected, in_flight, response);
+        }
+    };
+    let asked = Instant::now();
+    let answered = tokio::time::timeout(
+        shared.proxy.upstream_timeout,
+        shared.client.request(upstream_request),
+    )
+    .await;
+    let upstream_took = asked.elapsed();
+    let response = match answered {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            let cause = cause_of(&err);
+            let detail = format!(
+                "the upstream {} could not be reached: {cause}; check that it is running and that --upstream names it",
+                shared.proxy.upstream
+            );
+            let response = json_error(502, "upstream_unreachable", &detail);
+            return answer(502, ProxyOutcome::UpstreamUnreachable, in_flight, response);
+        }
+        Err(_) => {
+            let detail = format!(
+                "the upstream {} did not answer within {} s (--upstream-timeout)",
+                shared.proxy.upstream,
+                shared.proxy.upstream_timeout.as_secs_f64()
+            );
+            let response = json_error(504, "upstream_timeout", &detail);
+            return answer(504, ProxyOutcome::UpstreamTimeout, in_flight, response);
+        }
+    };
+
+    // `after`: the upstream has answered; now the wait, then a failure drawn replaces its answer.
+    if when == When::After
+        && let Some(plan) = &plan
+    {
+        tokio::time::sleep(plan.wait).await;
+        match injected(&shared, plan, rule.as_deref(), When::After).await {
+            Some(Injected::Answer(status, response)) => {
+                return answer(status, ProxyOutcome::InjectedStatus, in_flight, response);
+            }
+            Some(Injected::Fault(response)) => {
+                tally(0, ProxyOutcome::InjectedFault, in_flight)
+                    .settle(ProxyOutcome::InjectedFault);
+                return response;
+            }
+            Some(Injected::CutBody) => cut_at_half = true,
+            None => {}
+        }
+    }
+
+    let total = started.elapsed();
+    shared
+        .metrics
+        .observe(upstream_took, total.saturating_sub(upstream_took));
+    let (mut parts, body) = response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::add_via(&mut parts.headers, parts.version, &shared.pseudonym);
+    parts.version = Version::HTTP_11;
+    let cut_at = cut_at_half.then(|| {
+        let length = http_body::Body::size_hint(&body).exact().unwrap_or(2);
+        (length / 2).max(1)
+    });
+    let status = parts.status.as_u16();
+    let relayed = Relay::new(
+        body,
+        cut_at,
+        tally(status, ProxyOutcome::Forwarded, in_flight),
+    );
+    let body = match plan.and_then(|p| p.options.bps) {
+        Some(bps) => Body::new(slowlab_server::paced(relayed, bps)),
+        None => Body::new(relayed),
+    };
+    Response::from_parts(parts, body)
+}
+
+/// `response`, made by the proxy itself, counted as `outcome` when its body ends.
+fn relayed(
+    shared: &Arc<Shared>,
+    rule: Option<String>,
+    status: u16,
+    outcome: ProxyOutcome,
+    (in_flight, log): (InFlight, Option<Box<RequestInfo>>),
+    response: Response<Body>,
+) -> Response<Body> {
+    let tally = Tally {
+        shared: Arc::clone(shared),
+        rule,
+        status,
+        outcome,
+        log,
+        _in_flight: in_flight,
+    };
+    response.map(|body| Body::new(Relay::new(body, None, tally)))
+}
+
+/// What a rule's plan asks for instead of the upstream's answer.
+enum Injected {
+    /// A status of its own, answered as JSON.
+    Answer(u16, Response<Body>),
+    /// A fault that ends the connection or stream.
+    Fault(Response<Body>),
+    /// The upstream's answer, cut off halfway (`reset` or `truncate`).
+    CutBody,
+}
+
+/// The failure `plan` drew, if any. `hang` waits `--max-delay`, then hangs up; `reset` before
+/// the upstream is contacted resets the connection (or stream), after it cuts the body.
+async fn injected(
+    shared: &Shared,
+    plan: &Plan,
+    rule: Option<&str>,
+    when: When,
+) -> Option<Injected> {
+    let rule = rule.unwrap_or("default");
+    match (plan.options.fault, when) {
+        (Some(Fault::Reset), When::After) | (Some(Fault::Truncate), _) => {
+            return Some(Injected::CutBody);
+        }
+        (Some(Fault::Hang), _) => {
+            tokio::time::sleep(shared.config.max_delay).await;
+            return Some(Injected::Fault(slowlab_server::respond::abort(
+                Fault::Hangup,
+            )));
+        }
+        (Some(fault), _) => return Some(Injected::Fault(slowlab_server::respond::abort(fault))),
+        (None, _) => {}
+    }
+    let status = plan.status();
+    if status == 200 {
+        return None;
+    }
+    let detail = match when {
+        When::Before => {
+            format!("rule {rule:?} answered {status} before the upstream was contacted")
+        }
+        When::After => format!("rule {rule:?} answered {status} after the upstream answered"),
+    };
+    Some(Injected::Answer(
+        status,
+        json_error(status, "injected", &detail),
+    ))
+}
+
+/// The request as the upstream gets it: its URL, hop-by-hop headers out, `Via` and the
+/// forwarding headers in, `Host` kept (or `--upstream-host`).
+fn upstream_request(
+    shared: &Shared,
+    request: Request<Body>,
+    peer: SocketAddr,
+) -> Result<Request<Body>, String> {
+    let (mut parts, body) = request.into_parts();
+    let uri = shared
+        .proxy
+        .upstream
+        .uri_for(parts.uri.path_and_query())
+        .map_err(|err| format!("the request target cannot be forwarded: {err}"))?;
+    let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::add_via(&mut parts.headers, parts.version, &shared.pseudonym);
+    headers::add_forwarded(
+        &mut parts.headers,
+        peer,
+        host.as_ref().and_then(|h| h.to_str().ok()),
+    );
+    match shared.proxy.upstream_host.clone().or(host) {
+        Some(host) => {
+            parts.headers.insert(header::HOST, host);
+        }
+        None => {
+            parts.headers.remove(header::HOST);
+        }
+    }
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    Ok(Request::from_parts(parts, body))
+}
+
+/// The innermost cause of a client error, e.g. `Connection refused (os error 111)`.
+fn cause_of(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause: &(dyn std::error::Error + 'static) = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// Serves the proxy on `listener` until `shutdown` completes, then drains like serve.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    proxy: ProxyConfig,
+    stats: Arc<Stats>,
+    metrics: Arc<ProxyMetrics>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<ShutdownReport> {
+    let handler = Proxy::new(Arc::new(config.clone()), proxy, Arc::clone(&stats), metrics);
+    slowlab_server::run_with(listener, config, stats, handler, shutdown).await
+}

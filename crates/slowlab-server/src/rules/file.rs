@@ -50,6 +50,9 @@ pub(crate) struct RuleSpec {
     pub(crate) match_headers: Option<BTreeMap<String, String>>,
     pub(crate) match_query: Option<BTreeMap<String, String>>,
 
+    // Where the effect applies in front of an upstream (`slowlab proxy`): "before" or "after".
+    pub(crate) when: Option<String>,
+
     // How to wait: the URL options of the same names.
     pub(crate) delay: Option<Number>,
     pub(crate) jitter: Option<Number>,

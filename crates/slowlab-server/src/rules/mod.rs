@@ -74,15 +74,12 @@ pub fn is_own_path(path: &str) -> bool {
     OWN_PATHS.contains(&path) || crate::echo::is_echo(path)
 }
 
-/// Whether `path` is for the article's `/{seconds}`: one segment starting with a digit or a minus
-/// sign (so `/-1` still gets its precise 400).
+/// Whether `path` is for the article's `/{seconds}`: one segment that looks like a number (so
+/// `/-1` still gets its precise 400), as the router without rules decides.
 fn is_delay_path(path: &str) -> bool {
     path.strip_prefix('/').is_some_and(|segment| {
         !segment.contains('/')
-            && segment
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_digit() || b == b'-')
+            && crate::delay::looks_like_number(&percent_decode_str(segment).decode_utf8_lossy())
     })
 }
 
@@ -144,7 +141,41 @@ pub(crate) struct Rule {
     custom: Option<Arc<Custom>>,
     /// Whether `custom` has a body of its own (else: the article's JSON, with its headers).
     own_body: bool,
+    /// Where the effect applies in `slowlab proxy`.
+    when: When,
     hits: Arc<AtomicU64>,
+}
+
+/// Where a rule's effect applies in `slowlab proxy` (`when = "before" | "after"`). `slowlab serve`
+/// has no upstream and applies every rule the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum When {
+    /// Wait or fail before contacting the upstream: a failure drawn never reaches it.
+    #[default]
+    Before,
+    /// Forward first; once the upstream answers, wait, then pace or fail towards the client.
+    After,
+}
+
+impl When {
+    /// The word for it in a rules file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            When::Before => "before",
+            When::After => "after",
+        }
+    }
+}
+
+/// A rule drawn for a request that `slowlab proxy` forwards.
+#[derive(Debug)]
+pub struct Drawn {
+    /// The rule's name (`default` for the default rule).
+    pub rule: String,
+    /// Where its effect applies.
+    pub when: When,
+    /// The wait and answer drawn from its options, or why they cannot be used.
+    pub plan: Result<crate::options::Plan, crate::ApiError>,
 }
 
 impl Rule {
@@ -340,6 +371,7 @@ impl Rules {
             options: options.to_owned(),
             custom: None,
             own_body: false,
+            when: When::Before,
             hits: Arc::new(AtomicU64::new(0)),
         };
         if let Err(err) = plan(&rule.delay, Some(&rule.options), &Config::default()) {
@@ -460,6 +492,28 @@ impl Rules {
         }
         if is_delay_path(path) {
             Route::Delay
+        } else if self.default.is_some() {
+            Route::Default
+        } else {
+            Route::Unmatched
+        }
+    }
+
+    /// Where a request that `slowlab proxy` forwards goes: the first matching rule, then the
+    /// default rule. In front of another service the server's own paths and `/{seconds}` are
+    /// that service's, so they are never [`Route::Own`] or [`Route::Delay`].
+    pub fn route_forwarded(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Route {
+        let first = self.index.first(path, |position| {
+            self.rules[position].matches(method, path, query, headers)
+        });
+        if let Some(index) = first {
+            Route::Rule(index)
         } else if self.default.is_some() {
             Route::Default
         } else {
@@ -739,6 +793,18 @@ fn compile(
         return Err(error(&field, err.detail()));
     }
 
+    let when = match spec.when.as_deref() {
+        None | Some("before") => When::Before,
+        Some("after") => When::After,
+        Some(other) => {
+            return Err(error(
+                "when",
+                format!(
+                    "{other:?} is not a place for the effect: use \"before\" (the default: before contacting the upstream) or \"after\" (once it answers)"
+                ),
+            ));
+        }
+    };
     let own_body = spec.body.is_some() || spec.json.is_some() || spec.body_file.is_some();
     let custom = answer(spec, base, limits, error)?;
     Ok(Rule {
@@ -751,6 +817,7 @@ fn compile(
         options,
         custom: custom.map(Arc::new),
         own_body,
+        when,
         hits: Arc::new(AtomicU64::new(0)),
     })
 }
@@ -887,6 +954,29 @@ impl LiveRules {
     /// The rules file, if the rules came from one.
     pub fn file(&self) -> Option<&Path> {
         self.0.file.as_deref()
+    }
+
+    /// For `slowlab proxy`: the rule `request` goes to ([`Rules::route_forwarded`]), counted as
+    /// a hit, with its wait and answer drawn under `config`'s limits; `None` when no rule applies.
+    pub fn draw<B>(&self, request: &Request<B>, config: &Config) -> Option<Drawn> {
+        let rules = self.current();
+        let uri = request.uri();
+        let rule = match rules.route_forwarded(
+            request.method(),
+            uri.path(),
+            uri.query(),
+            request.headers(),
+        ) {
+            Route::Rule(index) => Arc::clone(&rules.rules[index]),
+            Route::Default => rules.default.clone()?,
+            Route::Own | Route::Delay | Route::Unmatched => return None,
+        };
+        rule.hits.fetch_add(1, Ordering::Relaxed);
+        Some(Drawn {
+            rule: rule.name.clone(),
+            when: rule.when,
+            plan: plan(&rule.delay, Some(&rule.options), config),
+        })
     }
 
     /// Reads the file again and puts the new rules in force; requests already matched keep

@@ -4,12 +4,14 @@
 use clap::{Parser, Subcommand};
 
 mod fetch;
+mod proxy;
 mod race;
 mod report;
 mod serve;
 pub mod values;
 
 pub use fetch::{FetchArgs, FetchOutput, ModeArg};
+pub use proxy::ProxyArgs;
 pub use race::{OutputFormat, RaceArgs};
 pub use report::{ReportArgs, ReportCommand};
 pub use serve::{Host, ServeArgs};
@@ -30,7 +32,9 @@ Examples:
   slowlab race --scale 1             the article's full 44 s vs 9 s
   slowlab race --report race.html    the race as a page to keep (see also: slowlab report)
   slowlab serve                      the slow API on http://127.0.0.1:8000 (and /race, live)
-  slowlab fetch 7 2 6 4 0 9 4 2 5 5  the article's requests, all at once";
+  slowlab fetch 7 2 6 4 0 9 4 2 5 5  the article's requests, all at once
+  slowlab proxy --listen 127.0.0.1:9000 --upstream http://127.0.0.1:8080 --default 0.2
+                                     a real service on 8080, 0.2 s slower on 9000";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -47,6 +51,9 @@ pub enum Command {
     /// Show a saved fetch or race JSON document again: its text summary, or an HTML report.
     #[command(after_help = report::REPORT_EXAMPLES)]
     Report(ReportArgs),
+    /// Put slowlab in front of a real service: forward every request, with serve's rules.
+    #[command(after_help = proxy::PROXY_EXAMPLES)]
+    Proxy(ProxyArgs),
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ Examples:
   slowlab report html run.json -o run.html    in flight, completions and a latency histogram
   slowlab report show run.json                the text summary
   slowlab fetch --count 1000 --delay 1 --shard 0/2 -o json > a.json   (and --shard 1/2 > b.json)
-  slowlab report merge a.json b.json > run.json   one report, as if one run had sent both";
+  slowlab report merge a.json b.json > run.json   one report, as if one run had sent both
+  slowlab report show --max-report-bytes 2147483648 huge.json   read a report over 512 MiB";
 
 /// Options of `slowlab report`.
 #[derive(Debug, Args)]
@@ -19,6 +20,10 @@ pub struct ReportArgs {
     /// What to do with the saved document.
     #[command(subcommand)]
     pub command: ReportCommand,
+    /// Largest report file read, in bytes (default 512 MiB); a larger one is refused before it
+    /// is read. Example: --max-report-bytes 2147483648.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = crate::report::load::DEFAULT_MAX_REPORT_BYTES)]
+    pub max_report_bytes: u64,
 }
 
 /// The `report` subcommands.

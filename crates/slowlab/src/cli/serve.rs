@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use slowlab_server::config::{
-    BACKLOG, DRAIN_TIMEOUT, H2_MAX_STREAMS, HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_BODY_BYTES,
-    MAX_CONNECTIONS, MAX_DELAY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_IN_FLIGHT, MAX_RULES,
-    MAX_RULES_FILE_BYTES, MAX_URI_BYTES, WRITE_TIMEOUT,
+    BACKLOG, BODY_READ_TIMEOUT, DRAIN_TIMEOUT, H2_MAX_STREAMS, HEADER_READ_TIMEOUT, IDLE_TIMEOUT,
+    MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_DELAY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_IN_FLIGHT,
+    MAX_RULES, MAX_RULES_FILE_BYTES, MAX_URI_BYTES, WRITE_TIMEOUT,
 };
 use slowlab_server::{Config, ConfigError, Delay, LogFormat, Model, OverMax, Setting};
 
@@ -42,8 +42,8 @@ Rules for the paths your client already calls (see docs/server.md for every fiel
 
 Other endpoints: /healthz (JSON), /metrics (Prometheus text), / (a page with clickable examples),
 /anything (echoes the request as JSON, after the wait its query options ask for).
-Bad input is answered with a JSON 4xx, e.g. /abc -> 400 {\"error\": \"not_a_number\", ...},
-/1?jiter=1 -> 400 {\"error\": \"unknown_option\", ...}.
+Bad input is answered with a JSON 4xx, e.g. /1e3 -> 400 {\"error\": \"not_a_number\", ...},
+/1?jiter=1 -> 400 {\"error\": \"unknown_option\", ...}; a word (/abc) is no route, a 404.
 Ctrl-C or SIGTERM stops accepting and lets requests in flight finish, for at most --drain-timeout.
 --log-format text (or SLOWLAB_LOG=slowlab_server=debug) logs one line per request on stderr,
 --log-format json the same as JSON lines.";
@@ -104,6 +104,11 @@ pub struct ServeArgs {
     /// (slowloris defence; 0.001 to 86400 seconds). Example: --header-read-timeout 2.
     #[arg(long, default_value_t = HEADER_READ_TIMEOUT.default, value_parser = within(&HEADER_READ_TIMEOUT), value_name = "SECONDS")]
     pub header_read_timeout: Delay,
+    /// How long a request body the server reads (/anything's) may take to arrive in full, from
+    /// the headers to its last byte; slower gets a JSON 408 body_timeout (slowloris defence on
+    /// the body; 0.001 to 86400 seconds). Example: --body-read-timeout 10.
+    #[arg(long, default_value_t = BODY_READ_TIMEOUT.default, value_parser = within(&BODY_READ_TIMEOUT), value_name = "SECONDS")]
+    pub body_read_timeout: Delay,
     /// Longest request URI (path and query) accepted, in bytes (16 to 65534, the most hyper can
     /// hold); longer gets a JSON 414. Example: --max-uri-bytes 2048.
     #[arg(long, default_value_t = MAX_URI_BYTES.default, value_parser = within(&MAX_URI_BYTES), value_name = "BYTES")]
@@ -186,7 +191,7 @@ pub struct ServeArgs {
 }
 
 /// The value parser of a numeric flag: parses its text and checks it against the setting's range.
-fn within<T>(
+pub(super) fn within<T>(
     setting: &'static Setting<T>,
 ) -> impl Fn(&str) -> Result<T, ConfigError> + Clone + Send + Sync + 'static
 where
@@ -264,7 +269,7 @@ mod tests {
     fn help_states_every_range() {
         let command = Cli::command();
         let serve = command.find_subcommand("serve").unwrap();
-        let ranges: [(&str, String, String); 15] = [
+        let ranges: [(&str, String, String); 16] = [
             ("max-delay", range(&MAX_DELAY), MAX_DELAY.example.into()),
             (
                 "max-connections",
@@ -290,6 +295,11 @@ mod tests {
                 "header-read-timeout",
                 range(&HEADER_READ_TIMEOUT),
                 HEADER_READ_TIMEOUT.example.into(),
+            ),
+            (
+                "body-read-timeout",
+                range(&BODY_READ_TIMEOUT),
+                BODY_READ_TIMEOUT.example.into(),
             ),
             (
                 "max-uri-bytes",

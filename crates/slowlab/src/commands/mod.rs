@@ -1,6 +1,7 @@
 //! One module per subcommand, and the checks `fetch` and `race` share.
 
 pub mod fetch;
+pub mod proxy;
 pub mod race;
 pub mod report;
 pub mod serve;

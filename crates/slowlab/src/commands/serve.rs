@@ -25,6 +25,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_headers: args.max_headers,
         drain_timeout: args.drain_timeout.as_duration(),
         header_read_timeout: args.header_read_timeout.as_duration(),
+        body_read_timeout: args.body_read_timeout.as_duration(),
         max_uri_bytes: args.max_uri_bytes,
         max_header_bytes: args.max_header_bytes,
         backlog: args.backlog,
@@ -85,7 +86,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot read the listening address")?;
 
     if let Some(rules) = &config.rules {
-        reload_on_signal(rules.clone(), config.clone(), args.watch);
+        reload_on_signal("slowlab serve", rules.clone(), config.clone(), args.watch);
     }
 
     // The first stdout line is the contract scripts read the port from.
@@ -165,7 +166,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// The request log asked for: by `--log-format`, or in text by SLOWLAB_LOG enabling the server's
 /// debug lines (as it did before the flag). Colour only on a terminal, and never with NO_COLOR.
-fn request_log(format: Option<LogFormat>) -> Option<RequestLog> {
+pub(crate) fn request_log(format: Option<LogFormat>) -> Option<RequestLog> {
     let format = match format {
         Some(format) => format,
         None if tracing::enabled!(target: "slowlab_server::request", tracing::Level::DEBUG) => {
@@ -196,7 +197,7 @@ fn listen(host: &Host, port: u16, backlog: u32) -> anyhow::Result<tokio::net::Tc
 }
 
 /// What the rules in force are, for a log line: `3 rules from api.toml; digest sha256:...`.
-fn describe_rules(rules: &LiveRules) -> String {
+pub(crate) fn describe_rules(rules: &LiveRules) -> String {
     let current = rules.current();
     let from = rules
         .file()
@@ -217,7 +218,8 @@ fn describe_rules(rules: &LiveRules) -> String {
 /// Reloads the rules file on SIGHUP and, with `--watch`, when it changed and its writes settled.
 /// A file that does not load keeps the rules in force and says why. The file is read on a blocking
 /// thread, so requests are answered throughout.
-fn reload_on_signal(rules: LiveRules, config: Config, watch: bool) {
+/// `who` (`slowlab serve`) starts each line it logs.
+pub(crate) fn reload_on_signal(who: &'static str, rules: LiveRules, config: Config, watch: bool) {
     let Some(file) = rules.file().map(std::path::Path::to_path_buf) else {
         return;
     };
@@ -227,12 +229,12 @@ fn reload_on_signal(rules: LiveRules, config: Config, watch: bool) {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     tokio::spawn(async move {
         let reload = async |why: &str| match rules.reload_off_runtime(&config).await {
-            Ok(_) => eprintln!("slowlab serve: {why}: {}", describe_rules(&rules)),
+            Ok(_) => eprintln!("{who}: {why}: {}", describe_rules(&rules)),
             Err(err) => eprintln!(
-                "slowlab serve: {why}: the rules file does not load, keeping the rules in force: {err}"
+                "{who}: {why}: the rules file does not load, keeping the rules in force: {err}"
             ),
         };
-        let say = |what: String| eprintln!("slowlab serve: {what}");
+        let say = |what: String| eprintln!("{who}: {what}");
         let mut watched = FileWatch::new(&file, Settle::default()).await;
         loop {
             #[cfg(unix)]
@@ -265,12 +267,12 @@ fn reload_on_signal(rules: LiveRules, config: Config, watch: bool) {
     });
 }
 
-fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+pub(crate) fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

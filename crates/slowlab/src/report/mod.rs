@@ -6,7 +6,10 @@
 //! [`Document::from_json`]. So a saved document renders exactly like the run that wrote it.
 
 pub mod density;
+mod histogram_header;
 pub mod html;
+pub mod load;
+pub mod saved;
 pub mod svg;
 pub mod terminal;
 
@@ -390,6 +393,15 @@ impl Document {
     pub fn from_text(text: &str) -> anyhow::Result<Document> {
         let value: Value = serde_json::from_str(text).context("the file is not JSON")?;
         Document::from_json(value)
+    }
+
+    /// Reads a document that [`saved::check`] found to be of `kind`, straight from its bytes
+    /// into the fields a report draws (no intermediate JSON value: a large report is held once).
+    pub fn from_checked(bytes: &[u8], kind: saved::Kind) -> anyhow::Result<Document> {
+        Ok(match kind {
+            saved::Kind::Race => Document::from_race(serde_json::from_slice(bytes)?),
+            saved::Kind::Fetch => Document::from_fetch(serde_json::from_slice(bytes)?),
+        })
     }
 
     fn from_race(race: RaceFile) -> Document {

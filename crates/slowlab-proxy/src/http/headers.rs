@@ -1,0 +1,263 @@
+//! What a proxy changes in the headers on the way through: hop-by-hop headers out (RFC 9110
+//! §7.6.1), `Via`, `X-Forwarded-For` and `Forwarded` in, and the checks that stop a request
+//! that would loop or be read differently by the upstream.
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Version, header};
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes the hop-by-hop headers: the fixed ones, and every one the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        // `Connection: host` must not leave the upstream guessing which site is meant.
+        .filter(|name| name != header::HOST)
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The protocol version as `Via` writes it.
+fn via_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// Appends `value` to the list header `name`, as one more element.
+fn append_to_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    let joined = match headers.get(&name).and_then(|v| v.to_str().ok()) {
+        Some(existing) if headers.get_all(&name).iter().count() == 1 => {
+            format!("{existing}, {value}")
+        }
+        _ => value.to_owned(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&joined) {
+        if headers.get_all(&name).iter().count() > 1 {
+            headers.append(name, value);
+        } else {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// Adds this proxy to `Via` (`1.1 slowlab-3f2a9c01`), for requests and responses alike.
+pub fn add_via(headers: &mut HeaderMap, version: Version, pseudonym: &str) {
+    let hop = format!("{} {pseudonym}", via_version(version));
+    append_to_list(headers, header::VIA, &hop);
+}
+
+/// Adds the client to `X-Forwarded-For` and `Forwarded` (RFC 7239), with the host it asked for.
+pub fn add_forwarded(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&str>) {
+    let ip = peer.ip();
+    append_to_list(
+        headers,
+        HeaderName::from_static("x-forwarded-for"),
+        &ip.to_string(),
+    );
+    let node = if ip.is_ipv6() {
+        format!("for=\"[{ip}]\"")
+    } else {
+        format!("for={ip}")
+    };
+    let mut element = format!("{node};proto=http");
+    if let Some(host) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
+        element.push_str(&format!(";host=\"{host}\""));
+    }
+    append_to_list(headers, header::FORWARDED, &element);
+}
+
+/// A request this proxy will not forward, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// It has been through this proxy before: forwarding it again would loop.
+    Loop,
+    /// Both `Content-Length` and `Transfer-Encoding`: the shape of request smuggling.
+    Smuggling,
+    /// A `Max-Forwards` that is not a number.
+    BadMaxForwards(String),
+    /// `TRACE`, which would echo the client's credentials back through the proxy.
+    Trace,
+}
+
+impl Refused {
+    /// The status to answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refused::Loop => 508,
+            Refused::Smuggling | Refused::BadMaxForwards(_) => 400,
+            Refused::Trace => 405,
+        }
+    }
+
+    /// The `error` word of the JSON answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refused::Loop => "proxy_loop",
+            Refused::Smuggling => "ambiguous_length",
+            Refused::BadMaxForwards(_) => "bad_max_forwards",
+            Refused::Trace => "method_not_forwarded",
+        }
+    }
+
+    /// What was wrong and how to fix it.
+    pub fn detail(&self, pseudonym: &str) -> String {
+        match self {
+            Refused::Loop => format!(
+                "this request already passed through this proxy (Via names {pseudonym}); point --upstream at the real service, not back at the proxy"
+            ),
+            Refused::Smuggling => "the request has both Content-Length and Transfer-Encoding, which servers may read differently; send one of them".to_owned(),
+            Refused::BadMaxForwards(value) => format!(
+                "Max-Forwards {value:?} is not a whole number; send e.g. Max-Forwards: 5"
+            ),
+            Refused::Trace => "TRACE is not forwarded (it would echo credentials back); use GET or OPTIONS".to_owned(),
+        }
+    }
+}
+
+/// What to do with a request's `Max-Forwards` (RFC 9110 §7.6.2, for `OPTIONS` only here).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Forwards {
+    /// Forward it.
+    Yes,
+    /// `Max-Forwards: 0`: this proxy is the last recipient and answers itself.
+    AnswerHere,
+}
+
+/// Checks a request before it is forwarded; on the way, counts down `Max-Forwards`.
+pub fn check(
+    method: &Method,
+    headers: &mut HeaderMap,
+    pseudonym: &str,
+) -> Result<Forwards, Refused> {
+    if method == Method::TRACE {
+        return Err(Refused::Trace);
+    }
+    if headers.contains_key(header::CONTENT_LENGTH)
+        && headers.contains_key(header::TRANSFER_ENCODING)
+    {
+        return Err(Refused::Smuggling);
+    }
+    let looped = headers.get_all(header::VIA).iter().any(|value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|hop| hop.split_whitespace().nth(1) == Some(pseudonym))
+        })
+    });
+    if looped {
+        return Err(Refused::Loop);
+    }
+    if method == Method::OPTIONS
+        && let Some(value) = headers.get(header::MAX_FORWARDS)
+    {
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let left: u64 = text
+            .trim()
+            .parse()
+            .map_err(|_| Refused::BadMaxForwards(text.clone()))?;
+        if left == 0 {
+            return Ok(Forwards::AnswerHere);
+        }
+        headers.insert(header::MAX_FORWARDS, HeaderValue::from(left - 1));
+    }
+    Ok(Forwards::Yes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_named_in_connection_go_with_the_fixed_ones() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, X-Secret, host"),
+        );
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("upgrade", HeaderValue::from_static("h2c"));
+        headers.insert("host", HeaderValue::from_static("example.test"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["host", "x-kept"]);
+    }
+
+    #[test]
+    fn via_and_forwarded_are_appended_to_what_came_before() {
+        let mut headers = HeaderMap::new();
+        headers.insert("via", HeaderValue::from_static("1.0 cache"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        add_via(&mut headers, Version::HTTP_11, "slowlab-1");
+        add_forwarded(
+            &mut headers,
+            "[::1]:5000".parse().unwrap(),
+            Some("api.test"),
+        );
+        assert_eq!(headers["via"], "1.0 cache, 1.1 slowlab-1");
+        assert_eq!(headers["x-forwarded-for"], "10.0.0.1, ::1");
+        assert_eq!(
+            headers["forwarded"],
+            "for=\"[::1]\";proto=http;host=\"api.test\""
+        );
+    }
+
+    #[test]
+    fn a_request_that_came_through_before_is_a_loop() {
+        let mut headers = HeaderMap::new();
+        headers.insert("via", HeaderValue::from_static("1.1 other, 1.1 slowlab-1"));
+        assert_eq!(
+            check(&Method::GET, &mut headers, "slowlab-1"),
+            Err(Refused::Loop)
+        );
+        assert_eq!(
+            check(&Method::GET, &mut headers, "slowlab-2"),
+            Ok(Forwards::Yes)
+        );
+    }
+
+    #[test]
+    fn max_forwards_counts_down_and_stops_at_zero() {
+        let mut headers = HeaderMap::new();
+        headers.insert("max-forwards", HeaderValue::from_static("2"));
+        assert_eq!(
+            check(&Method::OPTIONS, &mut headers, "p"),
+            Ok(Forwards::Yes)
+        );
+        assert_eq!(headers["max-forwards"], "1");
+        headers.insert("max-forwards", HeaderValue::from_static("0"));
+        assert_eq!(
+            check(&Method::OPTIONS, &mut headers, "p"),
+            Ok(Forwards::AnswerHere)
+        );
+        headers.insert("max-forwards", HeaderValue::from_static("x"));
+        assert!(matches!(
+            check(&Method::OPTIONS, &mut headers, "p"),
+            Err(Refused::BadMaxForwards(_))
+        ));
+    }
+}

@@ -1,0 +1,157 @@
+//! `--upstream URL`: where requests go, checked at start so that a typo is a usage error, not a
+//! stream of 502s.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use axum::http::Uri;
+use axum::http::uri::{Authority, PathAndQuery, Scheme};
+
+/// The upstream: scheme, host and port, and a path prefix (usually empty).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    scheme: Scheme,
+    authority: Authority,
+    /// The URL's path without its trailing `/`: `""` for `http://host:8080/`.
+    base: String,
+}
+
+/// Why `--upstream` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--upstream {url:?}: {detail}")]
+pub struct UpstreamError {
+    /// The URL as given.
+    pub url: String,
+    /// What is wrong and what would be right.
+    pub detail: String,
+}
+
+impl Upstream {
+    /// Parses `http://HOST[:PORT][/PREFIX]`.
+    pub fn parse(url: &str) -> Result<Upstream, UpstreamError> {
+        let error = |detail: &str| UpstreamError {
+            url: url.to_owned(),
+            detail: detail.to_owned(),
+        };
+        let uri: Uri = url.parse().map_err(|_| {
+            error("not a URL; give scheme, host and port, e.g. http://127.0.0.1:8080")
+        })?;
+        let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::HTTP,
+            Some("https") => {
+                return Err(error(
+                    "https upstreams are not supported yet; put the upstream's plain HTTP port here, e.g. http://127.0.0.1:8080",
+                ));
+            }
+            Some(_) => return Err(error("the scheme must be http, e.g. http://127.0.0.1:8080")),
+            None => {
+                return Err(error("no scheme; write it out, e.g. http://127.0.0.1:8080"));
+            }
+        };
+        let Some(authority) = uri.authority().cloned() else {
+            return Err(error("no host; e.g. http://127.0.0.1:8080"));
+        };
+        if authority.host().is_empty() {
+            return Err(error("no host; e.g. http://127.0.0.1:8080"));
+        }
+        if authority.as_str().contains('@') {
+            return Err(error(
+                "user information in the URL is not forwarded; remove `user@`",
+            ));
+        }
+        if uri.query().is_some() {
+            return Err(error("a query has no place in the upstream URL; remove it"));
+        }
+        let base = uri.path().trim_end_matches('/').to_owned();
+        Ok(Upstream {
+            scheme,
+            authority,
+            base,
+        })
+    }
+
+    /// The port, given or the scheme's.
+    pub fn port(&self) -> u16 {
+        self.authority.port_u16().unwrap_or(80)
+    }
+
+    /// `host:port`, as written.
+    pub fn authority(&self) -> &str {
+        self.authority.as_str()
+    }
+
+    /// The addresses the host resolves to now (empty if it does not resolve).
+    pub fn resolve(&self) -> Vec<SocketAddr> {
+        let host = self
+            .authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        (host, self.port())
+            .to_socket_addrs()
+            .map(Iterator::collect)
+            .unwrap_or_default()
+    }
+
+    /// Whether the upstream is `listen` itself: a proxy forwarding to itself would loop until it
+    /// ran out of connections.
+    pub fn is_same_as(&self, listen: SocketAddr) -> bool {
+        self.resolve().iter().any(|addr| {
+            addr.port() == listen.port()
+                && (addr.ip() == listen.ip()
+                    || (listen.ip().is_unspecified()
+                        && (addr.ip().is_loopback() || is_local(addr))))
+        })
+    }
+
+    /// The upstream URI for a request's path and query.
+    pub fn uri_for(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, axum::http::Error> {
+        let rest = path_and_query.map_or("/", PathAndQuery::as_str);
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{rest}", self.base))
+            .build()
+    }
+}
+
+/// Whether `addr` is one this machine may be listening on (bound by a wildcard listener).
+fn is_local(addr: &SocketAddr) -> bool {
+    std::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0)).is_ok()
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_without_scheme_or_host_is_refused_with_an_example() {
+        for bad in [
+            "127.0.0.1:8080",
+            "localhost",
+            "http://",
+            "ftp://host:21",
+            "http://:80/",
+        ] {
+            let err = Upstream::parse(bad).unwrap_err();
+            assert!(err.detail.contains("e.g. http://"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_path_prefix_is_kept_before_every_request_path() {
+        let upstream = Upstream::parse("http://127.0.0.1:8080/api/").unwrap();
+        let pq = PathAndQuery::from_static("/orders?id=1");
+        assert_eq!(
+            upstream.uri_for(Some(&pq)).unwrap().to_string(),
+            "http://127.0.0.1:8080/api/orders?id=1"
+        );
+        assert_eq!(upstream.to_string(), "http://127.0.0.1:8080/api");
+    }
+}

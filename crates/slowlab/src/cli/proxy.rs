@@ -1,0 +1,104 @@
+//! Options of `slowlab proxy`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use slowlab_server::config::{
+    DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_DELAY, MAX_HEADERS,
+};
+use slowlab_server::{Delay, LogFormat, Setting};
+
+use super::serve::within;
+
+pub(super) const PROXY_EXAMPLES: &str = "\
+Examples:
+  slowlab proxy --listen 127.0.0.1:9000 --upstream http://127.0.0.1:8080
+      forward everything to the service on 8080; point the client at 9000 instead
+  slowlab proxy --listen 127.0.0.1:9000 --upstream http://127.0.0.1:8080 --default '0.2?mix=503:0.05'
+      every request waits 0.2 s first; 5% get a 503 without reaching the service
+  slowlab proxy --listen 127.0.0.1:9000 --upstream http://127.0.0.1:8080 --rules api.toml --watch
+      serve's rules file; `when = \"after\"` in a rule waits or fails once the service answered
+  slowlab proxy ... --admin 127.0.0.1:9001
+      /healthz and /metrics on their own port, so the service keeps all its paths
+  slowlab proxy --tcp --listen 127.0.0.1:6380 --upstream 127.0.0.1:6379 --tcp-effect 'latency=0.1'
+      Redis (or any TCP service) with 0.1 s more on every write, both ways
+
+The rules grammar is serve's (see docs/server.md); docs/proxy.md says where each effect applies.
+An unreachable upstream is a 502, a slow one a 504 (--upstream-timeout), both as JSON.
+kill -HUP <pid> reloads the rules file. Ctrl-C or SIGTERM drains like serve.";
+
+/// `--upstream-timeout`: the longest wait for the upstream's response head.
+const UPSTREAM_TIMEOUT: Setting<Delay> = Setting {
+    flag: "--upstream-timeout",
+    default: Delay::from_secs(30),
+    min: Delay::from_millis(1),
+    max: Delay::from_secs(86_400),
+    unit: "seconds",
+    example: "5",
+};
+
+/// Options of `slowlab proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address to listen on; port 0 picks a free one (the first stdout line names it).
+    /// Example: --listen 127.0.0.1:9000.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The service to forward to, with scheme and host. Example: --upstream http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// The Host header sent upstream instead of the client's. Example: --upstream-host api.internal.
+    #[arg(long, value_name = "HOST")]
+    pub upstream_host: Option<String>,
+    /// Longest wait for the upstream's response head, in seconds (0.001 to 86400); then 504.
+    /// Example: --upstream-timeout 5.
+    #[arg(long, default_value_t = UPSTREAM_TIMEOUT.default, value_parser = within(&UPSTREAM_TIMEOUT), value_name = "SECONDS")]
+    pub upstream_timeout: Delay,
+    /// Rules from a TOML file, in serve's grammar, plus `when = "before" | "after"`.
+    /// Example: --rules api.toml.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// The default rule for every request no rule matches: a delay and options in the URL's
+    /// words. Example: --default '0.2?jitter=0.1&mix=503:0.05'.
+    #[arg(long, value_name = "SECONDS?OPTIONS")]
+    pub default: Option<String>,
+    /// Reload --rules when the file changes (checked every second), as well as on SIGHUP.
+    #[arg(long, requires = "rules")]
+    pub watch: bool,
+    /// Serve /healthz and /metrics on this address. Example: --admin 127.0.0.1:9001.
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<SocketAddr>,
+    /// A TCP proxy for protocols that are not HTTP (Postgres, Redis, ...): bytes are copied both
+    /// ways with the effects of --tcp-effect and the rules file's `[[tcp]]` tables. --upstream is
+    /// then HOST:PORT. Example: --tcp --upstream 127.0.0.1:6379 --tcp-effect 'latency=0.1'.
+    #[arg(long)]
+    pub tcp: bool,
+    /// With --tcp: one table of effects in serve's option grammar, applied after the rules file's
+    /// `[[tcp]]` tables; may be given more than once.
+    /// Example: --tcp-effect 'direction=downstream&bps=100000'.
+    #[arg(long, value_name = "EFFECTS", requires = "tcp")]
+    pub tcp_effect: Vec<String>,
+    /// Longest wait a rule may ask for, in seconds (0 to 86400). Example: --max-delay 3600.
+    #[arg(long, default_value_t = MAX_DELAY.default, value_parser = within(&MAX_DELAY), value_name = "SECONDS")]
+    pub max_delay: Delay,
+    /// Most client connections served at once (1 to 10000000). Default: no cap.
+    #[arg(long, value_parser = within(&MAX_CONNECTIONS), value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Most request header lines accepted (1 to 10000); more gets a JSON 431.
+    #[arg(long, default_value_t = MAX_HEADERS.default, value_parser = within(&MAX_HEADERS), value_name = "N")]
+    pub max_headers: usize,
+    /// On Ctrl-C or SIGTERM, how long to let requests in flight finish (0 to 86400 seconds).
+    #[arg(long, default_value_t = DRAIN_TIMEOUT.default, value_parser = within(&DRAIN_TIMEOUT), value_name = "SECONDS")]
+    pub drain_timeout: Delay,
+    /// How long a client may take to send its request headers (0.001 to 86400 seconds).
+    #[arg(long, default_value_t = HEADER_READ_TIMEOUT.default, value_parser = within(&HEADER_READ_TIMEOUT), value_name = "SECONDS")]
+    pub header_read_timeout: Delay,
+    /// Close a client connection idle this long (0.001 to 86400 seconds).
+    #[arg(long, default_value_t = IDLE_TIMEOUT.default, value_parser = within(&IDLE_TIMEOUT), value_name = "SECONDS")]
+    pub idle_timeout: Delay,
+    /// Log one line per request on stderr, as serve does: `text` or `json`.
+    /// Example: --log-format json.
+    #[arg(long, value_name = "text|json")]
+    pub log_format: Option<LogFormat>,
+}

@@ -1,0 +1,260 @@
+//! `slowlab proxy`: a real service, made slow and flaky, until Ctrl-C or SIGTERM.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use slowlab_proxy::http::admin::Admin;
+use slowlab_proxy::http::metrics::ProxyMetrics;
+use slowlab_proxy::http::{ProxyConfig, Upstream};
+use slowlab_proxy::tcp::{self, LiveTcpEffects, TcpConfig, TcpStats};
+use slowlab_server::{Config, LiveRules, Stats};
+
+use super::serve::{describe_rules, plural, reload_on_signal, request_log, shutdown_signal};
+use crate::cli::ProxyArgs;
+use crate::{UsageError, usage};
+
+const WHO: &str = "slowlab proxy";
+
+/// The checks that need no I/O: the upstream URL (an HTTP URL, or `HOST:PORT` with `--tcp`) and
+/// `--upstream-host`. `None` in `--tcp` mode.
+pub fn check(args: &ProxyArgs) -> Result<Option<ProxyConfig>, UsageError> {
+    if args.tcp {
+        tcp::parse_upstream(&args.upstream).map_err(|detail| usage!("--upstream: {detail}"))?;
+        if args.upstream_host.is_some() || args.default.is_some() {
+            return Err(usage!(
+                "--upstream-host and --default are for HTTP; with --tcp, give effects with --tcp-effect or [[tcp]] tables"
+            ));
+        }
+        return Ok(None);
+    }
+    let upstream = Upstream::parse(&args.upstream).map_err(|err| usage!("{err}"))?;
+    let mut proxy = ProxyConfig::new(upstream);
+    proxy.upstream_timeout = args.upstream_timeout.as_duration();
+    if let Some(host) = &args.upstream_host {
+        proxy.upstream_host = Some(host.parse().map_err(|_| {
+            usage!(
+                "--upstream-host {host:?} is not a header value; e.g. --upstream-host api.internal"
+            )
+        })?);
+    }
+    Ok(Some(proxy))
+}
+
+/// Proxies until a signal, drains, and reports.
+pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let Some(proxy) = check(&args)? else {
+        return run_tcp(args).await;
+    };
+    let mut config = Config {
+        addr: args.listen,
+        max_delay: args.max_delay.as_duration(),
+        max_connections: args.max_connections,
+        max_headers: args.max_headers,
+        drain_timeout: args.drain_timeout.as_duration(),
+        header_read_timeout: args.header_read_timeout.as_duration(),
+        idle_timeout: args.idle_timeout.as_duration(),
+        request_log: request_log(args.log_format),
+        ..Config::default()
+    };
+    if args.rules.is_some() || args.default.is_some() {
+        let rules = LiveRules::load(args.rules.as_deref(), args.default.as_deref(), &config)
+            .map_err(|err| UsageError(err.to_string()))?;
+        config.rules = Some(rules);
+    }
+    config
+        .validate()
+        .map_err(|err| UsageError(err.to_string()))?;
+    let _ = slowlab_server::raise_open_file_limit();
+    let listener = slowlab_server::bind(args.listen, config.backlog)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    if proxy.upstream.is_same_as(addr) {
+        return Err(usage!(
+            "--upstream {} is the proxy's own --listen {addr}: every request would come back to the proxy; point --upstream at the real service",
+            proxy.upstream
+        )
+        .into());
+    }
+
+    let stats = Arc::new(Stats::default());
+    let metrics = Arc::new(ProxyMetrics::default());
+    let admin = match args.admin {
+        None => None,
+        Some(admin_addr) => {
+            let listener = slowlab_server::bind(admin_addr, 1024)
+                .with_context(|| format!("cannot listen on --admin {admin_addr}"))?;
+            let bound = listener.local_addr()?;
+            let admin = Admin {
+                stats: Arc::clone(&stats),
+                metrics: Arc::clone(&metrics),
+                rules: config.rules.clone(),
+                upstream: proxy.upstream.to_string(),
+                tcp: None,
+            };
+            Some((bound, tokio::spawn(admin.serve(listener))))
+        }
+    };
+    if let Some(rules) = &config.rules {
+        reload_on_signal(WHO, rules.clone(), config.clone(), args.watch);
+    }
+
+    // The first stdout line is the contract scripts read the port from.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")?;
+    if let Some((admin_addr, _)) = &admin {
+        writeln!(stdout, "admin on http://{admin_addr}")?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+    say!(
+        "{WHO}: forwarding to {} (HTTP/1.1 and h2c towards clients); upstream timeout {} s; Ctrl-C to stop",
+        proxy.upstream,
+        proxy.upstream_timeout.as_secs_f64()
+    );
+    if let Some(rules) = &config.rules {
+        eprintln!("{WHO}: {}", describe_rules(rules));
+    }
+
+    let report = slowlab_proxy::http::run(
+        listener,
+        config,
+        proxy,
+        Arc::clone(&stats),
+        metrics,
+        async {
+            shutdown_signal().await;
+            say!("{WHO}: stopping");
+        },
+    )
+    .await
+    .context("the proxy stopped with an error")?;
+    if let Some((_, task)) = admin {
+        task.abort();
+    }
+    if report.cut_off > 0 {
+        say!(
+            "{WHO}: stopped after the drain timeout; {} {} cut off",
+            report.cut_off,
+            plural(report.cut_off, "request was", "requests were"),
+        );
+    } else {
+        say!("{WHO}: stopped");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--tcp`: copies bytes to `--upstream HOST:PORT` with the effects in force, until a signal.
+async fn run_tcp(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let effects = LiveTcpEffects::load(
+        args.rules.as_deref(),
+        args.tcp_effect.clone(),
+        "--tcp-effect",
+    )
+    .map_err(|err| UsageError(err.to_string()))?;
+    let listener = slowlab_server::bind(args.listen, 1024)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let stats = Arc::new(TcpStats::default());
+    let admin = match args.admin {
+        None => None,
+        Some(admin_addr) => {
+            let listener = slowlab_server::bind(admin_addr, 1024)
+                .with_context(|| format!("cannot listen on --admin {admin_addr}"))?;
+            let bound = listener.local_addr()?;
+            let admin = Admin {
+                stats: Arc::new(Stats::default()),
+                metrics: Arc::new(ProxyMetrics::default()),
+                rules: None,
+                upstream: args.upstream.clone(),
+                tcp: Some(Arc::clone(&stats)),
+            };
+            Some((bound, tokio::spawn(admin.serve(listener))))
+        }
+    };
+    reload_tcp_on_signal(effects.clone(), args.watch);
+    let mut stdout = std::io::stdout().lock();
+    let mut lines = format!("listening on tcp://{addr}\n");
+    if let Some((admin_addr, _)) = &admin {
+        lines.push_str(&format!("admin on http://{admin_addr}\n"));
+    }
+    stdout.write_all(lines.as_bytes())?;
+    stdout.flush()?;
+    drop(stdout);
+    say!("{WHO}: forwarding TCP to {}; Ctrl-C to stop", args.upstream);
+    let config = TcpConfig {
+        max_connections: args.max_connections,
+        connect_timeout: args.upstream_timeout.as_duration(),
+        drain_timeout: args.drain_timeout.as_duration(),
+        ..TcpConfig::new(args.upstream.clone())
+    };
+    let result = tcp::run(listener, config, effects, stats, async {
+        shutdown_signal().await;
+        say!("{WHO}: stopping");
+    })
+    .await;
+    if let Some((_, task)) = admin {
+        task.abort();
+    }
+    match result {
+        Ok(_) => {
+            say!("{WHO}: stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        // A loop or an upstream that is not HOST:PORT.
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidInput => {
+            Err(UsageError(format!("--upstream: {err}")).into())
+        }
+        Err(err) => Err(anyhow::Error::new(err).context("the TCP proxy stopped with an error")),
+    }
+}
+
+/// Reloads the TCP effects on SIGHUP and, with `--watch`, when the rules file changes.
+fn reload_tcp_on_signal(effects: LiveTcpEffects, watch: bool) {
+    let Some(file) = effects.file().map(std::path::Path::to_path_buf) else {
+        return;
+    };
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    tokio::spawn(async move {
+        let modified =
+            |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let mut seen = modified(&file);
+        let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            #[cfg(unix)]
+            let signal = async {
+                match hangup.as_mut() {
+                    Some(hangup) => {
+                        hangup.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let signal = std::future::pending::<()>();
+            let why = tokio::select! {
+                () = signal => "SIGHUP",
+                _ = poll.tick(), if watch => {
+                    let now = modified(&file);
+                    if now == seen {
+                        continue;
+                    }
+                    "rules file changed"
+                }
+            };
+            seen = modified(&file);
+            match effects.reload() {
+                Ok(_) => say!("{WHO}: {why}: TCP effects reloaded from {}", file.display()),
+                Err(err) => say!(
+                    "{WHO}: {why}: the rules file does not load, keeping the effects in force: {err}"
+                ),
+            }
+        }
+    });
+}

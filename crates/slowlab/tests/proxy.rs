@@ -1,0 +1,958 @@
+//! `slowlab proxy` as a process, in front of real upstreams: a second `slowlab serve`, Python's
+//! `http.server`, nginx serving a static file, and a byte-counting sink.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Served, assert_usage_error, closed_port, slowlab, tool_available};
+
+/// A running `slowlab proxy` and the addresses it printed.
+struct Proxy {
+    child: Child,
+    addr: String,
+    admin: String,
+}
+
+impl Proxy {
+    /// `slowlab proxy --listen 127.0.0.1:0 --admin 127.0.0.1:0 --upstream UPSTREAM EXTRA...`.
+    fn start(upstream: &str, extra: &[&str]) -> Proxy {
+        Proxy::start_on("127.0.0.1:0", upstream, extra)
+    }
+
+    fn start_on(listen: &str, upstream: &str, extra: &[&str]) -> Proxy {
+        let mut child = slowlab()
+            .args(["proxy", "--listen", listen, "--admin", "127.0.0.1:0"])
+            .args(["--upstream", upstream])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut next = |prefix: &str| {
+            let line = lines.next().unwrap().unwrap();
+            line.strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+                .to_owned()
+        };
+        let addr = next("listening on http://");
+        let admin = next("admin on http://");
+        Proxy { child, addr, admin }
+    }
+
+    /// The proxy's `/metrics`, from the admin port.
+    fn metrics(&self) -> String {
+        get(&self.admin, "/metrics").0.body_text()
+    }
+
+    /// The proxy's peak resident memory (VmHWM) in KiB.
+    fn peak_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Stops the proxy and returns what it wrote to stderr.
+    fn stop(mut self) -> String {
+        self.signal("TERM");
+        let _ = self.child.wait();
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        err
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response as it arrived: head text and body bytes.
+struct Reply(String, Vec<u8>);
+
+impl Reply {
+    fn status(&self) -> u16 {
+        self.0
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.0.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+
+    fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.1).into_owned()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.1)
+            .unwrap_or_else(|err| panic!("{err}: {}{}", self.0, self.body_text()))
+    }
+}
+
+/// Sends raw bytes on a fresh connection and reads until the server closes. Bodies are
+/// de-chunked when the answer is chunked.
+fn exchange(addr: &str, request: &[u8]) -> (Reply, Duration) {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let took = started.elapsed();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split..].to_vec();
+    let reply = Reply(head, Vec::new());
+    if reply
+        .header("transfer-encoding")
+        .is_some_and(|te| te.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    (Reply(reply.0, body), took)
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&raw[..end])
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 || raw.len() < end + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&raw[end + 2..end + 2 + size]);
+        raw = &raw[end + 4 + size..];
+    }
+    out
+}
+
+fn get_request(path: &str, extra_headers: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: proxied.test\r\n{extra_headers}Connection: close\r\n\r\n")
+        .into_bytes()
+}
+
+fn get(addr: &str, path: &str) -> (Reply, Duration) {
+    exchange(addr, &get_request(path, ""))
+}
+
+/// The sum of a counter's samples in Prometheus text whose line starts with `prefix`.
+fn counter(metrics: &str, prefix: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Every request a `slowlab serve` answered on its delay and echo paths.
+fn upstream_requests(upstream: &Served) -> u64 {
+    let (reply, _) = get(&upstream.addr, "/metrics");
+    counter(&reply.body_text(), "slowlab_requests_total{")
+}
+
+#[test]
+fn bodies_and_headers_reach_a_slowlab_serve_upstream_intact_with_via_and_forwarded() {
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &[]);
+    // Every byte value, and long enough to take several reads.
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut request = format!(
+        "POST /anything/orders?id=7 HTTP/1.1\r\nHost: shop.test\r\nX-Custom: kept as is\r\n\
+         Connection: close, X-Hop\r\nX-Hop: must not reach the upstream\r\nKeep-Alive: timeout=5\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let (reply, _) = exchange(&proxy.addr, &request);
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    let echo = reply.json();
+    let headers = &echo["headers"];
+    let header = |name: &str| {
+        headers[name]
+            .as_array()
+            .map(|v| v[0].as_str().unwrap().to_owned())
+    };
+    assert_eq!(header("x-custom").as_deref(), Some("kept as is"));
+    assert_eq!(header("host").as_deref(), Some("shop.test"), "Host is kept");
+    assert_eq!(header("x-hop"), None, "named in Connection: {headers}");
+    assert_eq!(header("keep-alive"), None);
+    assert!(
+        header("via").unwrap().starts_with("1.1 slowlab-"),
+        "{headers}"
+    );
+    assert_eq!(header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        header("forwarded").as_deref(),
+        Some("for=127.0.0.1;proto=http;host=\"shop.test\"")
+    );
+    assert_eq!(echo["path"], "/anything/orders");
+    assert_eq!(echo["body_bytes"], body.len());
+    let echoed = base64_decode(echo["body_base64"].as_str().unwrap());
+    assert!(echoed == body, "the body changed on the way");
+    assert!(reply.header("via").unwrap().contains("slowlab-"));
+}
+
+/// Standard base64, enough for the echo's answer.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let clean: Vec<u8> = text.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= u32::from(value(c)) << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+#[test]
+fn a_rule_delay_shows_in_the_client_latency_and_not_in_the_upstream_server_timing() {
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(
+        &upstream.base_url,
+        &["--default", "0.4", "--log-format", "text"],
+    );
+    let (reply, took) = get(&proxy.addr, "/0");
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    let timing = reply.header("server-timing").unwrap();
+    let waited: f64 = timing.rsplit('=').next().unwrap().parse().unwrap();
+    assert!(waited < 100.0, "the upstream waited {waited} ms: {timing}");
+    let metrics = proxy.metrics();
+    assert_eq!(
+        counter(
+            &metrics,
+            "slowlab_proxy_requests_total{rule=\"default\",outcome=\"forwarded\"}"
+        ),
+        1,
+        "{metrics}"
+    );
+    assert_eq!(counter(&metrics, "slowlab_proxy_added_seconds_count"), 1);
+    assert_eq!(counter(&metrics, "slowlab_proxy_upstream_seconds_count"), 1);
+    let log = proxy.stop();
+    assert!(log.contains("GET /0 from 127.0.0.1:"), "{log}");
+    assert!(log.contains(": 200 ok, total "), "{log}");
+}
+
+#[test]
+fn before_faults_never_reach_the_upstream_and_after_faults_do() {
+    let upstream = Served::start(&[]);
+    let dir = tempdir("before-after");
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"early\"\nprefix = \"/early\"\nstatus = 503\n\n\
+         [[rule]]\nname = \"late\"\nprefix = \"/late\"\nstatus = 503\nwhen = \"after\"\n\n\
+         [[rule]]\nname = \"gone\"\nprefix = \"/gone\"\nfault = \"reset\"\n\n\
+         [[rule]]\nname = \"cut\"\nmatch_headers = { x-cut = \"1\" }\nfault = \"reset\"\nwhen = \"after\"\n",
+    )
+    .unwrap();
+    let proxy = Proxy::start(&upstream.base_url, &["--rules", rules.to_str().unwrap()]);
+    for _ in 0..5 {
+        let (reply, _) = get(&proxy.addr, "/early/anything");
+        assert_eq!(reply.status(), 503, "{}", reply.0);
+        assert_eq!(reply.json()["error"], "injected");
+    }
+    // A reset before: no answer at all, and nothing upstream either.
+    let (reply, _) = get(&proxy.addr, "/gone");
+    assert_eq!(reply.status(), 0, "{}", reply.0);
+    assert_eq!(
+        upstream_requests(&upstream),
+        0,
+        "a before fault reached the upstream"
+    );
+
+    let (reply, _) = get(&proxy.addr, "/late");
+    assert_eq!(reply.status(), 503);
+    assert_eq!(
+        upstream_requests(&upstream),
+        1,
+        "an after fault is drawn once the upstream answered"
+    );
+
+    // The upstream answers 200 with 100,000 bytes; the client gets the head, then a break.
+    let (reply, _) = exchange(&proxy.addr, &get_request("/0?bytes=100000", "X-Cut: 1\r\n"));
+    let promised: usize = reply.header("content-length").unwrap().parse().unwrap();
+    assert!(
+        reply.1.len() < promised,
+        "a reset mid-body completed the body"
+    );
+    let metrics = proxy.metrics();
+    assert_eq!(
+        counter(
+            &metrics,
+            "slowlab_proxy_requests_total{rule=\"early\",outcome=\"injected_status\"}"
+        ),
+        5
+    );
+    assert_eq!(
+        counter(
+            &metrics,
+            "slowlab_proxy_requests_total{rule=\"late\",outcome=\"injected_status\"}"
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &metrics,
+            "slowlab_proxy_requests_total{rule=\"cut\",outcome=\"injected_fault\"}"
+        ),
+        1,
+        "{metrics}"
+    );
+}
+
+#[test]
+fn an_unreachable_upstream_is_a_502_and_a_slow_one_a_504_naming_it() {
+    let port = closed_port();
+    let proxy = Proxy::start(&format!("http://127.0.0.1:{port}"), &[]);
+    let (reply, _) = get(&proxy.addr, "/orders");
+    assert_eq!(reply.status(), 502);
+    let body = reply.json();
+    assert_eq!(body["error"], "upstream_unreachable");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("127.0.0.1:{port}")), "{detail}");
+    assert!(detail.to_lowercase().contains("refused"), "{detail}");
+
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &["--upstream-timeout", "0.2"]);
+    let (reply, took) = get(&proxy.addr, "/5");
+    assert_eq!(reply.status(), 504);
+    assert_eq!(reply.json()["error"], "upstream_timeout");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    let metrics = proxy.metrics();
+    assert_eq!(
+        counter(
+            &metrics,
+            "slowlab_proxy_requests_total{rule=\"none\",outcome=\"upstream_timeout\"}"
+        ),
+        1
+    );
+}
+
+#[test]
+fn an_upstream_body_that_breaks_off_breaks_the_clients_too() {
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &[]);
+    // The upstream promises 100,000 bytes and sends half.
+    let (reply, _) = get(&proxy.addr, "/0?bytes=100000&fault=truncate");
+    assert_eq!(reply.status(), 200);
+    let promised: usize = reply.header("content-length").unwrap().parse().unwrap();
+    assert!(reply.1.len() < promised, "a short body was completed");
+    thread::sleep(Duration::from_millis(100));
+    let metrics = proxy.metrics();
+    assert_eq!(
+        counter(
+            &metrics,
+            "slowlab_proxy_requests_total{rule=\"none\",outcome=\"upstream_reset\"}"
+        ),
+        1,
+        "{metrics}"
+    );
+}
+
+#[test]
+fn bad_upstreams_loops_and_tcp_are_usage_errors() {
+    assert_usage_error(
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "127.0.0.1:8080",
+        ],
+        "e.g. http://",
+    );
+    assert_usage_error(
+        &["proxy", "--listen", "127.0.0.1:0", "--upstream", "http://"],
+        "e.g. http://",
+    );
+    let port = closed_port().to_string();
+    assert_usage_error(
+        &[
+            "proxy",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--upstream",
+            &format!("http://127.0.0.1:{port}"),
+        ],
+        "own --listen",
+    );
+    // --tcp forwards bytes: an HTTP URL is the wrong kind of upstream.
+    assert_usage_error(
+        &[
+            "proxy",
+            "--tcp",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:1",
+        ],
+        "HOST:PORT",
+    );
+    assert_usage_error(
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--upstream-timeout",
+            "0",
+        ],
+        "--upstream-timeout",
+    );
+}
+
+#[test]
+fn a_request_that_comes_back_through_the_proxy_is_refused_as_a_loop() {
+    // A forwards to B, and B back to A.
+    let a_port = closed_port();
+    let b = Proxy::start(&format!("http://127.0.0.1:{a_port}"), &[]);
+    let a = Proxy::start_on(
+        &format!("127.0.0.1:{a_port}"),
+        &format!("http://{}", b.addr),
+        &[],
+    );
+    let (reply, _) = get(&a.addr, "/x");
+    assert_eq!(reply.status(), 508, "{}{}", reply.0, reply.body_text());
+    assert_eq!(reply.json()["error"], "proxy_loop");
+}
+
+#[test]
+fn smuggling_shapes_and_header_floods_are_refused_before_forwarding() {
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &[]);
+    let smuggle = b"POST /anything HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\
+        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\nGET /anything/smuggled HTTP/1.1\r\nHost: t\r\n\r\n";
+    // hyper reads such a request by Transfer-Encoding alone and drops the Content-Length (RFC
+    // 9112 6.1); it goes upstream chunked with no Content-Length, so the upstream reads the same
+    // empty body, and the bytes after it are never a request of their own.
+    let (reply, _) = exchange(&proxy.addr, smuggle);
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    let echo = reply.json();
+    assert_eq!(echo["body_bytes"], 0, "{echo}");
+    assert!(echo["headers"].get("content-length").is_none(), "{echo}");
+    assert_eq!(upstream_requests(&upstream), 1);
+
+    let mut flood = String::from("GET /anything HTTP/1.1\r\nHost: t\r\n");
+    for i in 0..10_000 {
+        flood.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    flood.push_str("Connection: close\r\n\r\n");
+    let (reply, _) = exchange(&proxy.addr, flood.as_bytes());
+    assert!((400..500).contains(&reply.status()), "{}", reply.0);
+
+    let (reply, _) = exchange(
+        &proxy.addr,
+        b"TRACE / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(reply.status(), 405);
+    let (reply, _) = exchange(
+        &proxy.addr,
+        b"OPTIONS /anything HTTP/1.1\r\nHost: t\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        upstream_requests(&upstream),
+        1,
+        "a refused request reached the upstream"
+    );
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("slowlab-proxy-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_static_file_from_python_http_server_comes_through_byte_for_byte() {
+    if !tool_available("python3") {
+        return;
+    }
+    let dir = tempdir("python");
+    let file: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 256) as u8).collect();
+    std::fs::write(dir.join("blob.bin"), &file).unwrap();
+    let port = closed_port();
+    let mut python = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_port(port);
+    let proxy = Proxy::start(&format!("http://127.0.0.1:{port}"), &["--default", "0.3"]);
+    let (reply, took) = get(&proxy.addr, "/blob.bin");
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    assert!(reply.1 == file, "the file changed on the way");
+    assert!(took >= Duration::from_millis(300));
+    let _ = python.kill();
+    let mut log = String::new();
+    python
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let _ = python.wait();
+    assert_eq!(log.matches("GET /blob.bin").count(), 1, "{log}");
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn nginx_static_file_through_the_proxy_and_before_faults_absent_from_its_access_log() {
+    if !tool_available("nginx") {
+        return;
+    }
+    let dir = tempdir("nginx");
+    let file: Vec<u8> = (0..500_000u32).map(|i| (i * 31 % 256) as u8).collect();
+    std::fs::write(dir.join("blob.bin"), &file).unwrap();
+    let port = closed_port();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log {d}/access.log; client_body_temp_path {d}; proxy_temp_path {d};\n\
+             fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             server {{ listen 127.0.0.1:{port}; root {d}; }} }}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let mut nginx = Command::new("nginx")
+        .args(["-c", conf.to_str().unwrap(), "-p"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port);
+    let rules = dir.join("rules.toml");
+    std::fs::write(&rules, "[[rule]]\nprefix = \"/down\"\nmix = \"503:1\"\n").unwrap();
+    let proxy = Proxy::start(
+        &format!("http://127.0.0.1:{port}"),
+        &["--rules", rules.to_str().unwrap()],
+    );
+    let (reply, _) = get(&proxy.addr, "/blob.bin");
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    assert!(reply.1 == file, "the file changed on the way");
+    for _ in 0..3 {
+        assert_eq!(get(&proxy.addr, "/down/blob.bin").0.status(), 503);
+    }
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+    let log = std::fs::read_to_string(dir.join("access.log")).unwrap_or_default();
+    assert_eq!(log.matches("GET /blob.bin").count(), 1, "{log}");
+    assert!(
+        !log.contains("/down"),
+        "a before fault reached nginx: {log}"
+    );
+}
+
+/// A one-connection-at-a-time HTTP/1.1 server that reads a Content-Length body to its end,
+/// keeping nothing, and answers the byte count.
+fn counting_sink() -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let counted = Arc::new(AtomicU64::new(0));
+    let total = Arc::clone(&counted);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::with_capacity(1 << 16, stream);
+            let mut length = 0u64;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut buf = vec![0u8; 1 << 16];
+            let mut read = 0u64;
+            while read < length {
+                let n = reader.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                read += n as u64;
+            }
+            total.store(read, Ordering::SeqCst);
+            let body = read.to_string();
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (format!("http://{addr}"), counted)
+}
+
+/// 256 MiB rather than the 1 GB of the issue, to keep the test in seconds on a debug build; it
+/// is four times the 64 MiB bound, so a proxy that buffered the body could not pass.
+#[test]
+fn a_large_upload_streams_through_with_bounded_memory() {
+    const SIZE: u64 = 256 * 1024 * 1024;
+    let (sink, counted) = counting_sink();
+    let proxy = Proxy::start(&sink, &[]);
+    let mut stream = TcpStream::connect(&proxy.addr).unwrap();
+    write!(
+        stream,
+        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {SIZE}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b'u'; 1 << 20];
+    for _ in 0..SIZE / chunk.len() as u64 {
+        stream.write_all(&chunk).unwrap();
+    }
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(&SIZE.to_string()), "{answer}");
+    assert_eq!(counted.load(Ordering::SeqCst), SIZE);
+    let peak = proxy.peak_kib();
+    assert!(peak < 64 * 1024, "the proxy's VmHWM reached {peak} KiB");
+}
+
+#[test]
+fn a_sighup_reload_under_load_drops_nothing() {
+    let upstream = Served::start(&[]);
+    let dir = tempdir("reload");
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"first\"\nprefix = \"/\"\ndelay = 0.02\n",
+    )
+    .unwrap();
+    let proxy = Proxy::start(&upstream.base_url, &["--rules", rules.to_str().unwrap()]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let addr = proxy.addr.clone();
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    statuses.push(get(&addr, "/0").0.status());
+                }
+                statuses
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"second\"\nprefix = \"/\"\ndelay = 0.01\n",
+    )
+    .unwrap();
+    proxy.signal("HUP");
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let statuses: Vec<u16> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(statuses.len() > 16, "{}", statuses.len());
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let metrics = proxy.metrics();
+    let first = counter(&metrics, "slowlab_proxy_requests_total{rule=\"first\"");
+    let second = counter(&metrics, "slowlab_proxy_requests_total{rule=\"second\"");
+    assert!(first > 0 && second > 0, "{metrics}");
+    assert_eq!(first + second, statuses.len() as u64);
+    let err = proxy.stop();
+    assert!(err.contains("SIGHUP"), "{err}");
+}
+
+/// The README's section "Make a real service slow": its blocks.
+fn readme_example() -> (String, String) {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("## Make a real service slow")
+        .nth(1)
+        .expect("the README has a section \"Make a real service slow\"");
+    let block = |fence: &str| {
+        let start = section.find(fence).expect(fence) + fence.len();
+        let end = start + section[start..].find("```").unwrap();
+        section[start..end].to_owned()
+    };
+    (block("```toml\n"), block("```sh\n"))
+}
+
+#[test]
+fn the_readme_example_runs_as_written_on_free_ports() {
+    if !tool_available("python3") {
+        return;
+    }
+    let (rules_text, commands) = readme_example();
+    let dir = tempdir("readme");
+    std::fs::write(dir.join("slow.toml"), &rules_text).unwrap();
+    let upstream_port = closed_port().to_string();
+    let python_line = commands
+        .lines()
+        .find(|l| l.starts_with("python3 "))
+        .unwrap();
+    let python_args: Vec<String> = python_line
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .filter(|a| *a != "&")
+        .map(|a| a.replace("8080", &upstream_port))
+        .collect();
+    let mut python = Command::new("python3")
+        .args(&python_args)
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(upstream_port.parse().unwrap());
+    let proxy_line = commands
+        .lines()
+        .find(|l| l.starts_with("slowlab proxy "))
+        .unwrap();
+    let mut args: Vec<String> = proxy_line
+        .split_whitespace()
+        .skip(1)
+        .map(|a| {
+            a.replace("127.0.0.1:9000", "127.0.0.1:0")
+                .replace("127.0.0.1:9001", "127.0.0.1:0")
+                .replace("8080", &upstream_port)
+        })
+        .collect();
+    let rules_at = args.iter().position(|a| a == "slow.toml").unwrap();
+    args[rules_at] = dir.join("slow.toml").to_str().unwrap().to_owned();
+    let mut child = slowlab()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("listening on http://", "");
+    let admin = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("admin on http://", "");
+    let proxy = Proxy { child, addr, admin };
+
+    let (reply, took) = get(&proxy.addr, "/");
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    assert!(
+        reply.body_text().contains("slow.toml"),
+        "the service's listing"
+    );
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    let statuses: Vec<u16> = (0..20)
+        .map(|_| get(&proxy.addr, "/files/none").0.status())
+        .collect();
+    assert!(
+        statuses.contains(&503) && statuses.contains(&404),
+        "{statuses:?}"
+    );
+    let metrics = proxy.metrics();
+    assert!(
+        metrics.contains("slowlab_proxy_requests_total{rule=\"listing\",outcome=\"forwarded\"} 1"),
+        "{metrics}"
+    );
+    let _ = python.kill();
+    let _ = python.wait();
+}
+
+#[test]
+fn h2c_clients_are_forwarded_too() {
+    if !tool_available("curl") {
+        return;
+    }
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &["--default", "0?mix=503:1"]);
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg(format!("http://{}/anything", proxy.addr))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "2 503");
+    let proxy = Proxy::start(&upstream.base_url, &[]);
+    let output = Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "-i"])
+        .arg(format!("http://{}/anything?delay=0", proxy.addr))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with("HTTP/2 200"), "{text}");
+    assert!(text.contains("via: 1.1 slowlab-"), "{text}");
+    // The upstream heard HTTP/1.1 with the client's authority as Host, and Via saying h2.
+    assert!(text.contains("\"2 slowlab-"), "{text}");
+
+    // An upstream body that breaks off resets the h2 stream: curl fails, it does not see a 200
+    // that completed short.
+    let output = Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "-o", "/dev/null"])
+        .arg(format!(
+            "http://{}/0?bytes=100000&fault=truncate",
+            proxy.addr
+        ))
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "curl saw a complete answer");
+}
+
+#[test]
+fn tcp_mode_copies_bytes_both_ways_with_its_effects() {
+    // An echo server: what it reads, it writes back.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut reader = stream.try_clone().unwrap();
+                let mut writer = stream;
+                let _ = std::io::copy(&mut reader, &mut writer);
+            });
+        }
+    });
+    let mut child = slowlab()
+        .args([
+            "proxy",
+            "--tcp",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--upstream",
+            &upstream,
+            "--tcp-effect",
+            "direction=downstream&latency=0.3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("listening on tcp://", "");
+    let admin = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("admin on http://", "");
+    let proxy = Proxy { child, addr, admin };
+    let mut stream = TcpStream::connect(&proxy.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    stream.write_all(b"ping").unwrap();
+    let mut echoed = [0u8; 4];
+    stream.read_exact(&mut echoed).unwrap();
+    let took = started.elapsed();
+    assert_eq!(&echoed, b"ping");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    drop(stream);
+    let metrics = proxy.metrics();
+    assert!(
+        metrics.contains("slowlab_tcp_connections_accepted_total 1"),
+        "{metrics}"
+    );
+}
