@@ -116,7 +116,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         proxy.upstream_timeout.as_secs_f64()
     );
     if let Some(rules) = &config.rules {
-        describe_rules(WHO, rules);
+        eprintln!("{WHO}: {}", describe_rules(rules));
     }
 
     let report = slowlab_proxy::http::run(
