@@ -23,6 +23,7 @@
 //! fault) → [`model`] (timer, thread pool, or blocking) → [`respond`]-ing (body, drip, status, fault),
 //! with [`metrics`] counted on the way. Every refusal is an [`ApiError`] answered as a JSON 4xx.
 
+pub mod accept;
 pub mod config;
 mod custom;
 pub mod delay;

@@ -22,20 +22,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::accept::{Accepted, Acceptor};
 use crate::config::Config;
-use crate::limits;
 use crate::metrics::CloseReason;
 use crate::options::Fault;
 use crate::respond::Abort;
 use crate::service::{App, AppFuture};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::watch::{Activity, Busy, H2Frames, Timeouts, Watched, needs_watching, watchdog};
-
-/// Pause after an accept error such as "too many open files", so the loop cannot spin.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// What `fault=malformed` sends instead of a response: not a status line, not HTTP at all.
 const MALFORMED: &[u8] = b"SLOWLAB \x00 this is not HTTP\r\n\r\n";
@@ -135,39 +132,15 @@ pub async fn run_with<H: Handler>(
     // off at once. (A set rather than a cancellation token per task: a token would be polled on
     // every wake-up of every connection.)
     let mut connections = JoinSet::new();
-    let connection_cap = config.max_connections.map(|n| Arc::new(Semaphore::new(n)));
-    let mut warned_fd_exhaustion = false;
+    let mut acceptor = Acceptor::new(listener, config.max_connections);
 
     tokio::pin!(shutdown);
-    loop {
-        let permit = match &connection_cap {
-            None => None,
-            Some(cap) => tokio::select! {
-                permit = Arc::clone(cap).acquire_owned() => permit.ok(),
-                () = &mut shutdown => break,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(err) => {
-                    if limits::is_fd_exhaustion(&err) {
-                        if !warned_fd_exhaustion {
-                            tracing::warn!(
-                                "out of file descriptors, new connections wait: {err}; \
-                                 raise the limit with `ulimit -n` (hard limit: `ulimit -Hn`)"
-                            );
-                            warned_fd_exhaustion = true;
-                        }
-                    } else {
-                        tracing::debug!("accept failed: {err}");
-                    }
-                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    while let Some(Accepted {
+        stream,
+        peer,
+        permit,
+    }) = acceptor.next(shutdown.as_mut()).await
+    {
         // Small JSON answers should leave at once, not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let conn = Arc::new(ConnState::new(Arc::clone(&stats)));
@@ -224,7 +197,7 @@ pub async fn run_with<H: Handler>(
         // Forget the connections that have ended, so the set holds only open ones.
         while connections.try_join_next().is_some() {}
     }
-    drop(listener);
+    drop(acceptor);
 
     let in_flight_at_shutdown = stats.snapshot().in_flight;
     // Waits that hold a thread end at the deadline too, even if every worker is held.

@@ -38,8 +38,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+
+use slowlab_server::accept::{Accepted, Acceptor};
 
 pub use effects::{Direction, DirectionEffects, EffectsError, KEYS, Slice, TcpEffects};
 pub use live::{LiveTcpEffects, effects_from};
@@ -47,9 +48,6 @@ pub use stats::{TcpStats, TcpStatsSnapshot};
 
 use pipe::{End, pipe};
 use stats::bump;
-
-/// Pause after an accept error (out of file descriptors, mostly), as serve does.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// How the TCP proxy runs, apart from its effects.
 #[derive(Debug, Clone)]
@@ -118,38 +116,16 @@ pub async fn run(
         .map_err(|detail| io::Error::new(io::ErrorKind::InvalidInput, detail))?;
     refuse_loop(&listener, &config.upstream).await?;
     let config = Arc::new(config);
-    let cap = config.max_connections.map(|n| Arc::new(Semaphore::new(n)));
+    let mut acceptor = Acceptor::new(listener, config.max_connections);
     let mut connections = JoinSet::new();
-    let mut warned_fd_exhaustion = false;
 
     tokio::pin!(shutdown);
-    loop {
-        let permit = match &cap {
-            None => None,
-            Some(cap) => tokio::select! {
-                permit = Arc::clone(cap).acquire_owned() => permit.ok(),
-                () = &mut shutdown => break,
-            },
-        };
-        let (client, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(err) => {
-                    if slowlab_server::limits::is_fd_exhaustion(&err) && !warned_fd_exhaustion {
-                        tracing::warn!(
-                            "out of file descriptors, new connections wait: {err}; \
-                             raise the limit with `ulimit -n` (hard limit: `ulimit -Hn`)"
-                        );
-                        warned_fd_exhaustion = true;
-                    } else {
-                        tracing::debug!("accept failed: {err}");
-                    }
-                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    while let Some(Accepted {
+        stream: client,
+        peer,
+        permit,
+    }) = acceptor.next(shutdown.as_mut()).await
+    {
         bump(&stats.accepted);
         let effects = effects.current();
         if effects.down {
@@ -167,7 +143,7 @@ pub async fn run(
         // Forget the connections that have ended, so the set holds only open ones.
         while connections.try_join_next().is_some() {}
     }
-    drop(listener);
+    drop(acceptor);
 
     let drained = tokio::time::timeout(config.drain_timeout, async {
         while connections.join_next().await.is_some() {}
