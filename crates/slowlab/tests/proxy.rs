@@ -956,3 +956,27 @@ fn tcp_mode_copies_bytes_both_ways_with_its_effects() {
         "{metrics}"
     );
 }
+
+#[test]
+fn the_proxys_own_answers_are_never_stored_by_a_cache() {
+    // A cache between client and proxy must not keep an injected failure, a 502 or the
+    // admin port's health and metrics: each would then be answered without the proxy.
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &["--default", "0?mix=404:1"]);
+    let unreachable = Proxy::start(&format!("http://127.0.0.1:{}", closed_port()), &[]);
+    for (addr, path, status) in [
+        (&proxy.addr, "/orders", 404),
+        (&unreachable.addr, "/orders", 502),
+        (&proxy.admin, "/healthz", 200),
+        (&proxy.admin, "/metrics", 200),
+    ] {
+        let (reply, _) = get(addr, path);
+        assert_eq!(reply.status(), status, "{path}: {}", reply.0);
+        assert_eq!(
+            reply.header("cache-control").as_deref(),
+            Some("no-store"),
+            "{path}: {}",
+            reply.0
+        );
+    }
+}

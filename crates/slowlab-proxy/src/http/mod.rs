@@ -125,7 +125,7 @@ impl Handler for Proxy {
     }
 }
 
-/// A JSON answer `{"error": ..., "detail": ...}` with `status`.
+/// A JSON answer `{"error": ..., "detail": ...}` with `status`, not to be stored by caches.
 fn json_error(status: u16, error: &str, detail: &str) -> Response<Body> {
     let body = serde_json::json!({ "error": error, "detail": detail });
     let mut response = Response::new(Body::from(body.to_string()));
@@ -134,6 +134,10 @@ fn json_error(status: u16, error: &str, detail: &str) -> Response<Body> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    // A cache that kept an injected failure or a 502 would go on answering it without the proxy.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
