@@ -980,3 +980,121 @@ fn the_proxys_own_answers_are_never_stored_by_a_cache() {
         );
     }
 }
+
+/// A `slowlab serve` speaking TLS with a certificate for 127.0.0.1 made now, and that
+/// certificate's PEM file (self-signed: it is its own CA).
+fn serve_tls_with_fresh_certificate() -> (Served, std::path::PathBuf) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let dir = tempdir("upstream-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let mut child = slowlab()
+        .args(["serve", "--port", "0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let base_url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    assert!(base_url.starts_with("https://"), "{base_url}");
+    let addr = base_url.trim_start_matches("https://").to_owned();
+    (
+        Served {
+            child,
+            addr,
+            base_url,
+        },
+        cert,
+    )
+}
+
+#[test]
+fn an_https_upstream_is_trusted_with_its_ca_refused_without_and_accepted_insecure() {
+    let (upstream, ca) = serve_tls_with_fresh_certificate();
+    let ca = ca.to_str().unwrap();
+
+    let trusted = Proxy::start(&upstream.base_url, &["--upstream-ca", ca]);
+    let (reply, _) = get(&trusted.addr, "/0?bytes=3000");
+    assert_eq!(reply.status(), 200, "{}{}", reply.0, reply.body_text());
+    assert_eq!(reply.1.len(), 3000);
+    assert!(reply.header("via").is_some(), "{}", reply.0);
+
+    // Mozilla's roots do not include a certificate made a moment ago.
+    let untrusted = Proxy::start(&upstream.base_url, &[]);
+    let (reply, _) = get(&untrusted.addr, "/0");
+    assert_eq!(reply.status(), 502, "{}", reply.0);
+    let body = reply.json();
+    assert_eq!(body["error"], "upstream_tls", "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("certificate"), "{detail}");
+    assert!(detail.contains("--upstream-ca"), "{detail}");
+    assert!(detail.contains(&upstream.addr), "{detail}");
+    assert_eq!(
+        counter(
+            &untrusted.metrics(),
+            "slowlab_proxy_requests_total{rule=\"none\",outcome=\"upstream_unreachable\"}"
+        ),
+        1
+    );
+
+    let mut insecure = Proxy::start(&upstream.base_url, &["--upstream-insecure"]);
+    let (reply, _) = get(&insecure.addr, "/0?status=201");
+    assert_eq!(reply.status(), 201, "{}{}", reply.0, reply.body_text());
+    let stderr = insecure.child.stderr.take().unwrap();
+    let warning = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .take(5)
+        .find(|line| line.contains("WARNING"));
+    assert!(
+        warning.is_some_and(|w| w.contains("--upstream-insecure") && w.contains("NOT checked")),
+        "no warning on stderr"
+    );
+}
+
+#[test]
+fn upstream_tls_flags_without_https_or_with_a_bad_ca_file_are_usage_errors() {
+    let dir = tempdir("upstream-ca");
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    let not_pem = not_pem.to_str().unwrap();
+    let missing = dir.join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    for (upstream, flags, says) in [
+        (
+            "http://127.0.0.1:8080",
+            &["--upstream-insecure"][..],
+            "https://",
+        ),
+        (
+            "http://127.0.0.1:8080",
+            &["--upstream-ca", not_pem],
+            "https://",
+        ),
+        (
+            "https://127.0.0.1:8443",
+            &["--upstream-ca", not_pem],
+            not_pem,
+        ),
+        (
+            "https://127.0.0.1:8443",
+            &["--upstream-ca", missing],
+            missing,
+        ),
+    ] {
+        let mut args = vec!["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream];
+        args.extend_from_slice(flags);
+        assert_usage_error(&args, says);
+    }
+}

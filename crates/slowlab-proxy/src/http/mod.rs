@@ -12,6 +12,7 @@ pub mod headers;
 pub mod metrics;
 pub mod relay;
 pub mod upstream;
+pub mod upstream_tls;
 
 use std::future::Future;
 use std::io;
@@ -24,6 +25,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -36,6 +38,7 @@ use headers::Forwards;
 use metrics::{ProxyMetrics, ProxyOutcome};
 use relay::{Relay, Tally};
 pub use upstream::{Upstream, UpstreamError};
+pub use upstream_tls::{UpstreamTlsError, UpstreamTrust};
 
 /// `--upstream-timeout` when none is given.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,16 +53,28 @@ pub struct ProxyConfig {
     pub upstream_host: Option<HeaderValue>,
     /// `--upstream-timeout`: longest wait for the upstream's response head (then 504).
     pub upstream_timeout: Duration,
+    /// TLS settings for an `https://` upstream (unused for `http://`): see [`ProxyConfig::trust`].
+    pub upstream_tls: rustls::ClientConfig,
 }
 
 impl ProxyConfig {
-    /// Forwards to `upstream`, with the client's `Host` and the default timeout.
+    /// Forwards to `upstream`, with the client's `Host`, the default timeout, and, for an
+    /// `https://` upstream, certificates checked against Mozilla's roots.
     pub fn new(upstream: Upstream) -> ProxyConfig {
         ProxyConfig {
             upstream,
             upstream_host: None,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            upstream_tls: UpstreamTrust::PublicRoots
+                .client_config()
+                .expect("ring supports rustls's default protocol versions"),
         }
+    }
+
+    /// Accepts the upstream certificates `trust` says (`--upstream-ca`, `--upstream-insecure`).
+    pub fn trust(&mut self, trust: &UpstreamTrust) -> Result<(), UpstreamTlsError> {
+        self.upstream_tls = trust.client_config()?;
+        Ok(())
     }
 }
 
@@ -67,7 +82,7 @@ impl ProxyConfig {
 pub(crate) struct Shared {
     config: Arc<Config>,
     proxy: ProxyConfig,
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     stats: Arc<Stats>,
     metrics: Arc<ProxyMetrics>,
     /// This proxy's name in `Via`, unique per process, so that a request coming back is known.
@@ -90,6 +105,13 @@ impl Proxy {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(proxy.upstream_timeout));
+        // The TLS layer takes `https://` URLs; the TCP connector under it must let them through.
+        connector.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(proxy.upstream_tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
@@ -283,11 +305,30 @@ async fn forward(
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
             let cause = cause_of(&err);
-            let detail = format!(
-                "the upstream {} could not be reached: {cause}; check that it is running and that --upstream names it",
-                shared.proxy.upstream
-            );
-            let response = json_error(502, "upstream_unreachable", &detail);
+            let (error, detail) = if let Some(tls) = tls_error_of(&err) {
+                let hint = match tls {
+                    rustls::Error::InvalidCertificate(_) => {
+                        "; if a CA of your own signed it, give that CA with --upstream-ca FILE (PEM), or accept any certificate with --upstream-insecure"
+                    }
+                    _ => "",
+                };
+                (
+                    "upstream_tls",
+                    format!(
+                        "the TLS handshake with the upstream {} failed: {tls}{hint}",
+                        shared.proxy.upstream
+                    ),
+                )
+            } else {
+                (
+                    "upstream_unreachable",
+                    format!(
+                        "the upstream {} could not be reached: {cause}; check that it is running and that --upstream names it",
+                        shared.proxy.upstream
+                    ),
+                )
+            };
+            let response = json_error(502, error, &detail);
             return answer(502, ProxyOutcome::UpstreamUnreachable, in_flight, response);
         }
         Err(_) => {
@@ -459,6 +500,23 @@ fn cause_of(err: &(dyn std::error::Error + 'static)) -> String {
         cause = source;
     }
     cause.to_string()
+}
+
+/// The rustls error behind a client error, if the TLS handshake is what failed. rustls reports
+/// it inside an `io::Error`, which the connector may wrap in another; `io::Error::source` skips
+/// over what it wraps, so each one is opened with `get_ref`.
+fn tls_error_of<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = cause {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = match err.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// Serves the proxy on `listener` until `shutdown` completes, then drains like serve.

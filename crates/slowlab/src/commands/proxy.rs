@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use slowlab_proxy::http::admin::Admin;
 use slowlab_proxy::http::metrics::ProxyMetrics;
-use slowlab_proxy::http::{ProxyConfig, Upstream};
+use slowlab_proxy::http::{ProxyConfig, Upstream, UpstreamTrust};
 use slowlab_proxy::tcp::{self, LiveTcpEffects, TcpConfig, TcpStats};
 use slowlab_server::{Config, LiveRules, Stats};
 
@@ -22,15 +22,32 @@ const WHO: &str = "slowlab proxy";
 pub fn check(args: &ProxyArgs) -> Result<Option<ProxyConfig>, UsageError> {
     if args.tcp {
         tcp::parse_upstream(&args.upstream).map_err(|detail| usage!("--upstream: {detail}"))?;
-        if args.upstream_host.is_some() || args.default.is_some() {
+        if args.upstream_host.is_some()
+            || args.default.is_some()
+            || args.upstream_ca.is_some()
+            || args.upstream_insecure
+        {
             return Err(usage!(
-                "--upstream-host and --default are for HTTP; with --tcp, give effects with --tcp-effect or [[tcp]] tables"
+                "--upstream-host, --upstream-ca, --upstream-insecure and --default are for HTTP; with --tcp, give effects with --tcp-effect or [[tcp]] tables"
             ));
         }
         return Ok(None);
     }
     let upstream = Upstream::parse(&args.upstream).map_err(|err| usage!("{err}"))?;
+    let trust = match (&args.upstream_ca, args.upstream_insecure) {
+        (Some(file), _) => Some(UpstreamTrust::Ca(file.clone())),
+        (None, true) => Some(UpstreamTrust::Insecure),
+        (None, false) => None,
+    };
+    if trust.is_some() && !upstream.is_https() {
+        return Err(usage!(
+            "--upstream-ca and --upstream-insecure are for an https:// upstream, and --upstream {upstream} is plain HTTP; drop them or write https://"
+        ));
+    }
     let mut proxy = ProxyConfig::new(upstream);
+    if let Some(trust) = &trust {
+        proxy.trust(trust).map_err(|err| usage!("{err}"))?;
+    }
     proxy.upstream_timeout = args.upstream_timeout.as_duration();
     if let Some(host) = &args.upstream_host {
         proxy.upstream_host = Some(host.parse().map_err(|_| {
@@ -115,6 +132,12 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         proxy.upstream,
         proxy.upstream_timeout.as_secs_f64()
     );
+    if args.upstream_insecure {
+        say!(
+            "{WHO}: WARNING: --upstream-insecure: the upstream's certificate is NOT checked; anyone on the path to {} can read and change the traffic. For tests only; trust a CA of your own with --upstream-ca FILE instead",
+            proxy.upstream
+        );
+    }
     if let Some(rules) = &config.rules {
         describe_rules(WHO, rules);
     }
