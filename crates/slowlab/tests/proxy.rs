@@ -42,7 +42,12 @@ impl Proxy {
                 .unwrap_or_else(|| panic!("unexpected line {line:?}"))
                 .to_owned()
         };
-        let addr = next("listening on http://");
+        let listening = next("listening on ");
+        let addr = listening
+            .strip_prefix("http://")
+            .or_else(|| listening.strip_prefix("https://"))
+            .unwrap_or_else(|| panic!("unexpected address {listening:?}"))
+            .to_owned();
         let admin = next("admin on http://");
         Proxy { child, addr, admin }
     }
@@ -1064,7 +1069,7 @@ fn an_https_upstream_is_trusted_with_its_ca_refused_without_and_accepted_insecur
 }
 
 #[test]
-fn upstream_tls_flags_without_https_or_with_a_bad_ca_file_are_usage_errors() {
+fn tls_flags_without_https_or_with_bad_files_are_usage_errors() {
     let dir = tempdir("upstream-ca");
     let not_pem = dir.join("not.pem");
     std::fs::write(&not_pem, "hello\n").unwrap();
@@ -1092,9 +1097,48 @@ fn upstream_tls_flags_without_https_or_with_a_bad_ca_file_are_usage_errors() {
             &["--upstream-ca", missing],
             missing,
         ),
+        (
+            "http://127.0.0.1:8080",
+            &["--tls-cert", missing, "--tls-key", not_pem],
+            missing,
+        ),
     ] {
         let mut args = vec!["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream];
         args.extend_from_slice(flags);
         assert_usage_error(&args, says);
     }
+}
+
+#[test]
+fn clients_speak_tls_to_the_proxy_over_http1_and_h2_by_alpn() {
+    if !tool_available("curl") {
+        return;
+    }
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &["--tls-self-signed"]);
+    for (flag, version, via) in [("--http1.1", "1.1", "1.1 "), ("--http2", "2", "2 ")] {
+        let output = Command::new("curl")
+            .args(["-sS", "-k", flag, "-w", "\n%{http_version}"])
+            .arg(format!("https://{}/anything/tls", proxy.addr))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let (body, spoken) = text.rsplit_once('\n').unwrap();
+        assert_eq!(spoken, version, "{flag}");
+        let echo: serde_json::Value = serde_json::from_str(body).unwrap();
+        let header = |name: &str| echo["headers"][name][0].as_str().unwrap_or("").to_owned();
+        assert!(header("via").starts_with(via), "{flag}: {echo}");
+        assert!(
+            header("forwarded").contains("proto=https"),
+            "{flag}: {echo}"
+        );
+    }
+    // The port speaks TLS only: a plain HTTP request gets no answer.
+    let (reply, _) = get(&proxy.addr, "/0");
+    assert_eq!(reply.status(), 0, "{}", reply.0);
 }

@@ -69,8 +69,9 @@ pub fn add_via(headers: &mut HeaderMap, version: Version, pseudonym: &str) {
     append_to_list(headers, header::VIA, &hop);
 }
 
-/// Adds the client to `X-Forwarded-For` and `Forwarded` (RFC 7239), with the host it asked for.
-pub fn add_forwarded(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&str>) {
+/// Adds the client to `X-Forwarded-For` and `Forwarded` (RFC 7239), with the scheme it spoke
+/// (`proto`, `http` or `https`) and the host it asked for.
+pub fn add_forwarded(headers: &mut HeaderMap, peer: SocketAddr, proto: &str, host: Option<&str>) {
     let ip = peer.ip();
     append_to_list(
         headers,
@@ -82,7 +83,7 @@ pub fn add_forwarded(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&st
     } else {
         format!("for={ip}")
     };
-    let mut element = format!("{node};proto=http");
+    let mut element = format!("{node};proto={proto}");
     if let Some(host) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
         element.push_str(&format!(";host=\"{host}\""));
     }
@@ -216,13 +217,14 @@ mod tests {
         add_forwarded(
             &mut headers,
             "[::1]:5000".parse().unwrap(),
+            "https",
             Some("api.test"),
         );
         assert_eq!(headers["via"], "1.0 cache, 1.1 slowlab-1");
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, ::1");
         assert_eq!(
             headers["forwarded"],
-            "for=\"[::1]\";proto=http;host=\"api.test\""
+            "for=\"[::1]\";proto=https;host=\"api.test\""
         );
     }
 

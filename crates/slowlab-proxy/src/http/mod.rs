@@ -55,6 +55,9 @@ pub struct ProxyConfig {
     pub upstream_timeout: Duration,
     /// TLS settings for an `https://` upstream (unused for `http://`): see [`ProxyConfig::trust`].
     pub upstream_tls: rustls::ClientConfig,
+    /// Whether the listening port speaks TLS (serve's `Config::tls`, set by the command), so
+    /// that `Forwarded` says `proto=https`.
+    pub clients_over_tls: bool,
 }
 
 impl ProxyConfig {
@@ -68,6 +71,7 @@ impl ProxyConfig {
             upstream_tls: UpstreamTrust::PublicRoots
                 .client_config()
                 .expect("ring supports rustls's default protocol versions"),
+            clients_over_tls: false,
         }
     }
 
@@ -475,9 +479,15 @@ fn upstream_request(
     });
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::add_via(&mut parts.headers, parts.version, &shared.pseudonym);
+    let proto = if shared.proxy.clients_over_tls {
+        "https"
+    } else {
+        "http"
+    };
     headers::add_forwarded(
         &mut parts.headers,
         peer,
+        proto,
         host.as_ref().and_then(|h| h.to_str().ok()),
     );
     match shared.proxy.upstream_host.clone().or(host) {
