@@ -1142,3 +1142,92 @@ fn clients_speak_tls_to_the_proxy_over_http1_and_h2_by_alpn() {
     let (reply, _) = get(&proxy.addr, "/0");
     assert_eq!(reply.status(), 0, "{}", reply.0);
 }
+
+/// An upstream of the test's own (hyper, HTTP/1.1 and h2c on one port) whose every answer is
+/// `payload` then the trailers `x-checksum: 42` and `x-upstream-version` (the version it was
+/// asked in), declared in `Trailer`. Its body has no length, so HTTP/1.1 sends it chunked, with
+/// the trailers when the request's `TE` asks for them.
+fn trailer_upstream() -> String {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    listener.set_nonblocking(true).unwrap();
+    thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((stream, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(
+                    |request: hyper::Request<hyper::body::Incoming>| async move {
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("x-checksum", "42".parse().unwrap());
+                        let version = format!("{:?}", request.version());
+                        trailers.insert("x-upstream-version", version.parse().unwrap());
+                        let frames = vec![
+                            Ok::<_, std::convert::Infallible>(Frame::data(
+                                bytes::Bytes::from_static(b"payload"),
+                            )),
+                            Ok(Frame::trailers(trailers)),
+                        ];
+                        let body = StreamBody::new(futures_util::stream::iter(frames));
+                        // hyper sends over HTTP/1.1 only the trailers declared in `Trailer`.
+                        let response = hyper::Response::builder()
+                            .header("trailer", "x-checksum, x-upstream-version")
+                            .body(body)
+                            .unwrap();
+                        Ok::<_, std::convert::Infallible>(response)
+                    },
+                );
+                tokio::spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailers_pass_through_to_an_h2_client_over_either_upstream_version() {
+    use http_body_util::{BodyExt, Empty};
+    let upstream = format!("http://{}", trailer_upstream());
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Empty<bytes::Bytes>>();
+    for (flags, upstream_version) in [
+        (&[][..], "HTTP/1.1"),
+        (&["--upstream-http2"][..], "HTTP/2.0"),
+    ] {
+        let proxy = Proxy::start(&upstream, flags);
+        let request = hyper::Request::get(format!("http://{}/report", proxy.addr))
+            .header("te", "trailers")
+            .body(Empty::new())
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap();
+        let trailers = body.trailers().cloned().unwrap_or_default();
+        assert_eq!(body.to_bytes().as_ref(), b"payload", "{flags:?}");
+        assert_eq!(
+            trailers.get("x-checksum").map(|v| v.to_str().unwrap()),
+            Some("42"),
+            "{flags:?}: trailers {trailers:?}"
+        );
+        assert_eq!(
+            trailers
+                .get("x-upstream-version")
+                .map(|v| v.to_str().unwrap()),
+            Some(upstream_version),
+            "{flags:?}"
+        );
+    }
+}

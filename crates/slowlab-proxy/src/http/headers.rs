@@ -63,6 +63,21 @@ fn append_to_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     }
 }
 
+/// Whether the request's `TE` lists `trailers` (RFC 9110 §10.1.4).
+pub fn accepts_trailers(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            coding
+                .split(';')
+                .next()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case("trailers"))
+        })
+}
+
 /// Adds this proxy to `Via` (`1.1 slowlab-3f2a9c01`), for requests and responses alike.
 pub fn add_via(headers: &mut HeaderMap, version: Version, pseudonym: &str) {
     let hop = format!("{} {pseudonym}", via_version(version));
@@ -206,6 +221,20 @@ mod tests {
         let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, ["host", "x-kept"]);
+    }
+
+    #[test]
+    fn te_trailers_is_found_among_other_codings_and_parameters() {
+        let te = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::TE, HeaderValue::from_static(value));
+            accepts_trailers(&headers)
+        };
+        assert!(te("trailers"));
+        assert!(te("gzip;q=0.5, Trailers"));
+        assert!(!te("gzip, deflate"));
+        assert!(!te("trailersx"));
+        assert!(!accepts_trailers(&HeaderMap::new()));
     }
 
     #[test]

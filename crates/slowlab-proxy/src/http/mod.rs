@@ -58,6 +58,9 @@ pub struct ProxyConfig {
     /// Whether the listening port speaks TLS (serve's `Config::tls`, set by the command), so
     /// that `Forwarded` says `proto=https`.
     pub clients_over_tls: bool,
+    /// `--upstream-http2`: speak HTTP/2 to the upstream (prior knowledge for `http://`, ALPN
+    /// `h2` for `https://`), as a gRPC service needs.
+    pub upstream_http2: bool,
 }
 
 impl ProxyConfig {
@@ -72,6 +75,7 @@ impl ProxyConfig {
                 .client_config()
                 .expect("ring supports rustls's default protocol versions"),
             clients_over_tls: false,
+            upstream_http2: false,
         }
     }
 
@@ -111,13 +115,17 @@ impl Proxy {
         connector.set_connect_timeout(Some(proxy.upstream_timeout));
         // The TLS layer takes `https://` URLs; the TCP connector under it must let them through.
         connector.enforce_http(false);
-        let connector = HttpsConnectorBuilder::new()
+        let builder = HttpsConnectorBuilder::new()
             .with_tls_config(proxy.upstream_tls.clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
+            .https_or_http();
+        let connector = if proxy.upstream_http2 {
+            builder.enable_http2().wrap_connector(connector)
+        } else {
+            builder.enable_http1().wrap_connector(connector)
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            .http2_only(proxy.upstream_http2)
             .build(connector);
         Proxy(Arc::new(Shared {
             config,
@@ -477,7 +485,15 @@ fn upstream_request(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
+    // `TE` is hop-by-hop, but `trailers` in it says the client takes trailers; the proxy relays
+    // them, so it asks the upstream for them in turn (gRPC servers refuse a request without it).
+    let wants_trailers = headers::accepts_trailers(&parts.headers);
     headers::strip_hop_by_hop(&mut parts.headers);
+    if wants_trailers {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     headers::add_via(&mut parts.headers, parts.version, &shared.pseudonym);
     let proto = if shared.proxy.clients_over_tls {
         "https"
@@ -499,7 +515,11 @@ fn upstream_request(
         }
     }
     parts.uri = uri;
-    parts.version = Version::HTTP_11;
+    parts.version = if shared.proxy.upstream_http2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
     Ok(Request::from_parts(parts, body))
 }
 

@@ -64,6 +64,11 @@ pub struct ProxyArgs {
     /// only, the proxy says so on stderr.
     #[arg(long)]
     pub upstream_insecure: bool,
+    /// Speak HTTP/2 to the upstream: prior knowledge (h2c) for http://, ALPN h2 for https://.
+    /// For gRPC and other services that need HTTP/2 end to end; the default is HTTP/1.1.
+    /// Example: --upstream http://127.0.0.1:50051 --upstream-http2.
+    #[arg(long)]
+    pub upstream_http2: bool,
     /// Longest wait for the upstream's response head, in seconds (0.001 to 86400); then 504.
     /// Example: --upstream-timeout 5.
     #[arg(long, default_value_t = UPSTREAM_TIMEOUT.default, value_parser = within(&UPSTREAM_TIMEOUT), value_name = "SECONDS")]

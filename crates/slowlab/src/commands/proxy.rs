@@ -29,9 +29,10 @@ pub fn check(args: &ProxyArgs) -> Result<Option<ProxyConfig>, UsageError> {
             || args.default.is_some()
             || args.upstream_ca.is_some()
             || args.upstream_insecure
+            || args.upstream_http2
         {
             return Err(usage!(
-                "--upstream-host, --upstream-ca, --upstream-insecure and --default are for HTTP; with --tcp, give effects with --tcp-effect or [[tcp]] tables"
+                "--upstream-host, --upstream-ca, --upstream-insecure, --upstream-http2 and --default are for HTTP; with --tcp, give effects with --tcp-effect or [[tcp]] tables"
             ));
         }
         return Ok(None);
@@ -52,6 +53,7 @@ pub fn check(args: &ProxyArgs) -> Result<Option<ProxyConfig>, UsageError> {
         proxy.trust(trust).map_err(|err| usage!("{err}"))?;
     }
     proxy.upstream_timeout = args.upstream_timeout.as_duration();
+    proxy.upstream_http2 = args.upstream_http2;
     if let Some(host) = &args.upstream_host {
         proxy.upstream_host = Some(host.parse().map_err(|_| {
             usage!(
