@@ -21,11 +21,11 @@ def free_port():
 
 
 @contextlib.contextmanager
-def server(cmd, port, cpu=1):
-    """Runs `cmd` (a server listening on `port`) on CPU `cpu` (None: unpinned) until the block
-    ends; yields its process once it accepts connections."""
+def server(cmd, port, cpu=1, env=None):
+    """Runs `cmd` (a server listening on `port`) on CPU `cpu` (None: unpinned), with `env` (None:
+    this process's), until the block ends; yields its process once it accepts connections."""
     pinned = ["taskset", "-c", str(cpu), *cmd] if cpu is not None else list(cmd)
-    proc = subprocess.Popen(pinned, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(pinned, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         for _ in range(200):
             try:

@@ -1,6 +1,7 @@
 """docs/benchmarks.md and its SVG charts, generated from one results file of bench/run."""
 
 import html
+import json
 import math
 from pathlib import Path
 
@@ -287,6 +288,52 @@ def kept_analysis(docs_path):
                 f"a profile, a counter) and what was tried.\n{ANALYSIS_END}")
 
 
+SYSCALLS_GLOB = "*-syscalls.json"
+# The kinds the table shows a column for; the rest are summed under "other".
+SYSCALL_KINDS = ["read", "recvfrom", "write", "writev", "sendto", "epoll_wait", "epoll_ctl",
+                 "accept4", "connect", "setsockopt", "getsockopt", "futex"]
+
+
+def syscall_section():
+    """The per-request table of the newest bench/experiments/syscalls.py results file, or
+    nothing when none is committed."""
+    files = sorted((ROOT / "bench" / "results" / "experiments").glob(SYSCALLS_GLOB))
+    if not files:
+        return []
+    path = files[-1]
+    doc = json.loads(path.read_text())
+    load = ", ".join(f"{x:.2f}" for x in doc["loadavg"])
+    lines = ["", "## Where the time goes, per request", "",
+             f"From `{path.relative_to(ROOT)}` (`cases`), written by "
+             f"`bench/experiments/syscalls.py` ({doc['n2']:,} requests of 1 s for scenario 2, "
+             f"{doc['n']:,} of `/0` for scenarios 3 and 4; load average at the end {load}). "
+             "System calls are counted under `strace -c -f`, which slows the program, so calls "
+             "whose number depends on timing (epoll_wait, reads ending in EAGAIN, futex) are "
+             "those of a slowed run; CPU and context switches come from a second run without "
+             "strace. A server is measured under the ceiling's client, a client against the "
+             "server named. \"failed\": calls that returned an error, nearly all EAGAIN from "
+             "a read that found nothing or EINPROGRESS from a non-blocking connect. CPU figures "
+             "come from clock ticks (10 ms), so scenario 2's are good to 5 µs and the rest to "
+             "0.5 µs.", ""]
+    if doc.get("not_installed"):
+        lines += [f"Not installed on the measuring machine, so not measured: "
+                  f"{', '.join(doc['not_installed'])}.", ""]
+    head = ["case", "total", *SYSCALL_KINDS, "other", "failed", "user µs", "kernel µs",
+            "switches"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for case, r in doc["cases"].items():
+        calls = r.get("calls", {})
+        kinds = [calls.get(k, {}).get("calls", 0.0) for k in SYSCALL_KINDS]
+        total = calls.get("total", {}).get("calls", 0.0)
+        other = total - sum(kinds)
+        cells = [case, f"{total:.2f}", *[f"{k:.2f}" if k else "·" for k in kinds],
+                 f"{other:.2f}", f"{calls.get('total', {}).get('errors', 0.0):.2f}",
+                 f"{r.get('user_us', 0):.1f}", f"{r.get('system_us', 0):.1f}",
+                 f"{r.get('switches', 0):.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def verdicts_of(scenario):
     """A scenario's verdicts as the page states them. Results files written before the rules
     were corrected are re-judged here, saying so: "1.5 KB" is checked as 1,500 bytes (they
@@ -440,8 +487,9 @@ def write(doc, docs_path, results_path):
         for name, why in doc["skipped_tools"].items():
             lines.append(f"- {name}: {fmt(why)}")
 
+    own_runs = [] if quick else runs_of_their_own(doc)
     lines += ["", "## Targets", "", "| scenario | target | measured | |", "|---|---|---|---|"]
-    for s in doc["scenarios"]:
+    for s in doc["scenarios"] + [s for _, _, s in own_runs]:
         for v in verdicts_of(s):
             lines.append(f"| {s['id']} | {fmt(v['target'])} | {fmt(v['value'])} | "
                          f"{verdict_mark(v['met'], quick, v.get('noise'))} |")
@@ -459,9 +507,16 @@ def write(doc, docs_path, results_path):
                       "of the threshold."]
 
     lines += ["", "## Why, and what was tried", "", kept_analysis(docs_path)]
+    lines += syscall_section()
 
-    for s in doc["scenarios"]:
+    for s in doc["scenarios"] + [s for _, _, s in own_runs]:
         lines += ["", f"## Scenario {s['id']}: {s['title']}", ""]
+        for path, other, own in own_runs:
+            if own is s:
+                lines += [f"Measured in a run of its own, not in this page's run: "
+                          f"{other['started']} (UTC), `{other['command'].strip()}`, "
+                          f"slowlab {other['versions'].get('slowlab_commit', '?')}; raw results: "
+                          f"`{rel(path)}`.", ""]
         if s.get("targets"):
             lines += [f"Target: {s['targets']}.", ""]
         if "repeat" in s and s["repeat"] == 1 and not s.get("warmup"):
@@ -513,6 +568,23 @@ def write(doc, docs_path, results_path):
     docs_path.write_text("\n".join(lines))
     if docs_path.resolve() == (ROOT / "docs" / "benchmarks.md").resolve() and not quick:
         write_readme_block(doc, results_path)
+
+
+def runs_of_their_own(doc):
+    """Scenarios the page's results file does not hold, from results files of their own
+    (`bench/run --only N`, committed as bench/results/DATE-scenarioN.json): the newest file for
+    each such scenario, as (path, results, scenario)."""
+    have = {s["id"] for s in doc["scenarios"]}
+    newest = {}
+    for path in sorted((ROOT / "bench" / "results").glob("*-scenario*.json")):
+        try:
+            other = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for s in other.get("scenarios", []):
+            if s["id"] not in have:
+                newest[s["id"]] = (path, other, s)
+    return [newest[sid] for sid in sorted(newest)]
 
 
 README_START = "<!-- benchmarks: generated by bench/run from a results file; do not edit by hand -->"

@@ -86,6 +86,20 @@ class Ctx:
         return cmd, self.fetch_missing(flags)
 
 
+# The ceiling (bench/limit): a minimal epoll server and client, the least work this kernel allows.
+CEILING = "ceiling (bench/limit)"
+CEILING_TARGET = 0.85
+CEILING_NOTE = ("The ceiling (bench/limit) is one thread on epoll with no runtime and no HTTP "
+                "library: it finds a request by its blank line and answers with one fixed write; "
+                "its client writes each request with one write. \"of ceiling\" is taken round by "
+                "round: for a wall, the ceiling's wall over this one; for requests/s, this one's "
+                "over the ceiling's; 1.00x is the ceiling.")
+
+
+def ceiling_fetch_cmd(ctx, url, count, connections):
+    return [str(ctx.tools.paths["limit"]), "fetch", url, str(count), str(connections)]
+
+
 def fmt_delay(d):
     return str(int(d)) if float(d).is_integer() else str(d)
 
@@ -407,6 +421,7 @@ def scenario_2(ctx):
     rows = sc.table("N concurrent GET /1, one connection each", [
         ["server", "server"], ["client", "client"], ["n", "N", "int"], ["ok", "ok (fewest)", "int"],
         ["wall", "wall (s)", "s"], ["vs_ours", "wall / ours", "x2"],
+        ["of_ceiling", "of ceiling", "x2"],
         ["before_kb", "server before (MB)", "mb"],
         ["bytes_waiting", "server bytes / waiting request", "int"],
         ["bytes_exit", "server bytes / request at exit", "int"],
@@ -426,6 +441,9 @@ def scenario_2(ctx):
         """(server label, server command of a port, client label, ours?, timeout)."""
         out = [("slowlab serve (async)", lambda p: ctx.serve_cmd(p, "async"), "slowlab fetch",
                 True, 60)]
+        if ctx.tools.have("limit"):
+            out.append((CEILING, lambda p: [str(ctx.tools.paths["limit"]), "serve", str(p)],
+                        CEILING, False, 60))
         if not model_missing and n <= capped:
             out.append(("slowlab serve --model threads:40", lambda p: ctx.serve_cmd(p, "threads:40"),
                         "slowlab fetch", True, n / 40 + 30))
@@ -459,6 +477,15 @@ def scenario_2(ctx):
                 if ours_client:
                     parsed, _, r = ours_fetch(ctx, sc, f"slowlab fetch -> {server_label}",
                                               srv.base_url, n, 1, timeout)
+                elif client_label == CEILING:
+                    cmd = ceiling_fetch_cmd(ctx, srv.base_url + "/1", n, n)
+                    sc.command(f"{client_label} -> {server_label}", ctx.pin.client(cmd))
+                    r = run_client(cmd, ctx.pin, timeout + 10)
+                    try:
+                        parsed = peers.fetch(r.stdout, n)
+                    except (ValueError, KeyError, TypeError) as e:
+                        sc.error(row, f"output did not parse ({e}); {r.brief_error()}")
+                        parsed = None
                 else:
                     cmd = [python, driver, srv.base_url, str(n), "1", str(timeout)]
                     sc.command(f"{client_label} -> {server_label}", ctx.pin.client(cmd))
@@ -495,6 +522,8 @@ def scenario_2(ctx):
             if rnd and result:
                 runs[i][rnd] = result
         ours_walls = by_round(runs[0], "wall")
+        ceiling_i = next((i for i, c in enumerate(contenders) if c[0] == CEILING), None)
+        ceiling_walls = by_round(runs[ceiling_i], "wall") if ceiling_i is not None else {}
         ours = None
         for i, (server_label, _, client_label, _, _) in enumerate(contenders):
             if not runs[i]:
@@ -505,6 +534,8 @@ def scenario_2(ctx):
                          "wall": figures(runs[i], "wall"),
                          "vs_ours": None if errors else stats.paired_ratio(
                              by_round(runs[i], "wall"), ours_walls),
+                         "of_ceiling": None if errors else stats.paired_ratio(
+                             ceiling_walls, by_round(runs[i], "wall")),
                          "before_kb": figures(runs[i], "before_kb"),
                          "bytes_waiting": figures(runs[i], "bytes_waiting"),
                          "bytes_exit": figures(runs[i], "bytes_exit"),
@@ -517,6 +548,9 @@ def scenario_2(ctx):
         if n == sizes[-1] and runs[0]:
             sc.verdict(f"{n:,} concurrent 1 s requests: wall <= 1.3 s", ours["wall"], "<=", 1.3,
                        lambda v: f"{v:.3f} s")
+            if ours["of_ceiling"]:
+                sc.verdict(f"{n:,} concurrent 1 s requests: >= {CEILING_TARGET}x of the ceiling",
+                           ours["of_ceiling"], ">=", CEILING_TARGET, lambda v: f"{v:.2f}x")
             sc.verdict("server memory <= 10 KB (10,000 bytes) per waiting HTTP/1.1 request "
                        "(all N in flight, before any answer)", ours["bytes_waiting"], "<=", 10000,
                        lambda v: f"{v:,.0f} bytes", why=f"N={n}")
@@ -526,6 +560,8 @@ def scenario_2(ctx):
     if not ctx.quick:
         sc.skip(f"slowlab serve --model threads:40 and the Python rows, N={sizes[-1]}",
                 f"they stop at N={capped} (40 threads need N/40 s)")
+    if ctx.tools.have("limit"):
+        sc.note(CEILING_NOTE)
     sc.note("Server memory: " + SERVER_MEMORY_METHOD + ". Bytes per request = (reading - before) "
             "/ N, where 1 KB = 1,000 bytes. Client peak: VmHWM of the client process, read every "
             "5 ms until it exits. Each run starts its own server.")
@@ -549,7 +585,8 @@ def run_loadgen(ctx, lg, cmd, timeout, expected=None, env=None):
     """One load generator run: (parsed, result); parsed None when its output did not parse."""
     r = run_client(cmd, ctx.pin, timeout, env=env)
     parse = {"wrk": peers.wrk, "oha": peers.oha, "hey": peers.hey, "h2load": peers.h2load,
-             "slowlab fetch": lambda text: peers.fetch(text, expected)}[lg]
+             "slowlab fetch": lambda text: peers.fetch(text, expected),
+             CEILING: lambda text: peers.fetch(text, expected)}[lg]
     try:
         parsed = parse(r.stdout)
     except (ValueError, KeyError, TypeError):
@@ -569,12 +606,14 @@ def scenario_3(ctx):
     rows = sc.table("GET /0, 50 connections, load generator on its own core; successes per second",
                     [["server", "server"], ["loadgen", "load generator"], ["work", "work"],
                      ["rps", "requests/s", "rps"], ["ours_over", "slowlab serve / this", "x2"],
-                     ["errors", "errors (not ranked)"]])
+                     ["of_ceiling", "of ceiling", "x2"], ["errors", "errors (not ranked)"]])
     servers = [("slowlab serve", lambda p: ctx.serve_cmd(p))]
     if ctx.tools.have("bare_hyper"):
         servers.append(("bare hyper", lambda p: [str(ctx.tools.paths["bare_hyper"]), str(p)]))
     else:
         sc.skip("bare hyper", ctx.tools.skipped.get("bare_hyper", "not built"))
+    if ctx.tools.have("limit"):
+        servers.append((CEILING, lambda p: [str(ctx.tools.paths["limit"]), "serve", str(p)]))
     if ctx.peers("python"):
         servers += [("uvicorn + FastAPI def", lambda p: ctx.uvicorn_cmd("article_server", p)),
                     ("uvicorn + FastAPI async def",
@@ -629,14 +668,22 @@ def scenario_3(ctx):
             continue
         errors = errors_of(by)
         ours = runs.get(("slowlab serve", lg), {})
+        ceiling = runs.get((CEILING, lg), {})
         rows.append({"server": label, "loadgen": lg, "work": work[lg], "rps": figures(by, "rps"),
                      "ours_over": None if errors or errors_of(ours) else stats.paired_ratio(
                          by_round(ours, "rps"), by_round(by, "rps")),
+                     "of_ceiling": None if errors or errors_of(ceiling) else stats.paired_ratio(
+                         by_round(by, "rps"), by_round(ceiling, "rps")),
                      "errors": errors})
     for lg in loadgens:
         ours = runs.get(("slowlab serve", lg), {})
         if not ours or errors_of(ours):
             continue
+        ceiling = runs.get((CEILING, lg), {})
+        if ceiling and not errors_of(ceiling):
+            sc.verdict(f"slowlab serve >= {CEILING_TARGET}x of the ceiling ({lg})",
+                       stats.paired_ratio(by_round(ours, "rps"), by_round(ceiling, "rps")),
+                       ">=", CEILING_TARGET, lambda v: f"{v:.2f}x")
         bare = runs.get(("bare hyper", lg), {})
         if bare:
             if errors_of(bare):
@@ -660,6 +707,8 @@ def scenario_3(ctx):
                        ">=", 20, lambda v: f"{v:.1f}x")
     if ctx.tools.have("bare_hyper"):
         sc.note(BASELINE)
+    if ctx.tools.have("limit"):
+        sc.note(CEILING_NOTE)
     sc.note("Every load generator gives every server the same work: wrk and oha the same "
             "duration, slowlab fetch the same count; requests/s counts successful (2xx) answers "
             "only. A row with errors is shown and not ranked. oha's requests cut off when its "
@@ -682,6 +731,7 @@ def scenario_4(ctx):
                     "successes per second", [
                         ["client", "client"], ["work", "work"], ["rps", "requests/s", "rps"],
                         ["ours_over", "slowlab fetch / this", "x2"],
+                        ["of_ceiling", "of ceiling", "x2"],
                         ["client_kb", "client peak (MB)", "mb"], ["errors", "errors (not ranked)"]])
     sc.data["memory_methods"] = {"client": "VmHWM of the client process, read every 5 ms until "
                                            "it exits"}
@@ -695,6 +745,8 @@ def scenario_4(ctx):
         sc.skip("slowlab fetch", needs(fetch_cmd_missing))
     else:
         clients.append("slowlab fetch")
+    if ctx.tools.have("limit"):
+        clients.append(CEILING)
     for name in ["oha", "hey", "wrk"]:
         if ctx.peers(name):
             clients.append(name)
@@ -714,6 +766,8 @@ def scenario_4(ctx):
                 cmd, _ = ctx.fetch_count_cmd(srv.base_url, count, 0, concurrency=50)
             elif client == "oha":
                 cmd = oha_cmd(ctx, url, count=count)
+            elif client == CEILING:
+                cmd = ceiling_fetch_cmd(ctx, url, count, 50)
             elif client == "hey":
                 cmd = [str(ctx.tools.paths["hey"]), "-n", str(count), "-c", "50", url]
             else:
@@ -724,7 +778,7 @@ def scenario_4(ctx):
             if parsed is None:
                 sc.error(client, f"output did not parse; {r.brief_error()}")
                 continue
-            if client == "slowlab fetch" and (parsed["errors"] or parsed["ok"] != count):
+            if client in ("slowlab fetch", CEILING) and (parsed["errors"] or parsed["ok"] != count):
                 sc.error(client, f"{parsed['ok']}/{count} ok; {parsed['errors']}")
             if client == "wrk" and not rnd and parsed["rate"]:
                 wrk_seconds = max(1, round(count / parsed["rate"]))  # whole seconds only
@@ -734,6 +788,8 @@ def scenario_4(ctx):
                 log(f"  round {rnd}: {client}: {parsed['rate']:,.0f} req/s")
     ours = runs.get("slowlab fetch", {})
     ours_ok = bool(ours) and not errors_of(ours)
+    ceiling = runs.get(CEILING, {})
+    ceiling_ok = bool(ceiling) and not errors_of(ceiling)
     for client, by in runs.items():
         if not by:
             continue
@@ -744,7 +800,15 @@ def scenario_4(ctx):
                      "rps": figures(by, "rps"),
                      "ours_over": stats.paired_ratio(by_round(ours, "rps"), by_round(by, "rps"))
                      if ours_ok and not errors else None,
+                     "of_ceiling": stats.paired_ratio(by_round(by, "rps"),
+                                                      by_round(ceiling, "rps"))
+                     if ceiling_ok and not errors else None,
                      "client_kb": figures(by, "client_kb"), "errors": errors})
+    if ours_ok and ceiling_ok:
+        sc.verdict(f"slowlab fetch >= {CEILING_TARGET}x of the ceiling",
+                   stats.paired_ratio(by_round(ours, "rps"), by_round(ceiling, "rps")),
+                   ">=", CEILING_TARGET, lambda v: f"{v:.2f}x")
+        sc.note(CEILING_NOTE)
     for peer, target in [("oha", 1.1), ("wrk", None)]:
         if not ours_ok or not runs.get(peer):
             continue

@@ -53,6 +53,14 @@ def build_ours(tools, slowlab=None):
         tools.paths["bare_hyper"] = target / "examples" / "bare_hyper"
     else:
         tools.skip("bare_hyper", "cargo build --example bare_hyper failed: " + out[-300:])
+    # The ceiling (bench/limit): its own workspace, built into target/limit.
+    ok, out = run_logged(["cargo", "build", "--release", "--locked", "--manifest-path",
+                          str(ROOT / "bench" / "limit" / "Cargo.toml"), "--target-dir",
+                          str(ROOT / "target" / "limit")], 1800)
+    if ok:
+        tools.paths["limit"] = ROOT / "target" / "limit" / "release" / "slowlab-limit"
+    else:
+        tools.skip("limit", "cargo build of bench/limit failed: " + out[-300:])
     tools.versions["slowlab"] = capture([str(tools.paths["slowlab"]), "--version"])
     rev = capture(["git", "rev-parse", "--short", "HEAD"])
     dirty = capture(["git", "status", "--porcelain", "--untracked-files=no"])

@@ -247,6 +247,26 @@ pub const BACKLOG: Setting<u32> = Setting {
     example: "8192",
 };
 
+/// `--max-rules`: most `[[rule]]` tables a rules file may hold.
+pub const MAX_RULES: Setting<usize> = Setting {
+    flag: "--max-rules",
+    default: 100_000,
+    min: 1,
+    max: 10_000_000,
+    unit: "rules",
+    example: "1000",
+};
+
+/// `--max-rules-file-bytes`: the largest rules file read (its size is checked before reading).
+pub const MAX_RULES_FILE_BYTES: Setting<u64> = Setting {
+    flag: "--max-rules-file-bytes",
+    default: 64 * 1024 * 1024,
+    min: 1,
+    max: 1 << 32,
+    unit: "bytes",
+    example: "1048576",
+};
+
 /// What to do with a requested delay above [`Config::max_delay`].
 ///
 /// A drawn delay (jitter, distributions) above the cap is always clamped: the client did not ask

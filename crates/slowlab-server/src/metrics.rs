@@ -86,12 +86,14 @@ const DELAY_BUCKETS: [f64; 16] = [
     0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
 
-/// Upper bounds of the lateness histogram, in seconds: 100 µs to 1 s. Fine steps from 0.25 ms to
-/// 5 ms, where a timer with 1 ms ticks under load lands and where the 2 ms target is judged; 1-2-5
-/// steps above.
-const LATENESS_BUCKETS: [f64; 20] = [
-    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.00125, 0.0015, 0.00175, 0.002, 0.0025, 0.003, 0.004,
-    0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
+/// Upper bounds of the lateness histogram, in seconds: 50 µs to 1 s. Steps of 100 µs up to 1 ms,
+/// so that a p99 read from the buckets tells 0.9 ms from 1 ms (the 1 ms target); steps of 0.25 ms
+/// to 2 ms, where a timer with 1 ms ticks under load lands; 1-2-5 steps above. Bounds are only
+/// ever added, so that a scraper's stored series stay comparable.
+const LATENESS_BUCKETS: [f64; 28] = [
+    0.00005, 0.0001, 0.0002, 0.00025, 0.0003, 0.0004, 0.0005, 0.0006, 0.0007, 0.00075, 0.0008,
+    0.0009, 0.001, 0.00125, 0.0015, 0.00175, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.01, 0.02, 0.05,
+    0.1, 0.2, 0.5, 1.0,
 ];
 
 /// A histogram of atomics: one counter per bucket (not cumulative) plus the overflow, and the sum

@@ -8,19 +8,6 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-/// The whole file: `[[rule]]` tables in order, then an optional `[default]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RulesFile {
-    #[serde(default)]
-    pub(crate) rule: Vec<RuleSpec>,
-    pub(crate) default: Option<RuleSpec>,
-    /// `[[tcp]]` tables, for the proxy's TCP mode; `slowlab serve` reads no TCP tables and leaves
-    /// them be. (Unknown keys are refused here, in one place: by `deny_unknown_fields`.)
-    #[allow(dead_code)]
-    pub(crate) tcp: Option<toml::Value>,
-}
-
 /// A number of seconds (or a probability-free number) written as a TOML number or string.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -137,5 +124,85 @@ impl RuleSpec {
             given.push("match_query");
         }
         given
+    }
+}
+
+/// Reads a rules file (`[[rule]]` tables in order, then an optional `[default]`) handing each `[[rule]]` to `on_rule` as soon as it is read, so that the
+/// specs are never all held at once: a file of 100,000 rules holds one spec at a time beside the
+/// compiled rules. `on_rule` returns `Err(())` to stop (it keeps its own error); the `[default]`
+/// is returned. Unknown top-level keys are refused here, and `tcp` is left for the proxy.
+pub(crate) fn read_streaming<'de, D, F>(
+    deserializer: D,
+    on_rule: &mut F,
+) -> Result<Option<RuleSpec>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    F: FnMut(RuleSpec) -> Result<(), ()>,
+{
+    deserializer.deserialize_map(FileVisitor { on_rule })
+}
+
+/// The keys a rules file may have at its top level.
+const TOP_LEVEL: &[&str] = &["rule", "default", "tcp"];
+
+struct FileVisitor<'a, F> {
+    on_rule: &'a mut F,
+}
+
+impl<'de, F: FnMut(RuleSpec) -> Result<(), ()>> serde::de::Visitor<'de> for FileVisitor<'_, F> {
+    type Value = Option<RuleSpec>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a rules file: [[rule]] tables and an optional [default]")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let mut default = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "rule" => map.next_value_seed(RuleList {
+                    on_rule: &mut *self.on_rule,
+                })?,
+                "default" => default = Some(map.next_value::<RuleSpec>()?),
+                "tcp" => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                other => return Err(A::Error::unknown_field(other, TOP_LEVEL)),
+            }
+        }
+        Ok(default)
+    }
+}
+
+/// The `rule` array, read one table at a time.
+struct RuleList<'a, F> {
+    on_rule: &'a mut F,
+}
+
+impl<'de, F: FnMut(RuleSpec) -> Result<(), ()>> serde::de::DeserializeSeed<'de>
+    for RuleList<'_, F>
+{
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(RuleSpec) -> Result<(), ()>> serde::de::Visitor<'de> for RuleList<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("[[rule]] tables")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(spec) = seq.next_element::<RuleSpec>()? {
+            if (self.on_rule)(spec).is_err() {
+                return Err(serde::de::Error::custom("a rule was refused"));
+            }
+        }
+        Ok(())
     }
 }

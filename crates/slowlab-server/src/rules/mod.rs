@@ -16,10 +16,16 @@
 //! the file); a request keeps the rule it matched until it ends, so a reload drops nothing, and a
 //! bad file keeps the old rules.
 
+mod body;
 mod file;
+mod index;
+mod limits;
 mod pattern;
+mod reload;
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -41,8 +47,17 @@ use crate::options::{plan, plan_drawing};
 use crate::request_log::RequestInfo;
 use crate::routes::{AppState, RouteCall, serve};
 
-use file::{Methods, RuleSpec, RulesFile};
+use file::{Methods, RuleSpec};
+use index::RuleIndex;
+pub use limits::{MAX_NAME_BYTES, RulesLimits};
 use pattern::PathMatch;
+pub use reload::{FileWatch, Settle};
+
+/// Reads, checks and compiles the rules file at `path` under `limits`: the one entry point for
+/// every command that serves rules.
+pub fn load(path: &Path, limits: &RulesLimits) -> Result<Rules, RulesError> {
+    Rules::load(path, limits)
+}
 
 /// Paths the server answers itself, ahead of every rule.
 pub const OWN_PATHS: [&str; 6] = [
@@ -211,6 +226,7 @@ fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
 #[derive(Debug)]
 pub struct Rules {
     rules: Vec<Arc<Rule>>,
+    index: RuleIndex,
     default: Option<Arc<Rule>>,
     digest: String,
 }
@@ -220,64 +236,95 @@ impl Rules {
     pub fn empty() -> Rules {
         Rules {
             rules: Vec::new(),
+            index: RuleIndex::default(),
             default: None,
             digest: digest(&[]),
         }
     }
 
-    /// Reads and compiles a rules file. Paths in `body_file` are relative to the file's folder.
+    /// Reads and compiles a rules file under the default limits. Paths in `body_file` are
+    /// relative to the file's folder.
     pub fn from_file(path: &Path) -> Result<Rules, RulesError> {
+        Rules::load(path, &RulesLimits::default())
+    }
+
+    /// Reads and compiles a rules file under `limits`: its size is checked before it is read, and
+    /// the read stops past the limit even if the file grows meanwhile. Blocking: call it off the
+    /// async runtime (`spawn_blocking`).
+    pub fn load(path: &Path, limits: &RulesLimits) -> Result<Rules, RulesError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| RulesError {
+        let refuse = |detail: String| RulesError {
             file: file.clone(),
             rule: None,
             field: None,
-            detail: format!("cannot read the rules file: {err}"),
-        })?;
+            detail,
+        };
+        let too_large = |size: String| {
+            refuse(format!(
+                "the rules file is {size} bytes, over --max-rules-file-bytes {}; split it or raise --max-rules-file-bytes",
+                limits.max_file_bytes
+            ))
+        };
+        let handle = std::fs::File::open(path)
+            .map_err(|err| refuse(format!("cannot read the rules file: {err}")))?;
+        let size = handle
+            .metadata()
+            .map_err(|err| refuse(format!("cannot read the rules file: {err}")))?
+            .len();
+        if size > limits.max_file_bytes {
+            return Err(too_large(size.to_string()));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        handle
+            .take(limits.max_file_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|err| refuse(format!("cannot read the rules file: {err}")))?;
+        if bytes.len() as u64 > limits.max_file_bytes {
+            return Err(too_large(format!("more than {}", limits.max_file_bytes)));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|err| refuse(format!("the rules file is not UTF-8 text: {err}")))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Rules::parse(&text, &file, base)
+        Rules::parse_with(&text, &file, base, limits)
     }
 
-    /// Compiles the TOML `text`; `file` names it in errors and `base` is where `body_file` paths
-    /// start.
+    /// Compiles the TOML `text` under the default limits; `file` names it in errors and `base`
+    /// is where `body_file` paths start.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Rules, RulesError> {
-        let parsed: RulesFile = toml::from_str(text).map_err(|err| RulesError {
+        Rules::parse_with(text, file, base, &RulesLimits::default())
+    }
+
+    /// Compiles the TOML `text` under `limits`; `file` names it in errors and `base` is where
+    /// `body_file` paths start.
+    pub fn parse_with(
+        text: &str,
+        file: &str,
+        base: &Path,
+        limits: &RulesLimits,
+    ) -> Result<Rules, RulesError> {
+        let toml_error = |err: toml::de::Error| RulesError {
             file: file.to_owned(),
             rule: None,
             field: None,
             detail: err.to_string().trim_end().replace('\n', "\n  "),
-        })?;
-        let mut rules = Vec::with_capacity(parsed.rule.len());
-        for (index, spec) in parsed.rule.iter().enumerate() {
-            let label = match &spec.name {
-                Some(name) => format!("rule {} ({name:?})", index + 1),
-                None => format!("rule {}", index + 1),
-            };
-            let error = |field: &str, detail: String| RulesError {
-                file: file.to_owned(),
-                rule: Some(label.clone()),
-                field: Some(field.to_owned()),
-                detail,
-            };
-            let name = spec
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("rule-{}", index + 1));
-            if rules.iter().any(|r: &Arc<Rule>| r.name == name) {
-                return Err(error(
-                    "name",
-                    format!("{name:?} names an earlier rule too; give each rule its own name"),
-                ));
+        };
+        // Read in pieces of a few hundred rules, so the TOML tree of the whole file is never
+        // held at once; a piece that does not parse alone (a `[[rule]]` line inside a multi-line
+        // string) sends the whole file through the parser, which also gives its errors' lines.
+        let read = match read_rules(pieces(text), file, base, limits) {
+            Err(Unread::Toml(_) | Unread::TwoDefaults) => {
+                read_rules(std::iter::once(text), file, base, limits)
             }
-            if name == "default" {
-                return Err(error(
-                    "name",
-                    "\"default\" is the [default] rule's name; choose another".to_owned(),
-                ));
-            }
-            rules.push(Arc::new(compile(spec, name, base, &error)?));
-        }
-        let default = match &parsed.default {
+            other => other,
+        };
+        let (mut rules, default_spec) = match read {
+            Ok(read) => read,
+            Err(Unread::Refused(err)) => return Err(err),
+            Err(Unread::Toml(err)) => return Err(toml_error(err)),
+            Err(Unread::TwoDefaults) => unreachable!("one piece holds one [default] at most"),
+        };
+        rules.shrink_to_fit();
+        let default = match &default_spec {
             None => None,
             Some(spec) => {
                 let error = |field: &str, detail: String| RulesError {
@@ -292,11 +339,19 @@ impl Rules {
                         "the default rule answers every path no other route takes; it matches nothing itself, so remove this field".to_owned(),
                     ));
                 }
-                Some(Arc::new(compile(spec, "default".to_owned(), base, &error)?))
+                Some(Arc::new(compile(
+                    spec,
+                    "default".to_owned(),
+                    base,
+                    limits,
+                    &error,
+                )?))
             }
         };
+        let index = RuleIndex::new(rules.iter().map(|rule| rule.path.as_ref()));
         Ok(Rules {
             rules,
+            index,
             default,
             digest: digest(&[text.as_bytes()]),
         })
@@ -403,11 +458,36 @@ impl Rules {
         if is_own_path(path) {
             return Route::Own;
         }
-        if let Some(index) = self
+        let first = self.index.first(path, |position| {
+            self.rules[position].matches(method, path, query, headers)
+        });
+        self.after_rules(first, path)
+    }
+
+    /// [`Rules::route`] by a plain scan of every rule in file order, without the index: what the
+    /// index must agree with (for tests and benchmarks).
+    #[doc(hidden)]
+    pub fn route_by_scan(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Route {
+        if is_own_path(path) {
+            return Route::Own;
+        }
+        let first = self
             .rules
             .iter()
-            .position(|rule| rule.matches(method, path, query, headers))
-        {
+            .position(|rule| rule.matches(method, path, query, headers));
+        self.after_rules(first, path)
+    }
+
+    /// The route once the rules were looked at: the rule found, else `/{seconds}`, the default
+    /// rule or nothing.
+    fn after_rules(&self, first: Option<usize>, path: &str) -> Route {
+        if let Some(index) = first {
             return Route::Rule(index);
         }
         if is_delay_path(path) {
@@ -429,11 +509,10 @@ impl Rules {
         query: Option<&str>,
         headers: &HeaderMap,
     ) -> Route {
-        if let Some(index) = self
-            .rules
-            .iter()
-            .position(|rule| rule.matches(method, path, query, headers))
-        {
+        let first = self.index.first(path, |position| {
+            self.rules[position].matches(method, path, query, headers)
+        });
+        if let Some(index) = first {
             Route::Rule(index)
         } else if self.default.is_some() {
             Route::Default
@@ -445,15 +524,17 @@ impl Rules {
     /// Takes over the counters of the rules of the same name in `old`, so that a reload does not
     /// reset them.
     fn adopt_counters(&mut self, old: &Rules) {
+        let previous_hits: HashMap<&str, &Arc<AtomicU64>> = old
+            .rules
+            .iter()
+            .chain(&old.default)
+            .map(|r| (r.name.as_str(), &r.hits))
+            .collect();
         for rule in self.rules.iter_mut().chain(self.default.iter_mut()) {
-            if let Some(previous) = old
-                .rules
-                .iter()
-                .chain(&old.default)
-                .find(|r| r.name == rule.name)
+            if let Some(previous) = previous_hits.get(rule.name.as_str())
                 && let Some(rule) = Arc::get_mut(rule)
             {
-                rule.hits = Arc::clone(&previous.hits);
+                rule.hits = Arc::clone(previous);
             }
         }
     }
@@ -501,11 +582,153 @@ fn digest(parts: &[&[u8]]) -> String {
     format!("sha256:{:x}", hasher.finalize())
 }
 
+/// Why a rules file was not read.
+enum Unread {
+    /// A rule was refused: the error says which and why.
+    Refused(RulesError),
+    /// The TOML does not parse or does not fit the schema.
+    Toml(toml::de::Error),
+    /// Two pieces each had a `[default]` (read whole, the parser says where).
+    TwoDefaults,
+}
+
+/// Rules at most in one piece of a file read in pieces.
+const RULES_PER_PIECE: usize = 256;
+
+/// `text` cut before every [`RULES_PER_PIECE`]th line that is `[[rule]]` alone (and a comment).
+fn pieces(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut headers = 0;
+        let mut offset = 0;
+        for line in rest.split_inclusive('\n') {
+            let trimmed = line.trim();
+            let header = trimmed
+                .strip_prefix("[[rule]]")
+                .is_some_and(|after| after.is_empty() || after.trim_start().starts_with('#'));
+            if header {
+                if headers == RULES_PER_PIECE || (headers == 0 && offset > 0) {
+                    break;
+                }
+                headers += 1;
+            }
+            offset += line.len();
+        }
+        let (piece, after) = rest.split_at(offset);
+        rest = after;
+        Some(piece)
+    })
+}
+
+/// Reads and compiles the rules of `pieces`, in order, and the `[default]`'s spec.
+fn read_rules<'a>(
+    pieces: impl Iterator<Item = &'a str>,
+    file: &str,
+    base: &Path,
+    limits: &RulesLimits,
+) -> Result<(Vec<Arc<Rule>>, Option<RuleSpec>), Unread> {
+    // Each rule is compiled as soon as it is read: the specs are never all held at once, and a
+    // file over --max-rules stops at the first rule too many.
+    let mut names: HashSet<String> = HashSet::new();
+    let mut rules: Vec<Arc<Rule>> = Vec::new();
+    let mut refused: Option<RulesError> = None;
+    let mut default = None;
+    for piece in pieces {
+        let mut on_rule = |spec: RuleSpec| -> Result<(), ()> {
+            let index = rules.len();
+            let result = if index >= limits.max_rules {
+                Err(RulesError {
+                    file: file.to_owned(),
+                    rule: None,
+                    field: None,
+                    detail: format!(
+                        "more than {0} rules, over --max-rules {0}; merge rules (a prefix or a pattern covers many paths) or raise --max-rules",
+                        limits.max_rules
+                    ),
+                })
+            } else {
+                compile_listed(&spec, index, file, base, limits, &mut names)
+            };
+            match result {
+                Ok(rule) => {
+                    rules.push(Arc::new(rule));
+                    Ok(())
+                }
+                Err(err) => {
+                    refused = Some(err);
+                    Err(())
+                }
+            }
+        };
+        let document = toml::Deserializer::parse(piece).map_err(Unread::Toml)?;
+        match file::read_streaming(document, &mut on_rule) {
+            Ok(None) => {}
+            Ok(Some(_)) if default.is_some() => return Err(Unread::TwoDefaults),
+            Ok(Some(spec)) => default = Some(spec),
+            Err(err) => {
+                return Err(match refused.take() {
+                    Some(refused) => Unread::Refused(refused),
+                    None => Unread::Toml(err),
+                });
+            }
+        }
+    }
+    Ok((rules, default))
+}
+
+/// Compiles the rule at `index` (0-based) of the file's list: its name checked (label-safe, not
+/// `default`, not taken by an earlier rule in `names`), then the rule itself.
+fn compile_listed(
+    spec: &RuleSpec,
+    index: usize,
+    file: &str,
+    base: &Path,
+    limits: &RulesLimits,
+    names: &mut HashSet<String>,
+) -> Result<Rule, RulesError> {
+    let label = match &spec.name {
+        // A name too long to be one is not repeated whole in the message.
+        Some(name) if name.len() > MAX_NAME_BYTES => format!("rule {}", index + 1),
+        Some(name) => format!("rule {} ({name:?})", index + 1),
+        None => format!("rule {}", index + 1),
+    };
+    let error = |field: &str, detail: String| RulesError {
+        file: file.to_owned(),
+        rule: Some(label.clone()),
+        field: Some(field.to_owned()),
+        detail,
+    };
+    if let Some(name) = &spec.name {
+        limits::check_name(name).map_err(|detail| error("name", detail))?;
+    }
+    let name = spec
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("rule-{}", index + 1));
+    if name == "default" {
+        return Err(error(
+            "name",
+            "\"default\" is the [default] rule's name; choose another".to_owned(),
+        ));
+    }
+    if !names.insert(name.clone()) {
+        return Err(error(
+            "name",
+            format!("{name:?} names an earlier rule too; give each rule its own name"),
+        ));
+    }
+    compile(spec, name, base, limits, &error)
+}
+
 /// Compiles one rule; `error(field, detail)` says where a problem is.
 fn compile(
     spec: &RuleSpec,
     name: String,
     base: &Path,
+    limits: &RulesLimits,
     error: &dyn Fn(&str, String) -> RulesError,
 ) -> Result<Rule, RulesError> {
     let methods = match &spec.method {
@@ -583,7 +806,7 @@ fn compile(
         }
     };
     let own_body = spec.body.is_some() || spec.json.is_some() || spec.body_file.is_some();
-    let custom = answer(spec, base, error)?;
+    let custom = answer(spec, base, limits, error)?;
     Ok(Rule {
         name,
         methods,
@@ -603,6 +826,7 @@ fn compile(
 fn answer(
     spec: &RuleSpec,
     base: &Path,
+    limits: &RulesLimits,
     error: &dyn Fn(&str, String) -> RulesError,
 ) -> Result<Option<Custom>, RulesError> {
     let given = [
@@ -623,14 +847,9 @@ fn answer(
             .map_err(|err| error("json", format!("cannot be written as JSON: {err}")))?;
         (Some(Bytes::from(json)), "application/json")
     } else if let Some(relative) = &spec.body_file {
-        let path = base.join(relative);
-        let bytes = std::fs::read(&path).map_err(|err| {
-            error(
-                "body_file",
-                format!("cannot read {}: {err}", path.display()),
-            )
-        })?;
-        let guessed = match path.extension().and_then(|e| e.to_str()) {
+        let bytes =
+            body::read(base, relative, limits).map_err(|detail| error("body_file", detail))?;
+        let guessed = match relative.extension().and_then(|e| e.to_str()) {
             Some("json") => "application/json",
             Some("html") => "text/html; charset=utf-8",
             Some("txt") => "text/plain; charset=utf-8",
@@ -640,6 +859,19 @@ fn answer(
     } else {
         (None, "application/json")
     };
+    if let Some(body) = &body
+        && body.len() as u64 > limits.max_body_bytes
+    {
+        let field = if spec.json.is_some() { "json" } else { "body" };
+        return Err(error(
+            field,
+            format!(
+                "is {} bytes, over --max-body-bytes {}; shorten it or raise --max-body-bytes",
+                body.len(),
+                limits.max_body_bytes
+            ),
+        ));
+    }
     if body.is_none() && spec.content_type.is_none() && spec.headers.is_none() {
         return Ok(None);
     }
@@ -672,20 +904,34 @@ pub struct LiveRules(Arc<Live>);
 struct Live {
     file: Option<PathBuf>,
     default: Option<String>,
+    limits: RulesLimits,
     current: RwLock<Arc<Rules>>,
 }
 
 impl LiveRules {
-    /// Loads `file` (if any) and `--default` (if any), checked against `config`'s limits.
+    /// Loads `file` (if any) and `--default` (if any), checked against `config`'s limits and the
+    /// default [`RulesLimits`] (with `config`'s `--max-body-bytes`). Blocking.
     pub fn load(
         file: Option<&Path>,
         default: Option<&str>,
         config: &Config,
     ) -> Result<LiveRules, RulesError> {
-        let rules = build(file, default, config)?;
+        LiveRules::load_with(file, default, config, RulesLimits::for_config(config))
+    }
+
+    /// Loads `file` (if any) and `--default` (if any) under `limits`, checked against `config`'s
+    /// limits; reloads keep to the same limits. Blocking: call it off the async runtime.
+    pub fn load_with(
+        file: Option<&Path>,
+        default: Option<&str>,
+        config: &Config,
+        limits: RulesLimits,
+    ) -> Result<LiveRules, RulesError> {
+        let rules = build(file, default, config, &limits)?;
         Ok(LiveRules(Arc::new(Live {
             file: file.map(Path::to_path_buf),
             default: default.map(str::to_owned),
+            limits,
             current: RwLock::new(Arc::new(rules)),
         })))
     }
@@ -695,6 +941,7 @@ impl LiveRules {
         LiveRules(Arc::new(Live {
             file: None,
             default: None,
+            limits: RulesLimits::default(),
             current: RwLock::new(Arc::new(rules)),
         }))
     }
@@ -738,18 +985,46 @@ impl LiveRules {
         if self.0.file.is_none() {
             return Ok(self.current().digest().to_owned());
         }
-        let mut rules = build(self.0.file.as_deref(), self.0.default.as_deref(), config)?;
+        let mut rules = build(
+            self.0.file.as_deref(),
+            self.0.default.as_deref(),
+            config,
+            &self.0.limits,
+        )?;
         let mut current = self.0.current.write().unwrap_or_else(|p| p.into_inner());
         rules.adopt_counters(&current);
         let digest = rules.digest().to_owned();
         *current = Arc::new(rules);
         Ok(digest)
     }
+
+    /// [`LiveRules::reload`] on a blocking thread, so that reading and compiling a large file
+    /// never holds up the requests (and `/healthz`) the runtime is answering meanwhile.
+    pub async fn reload_off_runtime(&self, config: &Config) -> Result<String, RulesError> {
+        let live = self.clone();
+        let config = config.clone();
+        match tokio::task::spawn_blocking(move || live.reload(&config)).await {
+            Ok(result) => result,
+            Err(err) => Err(RulesError {
+                file: self
+                    .file()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+                rule: None,
+                field: None,
+                detail: format!("the reload stopped: {err}"),
+            }),
+        }
+    }
 }
 
-fn build(file: Option<&Path>, default: Option<&str>, config: &Config) -> Result<Rules, RulesError> {
+fn build(
+    file: Option<&Path>,
+    default: Option<&str>,
+    config: &Config,
+    limits: &RulesLimits,
+) -> Result<Rules, RulesError> {
     let mut rules = match file {
-        Some(path) => Rules::from_file(path)?,
+        Some(path) => Rules::load(path, limits)?,
         None => Rules::empty(),
     };
     if let Some(spec) = default {

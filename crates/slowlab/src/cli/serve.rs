@@ -8,7 +8,7 @@ use clap::Args;
 use slowlab_server::config::{
     BACKLOG, BODY_READ_TIMEOUT, DRAIN_TIMEOUT, H2_MAX_STREAMS, HEADER_READ_TIMEOUT, IDLE_TIMEOUT,
     MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_DELAY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_IN_FLIGHT,
-    MAX_URI_BYTES, WRITE_TIMEOUT,
+    MAX_RULES, MAX_RULES_FILE_BYTES, MAX_URI_BYTES, WRITE_TIMEOUT,
 };
 use slowlab_server::{Config, ConfigError, Delay, LogFormat, Model, OverMax, Setting};
 
@@ -91,7 +91,8 @@ pub struct ServeArgs {
     /// Example: --h2-max-streams 100000.
     #[arg(long, default_value_t = H2_MAX_STREAMS.default, value_parser = within(&H2_MAX_STREAMS), value_name = "N")]
     pub h2_max_streams: u32,
-    /// Largest body that bytes=N may ask for (0 to 1099511627776 bytes, 1 TiB).
+    /// Largest body that bytes=N may ask for, and that a rule's body, json or body_file may
+    /// hold (0 to 1099511627776 bytes, 1 TiB).
     /// Example: --max-body-bytes 104857600.
     #[arg(long, default_value_t = MAX_BODY_BYTES.default, value_parser = within(&MAX_BODY_BYTES), value_name = "BYTES")]
     pub max_body_bytes: u64,
@@ -152,10 +153,23 @@ pub struct ServeArgs {
     /// words. Replaces the file's `[default]`. Example: --default '0.2?jitter=0.1&mix=503:0.05'.
     #[arg(long, value_name = "SECONDS?OPTIONS")]
     pub default: Option<String>,
-    /// Reload --rules when the file changes (checked every second), as well as on SIGHUP.
+    /// Reload --rules when the file changes, as well as on SIGHUP: once its writes have settled
+    /// (0.5 s unchanged), and an emptied file only if it stays empty for 2 s more.
     /// Example: --rules api.toml --watch.
     #[arg(long, requires = "rules")]
     pub watch: bool,
+    /// Most `[[rule]]` tables a rules file may hold (1 to 10000000); more is refused naming the
+    /// count. Example: --max-rules 1000.
+    #[arg(long, default_value_t = MAX_RULES.default, value_parser = within(&MAX_RULES), value_name = "N")]
+    pub max_rules: usize,
+    /// Largest rules file read, checked before reading (1 to 4294967296 bytes).
+    /// Example: --max-rules-file-bytes 1048576.
+    #[arg(long, default_value_t = MAX_RULES_FILE_BYTES.default, value_parser = within(&MAX_RULES_FILE_BYTES), value_name = "BYTES")]
+    pub max_rules_file_bytes: u64,
+    /// Let a rule's `body_file` be an absolute path or lead out of the rules file's folder (with
+    /// `..` or a link); without it such a path is refused. Example: --rules-allow-any-path.
+    #[arg(long, requires = "rules")]
+    pub rules_allow_any_path: bool,
     /// Speak TLS on the port, with a certificate made at start-up for localhost and the listen
     /// address (its SHA-256 fingerprint is printed). The port then speaks TLS only (HTTP/1.1 and
     /// h2 by ALPN). Example: --tls-self-signed, then curl -k https://127.0.0.1:8000/1.
@@ -255,7 +269,7 @@ mod tests {
     fn help_states_every_range() {
         let command = Cli::command();
         let serve = command.find_subcommand("serve").unwrap();
-        let ranges: [(&str, String, String); 14] = [
+        let ranges: [(&str, String, String); 16] = [
             ("max-delay", range(&MAX_DELAY), MAX_DELAY.example.into()),
             (
                 "max-connections",
@@ -317,6 +331,12 @@ mod tests {
                 "max-in-flight",
                 range(&MAX_IN_FLIGHT),
                 MAX_IN_FLIGHT.example.into(),
+            ),
+            ("max-rules", range(&MAX_RULES), MAX_RULES.example.into()),
+            (
+                "max-rules-file-bytes",
+                range(&MAX_RULES_FILE_BYTES),
+                MAX_RULES_FILE_BYTES.example.into(),
             ),
         ];
         for (flag, range, example) in ranges {

@@ -164,7 +164,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(rules) = &config.rules {
-        describe_rules(WHO, rules);
+        eprintln!("{WHO}: {}", describe_rules(rules));
     }
 
     let report = slowlab_proxy::http::run(

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use slowlab_server::rules::{FileWatch, RulesLimits, Settle};
 use slowlab_server::{Config, LiveRules, LogFormat, RequestLog, Stats, Tls};
 
 use crate::cli::{Host, ServeArgs};
@@ -37,9 +38,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tls: None,
     };
     if args.rules.is_some() || args.default.is_some() {
-        // A bad rules file is a usage error: exit 2 naming the file, rule and field.
-        let rules = LiveRules::load(args.rules.as_deref(), args.default.as_deref(), &config)
-            .map_err(|err| crate::UsageError(err.to_string()))?;
+        // A bad rules file is a usage error: exit 2 naming the file, rule and field. Reading it
+        // blocks, so it runs where blocking is expected.
+        let limits = RulesLimits {
+            max_rules: args.max_rules,
+            max_file_bytes: args.max_rules_file_bytes,
+            max_body_bytes: args.max_body_bytes,
+            allow_any_path: args.rules_allow_any_path,
+        };
+        let (file, default, checked) = (args.rules.clone(), args.default.clone(), config.clone());
+        let rules = tokio::task::spawn_blocking(move || {
+            LiveRules::load_with(file.as_deref(), default.as_deref(), &checked, limits)
+        })
+        .await
+        .context("the rules file did not load")?
+        .map_err(|err| crate::UsageError(err.to_string()))?;
         config.rules = Some(rules);
     }
     config.tls = tls_from_flags(
@@ -87,7 +100,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
     );
     if let Some(rules) = &config.rules {
-        describe_rules("slowlab serve", rules);
+        eprintln!("slowlab serve: {}", describe_rules(rules));
     }
     if let Some(tls) = &config.tls {
         describe_tls("slowlab serve", tls);
@@ -170,14 +183,14 @@ fn listen(host: &Host, port: u16, backlog: u32) -> anyhow::Result<tokio::net::Tc
     )
 }
 
-/// One line about the rules in force, said by `who` (`slowlab serve`).
-pub(crate) fn describe_rules(who: &str, rules: &LiveRules) {
+/// What the rules in force are, for a log line: `3 rules from api.toml; digest sha256:...`.
+pub(crate) fn describe_rules(rules: &LiveRules) -> String {
     let current = rules.current();
     let from = rules
         .file()
         .map_or_else(|| "--default".to_owned(), |p| p.display().to_string());
-    eprintln!(
-        "{who}: {} {} from {from}{}; digest {}",
+    format!(
+        "{} {} from {from}{}; digest {}",
         current.len(),
         plural(current.len() as u64, "rule", "rules"),
         if current.has_default() {
@@ -186,35 +199,30 @@ pub(crate) fn describe_rules(who: &str, rules: &LiveRules) {
             ""
         },
         current.digest(),
-    );
+    )
 }
 
-/// Reloads the rules file on SIGHUP and, with `--watch`, when its modification time changes. A
-/// file that does not load keeps the rules in force and says why.
+/// Reloads the rules file on SIGHUP and, with `--watch`, when it changed and its writes settled.
+/// A file that does not load keeps the rules in force and says why. The file is read on a blocking
+/// thread, so requests are answered throughout.
+/// `who` (`slowlab serve`) starts each line it logs.
 pub(crate) fn reload_on_signal(who: &'static str, rules: LiveRules, config: Config, watch: bool) {
     let Some(file) = rules.file().map(std::path::Path::to_path_buf) else {
         return;
-    };
-    let reload = move |why: &str| match rules.reload(&config) {
-        Ok(_) => {
-            eprint!("{who}: {why}: ");
-            describe_rules(who, &rules);
-        }
-        Err(err) => {
-            eprintln!(
-                "{who}: {why}: the rules file does not load, keeping the rules in force: {err}"
-            );
-        }
     };
     // Registered before the server says it listens: a SIGHUP sent once it does must not find
     // the default action (ending the process) in place.
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     tokio::spawn(async move {
-        let modified =
-            |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let mut seen = modified(&file);
-        let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
+        let reload = async |why: &str| match rules.reload_off_runtime(&config).await {
+            Ok(_) => eprintln!("{who}: {why}: {}", describe_rules(&rules)),
+            Err(err) => eprintln!(
+                "{who}: {why}: the rules file does not load, keeping the rules in force: {err}"
+            ),
+        };
+        let say = |what: String| eprintln!("{who}: {what}");
+        let mut watched = FileWatch::new(&file, Settle::default()).await;
         loop {
             #[cfg(unix)]
             let signal = async {
@@ -227,19 +235,21 @@ pub(crate) fn reload_on_signal(who: &'static str, rules: LiveRules, config: Conf
             };
             #[cfg(not(unix))]
             let signal = std::future::pending::<()>();
-            tokio::select! {
-                () = signal => {
-                    seen = modified(&file);
-                    reload("SIGHUP");
+            let changed = async {
+                if watch {
+                    watched.changed(&say).await;
+                } else {
+                    std::future::pending::<()>().await;
                 }
-                _ = poll.tick(), if watch => {
-                    let now = modified(&file);
-                    if now != seen {
-                        seen = now;
-                        reload("rules file changed");
-                    }
-                }
+            };
+            let why = tokio::select! {
+                () = signal => "SIGHUP",
+                () = changed => "rules file changed",
+            };
+            if why == "SIGHUP" {
+                watched.mark_seen().await;
             }
+            reload(why).await;
         }
     });
 }

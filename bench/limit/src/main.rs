@@ -1,0 +1,74 @@
+//! The ceiling: the least work a server and a client can do for bench/run's scenarios 2-4 on this
+//! machine's kernel. One thread, one epoll (mio), no runtime and no HTTP library: a request is
+//! found by its blank line and answered with one fixed response written by one `write`.
+//!
+//! ```text
+//! slowlab-limit serve PORT                 # GET /D answered after D seconds (D = 0 at once)
+//! slowlab-limit fetch URL COUNT CONNECTIONS  # COUNT x GET URL over CONNECTIONS keep-alive
+//!                                            # connections; prints slowlab fetch's JSON summary
+//! ```
+//!
+//! It is an instrument, not a server: it trusts its peer (no limits, no timeouts, no parsing
+//! beyond the path and `content-length`), so it must only ever face bench/run's own clients.
+
+mod client;
+mod server;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["serve", port] => port
+            .parse()
+            .map_err(|_| format!("not a port: {port}"))
+            .and_then(|port| server::serve(port).map_err(|e| e.to_string())),
+        ["fetch", url, count, connections] => {
+            match (count.parse::<u64>(), connections.parse::<usize>()) {
+                (Ok(count), Ok(connections)) if count > 0 && connections > 0 => {
+                    client::fetch(url, count, connections)
+                }
+                _ => Err(format!(
+                    "COUNT and CONNECTIONS must be positive integers, not {count} and {connections}"
+                )),
+            }
+        }
+        _ => Err(
+            "usage: slowlab-limit serve PORT | slowlab-limit fetch URL COUNT CONNECTIONS \
+                  (for example: fetch http://127.0.0.1:8080/0 200000 50)"
+                .to_string(),
+        ),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("slowlab-limit: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: scenario 2 holds 10,000 sockets.
+pub(crate) fn raise_open_files() {
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        let mut limit = std::mem::zeroed::<libc::rlimit>();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// The index of the first byte after the head's blank line, if the head is complete.
+pub(crate) fn head_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}

@@ -1,0 +1,285 @@
+//! The ceiling's server: accepts until `EAGAIN`, reads each request once, answers with one
+//! `write`, at once for `GET /0` or after the path's seconds from a timer heap. The answer is
+//! `slowlab serve`'s body, `{"time_elapsed": D}`, so that slowlab fetch, which checks the echo,
+//! accepts it.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+/// An answer waiting for its time: (deadline, slot, the slot's generation, the wait asked for).
+type Timer = (Instant, usize, u64, Duration);
+
+/// The response for `GET /0`, made once; other delays are formatted when they are answered.
+const RESPONSE_0: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 19\r\n\r\n{\"time_elapsed\": 0}";
+/// The listener's token; connections use their slot's index.
+const LISTENER: Token = Token(usize::MAX);
+/// Room for one request head: bench/run's clients send well under this.
+const READ_BUFFER: usize = 1024;
+
+struct Conn {
+    stream: TcpStream,
+    buf: Box<[u8; READ_BUFFER]>,
+    len: usize,
+    /// Bytes of answers a full socket buffer refused, written when it is writable again.
+    unsent: Vec<u8>,
+}
+
+/// Connections by slot, with the free slots, and each slot's generation, so that a timer set
+/// for a connection that has since closed does not answer its successor.
+#[derive(Default)]
+struct Slots {
+    conns: Vec<Option<Conn>>,
+    generations: Vec<u64>,
+    free: Vec<usize>,
+}
+
+impl Slots {
+    fn insert(&mut self, conn: Conn) -> usize {
+        match self.free.pop() {
+            Some(slot) => {
+                self.conns[slot] = Some(conn);
+                slot
+            }
+            None => {
+                self.conns.push(Some(conn));
+                self.generations.push(0);
+                self.conns.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: usize) {
+        if self.conns[slot].take().is_some() {
+            self.generations[slot] += 1;
+            self.free.push(slot);
+        }
+    }
+}
+
+/// Serves on 127.0.0.1:`port` until killed.
+pub fn serve(port: u16) -> io::Result<()> {
+    crate::raise_open_files();
+    let listener = listen(port)?;
+    let mut poll = Poll::new()?;
+    let mut listener = TcpListener::from_std(listener);
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut events = Events::with_capacity(1024);
+    let mut slots = Slots::default();
+    // The answers still waiting for their time.
+    let mut timers: BinaryHeap<Reverse<Timer>> = BinaryHeap::new();
+    loop {
+        let timeout = timers
+            .peek()
+            .map(|Reverse((at, ..))| at.saturating_duration_since(Instant::now()));
+        poll.poll(&mut events, timeout)?;
+        for event in &events {
+            match event.token() {
+                LISTENER => accept_all(&listener, &poll, &mut slots)?,
+                Token(slot) => {
+                    let id = (slot, slots.generations[slot]);
+                    let open = match slots.conns[slot].as_mut() {
+                        Some(conn) => {
+                            (!event.is_writable() || flush(conn))
+                                && (!event.is_readable() || read(conn, id, &mut timers))
+                        }
+                        None => true,
+                    };
+                    if !open {
+                        slots.remove(slot);
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        while let Some(Reverse((at, slot, generation, delay))) = timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            timers.pop();
+            if slots.generations[slot] == generation
+                && let Some(conn) = slots.conns[slot].as_mut()
+                && !answer(conn, delay)
+            {
+                slots.remove(slot);
+            }
+        }
+    }
+}
+
+/// A non-blocking listener with a backlog of 4,096, like `slowlab serve`'s default.
+fn listen(port: u16) -> io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Accepts until `EAGAIN` (edge-triggered: one event may stand for many connections).
+fn accept_all(listener: &TcpListener, poll: &Poll, slots: &mut Slots) -> io::Result<()> {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let slot = slots.insert(Conn {
+                    stream,
+                    buf: Box::new([0; READ_BUFFER]),
+                    len: 0,
+                    unsent: Vec::new(),
+                });
+                let conn = slots.conns[slot].as_mut().expect("just inserted");
+                poll.registry().register(
+                    &mut conn.stream,
+                    Token(slot),
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // Out of file descriptors or a connection reset before accept: take the next.
+            Err(e) => {
+                eprintln!("slowlab-limit: accept: {e}");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Reads what has arrived and answers or schedules each complete request. False when the
+/// connection is over.
+///
+/// A read that fills less than the buffer has drained the socket, and Linux's edge-triggered
+/// epoll reports the next bytes that arrive as a new event, so no read is spent on `EAGAIN`.
+fn read(
+    conn: &mut Conn,
+    (slot, generation): (usize, u64),
+    timers: &mut BinaryHeap<Reverse<Timer>>,
+) -> bool {
+    loop {
+        let room = READ_BUFFER - conn.len;
+        if room == 0 {
+            return false; // a head larger than any bench/run client sends
+        }
+        let n = match conn.stream.read(&mut conn.buf[conn.len..]) {
+            Ok(0) => return false,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        };
+        conn.len += n;
+        while let Some(end) = crate::head_end(&conn.buf[..conn.len]) {
+            let delay = delay_of(&conn.buf[..end]);
+            conn.buf.copy_within(end..conn.len, 0);
+            conn.len -= end;
+            if delay.is_zero() {
+                if !answer(conn, Duration::ZERO) {
+                    return false;
+                }
+            } else {
+                timers.push(Reverse((Instant::now() + delay, slot, generation, delay)));
+            }
+        }
+        if n < room {
+            return true;
+        }
+    }
+}
+
+/// The wait a request asks for: `GET /D` waits D seconds (D may have a fraction).
+fn delay_of(head: &[u8]) -> Duration {
+    let path = head
+        .split(|&b| b == b' ')
+        .nth(1)
+        .and_then(|p| std::str::from_utf8(p).ok())
+        .unwrap_or("/0");
+    path.trim_start_matches('/')
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(Duration::ZERO, Duration::from_secs_f64)
+}
+
+/// Writes one response with one `write`, keeping what a full socket buffer refused. False when
+/// the connection is over.
+fn answer(conn: &mut Conn, delay: Duration) -> bool {
+    let formatted;
+    let response = if delay.is_zero() {
+        RESPONSE_0
+    } else {
+        formatted = response(delay);
+        &formatted
+    };
+    if !conn.unsent.is_empty() {
+        conn.unsent.extend_from_slice(response);
+        return true;
+    }
+    match conn.stream.write(response) {
+        Ok(n) => {
+            conn.unsent.extend_from_slice(&response[n..]);
+            true
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            conn.unsent.extend_from_slice(response);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// The response to a wait of `delay`: `{"time_elapsed": D}` with D in seconds, as asked.
+fn response(delay: Duration) -> Vec<u8> {
+    let body = format!(r#"{{"time_elapsed": {}}}"#, delay.as_secs_f64());
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Writes what a full socket buffer refused earlier. False when the connection is over.
+fn flush(conn: &mut Conn) -> bool {
+    while !conn.unsent.is_empty() {
+        match conn.stream.write(&conn.unsent) {
+            Ok(n) => {
+                conn.unsent.drain(..n);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_path_is_the_delay_in_seconds() {
+        assert_eq!(delay_of(b"GET /0 HTTP/1.1\r\n\r\n"), Duration::ZERO);
+        assert_eq!(delay_of(b"GET /1 HTTP/1.1\r\n\r\n"), Duration::from_secs(1));
+        assert_eq!(
+            delay_of(b"GET /0.5 HTTP/1.1\r\n\r\n"),
+            Duration::from_millis(500)
+        );
+        assert_eq!(delay_of(b"GET /x HTTP/1.1\r\n\r\n"), Duration::ZERO);
+    }
+
+    #[test]
+    fn answers_echo_the_wait_like_slowlab_serve() {
+        let one = response(Duration::from_secs(1));
+        assert!(one.ends_with(b"\r\n\r\n{\"time_elapsed\": 1}"), "{one:?}");
+        assert!(RESPONSE_0.ends_with(b"\r\n\r\n{\"time_elapsed\": 0}"));
+        let half = String::from_utf8(response(Duration::from_millis(500))).unwrap();
+        assert!(half.contains("content-length: 21\r\n"), "{half}");
+    }
+}
