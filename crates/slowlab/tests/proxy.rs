@@ -42,7 +42,12 @@ impl Proxy {
                 .unwrap_or_else(|| panic!("unexpected line {line:?}"))
                 .to_owned()
         };
-        let addr = next("listening on http://");
+        let listening = next("listening on ");
+        let addr = listening
+            .strip_prefix("http://")
+            .or_else(|| listening.strip_prefix("https://"))
+            .unwrap_or_else(|| panic!("unexpected address {listening:?}"))
+            .to_owned();
         let admin = next("admin on http://");
         Proxy { child, addr, admin }
     }
@@ -955,4 +960,274 @@ fn tcp_mode_copies_bytes_both_ways_with_its_effects() {
         metrics.contains("slowlab_tcp_connections_accepted_total 1"),
         "{metrics}"
     );
+}
+
+#[test]
+fn the_proxys_own_answers_are_never_stored_by_a_cache() {
+    // A cache between client and proxy must not keep an injected failure, a 502 or the
+    // admin port's health and metrics: each would then be answered without the proxy.
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &["--default", "0?mix=404:1"]);
+    let unreachable = Proxy::start(&format!("http://127.0.0.1:{}", closed_port()), &[]);
+    for (addr, path, status) in [
+        (&proxy.addr, "/orders", 404),
+        (&unreachable.addr, "/orders", 502),
+        (&proxy.admin, "/healthz", 200),
+        (&proxy.admin, "/metrics", 200),
+    ] {
+        let (reply, _) = get(addr, path);
+        assert_eq!(reply.status(), status, "{path}: {}", reply.0);
+        assert_eq!(
+            reply.header("cache-control").as_deref(),
+            Some("no-store"),
+            "{path}: {}",
+            reply.0
+        );
+    }
+}
+
+/// A `slowlab serve` speaking TLS with a certificate for 127.0.0.1 made now, and that
+/// certificate's PEM file (self-signed: it is its own CA).
+fn serve_tls_with_fresh_certificate() -> (Served, std::path::PathBuf) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let dir = tempdir("upstream-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let mut child = slowlab()
+        .args(["serve", "--port", "0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let base_url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    assert!(base_url.starts_with("https://"), "{base_url}");
+    let addr = base_url.trim_start_matches("https://").to_owned();
+    (
+        Served {
+            child,
+            addr,
+            base_url,
+        },
+        cert,
+    )
+}
+
+#[test]
+fn an_https_upstream_is_trusted_with_its_ca_refused_without_and_accepted_insecure() {
+    let (upstream, ca) = serve_tls_with_fresh_certificate();
+    let ca = ca.to_str().unwrap();
+
+    let trusted = Proxy::start(&upstream.base_url, &["--upstream-ca", ca]);
+    let (reply, _) = get(&trusted.addr, "/0?bytes=3000");
+    assert_eq!(reply.status(), 200, "{}{}", reply.0, reply.body_text());
+    assert_eq!(reply.1.len(), 3000);
+    assert!(reply.header("via").is_some(), "{}", reply.0);
+
+    // Mozilla's roots do not include a certificate made a moment ago.
+    let untrusted = Proxy::start(&upstream.base_url, &[]);
+    let (reply, _) = get(&untrusted.addr, "/0");
+    assert_eq!(reply.status(), 502, "{}", reply.0);
+    let body = reply.json();
+    assert_eq!(body["error"], "upstream_tls", "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("certificate"), "{detail}");
+    assert!(detail.contains("--upstream-ca"), "{detail}");
+    assert!(detail.contains(&upstream.addr), "{detail}");
+    assert_eq!(
+        counter(
+            &untrusted.metrics(),
+            "slowlab_proxy_requests_total{rule=\"none\",outcome=\"upstream_unreachable\"}"
+        ),
+        1
+    );
+
+    let mut insecure = Proxy::start(&upstream.base_url, &["--upstream-insecure"]);
+    let (reply, _) = get(&insecure.addr, "/0?status=201");
+    assert_eq!(reply.status(), 201, "{}{}", reply.0, reply.body_text());
+    let stderr = insecure.child.stderr.take().unwrap();
+    let warning = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .take(5)
+        .find(|line| line.contains("WARNING"));
+    assert!(
+        warning.is_some_and(|w| w.contains("--upstream-insecure") && w.contains("NOT checked")),
+        "no warning on stderr"
+    );
+}
+
+#[test]
+fn tls_flags_without_https_or_with_bad_files_are_usage_errors() {
+    let dir = tempdir("upstream-ca");
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    let not_pem = not_pem.to_str().unwrap();
+    let missing = dir.join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    for (upstream, flags, says) in [
+        (
+            "http://127.0.0.1:8080",
+            &["--upstream-insecure"][..],
+            "https://",
+        ),
+        (
+            "http://127.0.0.1:8080",
+            &["--upstream-ca", not_pem],
+            "https://",
+        ),
+        (
+            "https://127.0.0.1:8443",
+            &["--upstream-ca", not_pem],
+            not_pem,
+        ),
+        (
+            "https://127.0.0.1:8443",
+            &["--upstream-ca", missing],
+            missing,
+        ),
+        (
+            "http://127.0.0.1:8080",
+            &["--tls-cert", missing, "--tls-key", not_pem],
+            missing,
+        ),
+    ] {
+        let mut args = vec!["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream];
+        args.extend_from_slice(flags);
+        assert_usage_error(&args, says);
+    }
+}
+
+#[test]
+fn clients_speak_tls_to_the_proxy_over_http1_and_h2_by_alpn() {
+    if !tool_available("curl") {
+        return;
+    }
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &["--tls-self-signed"]);
+    for (flag, version, via) in [("--http1.1", "1.1", "1.1 "), ("--http2", "2", "2 ")] {
+        let output = Command::new("curl")
+            .args(["-sS", "-k", flag, "-w", "\n%{http_version}"])
+            .arg(format!("https://{}/anything/tls", proxy.addr))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let (body, spoken) = text.rsplit_once('\n').unwrap();
+        assert_eq!(spoken, version, "{flag}");
+        let echo: serde_json::Value = serde_json::from_str(body).unwrap();
+        let header = |name: &str| echo["headers"][name][0].as_str().unwrap_or("").to_owned();
+        assert!(header("via").starts_with(via), "{flag}: {echo}");
+        assert!(
+            header("forwarded").contains("proto=https"),
+            "{flag}: {echo}"
+        );
+    }
+    // The port speaks TLS only: a plain HTTP request gets no answer.
+    let (reply, _) = get(&proxy.addr, "/0");
+    assert_eq!(reply.status(), 0, "{}", reply.0);
+}
+
+/// An upstream of the test's own (hyper, HTTP/1.1 and h2c on one port) whose every answer is
+/// `payload` then the trailers `x-checksum: 42` and `x-upstream-version` (the version it was
+/// asked in), declared in `Trailer`. Its body has no length, so HTTP/1.1 sends it chunked, with
+/// the trailers when the request's `TE` asks for them.
+fn trailer_upstream() -> String {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    listener.set_nonblocking(true).unwrap();
+    thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((stream, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(
+                    |request: hyper::Request<hyper::body::Incoming>| async move {
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("x-checksum", "42".parse().unwrap());
+                        let version = format!("{:?}", request.version());
+                        trailers.insert("x-upstream-version", version.parse().unwrap());
+                        let frames = vec![
+                            Ok::<_, std::convert::Infallible>(Frame::data(
+                                bytes::Bytes::from_static(b"payload"),
+                            )),
+                            Ok(Frame::trailers(trailers)),
+                        ];
+                        let body = StreamBody::new(futures_util::stream::iter(frames));
+                        // hyper sends over HTTP/1.1 only the trailers declared in `Trailer`.
+                        let response = hyper::Response::builder()
+                            .header("trailer", "x-checksum, x-upstream-version")
+                            .body(body)
+                            .unwrap();
+                        Ok::<_, std::convert::Infallible>(response)
+                    },
+                );
+                tokio::spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailers_pass_through_to_an_h2_client_over_either_upstream_version() {
+    use http_body_util::{BodyExt, Empty};
+    let upstream = format!("http://{}", trailer_upstream());
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Empty<bytes::Bytes>>();
+    for (flags, upstream_version) in [
+        (&[][..], "HTTP/1.1"),
+        (&["--upstream-http2"][..], "HTTP/2.0"),
+    ] {
+        let proxy = Proxy::start(&upstream, flags);
+        let request = hyper::Request::get(format!("http://{}/report", proxy.addr))
+            .header("te", "trailers")
+            .body(Empty::new())
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap();
+        let trailers = body.trailers().cloned().unwrap_or_default();
+        assert_eq!(body.to_bytes().as_ref(), b"payload", "{flags:?}");
+        assert_eq!(
+            trailers.get("x-checksum").map(|v| v.to_str().unwrap()),
+            Some("42"),
+            "{flags:?}: trailers {trailers:?}"
+        );
+        assert_eq!(
+            trailers
+                .get("x-upstream-version")
+                .map(|v| v.to_str().unwrap()),
+            Some(upstream_version),
+            "{flags:?}"
+        );
+    }
 }

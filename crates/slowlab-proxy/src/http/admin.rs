@@ -28,7 +28,8 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// The admin routes: `GET /healthz` and `GET /metrics`.
+    /// The admin routes: `GET /healthz` and `GET /metrics`, marked `Cache-Control: no-store`
+    /// (a stored `/healthz` would report a proxy that may be gone).
     pub fn router(self) -> Router {
         let health = self.clone();
         Router::new()
@@ -46,6 +47,7 @@ impl Admin {
                 "/metrics",
                 get(move || async move { self.render().into_response() }),
             )
+            .layer(axum::middleware::map_response(no_store))
     }
 
     /// serve's metrics, the rules' hit counts, then the proxy's own.
@@ -73,4 +75,12 @@ impl Admin {
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
         axum::serve(listener, self.router()).await
     }
+}
+
+/// Marks an admin answer as not to be stored by any cache.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

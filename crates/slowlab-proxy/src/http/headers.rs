@@ -63,14 +63,30 @@ fn append_to_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     }
 }
 
+/// Whether the request's `TE` lists `trailers` (RFC 9110 §10.1.4).
+pub fn accepts_trailers(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            coding
+                .split(';')
+                .next()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case("trailers"))
+        })
+}
+
 /// Adds this proxy to `Via` (`1.1 slowlab-3f2a9c01`), for requests and responses alike.
 pub fn add_via(headers: &mut HeaderMap, version: Version, pseudonym: &str) {
     let hop = format!("{} {pseudonym}", via_version(version));
     append_to_list(headers, header::VIA, &hop);
 }
 
-/// Adds the client to `X-Forwarded-For` and `Forwarded` (RFC 7239), with the host it asked for.
-pub fn add_forwarded(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&str>) {
+/// Adds the client to `X-Forwarded-For` and `Forwarded` (RFC 7239), with the scheme it spoke
+/// (`proto`, `http` or `https`) and the host it asked for.
+pub fn add_forwarded(headers: &mut HeaderMap, peer: SocketAddr, proto: &str, host: Option<&str>) {
     let ip = peer.ip();
     append_to_list(
         headers,
@@ -82,7 +98,7 @@ pub fn add_forwarded(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&st
     } else {
         format!("for={ip}")
     };
-    let mut element = format!("{node};proto=http");
+    let mut element = format!("{node};proto={proto}");
     if let Some(host) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
         element.push_str(&format!(";host=\"{host}\""));
     }
@@ -208,6 +224,20 @@ mod tests {
     }
 
     #[test]
+    fn te_trailers_is_found_among_other_codings_and_parameters() {
+        let te = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::TE, HeaderValue::from_static(value));
+            accepts_trailers(&headers)
+        };
+        assert!(te("trailers"));
+        assert!(te("gzip;q=0.5, Trailers"));
+        assert!(!te("gzip, deflate"));
+        assert!(!te("trailersx"));
+        assert!(!accepts_trailers(&HeaderMap::new()));
+    }
+
+    #[test]
     fn via_and_forwarded_are_appended_to_what_came_before() {
         let mut headers = HeaderMap::new();
         headers.insert("via", HeaderValue::from_static("1.0 cache"));
@@ -216,13 +246,14 @@ mod tests {
         add_forwarded(
             &mut headers,
             "[::1]:5000".parse().unwrap(),
+            "https",
             Some("api.test"),
         );
         assert_eq!(headers["via"], "1.0 cache, 1.1 slowlab-1");
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, ::1");
         assert_eq!(
             headers["forwarded"],
-            "for=\"[::1]\";proto=http;host=\"api.test\""
+            "for=\"[::1]\";proto=https;host=\"api.test\""
         );
     }
 

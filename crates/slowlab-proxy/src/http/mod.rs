@@ -12,6 +12,7 @@ pub mod headers;
 pub mod metrics;
 pub mod relay;
 pub mod upstream;
+pub mod upstream_tls;
 
 use std::future::Future;
 use std::io;
@@ -24,6 +25,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -36,6 +38,7 @@ use headers::Forwards;
 use metrics::{ProxyMetrics, ProxyOutcome};
 use relay::{Relay, Tally};
 pub use upstream::{Upstream, UpstreamError};
+pub use upstream_tls::{UpstreamTlsError, UpstreamTrust};
 
 /// `--upstream-timeout` when none is given.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,16 +53,36 @@ pub struct ProxyConfig {
     pub upstream_host: Option<HeaderValue>,
     /// `--upstream-timeout`: longest wait for the upstream's response head (then 504).
     pub upstream_timeout: Duration,
+    /// TLS settings for an `https://` upstream (unused for `http://`): see [`ProxyConfig::trust`].
+    pub upstream_tls: rustls::ClientConfig,
+    /// Whether the listening port speaks TLS (serve's `Config::tls`, set by the command), so
+    /// that `Forwarded` says `proto=https`.
+    pub clients_over_tls: bool,
+    /// `--upstream-http2`: speak HTTP/2 to the upstream (prior knowledge for `http://`, ALPN
+    /// `h2` for `https://`), as a gRPC service needs.
+    pub upstream_http2: bool,
 }
 
 impl ProxyConfig {
-    /// Forwards to `upstream`, with the client's `Host` and the default timeout.
+    /// Forwards to `upstream`, with the client's `Host`, the default timeout, and, for an
+    /// `https://` upstream, certificates checked against Mozilla's roots.
     pub fn new(upstream: Upstream) -> ProxyConfig {
         ProxyConfig {
             upstream,
             upstream_host: None,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            upstream_tls: UpstreamTrust::PublicRoots
+                .client_config()
+                .expect("ring supports rustls's default protocol versions"),
+            clients_over_tls: false,
+            upstream_http2: false,
         }
+    }
+
+    /// Accepts the upstream certificates `trust` says (`--upstream-ca`, `--upstream-insecure`).
+    pub fn trust(&mut self, trust: &UpstreamTrust) -> Result<(), UpstreamTlsError> {
+        self.upstream_tls = trust.client_config()?;
+        Ok(())
     }
 }
 
@@ -67,7 +90,7 @@ impl ProxyConfig {
 pub(crate) struct Shared {
     config: Arc<Config>,
     proxy: ProxyConfig,
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     stats: Arc<Stats>,
     metrics: Arc<ProxyMetrics>,
     /// This proxy's name in `Via`, unique per process, so that a request coming back is known.
@@ -90,8 +113,19 @@ impl Proxy {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(proxy.upstream_timeout));
+        // The TLS layer takes `https://` URLs; the TCP connector under it must let them through.
+        connector.enforce_http(false);
+        let builder = HttpsConnectorBuilder::new()
+            .with_tls_config(proxy.upstream_tls.clone())
+            .https_or_http();
+        let connector = if proxy.upstream_http2 {
+            builder.enable_http2().wrap_connector(connector)
+        } else {
+            builder.enable_http1().wrap_connector(connector)
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            .http2_only(proxy.upstream_http2)
             .build(connector);
         Proxy(Arc::new(Shared {
             config,
@@ -125,7 +159,7 @@ impl Handler for Proxy {
     }
 }
 
-/// A JSON answer `{"error": ..., "detail": ...}` with `status`.
+/// A JSON answer `{"error": ..., "detail": ...}` with `status`, not to be stored by caches.
 fn json_error(status: u16, error: &str, detail: &str) -> Response<Body> {
     let body = serde_json::json!({ "error": error, "detail": detail });
     let mut response = Response::new(Body::from(body.to_string()));
@@ -134,6 +168,10 @@ fn json_error(status: u16, error: &str, detail: &str) -> Response<Body> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    // A cache that kept an injected failure or a 502 would go on answering it without the proxy.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -279,11 +317,30 @@ async fn forward(
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
             let cause = cause_of(&err);
-            let detail = format!(
-                "the upstream {} could not be reached: {cause}; check that it is running and that --upstream names it",
-                shared.proxy.upstream
-            );
-            let response = json_error(502, "upstream_unreachable", &detail);
+            let (error, detail) = if let Some(tls) = tls_error_of(&err) {
+                let hint = match tls {
+                    rustls::Error::InvalidCertificate(_) => {
+                        "; if a CA of your own signed it, give that CA with --upstream-ca FILE (PEM), or accept any certificate with --upstream-insecure"
+                    }
+                    _ => "",
+                };
+                (
+                    "upstream_tls",
+                    format!(
+                        "the TLS handshake with the upstream {} failed: {tls}{hint}",
+                        shared.proxy.upstream
+                    ),
+                )
+            } else {
+                (
+                    "upstream_unreachable",
+                    format!(
+                        "the upstream {} could not be reached: {cause}; check that it is running and that --upstream names it",
+                        shared.proxy.upstream
+                    ),
+                )
+            };
+            let response = json_error(502, error, &detail);
             return answer(502, ProxyOutcome::UpstreamUnreachable, in_flight, response);
         }
         Err(_) => {
@@ -428,11 +485,25 @@ fn upstream_request(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
+    // `TE` is hop-by-hop, but `trailers` in it says the client takes trailers; the proxy relays
+    // them, so it asks the upstream for them in turn (gRPC servers refuse a request without it).
+    let wants_trailers = headers::accepts_trailers(&parts.headers);
     headers::strip_hop_by_hop(&mut parts.headers);
+    if wants_trailers {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     headers::add_via(&mut parts.headers, parts.version, &shared.pseudonym);
+    let proto = if shared.proxy.clients_over_tls {
+        "https"
+    } else {
+        "http"
+    };
     headers::add_forwarded(
         &mut parts.headers,
         peer,
+        proto,
         host.as_ref().and_then(|h| h.to_str().ok()),
     );
     match shared.proxy.upstream_host.clone().or(host) {
@@ -444,7 +515,11 @@ fn upstream_request(
         }
     }
     parts.uri = uri;
-    parts.version = Version::HTTP_11;
+    parts.version = if shared.proxy.upstream_http2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
     Ok(Request::from_parts(parts, body))
 }
 
@@ -455,6 +530,23 @@ fn cause_of(err: &(dyn std::error::Error + 'static)) -> String {
         cause = source;
     }
     cause.to_string()
+}
+
+/// The rustls error behind a client error, if the TLS handshake is what failed. rustls reports
+/// it inside an `io::Error`, which the connector may wrap in another; `io::Error::source` skips
+/// over what it wraps, so each one is opened with `get_ref`.
+fn tls_error_of<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = cause {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = match err.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// Serves the proxy on `listener` until `shutdown` completes, then drains like serve.

@@ -27,7 +27,7 @@ pub struct UpstreamError {
 }
 
 impl Upstream {
-    /// Parses `http://HOST[:PORT][/PREFIX]`.
+    /// Parses `http://HOST[:PORT][/PREFIX]` or `https://...`.
     pub fn parse(url: &str) -> Result<Upstream, UpstreamError> {
         let error = |detail: &str| UpstreamError {
             url: url.to_owned(),
@@ -38,12 +38,12 @@ impl Upstream {
         })?;
         let scheme = match uri.scheme_str() {
             Some("http") => Scheme::HTTP,
-            Some("https") => {
+            Some("https") => Scheme::HTTPS,
+            Some(_) => {
                 return Err(error(
-                    "https upstreams are not supported yet; put the upstream's plain HTTP port here, e.g. http://127.0.0.1:8080",
+                    "the scheme must be http or https, e.g. http://127.0.0.1:8080",
                 ));
             }
-            Some(_) => return Err(error("the scheme must be http, e.g. http://127.0.0.1:8080")),
             None => {
                 return Err(error("no scheme; write it out, e.g. http://127.0.0.1:8080"));
             }
@@ -72,7 +72,13 @@ impl Upstream {
 
     /// The port, given or the scheme's.
     pub fn port(&self) -> u16 {
-        self.authority.port_u16().unwrap_or(80)
+        let default = if self.is_https() { 443 } else { 80 };
+        self.authority.port_u16().unwrap_or(default)
+    }
+
+    /// Whether the upstream is spoken to over TLS.
+    pub fn is_https(&self) -> bool {
+        self.scheme == Scheme::HTTPS
     }
 
     /// `host:port`, as written.
@@ -142,6 +148,15 @@ mod tests {
             let err = Upstream::parse(bad).unwrap_err();
             assert!(err.detail.contains("e.g. http://"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn an_https_upstream_defaults_to_port_443() {
+        let upstream = Upstream::parse("https://api.example/v1").unwrap();
+        assert!(upstream.is_https());
+        assert_eq!(upstream.port(), 443);
+        assert_eq!(upstream.to_string(), "https://api.example/v1");
+        assert!(!Upstream::parse("http://api.example").unwrap().is_https());
     }
 
     #[test]

@@ -19,6 +19,10 @@ Examples:
       every request waits 0.2 s first; 5% get a 503 without reaching the service
   slowlab proxy --listen 127.0.0.1:9000 --upstream http://127.0.0.1:8080 --rules api.toml --watch
       serve's rules file; `when = \"after\"` in a rule waits or fails once the service answered
+  slowlab proxy --listen 127.0.0.1:9000 --upstream https://127.0.0.1:8443 --upstream-ca ca.pem
+      an https upstream whose certificate a CA of your own signed (--upstream-insecure: any)
+  slowlab proxy --listen 127.0.0.1:9443 --upstream http://127.0.0.1:8080 --tls-self-signed
+      clients speak TLS to the proxy (HTTP/1.1 and h2 by ALPN): curl -k https://127.0.0.1:9443/
   slowlab proxy ... --admin 127.0.0.1:9001
       /healthz and /metrics on their own port, so the service keeps all its paths
   slowlab proxy --tcp --listen 127.0.0.1:6380 --upstream 127.0.0.1:6379 --tcp-effect 'latency=0.1'
@@ -45,12 +49,26 @@ pub struct ProxyArgs {
     /// Example: --listen 127.0.0.1:9000.
     #[arg(long, value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// The service to forward to, with scheme and host. Example: --upstream http://127.0.0.1:8080.
+    /// The service to forward to, with scheme (http or https) and host.
+    /// Example: --upstream http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     pub upstream: String,
     /// The Host header sent upstream instead of the client's. Example: --upstream-host api.internal.
     #[arg(long, value_name = "HOST")]
     pub upstream_host: Option<String>,
+    /// With an https:// upstream: trust only the CAs in this PEM file (for a certificate of your
+    /// own) instead of the public roots. Example: --upstream-ca ca.pem.
+    #[arg(long, value_name = "FILE", conflicts_with = "upstream_insecure")]
+    pub upstream_ca: Option<PathBuf>,
+    /// With an https:// upstream: accept any certificate, unchecked (like curl -k); for tests
+    /// only, the proxy says so on stderr.
+    #[arg(long)]
+    pub upstream_insecure: bool,
+    /// Speak HTTP/2 to the upstream: prior knowledge (h2c) for http://, ALPN h2 for https://.
+    /// For gRPC and other services that need HTTP/2 end to end; the default is HTTP/1.1.
+    /// Example: --upstream http://127.0.0.1:50051 --upstream-http2.
+    #[arg(long)]
+    pub upstream_http2: bool,
     /// Longest wait for the upstream's response head, in seconds (0.001 to 86400); then 504.
     /// Example: --upstream-timeout 5.
     #[arg(long, default_value_t = UPSTREAM_TIMEOUT.default, value_parser = within(&UPSTREAM_TIMEOUT), value_name = "SECONDS")]
@@ -97,6 +115,23 @@ pub struct ProxyArgs {
     /// Close a client connection idle this long (0.001 to 86400 seconds).
     #[arg(long, default_value_t = IDLE_TIMEOUT.default, value_parser = within(&IDLE_TIMEOUT), value_name = "SECONDS")]
     pub idle_timeout: Delay,
+    /// Speak TLS towards clients, with a certificate made at start-up for localhost and the
+    /// listen address (its SHA-256 fingerprint is printed), as serve's flag. The port then speaks
+    /// TLS only (HTTP/1.1 and h2 by ALPN). Example: --tls-self-signed, then curl -k https://...
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "tcp"])]
+    pub tls_self_signed: bool,
+    /// Speak TLS towards clients with this PEM certificate chain (with --tls-key), as serve's
+    /// flag. Example: --tls-cert cert.pem --tls-key key.pem.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tcp"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert. Example: --tls-key key.pem.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Log one line per request on stderr, as serve does: `text` or `json`.
     /// Example: --log-format json.
     #[arg(long, value_name = "text|json")]

@@ -7,11 +7,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use slowlab_proxy::http::admin::Admin;
 use slowlab_proxy::http::metrics::ProxyMetrics;
-use slowlab_proxy::http::{ProxyConfig, Upstream};
+use slowlab_proxy::http::{ProxyConfig, Upstream, UpstreamTrust};
 use slowlab_proxy::tcp::{self, LiveTcpEffects, TcpConfig, TcpStats};
 use slowlab_server::{Config, LiveRules, Stats};
 
-use super::serve::{describe_rules, plural, reload_on_signal, request_log, shutdown_signal};
+use super::serve::{
+    describe_rules, describe_tls, plural, reload_on_signal, request_log, shutdown_signal,
+    tls_from_flags,
+};
 use crate::cli::ProxyArgs;
 use crate::{UsageError, usage};
 
@@ -22,16 +25,35 @@ const WHO: &str = "slowlab proxy";
 pub fn check(args: &ProxyArgs) -> Result<Option<ProxyConfig>, UsageError> {
     if args.tcp {
         tcp::parse_upstream(&args.upstream).map_err(|detail| usage!("--upstream: {detail}"))?;
-        if args.upstream_host.is_some() || args.default.is_some() {
+        if args.upstream_host.is_some()
+            || args.default.is_some()
+            || args.upstream_ca.is_some()
+            || args.upstream_insecure
+            || args.upstream_http2
+        {
             return Err(usage!(
-                "--upstream-host and --default are for HTTP; with --tcp, give effects with --tcp-effect or [[tcp]] tables"
+                "--upstream-host, --upstream-ca, --upstream-insecure, --upstream-http2 and --default are for HTTP; with --tcp, give effects with --tcp-effect or [[tcp]] tables"
             ));
         }
         return Ok(None);
     }
     let upstream = Upstream::parse(&args.upstream).map_err(|err| usage!("{err}"))?;
+    let trust = match (&args.upstream_ca, args.upstream_insecure) {
+        (Some(file), _) => Some(UpstreamTrust::Ca(file.clone())),
+        (None, true) => Some(UpstreamTrust::Insecure),
+        (None, false) => None,
+    };
+    if trust.is_some() && !upstream.is_https() {
+        return Err(usage!(
+            "--upstream-ca and --upstream-insecure are for an https:// upstream, and --upstream {upstream} is plain HTTP; drop them or write https://"
+        ));
+    }
     let mut proxy = ProxyConfig::new(upstream);
+    if let Some(trust) = &trust {
+        proxy.trust(trust).map_err(|err| usage!("{err}"))?;
+    }
     proxy.upstream_timeout = args.upstream_timeout.as_duration();
+    proxy.upstream_http2 = args.upstream_http2;
     if let Some(host) = &args.upstream_host {
         proxy.upstream_host = Some(host.parse().map_err(|_| {
             usage!(
@@ -44,7 +66,7 @@ pub fn check(args: &ProxyArgs) -> Result<Option<ProxyConfig>, UsageError> {
 
 /// Proxies until a signal, drains, and reports.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
-    let Some(proxy) = check(&args)? else {
+    let Some(mut proxy) = check(&args)? else {
         return run_tcp(args).await;
     };
     let mut config = Config {
@@ -58,6 +80,13 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         request_log: request_log(args.log_format),
         ..Config::default()
     };
+    config.tls = tls_from_flags(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        args.tls_self_signed,
+        args.listen.ip(),
+    )?;
+    proxy.clients_over_tls = config.tls.is_some();
     if args.rules.is_some() || args.default.is_some() {
         let rules = LiveRules::load(args.rules.as_deref(), args.default.as_deref(), &config)
             .map_err(|err| UsageError(err.to_string()))?;
@@ -104,17 +133,36 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
 
     // The first stdout line is the contract scripts read the port from.
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    writeln!(stdout, "listening on {scheme}://{addr}")?;
     if let Some((admin_addr, _)) = &admin {
         writeln!(stdout, "admin on http://{admin_addr}")?;
     }
     stdout.flush()?;
     drop(stdout);
     say!(
-        "{WHO}: forwarding to {} (HTTP/1.1 and h2c towards clients); upstream timeout {} s; Ctrl-C to stop",
+        "{WHO}: forwarding to {} ({} towards clients); upstream timeout {} s; Ctrl-C to stop",
         proxy.upstream,
+        if config.tls.is_some() {
+            "HTTPS"
+        } else {
+            "HTTP/1.1 and h2c"
+        },
         proxy.upstream_timeout.as_secs_f64()
     );
+    if let Some(tls) = &config.tls {
+        describe_tls(WHO, tls);
+    }
+    if args.upstream_insecure {
+        say!(
+            "{WHO}: WARNING: --upstream-insecure: the upstream's certificate is NOT checked; anyone on the path to {} can read and change the traffic. For tests only; trust a CA of your own with --upstream-ca FILE instead",
+            proxy.upstream
+        );
+    }
     if let Some(rules) = &config.rules {
         eprintln!("{WHO}: {}", describe_rules(rules));
     }

@@ -55,17 +55,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .map_err(|err| crate::UsageError(err.to_string()))?;
         config.rules = Some(rules);
     }
-    // A certificate or key that cannot be used is a usage error: exit 2 naming the file.
-    config.tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            Some(Tls::from_files(cert, key).map_err(|err| crate::UsageError(err.to_string()))?)
-        }
-        _ if args.tls_self_signed => Some(
-            Tls::self_signed(args.host.addrs[0])
-                .map_err(|err| crate::UsageError(err.to_string()))?,
-        ),
-        _ => None,
-    };
+    config.tls = tls_from_flags(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        args.tls_self_signed,
+        args.host.addrs[0],
+    )?;
     let scheme = if config.tls.is_some() {
         "https"
     } else {
@@ -108,15 +103,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("slowlab serve: {}", describe_rules(rules));
     }
     if let Some(tls) = &config.tls {
-        let names = if tls.names().is_empty() {
-            String::new()
-        } else {
-            format!(" for {}", tls.names().join(", "))
-        };
-        eprintln!(
-            "slowlab serve: this port speaks TLS only (HTTP/1.1 and h2 by ALPN; plain HTTP and h2c are refused); certificate{names}, SHA-256 fingerprint {}",
-            tls.fingerprint()
-        );
+        describe_tls("slowlab serve", tls);
     }
 
     let stats = Arc::new(Stats::default());
@@ -291,4 +278,34 @@ pub(crate) async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+/// serve's (and the proxy's) `--tls-cert`/`--tls-key` or `--tls-self-signed`: the TLS settings of
+/// the listening port, if any. A certificate or key that cannot be used is a usage error (exit 2
+/// naming the file).
+pub(crate) fn tls_from_flags(
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+    self_signed: bool,
+    listen: std::net::IpAddr,
+) -> Result<Option<Tls>, crate::UsageError> {
+    let usage = |err: slowlab_server::tls::TlsError| crate::UsageError(err.to_string());
+    Ok(match (cert, key) {
+        (Some(cert), Some(key)) => Some(Tls::from_files(cert, key).map_err(usage)?),
+        _ if self_signed => Some(Tls::self_signed(listen).map_err(usage)?),
+        _ => None,
+    })
+}
+
+/// Says on stderr that the port speaks TLS only, with the certificate's names and fingerprint.
+pub(crate) fn describe_tls(who: &str, tls: &Tls) {
+    let names = if tls.names().is_empty() {
+        String::new()
+    } else {
+        format!(" for {}", tls.names().join(", "))
+    };
+    eprintln!(
+        "{who}: this port speaks TLS only (HTTP/1.1 and h2 by ALPN; plain HTTP and h2c are refused); certificate{names}, SHA-256 fingerprint {}",
+        tls.fingerprint()
+    );
 }
