@@ -62,6 +62,18 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
+/// Sets `TCP_NODELAY` on the listener, for the connections it accepts: true when they inherit it,
+/// so that the accept loop need not make one `setsockopt` per connection.
+///
+/// Linux copies the option from the listening socket to each accepted one; elsewhere, or if the
+/// call fails, each connection is set on its own as before.
+fn nodelay_on_listener(listener: &TcpListener) -> bool {
+    cfg!(target_os = "linux")
+        && socket2::SockRef::from(listener)
+            .set_tcp_nodelay(true)
+            .is_ok()
+}
+
 /// Serves `listener` until `shutdown` completes, then drains in-flight requests for at most
 /// `config.drain_timeout`. Fails at once, before serving, only if the threads of
 /// `--model threads:N` cannot be started.
@@ -124,6 +136,7 @@ pub async fn run_with<H: Handler>(
     app: H,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<ShutdownReport> {
+    let nodelay_inherited = nodelay_on_listener(&listener);
     let drain_timeout = config.drain_timeout;
     let config = Arc::new(config);
     let builders = Arc::new(Builders::new(&config));
@@ -142,7 +155,9 @@ pub async fn run_with<H: Handler>(
     }) = acceptor.next(shutdown.as_mut()).await
     {
         // Small JSON answers should leave at once, not wait for Nagle.
-        let _ = stream.set_nodelay(true);
+        if !nodelay_inherited {
+            let _ = stream.set_nodelay(true);
+        }
         let conn = Arc::new(ConnState::new(Arc::clone(&stats)));
         #[cfg(feature = "tls")]
         if let Some(tls) = &config.tls {
@@ -728,5 +743,26 @@ impl Drop for Server {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The accept loop skips its per-connection `setsockopt` only where connections inherit
+    /// `TCP_NODELAY`; this checks that the kernel really hands it on.
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay() {
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)), 16).expect("bind");
+        let inherited = nodelay_on_listener(&listener);
+        assert_eq!(inherited, cfg!(target_os = "linux"));
+        let addr = listener.local_addr().expect("local address");
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        if inherited {
+            assert!(accepted.nodelay().expect("getsockopt"));
+        }
+        drop(client);
     }
 }

@@ -123,8 +123,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let report = slowlab_server::run(listener, config, Arc::clone(&stats), shutdown)
+    // Served from a worker thread, not from the thread that blocks on this function: a task
+    // spawned from outside the runtime's workers must wake one of them (a futex call for every
+    // connection), while one spawned from a worker goes to that worker's own queue.
+    let serving = tokio::spawn(slowlab_server::run(
+        listener,
+        config,
+        Arc::clone(&stats),
+        shutdown,
+    ));
+    let report = serving
         .await
+        .context("the server's accept loop panicked")?
         .with_context(|| format!("cannot serve with --model {}", args.model))?;
     if report.in_flight_at_shutdown == 0 {
         say!("slowlab serve: stopped");
