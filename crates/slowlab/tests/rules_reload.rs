@@ -1,5 +1,6 @@
-//! `slowlab serve --rules` under hostile files: a body file that never ends, rules caps on the
-//! command line, and `--watch` while an editor truncates and rewrites the file.
+//! `slowlab serve --rules` (and `slowlab proxy --rules`, which loads with the same loader and
+//! flags) under hostile files: a body file that never ends, rules caps on the command line, and
+//! `--watch` while an editor truncates and rewrites the file.
 
 mod common;
 
@@ -16,6 +17,19 @@ fn scratch(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The start of each command that loads a rules file: serve, and the proxy in front of a port
+/// nothing listens on (it never gets that far).
+const LOADERS: [&[&str]; 2] = [
+    &["serve", "--port", "0"],
+    &[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "http://127.0.0.1:9",
+    ],
+];
 
 /// The body of a raw response.
 fn body(response: &str) -> &str {
@@ -80,19 +94,26 @@ fn a_body_file_that_never_ends_stops_the_server_at_once_with_a_usage_error() {
         "[[rule]]\nname = \"zero\"\npath = \"/z\"\nbody_file = \"/dev/zero\"\n",
     )
     .unwrap();
-    for extra in [&[][..], &["--rules-allow-any-path"][..]] {
-        let output = slowlab()
-            .args(["serve", "--port", "0", "--rules"])
-            .arg(&rules)
-            .args(extra)
-            .output()
-            .unwrap();
-        let err = stderr(&output);
-        assert_eq!(output.status.code(), Some(2), "{extra:?}: {err}");
-        assert!(
-            err.contains("rule 1 (\"zero\"), field body_file"),
-            "{extra:?}: {err}"
-        );
+    for command in LOADERS {
+        for extra in [&[][..], &["--rules-allow-any-path"][..]] {
+            let output = slowlab()
+                .args(command)
+                .arg("--rules")
+                .arg(&rules)
+                .args(extra)
+                .output()
+                .unwrap();
+            let err = stderr(&output);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{command:?} {extra:?}: {err}"
+            );
+            assert!(
+                err.contains("rule 1 (\"zero\"), field body_file"),
+                "{command:?} {extra:?}: {err}"
+            );
+        }
     }
 }
 
@@ -105,27 +126,41 @@ fn rules_caps_are_flags_and_name_the_fix() {
         "[[rule]]\npath = \"/a\"\n[[rule]]\npath = \"/b\"\nbody = \"0123456789\"\n",
     )
     .unwrap();
-    let refused = |extra: &[&str], says: &str| {
-        let output = slowlab()
-            .args(["serve", "--port", "0", "--rules"])
-            .arg(&rules)
-            .args(extra)
-            .output()
-            .unwrap();
-        let err = stderr(&output);
-        assert_eq!(output.status.code(), Some(2), "{extra:?}: {err}");
-        assert!(err.contains(says), "{extra:?}: {err}");
-    };
-    refused(
-        &["--max-rules", "1"],
-        "more than 1 rules, over --max-rules 1",
-    );
-    refused(
-        &["--max-rules-file-bytes", "10"],
-        "over --max-rules-file-bytes 10",
-    );
-    refused(&["--max-body-bytes", "5"], "over --max-body-bytes 5");
-    refused(&["--max-rules", "0"], "--max-rules");
+    for command in LOADERS {
+        let refused = |extra: &[&str], says: &str| {
+            let output = slowlab()
+                .args(command)
+                .arg("--rules")
+                .arg(&rules)
+                .args(extra)
+                .output()
+                .unwrap();
+            let err = stderr(&output);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{command:?} {extra:?}: {err}"
+            );
+            assert!(err.contains(says), "{command:?} {extra:?}: {err}");
+        };
+        refused(
+            &["--max-rules", "1"],
+            "more than 1 rules, over --max-rules 1",
+        );
+        refused(
+            &["--max-rules-file-bytes", "10"],
+            "over --max-rules-file-bytes 10",
+        );
+        refused(&["--max-rules", "0"], "--max-rules");
+    }
+    let output = slowlab()
+        .args(["serve", "--port", "0", "--rules"])
+        .arg(&rules)
+        .args(["--max-body-bytes", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("over --max-body-bytes 5"));
 }
 
 #[test]

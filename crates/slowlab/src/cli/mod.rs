@@ -14,7 +14,7 @@ pub use fetch::{FetchArgs, FetchOutput, ModeArg};
 pub use proxy::ProxyArgs;
 pub use race::{OutputFormat, RaceArgs};
 pub use report::{ReportArgs, ReportCommand};
-pub use serve::{Host, ServeArgs};
+pub use serve::{Host, RulesLimitArgs, ServeArgs};
 
 /// Why async wins, on real sockets: a deliberately slow HTTP API, the clients that wait on it, and a
 /// race between them.

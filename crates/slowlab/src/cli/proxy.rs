@@ -9,7 +9,7 @@ use slowlab_server::config::{
 };
 use slowlab_server::{Delay, LogFormat, Setting};
 
-use super::serve::within;
+use super::serve::{RulesLimitArgs, within};
 
 pub(super) const PROXY_EXAMPLES: &str = "\
 Examples:
@@ -81,9 +81,14 @@ pub struct ProxyArgs {
     /// words. Example: --default '0.2?jitter=0.1&mix=503:0.05'.
     #[arg(long, value_name = "SECONDS?OPTIONS")]
     pub default: Option<String>,
-    /// Reload --rules when the file changes (checked every second), as well as on SIGHUP.
+    /// Reload --rules when the file changes, as well as on SIGHUP: once its writes have settled
+    /// (0.5 s unchanged), and an emptied file only if it stays empty for 2 s more.
+    /// Example: --rules api.toml --watch.
     #[arg(long, requires = "rules")]
     pub watch: bool,
+    /// Limits on the rules file, as serve's.
+    #[command(flatten)]
+    pub rules_limits: RulesLimitArgs,
     /// Serve /healthz and /metrics on this address. Example: --admin 127.0.0.1:9001.
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<SocketAddr>,

@@ -10,6 +10,7 @@ use slowlab_server::config::{
     MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_DELAY, MAX_HEADER_BYTES, MAX_HEADERS, MAX_IN_FLIGHT,
     MAX_RULES, MAX_RULES_FILE_BYTES, MAX_URI_BYTES, WRITE_TIMEOUT,
 };
+use slowlab_server::rules::RulesLimits;
 use slowlab_server::{Config, ConfigError, Delay, LogFormat, Model, OverMax, Setting};
 
 pub(super) const SERVE_EXAMPLES: &str = "\
@@ -158,18 +159,9 @@ pub struct ServeArgs {
     /// Example: --rules api.toml --watch.
     #[arg(long, requires = "rules")]
     pub watch: bool,
-    /// Most `[[rule]]` tables a rules file may hold (1 to 10000000); more is refused naming the
-    /// count. Example: --max-rules 1000.
-    #[arg(long, default_value_t = MAX_RULES.default, value_parser = within(&MAX_RULES), value_name = "N")]
-    pub max_rules: usize,
-    /// Largest rules file read, checked before reading (1 to 4294967296 bytes).
-    /// Example: --max-rules-file-bytes 1048576.
-    #[arg(long, default_value_t = MAX_RULES_FILE_BYTES.default, value_parser = within(&MAX_RULES_FILE_BYTES), value_name = "BYTES")]
-    pub max_rules_file_bytes: u64,
-    /// Let a rule's `body_file` be an absolute path or lead out of the rules file's folder (with
-    /// `..` or a link); without it such a path is refused. Example: --rules-allow-any-path.
-    #[arg(long, requires = "rules")]
-    pub rules_allow_any_path: bool,
+    /// Limits on the rules file.
+    #[command(flatten)]
+    pub rules_limits: RulesLimitArgs,
     /// Speak TLS on the port, with a certificate made at start-up for localhost and the listen
     /// address (its SHA-256 fingerprint is printed). The port then speaks TLS only (HTTP/1.1 and
     /// h2 by ALPN). Example: --tls-self-signed, then curl -k https://127.0.0.1:8000/1.
@@ -188,6 +180,35 @@ pub struct ServeArgs {
     /// Example: --log-format json.
     #[arg(long, value_name = "text|json")]
     pub log_format: Option<LogFormat>,
+}
+
+/// Limits on a rules file and what it may read, the same for `slowlab serve` and `slowlab proxy`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RulesLimitArgs {
+    /// Most `[[rule]]` tables a rules file may hold (1 to 10000000); more is refused naming the
+    /// count. Example: --max-rules 1000.
+    #[arg(long, default_value_t = MAX_RULES.default, value_parser = within(&MAX_RULES), value_name = "N")]
+    pub max_rules: usize,
+    /// Largest rules file read, checked before reading (1 to 4294967296 bytes).
+    /// Example: --max-rules-file-bytes 1048576.
+    #[arg(long, default_value_t = MAX_RULES_FILE_BYTES.default, value_parser = within(&MAX_RULES_FILE_BYTES), value_name = "BYTES")]
+    pub max_rules_file_bytes: u64,
+    /// Let a rule's `body_file` be an absolute path or lead out of the rules file's folder (with
+    /// `..` or a link); without it such a path is refused. Example: --rules-allow-any-path.
+    #[arg(long, requires = "rules")]
+    pub rules_allow_any_path: bool,
+}
+
+impl RulesLimitArgs {
+    /// The loader's limits, with `max_body_bytes` for inline bodies and body files.
+    pub fn limits(&self, max_body_bytes: u64) -> RulesLimits {
+        RulesLimits {
+            max_rules: self.max_rules,
+            max_file_bytes: self.max_rules_file_bytes,
+            max_body_bytes,
+            allow_any_path: self.rules_allow_any_path,
+        }
+    }
 }
 
 /// The value parser of a numeric flag: parses its text and checks it against the setting's range.

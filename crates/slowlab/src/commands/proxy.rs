@@ -9,11 +9,11 @@ use slowlab_proxy::http::admin::Admin;
 use slowlab_proxy::http::metrics::ProxyMetrics;
 use slowlab_proxy::http::{ProxyConfig, Upstream, UpstreamTrust};
 use slowlab_proxy::tcp::{self, LiveTcpEffects, TcpConfig, TcpStats};
-use slowlab_server::{Config, LiveRules, Stats};
+use slowlab_server::{Config, Stats};
 
 use super::serve::{
-    describe_rules, describe_tls, plural, reload_on_signal, request_log, shutdown_signal,
-    tls_from_flags,
+    describe_rules, describe_tls, load_rules, plural, reload_on_signal, request_log,
+    shutdown_signal, tls_from_flags,
 };
 use crate::cli::ProxyArgs;
 use crate::{UsageError, usage};
@@ -87,11 +87,14 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         args.listen.ip(),
     )?;
     proxy.clients_over_tls = config.tls.is_some();
-    if args.rules.is_some() || args.default.is_some() {
-        let rules = LiveRules::load(args.rules.as_deref(), args.default.as_deref(), &config)
-            .map_err(|err| UsageError(err.to_string()))?;
-        config.rules = Some(rules);
-    }
+    let limits = args.rules_limits.limits(config.max_body_bytes);
+    config.rules = load_rules(
+        args.rules.as_deref(),
+        args.default.as_deref(),
+        &config,
+        limits,
+    )
+    .await?;
     config
         .validate()
         .map_err(|err| UsageError(err.to_string()))?;

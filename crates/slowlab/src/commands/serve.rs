@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -37,24 +38,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         rules: None,
         tls: None,
     };
-    if args.rules.is_some() || args.default.is_some() {
-        // A bad rules file is a usage error: exit 2 naming the file, rule and field. Reading it
-        // blocks, so it runs where blocking is expected.
-        let limits = RulesLimits {
-            max_rules: args.max_rules,
-            max_file_bytes: args.max_rules_file_bytes,
-            max_body_bytes: args.max_body_bytes,
-            allow_any_path: args.rules_allow_any_path,
-        };
-        let (file, default, checked) = (args.rules.clone(), args.default.clone(), config.clone());
-        let rules = tokio::task::spawn_blocking(move || {
-            LiveRules::load_with(file.as_deref(), default.as_deref(), &checked, limits)
-        })
-        .await
-        .context("the rules file did not load")?
-        .map_err(|err| crate::UsageError(err.to_string()))?;
-        config.rules = Some(rules);
-    }
+    let limits = args.rules_limits.limits(args.max_body_bytes);
+    config.rules = load_rules(
+        args.rules.as_deref(),
+        args.default.as_deref(),
+        &config,
+        limits,
+    )
+    .await?;
     config.tls = tls_from_flags(
         args.tls_cert.as_deref(),
         args.tls_key.as_deref(),
@@ -318,4 +309,30 @@ pub(crate) fn describe_tls(who: &str, tls: &Tls) {
         "{who}: this port speaks TLS only (HTTP/1.1 and h2 by ALPN; plain HTTP and h2c are refused); certificate{names}, SHA-256 fingerprint {}",
         tls.fingerprint()
     );
+}
+
+/// Loads `--rules` and `--default`, if either is given, under `limits`: for serve and the proxy
+/// alike. A bad rules file is a usage error (exit 2 naming the file, rule and field). Reading it
+/// blocks, so it runs where blocking is expected.
+pub(crate) async fn load_rules(
+    file: Option<&Path>,
+    default: Option<&str>,
+    config: &Config,
+    limits: RulesLimits,
+) -> anyhow::Result<Option<LiveRules>> {
+    if file.is_none() && default.is_none() {
+        return Ok(None);
+    }
+    let (file, default, checked) = (
+        file.map(Path::to_path_buf),
+        default.map(str::to_owned),
+        config.clone(),
+    );
+    let rules = tokio::task::spawn_blocking(move || {
+        LiveRules::load_with(file.as_deref(), default.as_deref(), &checked, limits)
+    })
+    .await
+    .context("the rules file did not load")?
+    .map_err(|err| crate::UsageError(err.to_string()))?;
+    Ok(Some(rules))
 }
