@@ -170,7 +170,9 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{WHO}: {}", describe_rules(rules));
     }
 
-    let report = slowlab_proxy::http::run(
+    // On a worker thread, as serve's loop: connections it spawns then go to that worker's own
+    // queue instead of waking another thread for each.
+    let report = tokio::spawn(slowlab_proxy::http::run(
         listener,
         config,
         proxy,
@@ -180,8 +182,9 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             shutdown_signal().await;
             say!("{WHO}: stopping");
         },
-    )
+    ))
     .await
+    .context("the proxy's accept loop panicked")?
     .context("the proxy stopped with an error")?;
     if let Some((_, task)) = admin {
         task.abort();
