@@ -10,7 +10,7 @@
 //!
 //! Reports are read as JSON values rather than typed structs: merging needs a handful of fields,
 //! and everything it does not know passes through from the first report. The command checks each
-//! report first ([`crate::report::saved::check`]), and every count is added with checked
+//! report first (`report::saved::check`), and every count is added with checked
 //! arithmetic: a sum past 2^64 - 1 is refused, naming the report and the field.
 
 use std::collections::{BTreeMap, BTreeSet};
