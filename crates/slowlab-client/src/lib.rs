@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+pub mod any_certificate;
 mod collector;
 pub mod histogram;
 pub mod limits;
