@@ -1231,3 +1231,68 @@ async fn trailers_pass_through_to_an_h2_client_over_either_upstream_version() {
         );
     }
 }
+
+#[test]
+fn tcp_effects_reload_from_the_rules_file_on_sighup() {
+    // An echo server: what it reads, it writes back.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut reader = stream.try_clone().unwrap();
+                let mut writer = stream;
+                let _ = std::io::copy(&mut reader, &mut writer);
+            });
+        }
+    });
+    let rules = tempdir("tcp-reload").join("rules.toml");
+    std::fs::write(&rules, "[[tcp]]\ndown = true\n").unwrap();
+    let mut child = slowlab()
+        .args(["proxy", "--tcp", "--listen", "127.0.0.1:0"])
+        .args(["--admin", "127.0.0.1:0", "--upstream", &upstream, "--rules"])
+        .arg(&rules)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("listening on tcp://", "");
+    let admin = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("admin on http://", "");
+    let proxy = Proxy { child, addr, admin };
+    let echoes = |addr: &str| -> bool {
+        let Ok(mut stream) = TcpStream::connect(addr) else {
+            return false;
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut echoed = [0u8; 4];
+        stream.write_all(b"ping").is_ok()
+            && stream.read_exact(&mut echoed).is_ok()
+            && &echoed == b"ping"
+    };
+    assert!(!echoes(&proxy.addr), "a proxy that is down passed bytes");
+
+    std::fs::write(
+        &rules,
+        "[[tcp]]\ndirection = \"downstream\"\nlatency = 0.01\n",
+    )
+    .unwrap();
+    proxy.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !echoes(&proxy.addr) {
+        assert!(Instant::now() < deadline, "the reload never lifted `down`");
+        thread::sleep(Duration::from_millis(100));
+    }
+    let err = proxy.stop();
+    assert!(err.contains("SIGHUP: TCP effects reloaded from"), "{err}");
+}

@@ -12,8 +12,8 @@ use slowlab_proxy::tcp::{self, LiveTcpEffects, TcpConfig, TcpStats};
 use slowlab_server::{Config, Stats};
 
 use super::serve::{
-    describe_rules, describe_tls, load_rules, plural, reload_on_signal, request_log,
-    shutdown_signal, tls_from_flags,
+    describe_rules, describe_tls, load_rules, on_reload_signal, plural, reload_on_signal,
+    request_log, shutdown_signal, tls_from_flags,
 };
 use crate::cli::ProxyArgs;
 use crate::{UsageError, usage};
@@ -268,46 +268,23 @@ async fn run_tcp(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Reloads the TCP effects on SIGHUP and, with `--watch`, when the rules file changes.
+/// Reloads the TCP effects on SIGHUP and, with `--watch`, when the rules file changed and its
+/// writes settled, as serve reloads its rules (the same trigger). The file is read on a blocking
+/// thread; a file that does not load keeps the effects in force.
 fn reload_tcp_on_signal(effects: LiveTcpEffects, watch: bool) {
     let Some(file) = effects.file().map(std::path::Path::to_path_buf) else {
         return;
     };
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    tokio::spawn(async move {
-        let modified =
-            |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let mut seen = modified(&file);
-        let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            #[cfg(unix)]
-            let signal = async {
-                match hangup.as_mut() {
-                    Some(hangup) => {
-                        hangup.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let signal = std::future::pending::<()>();
-            let why = tokio::select! {
-                () = signal => "SIGHUP",
-                _ = poll.tick(), if watch => {
-                    let now = modified(&file);
-                    if now == seen {
-                        continue;
-                    }
-                    "rules file changed"
-                }
-            };
-            seen = modified(&file);
-            match effects.reload() {
-                Ok(_) => say!("{WHO}: {why}: TCP effects reloaded from {}", file.display()),
-                Err(err) => say!(
+    let shown = file.display().to_string();
+    on_reload_signal(WHO, file, watch, move |why| {
+        let (effects, shown) = (effects.clone(), shown.clone());
+        async move {
+            match tokio::task::spawn_blocking(move || effects.reload()).await {
+                Ok(Ok(_)) => say!("{WHO}: {why}: TCP effects reloaded from {shown}"),
+                Ok(Err(err)) => say!(
                     "{WHO}: {why}: the rules file does not load, keeping the effects in force: {err}"
                 ),
+                Err(err) => say!("{WHO}: {why}: the reload stopped: {err}"),
             }
         }
     });

@@ -1,8 +1,9 @@
 //! `slowlab serve`: the slow API until Ctrl-C or SIGTERM.
 
+use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -208,20 +209,35 @@ pub(crate) fn describe_rules(rules: &LiveRules) -> String {
 /// thread, so requests are answered throughout.
 /// `who` (`slowlab serve`) starts each line it logs.
 pub(crate) fn reload_on_signal(who: &'static str, rules: LiveRules, config: Config, watch: bool) {
-    let Some(file) = rules.file().map(std::path::Path::to_path_buf) else {
+    let Some(file) = rules.file().map(Path::to_path_buf) else {
         return;
     };
+    on_reload_signal(who, file, watch, move |why| {
+        let (rules, config) = (rules.clone(), config.clone());
+        async move {
+            match rules.reload_off_runtime(&config).await {
+                Ok(_) => eprintln!("{who}: {why}: {}", describe_rules(&rules)),
+                Err(err) => eprintln!(
+                    "{who}: {why}: the rules file does not load, keeping the rules in force: {err}"
+                ),
+            }
+        }
+    });
+}
+
+/// Calls `reload` with the reason (`SIGHUP`, `rules file changed`) on SIGHUP and, with `watch`,
+/// when `file` changed and its writes settled (an emptied file only once it stays empty): the one
+/// reload trigger of serve's rules and of the proxy's rules and TCP effects.
+pub(crate) fn on_reload_signal<F, Fut>(who: &'static str, file: PathBuf, watch: bool, mut reload: F)
+where
+    F: FnMut(&'static str) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     // Registered before the server says it listens: a SIGHUP sent once it does must not find
     // the default action (ending the process) in place.
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     tokio::spawn(async move {
-        let reload = async |why: &str| match rules.reload_off_runtime(&config).await {
-            Ok(_) => eprintln!("{who}: {why}: {}", describe_rules(&rules)),
-            Err(err) => eprintln!(
-                "{who}: {why}: the rules file does not load, keeping the rules in force: {err}"
-            ),
-        };
         let say = |what: String| eprintln!("{who}: {what}");
         let mut watched = FileWatch::new(&file, Settle::default()).await;
         loop {
