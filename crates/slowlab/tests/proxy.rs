@@ -898,9 +898,8 @@ fn h2c_clients_are_forwarded_too() {
     assert!(!output.status.success(), "curl saw a complete answer");
 }
 
-#[test]
-fn tcp_mode_copies_bytes_both_ways_with_its_effects() {
-    // An echo server: what it reads, it writes back.
+/// An echo server on a free port, for the TCP mode: what it reads, it writes back. Its address.
+fn echo_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let upstream = listener.local_addr().unwrap().to_string();
     thread::spawn(move || {
@@ -912,6 +911,12 @@ fn tcp_mode_copies_bytes_both_ways_with_its_effects() {
             });
         }
     });
+    upstream
+}
+
+#[test]
+fn tcp_mode_copies_bytes_both_ways_with_its_effects() {
+    let upstream = echo_server();
     let mut child = slowlab()
         .args([
             "proxy",
@@ -1234,18 +1239,7 @@ async fn trailers_pass_through_to_an_h2_client_over_either_upstream_version() {
 
 #[test]
 fn tcp_effects_reload_from_the_rules_file_on_sighup() {
-    // An echo server: what it reads, it writes back.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let upstream = listener.local_addr().unwrap().to_string();
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            thread::spawn(move || {
-                let mut reader = stream.try_clone().unwrap();
-                let mut writer = stream;
-                let _ = std::io::copy(&mut reader, &mut writer);
-            });
-        }
-    });
+    let upstream = echo_server();
     let rules = tempdir("tcp-reload").join("rules.toml");
     std::fs::write(&rules, "[[tcp]]\ndown = true\n").unwrap();
     let mut child = slowlab()
