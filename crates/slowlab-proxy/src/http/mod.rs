@@ -279,25 +279,35 @@ async fn forward(
         )
     };
 
-    // `before`: the wait, then a failure drawn is served without contacting the upstream.
-    let mut cut_at_half = false;
-    if when == When::Before
-        && let Some(plan) = &plan
-    {
+    // The rule's wait where it applies, then the failure it drew, if any: `Err` is the answer
+    // the client gets instead of the upstream's, `Ok` carries on with whether to cut the body.
+    let apply_rule = async |at: When, in_flight: InFlight| {
+        let Some(plan) = plan.as_ref().filter(|_| when == at) else {
+            return Ok((in_flight, false));
+        };
         tokio::time::sleep(plan.wait).await;
-        match injected(&shared, plan, rule.as_deref(), When::Before).await {
-            Some(Injected::Answer(status, response)) => {
-                return answer(status, ProxyOutcome::InjectedStatus, in_flight, response);
-            }
+        match injected(&shared, plan, rule.as_deref(), at).await {
+            Some(Injected::Answer(status, response)) => Err(answer(
+                status,
+                ProxyOutcome::InjectedStatus,
+                in_flight,
+                response,
+            )),
             Some(Injected::Fault(response)) => {
                 tally(0, ProxyOutcome::InjectedFault, in_flight)
                     .settle(ProxyOutcome::InjectedFault);
-                return response;
+                Err(response)
             }
-            Some(Injected::CutBody) => cut_at_half = true,
-            None => {}
+            Some(Injected::CutBody) => Ok((in_flight, true)),
+            None => Ok((in_flight, false)),
         }
-    }
+    };
+
+    // `before`: the wait, then a failure drawn is served without contacting the upstream.
+    let (in_flight, cut_before) = match apply_rule(When::Before, in_flight).await {
+        Ok(carry_on) => carry_on,
+        Err(instead) => return instead,
+    };
 
     let upstream_request = match upstream_request(&shared, request, peer) {
         Ok(upstream_request) => upstream_request,
@@ -355,23 +365,11 @@ async fn forward(
     };
 
     // `after`: the upstream has answered; now the wait, then a failure drawn replaces its answer.
-    if when == When::After
-        && let Some(plan) = &plan
-    {
-        tokio::time::sleep(plan.wait).await;
-        match injected(&shared, plan, rule.as_deref(), When::After).await {
-            Some(Injected::Answer(status, response)) => {
-                return answer(status, ProxyOutcome::InjectedStatus, in_flight, response);
-            }
-            Some(Injected::Fault(response)) => {
-                tally(0, ProxyOutcome::InjectedFault, in_flight)
-                    .settle(ProxyOutcome::InjectedFault);
-                return response;
-            }
-            Some(Injected::CutBody) => cut_at_half = true,
-            None => {}
-        }
-    }
+    let (in_flight, cut_after) = match apply_rule(When::After, in_flight).await {
+        Ok(carry_on) => carry_on,
+        Err(instead) => return instead,
+    };
+    let cut_at_half = cut_before || cut_after;
 
     let total = started.elapsed();
     shared
