@@ -107,11 +107,13 @@ fn serve_cuts_off_what_outlives_the_drain_timeout() {
     served.wait_in_flight(1);
     let stopping = Instant::now();
     served.terminate();
+    // The server exits on its own (`wait` gives up at 20 s, before the 30 s the request asked
+    // for) and only once the drain timeout has run out: it cut the request off, it did not wait
+    // for it, and it did not drop it at once either.
     let (status, err) = served.wait(Duration::from_secs(20));
     assert!(status.success(), "{status:?}: {err}");
     assert!(err.contains("1 request was cut off"), "{err}");
-    // "Within a few seconds", generously: far less than the 30 s the request asked for.
-    assert!(stopping.elapsed() < Duration::from_secs(15));
+    assert!(stopping.elapsed() >= Duration::from_secs(1), "{err}");
     assert_eq!(
         request.join().unwrap(),
         "",
