@@ -8,13 +8,15 @@ mod proxy;
 mod race;
 mod report;
 mod serve;
+mod server_core;
 pub mod values;
 
 pub use fetch::{FetchArgs, FetchOutput, ModeArg};
 pub use proxy::ProxyArgs;
 pub use race::{OutputFormat, RaceArgs};
 pub use report::{ReportArgs, ReportCommand};
-pub use serve::{Host, RulesLimitArgs, ServeArgs};
+pub use serve::{Host, ServeArgs};
+pub use server_core::{ConnectionArgs, RulesArgs, TlsArgs};
 
 /// Why async wins, on real sockets: a deliberately slow HTTP API, the clients that wait on it, and a
 /// race between them.

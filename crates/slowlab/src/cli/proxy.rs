@@ -4,12 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use slowlab_server::config::{
-    DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_DELAY, MAX_HEADERS,
-};
-use slowlab_server::{Delay, LogFormat, Setting};
+use slowlab_server::config::MAX_DELAY;
+use slowlab_server::{Delay, Setting};
 
-use super::serve::{RulesLimitArgs, within};
+use super::server_core::{ConnectionArgs, RulesArgs, TlsArgs, within};
 
 pub(super) const PROXY_EXAMPLES: &str = "\
 Examples:
@@ -73,29 +71,13 @@ pub struct ProxyArgs {
     /// Example: --upstream-timeout 5.
     #[arg(long, default_value_t = UPSTREAM_TIMEOUT.default, value_parser = within(&UPSTREAM_TIMEOUT), value_name = "SECONDS")]
     pub upstream_timeout: Delay,
-    /// Rules from a TOML file, in serve's grammar, plus `when = "before" | "after"`.
-    /// Example: --rules api.toml.
-    #[arg(long, value_name = "FILE")]
-    pub rules: Option<PathBuf>,
-    /// The default rule for every request no rule matches: a delay and options in the URL's
-    /// words. Example: --default '0.2?jitter=0.1&mix=503:0.05'.
-    #[arg(long, value_name = "SECONDS?OPTIONS")]
-    pub default: Option<String>,
-    /// Reload --rules when the file changes, as well as on SIGHUP: once its writes have settled
-    /// (0.5 s unchanged), and an emptied file only if it stays empty for 2 s more.
-    /// Example: --rules api.toml --watch.
-    #[arg(long, requires = "rules")]
-    pub watch: bool,
-    /// Limits on the rules file, as serve's.
-    #[command(flatten)]
-    pub rules_limits: RulesLimitArgs,
     /// Serve /healthz and /metrics on this address. Example: --admin 127.0.0.1:9001.
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<SocketAddr>,
     /// A TCP proxy for protocols that are not HTTP (Postgres, Redis, ...): bytes are copied both
     /// ways with the effects of --tcp-effect and the rules file's `[[tcp]]` tables. --upstream is
     /// then HOST:PORT. Example: --tcp --upstream 127.0.0.1:6379 --tcp-effect 'latency=0.1'.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["tls_self_signed", "tls_cert", "tls_key"])]
     pub tcp: bool,
     /// With --tcp: one table of effects in serve's option grammar, applied after the rules file's
     /// `[[tcp]]` tables; may be given more than once.
@@ -105,40 +87,13 @@ pub struct ProxyArgs {
     /// Longest wait a rule may ask for, in seconds (0 to 86400). Example: --max-delay 3600.
     #[arg(long, default_value_t = MAX_DELAY.default, value_parser = within(&MAX_DELAY), value_name = "SECONDS")]
     pub max_delay: Delay,
-    /// Most client connections served at once (1 to 10000000). Default: no cap.
-    #[arg(long, value_parser = within(&MAX_CONNECTIONS), value_name = "N")]
-    pub max_connections: Option<usize>,
-    /// Most request header lines accepted (1 to 10000); more gets a JSON 431.
-    #[arg(long, default_value_t = MAX_HEADERS.default, value_parser = within(&MAX_HEADERS), value_name = "N")]
-    pub max_headers: usize,
-    /// On Ctrl-C or SIGTERM, how long to let requests in flight finish (0 to 86400 seconds).
-    #[arg(long, default_value_t = DRAIN_TIMEOUT.default, value_parser = within(&DRAIN_TIMEOUT), value_name = "SECONDS")]
-    pub drain_timeout: Delay,
-    /// How long a client may take to send its request headers (0.001 to 86400 seconds).
-    #[arg(long, default_value_t = HEADER_READ_TIMEOUT.default, value_parser = within(&HEADER_READ_TIMEOUT), value_name = "SECONDS")]
-    pub header_read_timeout: Delay,
-    /// Close a client connection idle this long (0.001 to 86400 seconds).
-    #[arg(long, default_value_t = IDLE_TIMEOUT.default, value_parser = within(&IDLE_TIMEOUT), value_name = "SECONDS")]
-    pub idle_timeout: Delay,
-    /// Speak TLS towards clients, with a certificate made at start-up for localhost and the
-    /// listen address (its SHA-256 fingerprint is printed), as serve's flag. The port then speaks
-    /// TLS only (HTTP/1.1 and h2 by ALPN). Example: --tls-self-signed, then curl -k https://...
-    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "tcp"])]
-    pub tls_self_signed: bool,
-    /// Speak TLS towards clients with this PEM certificate chain (with --tls-key), as serve's
-    /// flag. Example: --tls-cert cert.pem --tls-key key.pem.
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "tls_key",
-        conflicts_with = "tcp"
-    )]
-    pub tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert. Example: --tls-key key.pem.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Log one line per request on stderr, as serve does: `text` or `json`.
-    /// Example: --log-format json.
-    #[arg(long, value_name = "text|json")]
-    pub log_format: Option<LogFormat>,
+    /// Connection limits and timeouts, the same for serve and the proxy.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// The rules file and its limits.
+    #[command(flatten)]
+    pub ruleset: RulesArgs,
+    /// TLS towards clients.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }

@@ -26,7 +26,7 @@ pub fn check(args: &ProxyArgs) -> Result<Option<ProxyConfig>, UsageError> {
     if args.tcp {
         tcp::parse_upstream(&args.upstream).map_err(|detail| usage!("--upstream: {detail}"))?;
         if args.upstream_host.is_some()
-            || args.default.is_some()
+            || args.ruleset.default.is_some()
             || args.upstream_ca.is_some()
             || args.upstream_insecure
             || args.upstream_http2
@@ -72,29 +72,13 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config {
         addr: args.listen,
         max_delay: args.max_delay.as_duration(),
-        max_connections: args.max_connections,
-        max_headers: args.max_headers,
-        drain_timeout: args.drain_timeout.as_duration(),
-        header_read_timeout: args.header_read_timeout.as_duration(),
-        idle_timeout: args.idle_timeout.as_duration(),
-        request_log: request_log(args.log_format),
+        request_log: request_log(args.connection.log_format),
         ..Config::default()
     };
-    config.tls = tls_from_flags(
-        args.tls_cert.as_deref(),
-        args.tls_key.as_deref(),
-        args.tls_self_signed,
-        args.listen.ip(),
-    )?;
+    args.connection.apply(&mut config);
+    config.tls = tls_from_flags(&args.tls, args.listen.ip())?;
     proxy.clients_over_tls = config.tls.is_some();
-    let limits = args.rules_limits.limits(config.max_body_bytes);
-    config.rules = load_rules(
-        args.rules.as_deref(),
-        args.default.as_deref(),
-        &config,
-        limits,
-    )
-    .await?;
+    config.rules = load_rules(&args.ruleset, &config, config.max_body_bytes).await?;
     config
         .validate()
         .map_err(|err| UsageError(err.to_string()))?;
@@ -131,7 +115,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if let Some(rules) = &config.rules {
-        reload_on_signal(WHO, rules.clone(), config.clone(), args.watch);
+        reload_on_signal(WHO, rules.clone(), config.clone(), args.ruleset.watch);
     }
 
     // The first stdout line is the contract scripts read the port from.
@@ -204,12 +188,12 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
 /// `--tcp`: copies bytes to `--upstream HOST:PORT` with the effects in force, until a signal.
 async fn run_tcp(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let effects = LiveTcpEffects::load(
-        args.rules.as_deref(),
+        args.ruleset.rules.as_deref(),
         args.tcp_effect.clone(),
         "--tcp-effect",
     )
     .map_err(|err| UsageError(err.to_string()))?;
-    let listener = slowlab_server::bind(args.listen, 1024)
+    let listener = slowlab_server::bind(args.listen, args.connection.backlog)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener
         .local_addr()
@@ -231,7 +215,7 @@ async fn run_tcp(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             Some((bound, tokio::spawn(admin.serve(listener))))
         }
     };
-    reload_tcp_on_signal(effects.clone(), args.watch);
+    reload_tcp_on_signal(effects.clone(), args.ruleset.watch);
     let mut stdout = std::io::stdout().lock();
     let mut lines = format!("listening on tcp://{addr}\n");
     if let Some((admin_addr, _)) = &admin {
@@ -242,9 +226,9 @@ async fn run_tcp(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     drop(stdout);
     say!("{WHO}: forwarding TCP to {}; Ctrl-C to stop", args.upstream);
     let config = TcpConfig {
-        max_connections: args.max_connections,
+        max_connections: args.connection.max_connections,
         connect_timeout: args.upstream_timeout.as_duration(),
-        drain_timeout: args.drain_timeout.as_duration(),
+        drain_timeout: args.connection.drain_timeout.as_duration(),
         ..TcpConfig::new(args.upstream.clone())
     };
     let result = tcp::run(listener, config, effects, stats, async {

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use slowlab_server::rules::{FileWatch, RulesLimits, Settle};
+use slowlab_server::rules::{FileWatch, Settle};
 use slowlab_server::{Config, LiveRules, LogFormat, RequestLog, Stats, Tls};
 
-use crate::cli::{Host, ServeArgs};
+use crate::cli::{Host, RulesArgs, ServeArgs, TlsArgs};
 
 /// Serves until a signal, drains, and reports how many requests were cut off.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -21,38 +21,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         over_max: args.over_max,
         model: args.model,
         any_method: args.any_method,
-        max_connections: args.max_connections,
-        h2_max_streams: args.h2_max_streams,
         max_body_bytes: args.max_body_bytes,
-        max_headers: args.max_headers,
-        drain_timeout: args.drain_timeout.as_duration(),
-        header_read_timeout: args.header_read_timeout.as_duration(),
         body_read_timeout: args.body_read_timeout.as_duration(),
-        max_uri_bytes: args.max_uri_bytes,
-        max_header_bytes: args.max_header_bytes,
-        backlog: args.backlog,
-        idle_timeout: args.idle_timeout.as_duration(),
-        write_timeout: args.write_timeout.as_duration(),
         max_in_flight: args.max_in_flight,
-        request_log: request_log(args.log_format),
+        request_log: request_log(args.connection.log_format),
         seed: args.seed,
         rules: None,
         tls: None,
+        ..Config::default()
     };
-    let limits = args.rules_limits.limits(args.max_body_bytes);
-    config.rules = load_rules(
-        args.rules.as_deref(),
-        args.default.as_deref(),
-        &config,
-        limits,
-    )
-    .await?;
-    config.tls = tls_from_flags(
-        args.tls_cert.as_deref(),
-        args.tls_key.as_deref(),
-        args.tls_self_signed,
-        args.host.addrs[0],
-    )?;
+    args.connection.apply(&mut config);
+    config.rules = load_rules(&args.ruleset, &config, args.max_body_bytes).await?;
+    config.tls = tls_from_flags(&args.tls, args.host.addrs[0])?;
     let scheme = if config.tls.is_some() {
         "https"
     } else {
@@ -73,7 +53,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot read the listening address")?;
 
     if let Some(rules) = &config.rules {
-        reload_on_signal("slowlab serve", rules.clone(), config.clone(), args.watch);
+        reload_on_signal(
+            "slowlab serve",
+            rules.clone(),
+            config.clone(),
+            args.ruleset.watch,
+        );
     }
 
     // The first stdout line is the contract scripts read the port from.
@@ -301,15 +286,13 @@ pub(crate) async fn shutdown_signal() {
 /// the listening port, if any. A certificate or key that cannot be used is a usage error (exit 2
 /// naming the file).
 pub(crate) fn tls_from_flags(
-    cert: Option<&std::path::Path>,
-    key: Option<&std::path::Path>,
-    self_signed: bool,
+    flags: &TlsArgs,
     listen: std::net::IpAddr,
 ) -> Result<Option<Tls>, crate::UsageError> {
     let usage = |err: slowlab_server::tls::TlsError| crate::UsageError(err.to_string());
-    Ok(match (cert, key) {
+    Ok(match (&flags.tls_cert, &flags.tls_key) {
         (Some(cert), Some(key)) => Some(Tls::from_files(cert, key).map_err(usage)?),
-        _ if self_signed => Some(Tls::self_signed(listen).map_err(usage)?),
+        _ if flags.tls_self_signed => Some(Tls::self_signed(listen).map_err(usage)?),
         _ => None,
     })
 }
@@ -331,19 +314,15 @@ pub(crate) fn describe_tls(who: &str, tls: &Tls) {
 /// alike. A bad rules file is a usage error (exit 2 naming the file, rule and field). Reading it
 /// blocks, so it runs where blocking is expected.
 pub(crate) async fn load_rules(
-    file: Option<&Path>,
-    default: Option<&str>,
+    flags: &RulesArgs,
     config: &Config,
-    limits: RulesLimits,
+    max_body_bytes: u64,
 ) -> anyhow::Result<Option<LiveRules>> {
-    if file.is_none() && default.is_none() {
+    if flags.rules.is_none() && flags.default.is_none() {
         return Ok(None);
     }
-    let (file, default, checked) = (
-        file.map(Path::to_path_buf),
-        default.map(str::to_owned),
-        config.clone(),
-    );
+    let limits = flags.limits(max_body_bytes);
+    let (file, default, checked) = (flags.rules.clone(), flags.default.clone(), config.clone());
     let rules = tokio::task::spawn_blocking(move || {
         LiveRules::load_with(file.as_deref(), default.as_deref(), &checked, limits)
     })
