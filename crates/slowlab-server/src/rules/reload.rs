@@ -51,12 +51,17 @@ pub struct FileWatch {
 }
 
 impl FileWatch {
-    /// Starts following `path` as it is now.
-    pub async fn new(path: &Path, settle: Settle) -> FileWatch {
+    /// Starts following `path` as it is now. The file is looked at (one `stat`) before this
+    /// returns, not in a task that may run later: a change made once the caller goes on, say
+    /// right after the server said it listens, is then always seen as a change.
+    pub fn new(path: &Path, settle: Settle) -> FileWatch {
+        let seen = std::fs::metadata(path)
+            .ok()
+            .map(|metadata| (metadata.modified().ok(), metadata.len()));
         FileWatch {
             path: path.to_path_buf(),
             settle,
-            seen: stamp(path).await,
+            seen,
         }
     }
 
@@ -98,5 +103,39 @@ impl FileWatch {
             self.seen = now;
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The baseline is the file as it was when the watch was made, even if the first look at it
+    /// for changes comes later: serve once took it in a task that, on a busy machine, ran after
+    /// a test had already rewritten the file, and that write was never seen.
+    #[tokio::test]
+    async fn a_write_right_after_the_watch_is_made_counts_as_a_change() {
+        let dir = std::env::temp_dir().join(format!("slowlab-filewatch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rules.toml");
+        std::fs::write(&path, "one").unwrap();
+        let settle = Settle {
+            poll: Duration::from_millis(10),
+            settle: Duration::from_millis(20),
+            empty: Duration::from_millis(20),
+        };
+        let mut watch = FileWatch::new(&path, settle);
+        // Same size, new modification time: only the stamp can tell.
+        let later = SystemTime::now() + Duration::from_secs(5);
+        std::fs::write(&path, "two").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let noticed = tokio::time::timeout(Duration::from_secs(30), watch.changed(&|_| {})).await;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(noticed.is_ok(), "the write was taken as the starting point");
     }
 }

@@ -222,9 +222,11 @@ where
     // the default action (ending the process) in place.
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    // Likewise the file's state to compare with: taken now, or a write made before the task
+    // first ran would become its starting point and never count as a change.
+    let mut watched = FileWatch::new(&file, Settle::default());
     tokio::spawn(async move {
         let say = |what: String| eprintln!("{who}: {what}");
-        let mut watched = FileWatch::new(&file, Settle::default()).await;
         loop {
             #[cfg(unix)]
             let signal = async {
