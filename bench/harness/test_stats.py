@@ -86,6 +86,9 @@ class Wording(unittest.TestCase):
         self.assertEqual(report.fmt(stats.spread([1.5]), "s"), "1.500")
         self.assertEqual(report.fmt(1.5, "s"), "1.500")
 
+    def test_plain_number_has_no_ratio_mark(self):
+        self.assertEqual(report.fmt(stats.spread([4.76, 4.41, 5.1]), "f2"), "4.76 (4.41–5.10)")
+
     def test_verdict_marks(self):
         self.assertEqual(report.verdict_mark(True), "met")
         self.assertEqual(report.verdict_mark(False), "**MISSED**")
