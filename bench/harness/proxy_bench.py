@@ -612,8 +612,12 @@ def tcp_throughput(ctx, sc):
     started = {}
     try:
         target = free_port()
-        started["iperf3 directly"] = Server("iperf3 -s", [iperf3, "-s", "-p", str(target)],
-                                            target, ctx.pin)
+        try:
+            started["iperf3 directly"] = Server("iperf3 -s", [iperf3, "-s", "-p", str(target)],
+                                                target, ctx.pin)
+        except RuntimeError as e:
+            sc.skip("TCP throughput (iperf3)", str(e))
+            return
         sc.command("iperf3 -s (9f)", started["iperf3 directly"].cmd)
         middles = {}
         port = free_port()
@@ -631,7 +635,11 @@ def tcp_throughput(ctx, sc):
         for label, (port, cmd) in middles.items():
             # The copier runs unpinned: iperf3's two ends already hold one core each, and
             # socat and the proxy get the same freedom.
-            started[label] = Server(label, cmd, port, ctx.pin, core=None)
+            try:
+                started[label] = Server(label, cmd, port, ctx.pin, core=None)
+            except RuntimeError as e:
+                (sc.error if "slowlab" in label else sc.skip)(label, str(e))
+                continue
             sc.command(f"{label.removeprefix('through ')} (9f; unpinned)", started[label].cmd)
         # Each readiness probe above reached iperf3's server as a connection that closed at
         # once; it needs a moment to drop it before it takes a test.
