@@ -114,3 +114,18 @@ def aiohttp_driver(text, expected):
     if doc["requests"] != expected:
         errors.append(f"{doc['requests']} requests of {expected} asked")
     return _result(doc["requests"], doc["ok"], doc["wall"], errors)
+
+
+def iperf3(text):
+    """iperf3's JSON (`-J`): what the receiving end counted over the test (`end.sum_received`),
+    as {"bytes", "seconds", "bits_per_second"}. Not the request shape above: iperf3 moves one
+    stream of bytes. A test that failed prints its "error" (and an empty "end"), which is raised
+    as a ValueError naming it: a failed transfer is a broken run, never a figure of 0."""
+    doc = parse_json(text)
+    if doc.get("error"):
+        raise ValueError(f"iperf3: {doc['error']}")
+    received = doc["end"]["sum_received"]
+    if not received.get("seconds") or received["seconds"] <= 0:
+        raise ValueError("no duration in the output")
+    return {"bytes": received["bytes"], "seconds": received["seconds"],
+            "bits_per_second": received["bits_per_second"]}

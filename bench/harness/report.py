@@ -43,6 +43,8 @@ def fmt(value, kind=None):
             return f"{value:.2f}x"
         if kind == "x3":
             return f"{value:.3f}"
+        if kind == "f2":
+            return f"{value:.2f}"
         if kind == "mb":
             return f"{value / 1024:.1f}"
         if kind == "kb":
@@ -545,6 +547,8 @@ def write(doc, docs_path, results_path):
             lines.append(f"- {n}")
         for what, method in (s.get("memory_methods") or {}).items():
             lines.append(f"- {what} memory measured by: {method}")
+        for c in s.get("configs") or []:
+            lines += ["", f"{c['label']}:", "", "```", c["text"].rstrip("\n"), "```"]
         if s["commands"]:
             lines += ["", "Commands:", "", "```sh"]
             lines += [f"{c['cmd']}    # {c['label']}" for c in s["commands"]]
@@ -560,7 +564,8 @@ def write(doc, docs_path, results_path):
               "```", "",
               "The harness builds `cargo build --release` and the `bare_hyper` example itself, "
               "puts the Python peers in `bench/.venv`, installs wrk, hey and h2load "
-              "(nghttp2-client) with apt-get and oha with "
+              "(nghttp2-client), and for scenario 9 nginx (nginx-light), haproxy, iperf3 and "
+              "socat, with apt-get and oha with "
               "`cargo install oha --locked --root bench/.work/oha`; any peer it cannot "
               "install is skipped with a line saying why. uvicorn runs with `--no-access-log` "
               "(the article's `uvicorn.run(app)` logs every request), so the Python figures are "

@@ -38,6 +38,7 @@ class Ctx:
         self.bin = str(tools.paths["slowlab"])
         self.fetch_help = capture([self.bin, "fetch", "--help"]) or ""
         self.serve_help = capture([self.bin, "serve", "--help"]) or ""
+        self.proxy_help = capture([self.bin, "proxy", "--help"]) or ""
 
     def repeats(self, full_default):
         """R for a scenario: --repeat when given, else 2 in quick mode (enough to exercise the
@@ -54,6 +55,9 @@ class Ctx:
 
     def serve_missing(self, flags):
         return [f for f in flags if not self._has(self.serve_help, f)]
+
+    def proxy_missing(self, flags):
+        return [f for f in flags if not self._has(self.proxy_help, f)]
 
     def peers(self, name):
         return not self.ours_only and self.tools.have(name)

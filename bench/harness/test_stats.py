@@ -86,6 +86,9 @@ class Wording(unittest.TestCase):
         self.assertEqual(report.fmt(stats.spread([1.5]), "s"), "1.500")
         self.assertEqual(report.fmt(1.5, "s"), "1.500")
 
+    def test_plain_number_has_no_ratio_mark(self):
+        self.assertEqual(report.fmt(stats.spread([4.76, 4.41, 5.1]), "f2"), "4.76 (4.41–5.10)")
+
     def test_verdict_marks(self):
         self.assertEqual(report.verdict_mark(True), "met")
         self.assertEqual(report.verdict_mark(False), "**MISSED**")
@@ -136,6 +139,16 @@ OHA = """{"summary": {"successRate": 1.0, "total": 2.5, "requestsPerSec": 40000.
  "errorDistribution": {"aborted due to deadline": 12, "connection refused": 3}}"""
 
 
+# iperf3 -J, trimmed to what the parser reads (a loopback test of 1 s) and the shape of a failure.
+IPERF3 = """{"start": {"version": "iperf 3.12"}, "intervals": [],
+ "end": {"sum_sent": {"start": 0, "end": 1.001319, "seconds": 1.001319, "bytes": 1517813760,
+                      "bits_per_second": 12126515206.4427, "retransmits": 1, "sender": true},
+         "sum_received": {"start": 0, "end": 1.007347, "seconds": 1.007347, "bytes": 1516503040,
+                          "bits_per_second": 12043540428.472015, "sender": true}}}"""
+IPERF3_FAILED = """{"start": {"connected": [], "version": "iperf 3.12"}, "intervals": [],
+ "end": {}, "error": "unable to connect to server: Connection refused"}"""
+
+
 class Parsers(unittest.TestCase):
     """Every peer's output read for successes and errors: a rate counts 2xx answers only."""
 
@@ -184,6 +197,17 @@ class Parsers(unittest.TestCase):
         for parse in (peers.wrk, peers.hey, peers.h2load, peers.oha):
             with self.assertRaises(ValueError):
                 parse("connection refused\n")
+
+    def test_iperf3_reads_the_receiving_end(self):
+        r = peers.iperf3(IPERF3)
+        self.assertEqual((r["bytes"], r["seconds"]), (1516503040, 1.007347))
+        self.assertAlmostEqual(r["bits_per_second"], 12043540428.472015)
+
+    def test_iperf3_failure_is_an_error_naming_it(self):
+        with self.assertRaisesRegex(ValueError, "unable to connect"):
+            peers.iperf3(IPERF3_FAILED)
+        with self.assertRaises(ValueError):
+            peers.iperf3("iperf3: error - unable to connect\n")
 
 
 class LegacyFiles(unittest.TestCase):

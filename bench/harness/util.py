@@ -83,10 +83,13 @@ class InFlightWatch:
     """Reads a slowlab server's VmHWM at the moment its /healthz first shows `n` requests in
     flight: all of them are waiting and none is answered yet, so that high-water mark is the
     memory of n waiting requests (plus the server's floor). Polls /healthz every 20 ms from a
-    thread of the harness, while the client runs; /healthz itself is not counted in flight."""
+    thread of the harness, while the client runs; /healthz itself is not counted in flight.
+    `healthz` is the URL to poll when it is not the server's own (`slowlab proxy` serves it on
+    its admin port, so that the proxied service keeps every path)."""
 
-    def __init__(self, server, n, interval=0.02):
+    def __init__(self, server, n, interval=0.02, healthz=None):
         self.server, self.n, self.interval = server, n, interval
+        self.healthz = healthz or server.base_url + "/healthz"
         self.hwm_kb = None
         self.seen = 0
         self._stop = threading.Event()
@@ -95,7 +98,7 @@ class InFlightWatch:
     def _run(self):
         while not self._stop.is_set():
             try:
-                _, body = http_get(self.server.base_url + "/healthz", timeout=2)
+                _, body = http_get(self.healthz, timeout=2)
                 in_flight = json.loads(body).get("in_flight", 0)
             except (OSError, ValueError):
                 in_flight = 0
@@ -115,11 +118,16 @@ class InFlightWatch:
 
 
 class Server:
-    """A server process, pinned, waited for until its port answers, stopped on exit."""
+    """A server process, pinned, waited for until its port answers, stopped on exit. `core` says
+    where it runs: "server" (the server's core, as every server so far), "client" (beside the
+    client, for a process that is not the one measured, such as the upstream behind a proxy) or
+    None (unpinned)."""
 
-    def __init__(self, name, cmd, port, pinning, cwd=ROOT, env=None, ready_timeout=30):
+    def __init__(self, name, cmd, port, pinning, cwd=ROOT, env=None, ready_timeout=30,
+                 core="server"):
         self.name, self.port = name, port
-        self.cmd = pinning.server(cmd)
+        self.cmd = {"server": pinning.server, "client": pinning.client,
+                    None: list}[core](cmd)
         self.out = tempfile.TemporaryFile()
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=self.out,
