@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Proxy bytes per waiting HTTP/1.1 request: waiting_memory.py's method for `slowlab proxy`, with
+a rule `when = "before"` that holds every request before it goes upstream. VmHWM of the proxy
+when its admin /healthz first shows all N requests in flight, minus VmHWM after start-up, over N.
+The N requests (a connection each) come from the ceiling's client (bench/limit); the upstream is
+a `slowlab serve` answering `/0`. The rule waits 5 s rather than 1 s, for the reason
+waiting_memory.py gives: all N must be in flight at once on a busy machine.
+
+    bench/experiments/proxy_waiting_memory.py [--n 10000] [--rounds 3] [--slowlab PATH]
+                                              [--out FILE.json]
+
+Standard library only."""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from common import ROOT, free_port, server, write_results
+from waiting_memory import LIMIT, hwm_kb
+
+RULES = '[[rule]]\nname = "hold"\nprefix = "/"\ndelay = 5\nwhen = "before"\n'
+
+
+def in_flight(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+        return json.loads(r.read()).get("in_flight", 0)
+
+
+def one_run(binary, n, rules):
+    upstream, listen, admin = free_port(), free_port(), free_port()
+    with server([binary, "serve", "--port", str(upstream)], upstream, cpu=0):
+        with server([binary, "proxy", "--listen", f"127.0.0.1:{listen}", "--upstream",
+                     f"http://127.0.0.1:{upstream}", "--rules", str(rules), "--admin",
+                     f"127.0.0.1:{admin}"], listen) as proxy:
+            time.sleep(0.2)
+            before = hwm_kb(proxy.pid)
+            waiting = {}
+
+            def watch():
+                while "kb" not in waiting and not waiting.get("stop"):
+                    try:
+                        if in_flight(admin) >= n:
+                            waiting["kb"] = hwm_kb(proxy.pid)
+                            return
+                    except OSError:
+                        pass
+                    time.sleep(0.02)
+
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            out = subprocess.run(["taskset", "-c", "0", LIMIT, "fetch",
+                                  f"http://127.0.0.1:{listen}/0", str(n), str(n)],
+                                 capture_output=True, text=True, check=True).stdout
+            waiting["stop"] = True
+            watcher.join()
+            if f'"ok":{n}' not in out:
+                raise RuntimeError(f"not every request succeeded: {out}")
+            if "kb" not in waiting:
+                return None
+            return (waiting["kb"] - before) * 1000 / n
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--slowlab", default=str(ROOT / "target" / "release" / "slowlab"))
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rules = Path(tmp) / "hold.toml"
+        rules.write_text(RULES)
+        runs = [one_run(args.slowlab, args.n, rules) for _ in range(args.rounds)]
+    write_results("proxy_waiting_memory", args.n, {
+        "slowlab": os.path.relpath(args.slowlab, ROOT), "rules": RULES,
+        "bytes_per_waiting_request": runs,
+        "median": statistics.median([r for r in runs if r is not None] or [0])}, args.out)
+
+
+if __name__ == "__main__":
+    main()
