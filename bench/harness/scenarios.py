@@ -93,6 +93,10 @@ class Ctx:
 # The ceiling (bench/limit): a minimal epoll server and client, the least work this kernel allows.
 CEILING = "ceiling (bench/limit)"
 CEILING_TARGET = 0.85
+# The same ceiling on io_uring (issue 23): scenario 3 only; a --io uring lever for slowlab serve
+# is worth building only if this beats the epoll ceiling by URING_BAR.
+CEILING_URING = "ceiling, io_uring (bench/limit --io uring)"
+URING_BAR = 1.15
 CEILING_NOTE = ("The ceiling (bench/limit) is one thread on epoll with no runtime and no HTTP "
                 "library: it finds a request by its blank line and answers with one fixed write; "
                 "its client writes each request with one write. \"of ceiling\" is taken round by "
@@ -618,6 +622,11 @@ def scenario_3(ctx):
         sc.skip("bare hyper", ctx.tools.skipped.get("bare_hyper", "not built"))
     if ctx.tools.have("limit"):
         servers.append((CEILING, lambda p: [str(ctx.tools.paths["limit"]), "serve", str(p)]))
+    if ctx.tools.have("limit_uring"):
+        servers.append((CEILING_URING, lambda p: [str(ctx.tools.paths["limit_uring"]), "serve",
+                                                  str(p), "--io", "uring"]))
+    elif ctx.tools.have("limit"):
+        sc.skip(CEILING_URING, ctx.tools.skipped.get("limit_uring", "io_uring unavailable"))
     if ctx.peers("python"):
         servers += [("uvicorn + FastAPI def", lambda p: ctx.uvicorn_cmd("article_server", p)),
                     ("uvicorn + FastAPI async def",
@@ -688,6 +697,12 @@ def scenario_3(ctx):
             sc.verdict(f"slowlab serve >= {CEILING_TARGET}x of the ceiling ({lg})",
                        stats.paired_ratio(by_round(ours, "rps"), by_round(ceiling, "rps")),
                        ">=", CEILING_TARGET, lambda v: f"{v:.2f}x")
+        uring = runs.get((CEILING_URING, lg), {})
+        if uring and ceiling and not errors_of(uring) and not errors_of(ceiling):
+            sc.verdict(f"io_uring ceiling >= {URING_BAR}x the epoll ceiling ({lg}): the bar for "
+                       "a --io uring lever (issue 23)",
+                       stats.paired_ratio(by_round(uring, "rps"), by_round(ceiling, "rps")),
+                       ">=", URING_BAR, lambda v: f"{v:.2f}x")
         bare = runs.get(("bare hyper", lg), {})
         if bare:
             if errors_of(bare):

@@ -59,6 +59,12 @@ def build_ours(tools, slowlab=None):
                           str(ROOT / "target" / "limit")], 1800)
     if ok:
         tools.paths["limit"] = ROOT / "target" / "limit" / "release" / "slowlab-limit"
+        # The same ceiling on io_uring (`serve --io uring`, issue 23), where the kernel allows it.
+        ok, out = run_logged([str(tools.paths["limit"]), "check-uring"], 30)
+        if ok:
+            tools.paths["limit_uring"] = tools.paths["limit"]
+        else:
+            tools.skip("limit_uring", out.strip()[-300:] or "check-uring failed")
     else:
         tools.skip("limit", "cargo build of bench/limit failed: " + out[-300:])
     tools.versions["slowlab"] = capture([str(tools.paths["slowlab"]), "--version"])

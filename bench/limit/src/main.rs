@@ -3,7 +3,9 @@
 //! found by its blank line and answered with one fixed response written by one `write`.
 //!
 //! ```text
-//! slowlab-limit serve PORT                 # GET /D answered after D seconds (D = 0 at once)
+//! slowlab-limit serve PORT [--io uring]    # GET /D answered after D seconds (D = 0 at once);
+//!                                            # --io uring: the same server on io_uring
+//! slowlab-limit check-uring                  # exits 0 if --io uring can run here, else says why
 //! slowlab-limit fetch URL COUNT CONNECTIONS  # COUNT x GET URL over CONNECTIONS keep-alive
 //!                                            # connections; prints slowlab fetch's JSON summary
 //! ```
@@ -13,6 +15,7 @@
 
 mod client;
 mod server;
+mod uring;
 
 use std::process::ExitCode;
 
@@ -24,10 +27,15 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["serve", port] => port
+        ["serve", port] | ["serve", port, "--io", "epoll"] => port
             .parse()
             .map_err(|_| format!("not a port: {port}"))
             .and_then(|port| server::serve(port).map_err(|e| e.to_string())),
+        ["serve", port, "--io", "uring"] => port
+            .parse()
+            .map_err(|_| format!("not a port: {port}"))
+            .and_then(|port| uring::serve(port).map_err(|e| format!("io_uring: {e}"))),
+        ["check-uring"] => uring::check(),
         ["fetch", url, count, connections] => {
             match (count.parse::<u64>(), connections.parse::<usize>()) {
                 (Ok(count), Ok(connections)) if count > 0 && connections > 0 => {
@@ -39,8 +47,9 @@ fn main() -> ExitCode {
             }
         }
         _ => Err(
-            "usage: slowlab-limit serve PORT | slowlab-limit fetch URL COUNT CONNECTIONS \
-                  (for example: fetch http://127.0.0.1:8080/0 200000 50)"
+            "usage: slowlab-limit serve PORT [--io epoll|uring] | slowlab-limit check-uring | \
+             slowlab-limit fetch URL COUNT CONNECTIONS \
+             (for example: fetch http://127.0.0.1:8080/0 200000 50)"
                 .to_string(),
         ),
     };

@@ -16,12 +16,12 @@ use mio::{Events, Interest, Poll, Token};
 type Timer = (Instant, usize, u64, Duration);
 
 /// The response for `GET /0`, made once; other delays are formatted when they are answered.
-const RESPONSE_0: &[u8] =
+pub(crate) const RESPONSE_0: &[u8] =
     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 19\r\n\r\n{\"time_elapsed\": 0}";
 /// The listener's token; connections use their slot's index.
 const LISTENER: Token = Token(usize::MAX);
 /// Room for one request head: bench/run's clients send well under this.
-const READ_BUFFER: usize = 1024;
+pub(crate) const READ_BUFFER: usize = 1024;
 
 struct Conn {
     stream: TcpStream,
@@ -115,7 +115,7 @@ pub fn serve(port: u16) -> io::Result<()> {
 }
 
 /// A non-blocking listener with a backlog of 4,096, like `slowlab serve`'s default.
-fn listen(port: u16) -> io::Result<std::net::TcpListener> {
+pub(crate) fn listen(port: u16) -> io::Result<std::net::TcpListener> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
@@ -195,7 +195,7 @@ fn read(
 }
 
 /// The wait a request asks for: `GET /D` waits D seconds (D may have a fraction).
-fn delay_of(head: &[u8]) -> Duration {
+pub(crate) fn delay_of(head: &[u8]) -> Duration {
     let path = head
         .split(|&b| b == b' ')
         .nth(1)
@@ -236,7 +236,7 @@ fn answer(conn: &mut Conn, delay: Duration) -> bool {
 }
 
 /// The response to a wait of `delay`: `{"time_elapsed": D}` with D in seconds, as asked.
-fn response(delay: Duration) -> Vec<u8> {
+pub(crate) fn response(delay: Duration) -> Vec<u8> {
     let body = format!(r#"{{"time_elapsed": {}}}"#, delay.as_secs_f64());
     format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
