@@ -28,6 +28,8 @@
 mod effects;
 mod live;
 mod pipe;
+#[cfg(target_os = "linux")]
+mod splice;
 mod stats;
 
 use std::future::Future;
