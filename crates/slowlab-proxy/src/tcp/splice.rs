@@ -10,6 +10,11 @@
 //!
 //! The calls are rustix's safe wrappers (the workspace forbids unsafe code). A pipe that cannot be
 //! made (out of descriptors) leaves the direction to the portable copy.
+//!
+//! splice(2) into a socket has no `MSG_NOSIGNAL` (the copy's writes do have it): writing to a
+//! service or client that has gone raises SIGPIPE. Rust programs ignore SIGPIPE (std sets it to `SIG_IGN` before
+//! `main`), so here it is an `EPIPE` error that ends the direction, as with the copy; a program
+//! embedding the library from another language must ignore SIGPIPE too.
 
 use std::io;
 use std::os::fd::OwnedFd;
