@@ -32,9 +32,12 @@ impl Proxy {
     }
 
     async fn with_config(config: TcpConfig, effects: TcpEffects) -> Proxy {
+        Proxy::with_live(config, LiveTcpEffects::fixed(effects)).await
+    }
+
+    async fn with_live(config: TcpConfig, live: LiveTcpEffects) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let live = LiveTcpEffects::fixed(effects);
         let stats = Arc::new(TcpStats::default());
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(tcp::run(
@@ -311,37 +314,101 @@ async fn reset_after_resets_after_that_many_bytes() {
     assert_eq!(stats.bytes_downstream, 1000);
 }
 
+/// Connects to `addr` until the connection is refused (`ECONNREFUSED`), as it is once `down` has
+/// stopped the listener; a connection made before that is dropped and tried again.
+async fn refused(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect(addr).await {
+            Err(err) if err.kind() == ErrorKind::ConnectionRefused => return,
+            // Reset: the connection was in the accept queue when the listener stopped.
+            Err(err) if err.kind() != ErrorKind::ConnectionReset => {
+                panic!("connecting while down failed with {err}, not ECONNREFUSED")
+            }
+            _ => {
+                assert!(Instant::now() < deadline, "still accepting while down");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Connects to `addr` once it accepts again and the echo answers.
+async fn echoing(addr: SocketAddr) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut stream) = TcpStream::connect(addr).await
+            && stream.write_all(b"ping").await.is_ok()
+        {
+            let mut back = [0; 4];
+            let echoed = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut back));
+            if let Ok(Ok(_)) = echoed.await {
+                assert_eq!(&back, b"ping");
+                return stream;
+            }
+        }
+        assert!(Instant::now() < deadline, "never accepting again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn down_refuses_new_connections_until_lifted() {
     let (upstream, received) = echo_server().await;
     let proxy = Proxy::start(upstream, "down").await;
-    let mut refused = TcpStream::connect(proxy.addr).await.unwrap();
-    let _ = refused.write_all(b"hello").await;
-    let (got, _, error) = read_all(&mut refused).await;
-    assert!(got.is_empty());
-    assert_eq!(error, Some(ErrorKind::ConnectionReset));
+    refused(proxy.addr).await;
+    assert_eq!(received.load(Ordering::Relaxed), 0);
 
-    // A reload lifts it for the connections that come next.
+    // A reload lifts it: the same address accepts again.
     proxy.live.set(TcpEffects::default());
-    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
-    round_trip(&mut stream).await;
+    let stream = echoing(proxy.addr).await;
     drop(stream);
-    assert_eq!(received.load(Ordering::Relaxed), 4);
     let stats = proxy.shutdown().await;
-    assert_eq!((stats.accepted, stats.refused), (2, 1));
+    // Those refused by the kernel never reached the proxy; one accepted just before the listener
+    // stopped would be counted as refused.
+    assert_eq!(stats.accepted, stats.refused + 1);
     let metrics = stats.render_metrics();
     for line in [
-        "slowlab_tcp_connections_accepted_total 2",
         "slowlab_tcp_connections_open 0",
-        "slowlab_tcp_connections_ended_total{reason=\"refused\"} 1",
         "slowlab_tcp_bytes_total{direction=\"upstream\"} 4",
         "slowlab_tcp_bytes_total{direction=\"downstream\"} 4",
+        "slowlab_tcp_connections_ended_total{reason=\"down\"} 0",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
             "{line} not in\n{metrics}"
         );
     }
+}
+
+#[tokio::test]
+async fn down_from_the_rules_file_closes_open_connections_and_refuses_until_reloaded() {
+    let (upstream, _) = echo_server().await;
+    let dir = std::env::temp_dir().join(format!("slowlab-tcp-down-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.toml");
+    std::fs::write(&rules, "").unwrap();
+    let live = LiveTcpEffects::load(Some(&rules), Vec::new(), "--tcp-effect").unwrap();
+    let proxy = Proxy::with_live(TcpConfig::new(upstream.to_string()), live).await;
+    let mut open = echoing(proxy.addr).await;
+
+    std::fs::write(&rules, "[[tcp]]\ndown = true\n").unwrap();
+    assert!(proxy.live.reload().unwrap().down);
+    // The connection open when `down` came is closed, as Toxiproxy closes its connections.
+    let (got, _, _) = tokio::time::timeout(Duration::from_secs(10), read_all(&mut open))
+        .await
+        .expect("the open connection was not closed by down");
+    assert!(got.is_empty());
+    refused(proxy.addr).await;
+
+    std::fs::write(&rules, "[[tcp]]\nlatency = 0.01\n").unwrap();
+    assert!(!proxy.live.reload().unwrap().down);
+    let mut again = echoing(proxy.addr).await;
+    round_trip(&mut again).await;
+    drop((open, again));
+    let stats = proxy.shutdown().await;
+    assert_eq!(stats.closed_by_down, 1);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

@@ -53,6 +53,14 @@ impl Acceptor {
         &self.listener
     }
 
+    /// Accepts from `listener` from now on, keeping the connection cap and the places taken under
+    /// it; returns the listener accepted from until now. (The TCP proxy's `down` stops its socket
+    /// listening, which leaves the runtime's registration of it closed for good, so it accepts
+    /// through a fresh one when it listens again.)
+    pub fn replace_listener(&mut self, listener: TcpListener) -> TcpListener {
+        std::mem::replace(&mut self.listener, listener)
+    }
+
     /// The next connection, or `None` once `shutdown` has completed. A failed accept is logged
     /// and retried after a short pause; it never ends the loop.
     pub async fn next<F: Future<Output = ()>>(

@@ -149,7 +149,8 @@ pub struct TcpEffects {
     pub upstream: DirectionEffects,
     /// Service to client.
     pub downstream: DirectionEffects,
-    /// `down`: refuse new connections (each is reset as soon as it is accepted).
+    /// `down`: the proxy is off: new connections are refused (`ECONNREFUSED` on Linux, a reset as
+    /// soon as accepted elsewhere) and the connections open are closed.
     pub down: bool,
 }
 

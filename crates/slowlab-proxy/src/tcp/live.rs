@@ -2,12 +2,14 @@
 //!
 //! A connection takes the effects in force when it is accepted and keeps them until it closes, as
 //! a request keeps the rule it matched in serve: a reload (SIGHUP, `--watch`) changes new
-//! connections only, and a file that cannot be used keeps the old effects.
+//! connections only, and a file that cannot be used keeps the old effects. `down` is the exception:
+//! it belongs to the proxy, so turning it on closes the connections open as well.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use serde::Deserialize;
+use tokio::sync::watch;
 
 use super::effects::{EffectsError, TcpEffects};
 
@@ -79,7 +81,8 @@ pub struct LiveTcpEffects(Arc<Live>);
 
 #[derive(Debug)]
 struct Live {
-    current: RwLock<Arc<TcpEffects>>,
+    /// A watch, so the accept loop learns at once that `down` came or went.
+    current: watch::Sender<Arc<TcpEffects>>,
     file: Option<PathBuf>,
     flags: Vec<String>,
     flag_name: String,
@@ -94,20 +97,20 @@ impl LiveTcpEffects {
         flag_name: &str,
     ) -> Result<LiveTcpEffects, EffectsError> {
         let live = Live {
-            current: RwLock::new(Arc::new(TcpEffects::default())),
+            current: watch::Sender::new(Arc::new(TcpEffects::default())),
             file: file.map(Path::to_path_buf),
             flags,
             flag_name: flag_name.to_owned(),
         };
         let effects = live.build()?;
-        *live.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(effects);
+        live.current.send_replace(Arc::new(effects));
         Ok(LiveTcpEffects(Arc::new(live)))
     }
 
     /// Fixed effects, with nothing to reload from (tests, embedding).
     pub fn fixed(effects: TcpEffects) -> LiveTcpEffects {
         LiveTcpEffects(Arc::new(Live {
-            current: RwLock::new(Arc::new(effects)),
+            current: watch::Sender::new(Arc::new(effects)),
             file: None,
             flags: Vec::new(),
             flag_name: String::new(),
@@ -116,22 +119,17 @@ impl LiveTcpEffects {
 
     /// The effects in force now.
     pub fn current(&self) -> Arc<TcpEffects> {
-        Arc::clone(
-            &self
-                .0
-                .current
-                .read()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+        Arc::clone(&self.0.current.borrow())
+    }
+
+    /// The effects in force, seen as they change.
+    pub(crate) fn watch(&self) -> watch::Receiver<Arc<TcpEffects>> {
+        self.0.current.subscribe()
     }
 
     /// Puts `effects` in force for the connections accepted from now on.
     pub fn set(&self, effects: TcpEffects) {
-        *self
-            .0
-            .current
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(effects);
+        self.0.current.send_replace(Arc::new(effects));
     }
 
     /// The rules file, if the effects came from one (what `--watch` should watch).
@@ -143,11 +141,7 @@ impl LiveTcpEffects {
     /// connections and are returned; on error the old ones stay in force.
     pub fn reload(&self) -> Result<Arc<TcpEffects>, EffectsError> {
         let effects = Arc::new(self.0.build()?);
-        *self
-            .0
-            .current
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::clone(&effects);
+        self.0.current.send_replace(Arc::clone(&effects));
         Ok(effects)
     }
 }

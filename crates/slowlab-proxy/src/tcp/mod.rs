@@ -6,7 +6,7 @@
 //!   `slice=` (+ `slice_variation=`, `slice_delay=`), `timeout=`, `reset_after=`, and `down`;
 //!   written in serve's option grammar, as a flag or as a `[[tcp]]` table of the rules file.
 //! - [`LiveTcpEffects`]: the effects in force, reloaded on SIGHUP or `--watch`; each connection keeps
-//!   the effects it was accepted with.
+//!   the effects it was accepted with, but `down` closes every connection and refuses new ones.
 //! - [`run`]: the accept loop, with serve's connection cap and a bounded drain on shutdown.
 //! - [`TcpStats`]: counters for `/metrics`.
 //!
@@ -26,18 +26,23 @@
 //! ```
 
 mod effects;
+mod listening;
 mod live;
 mod pipe;
+#[cfg(target_os = "linux")]
+mod splice;
 mod stats;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use slowlab_server::accept::{Accepted, Acceptor};
@@ -101,7 +106,9 @@ pub fn parse_upstream(upstream: &str) -> Result<String, String> {
 /// Proxies connections accepted on `listener` to `config.upstream` until `shutdown` completes, then
 /// lets open connections finish for at most `config.drain_timeout` and cuts off the rest.
 ///
-/// Each connection takes `effects.current()` when it is accepted and keeps it. Fails before serving,
+/// Each connection takes `effects.current()` when it is accepted and keeps it, but for `down`: while
+/// it is on, the listener stops listening (new connections are refused) and the connections open
+/// are closed; when it is lifted, the listener listens on its address again. Fails before serving,
 /// with [`io::ErrorKind::InvalidInput`], if the upstream is not `host:port` (see
 /// [`parse_upstream`]) or is the listener's own address (a loop).
 pub async fn run(
@@ -117,28 +124,78 @@ pub async fn run(
     refuse_loop(&listener, &config.upstream).await?;
     let config = Arc::new(config);
     let mut acceptor = Acceptor::new(listener, config.max_connections);
+    let own = acceptor.listener().local_addr()?;
+    let mut changes = effects.watch();
+    // Whether `down` can stop the listening socket here; if not, connections accepted while down
+    // are reset instead.
+    let mut can_stop_listening = true;
     let mut connections = JoinSet::new();
 
     tokio::pin!(shutdown);
-    while let Some(Accepted {
-        stream: client,
-        peer,
-        permit,
-    }) = acceptor.next(shutdown.as_mut()).await
-    {
+    loop {
+        if changes.borrow_and_update().down && can_stop_listening {
+            match listening::stop(acceptor.listener(), own) {
+                Ok(()) => {
+                    tracing::info!("down: refusing connections to {own}");
+                    if !wait_until_up(&mut acceptor, own, &mut changes, shutdown.as_mut()).await {
+                        break;
+                    }
+                    tracing::info!("up: accepting connections to {own} again");
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        "down: cannot stop listening ({err}); connections are accepted and \
+                         reset instead"
+                    );
+                    can_stop_listening = false;
+                }
+            }
+        }
+        let mut stopping = false;
+        let accepted = {
+            let watch_down = can_stop_listening;
+            let stop = async {
+                tokio::select! {
+                    () = &mut shutdown => stopping = true,
+                    () = went_down(&mut changes), if watch_down => {}
+                }
+            };
+            tokio::pin!(stop);
+            acceptor.next(stop).await
+        };
+        let Some(Accepted {
+            stream: client,
+            peer,
+            permit,
+        }) = accepted
+        else {
+            if stopping {
+                break;
+            }
+            // `down` came: the top of the loop stops listening.
+            continue;
+        };
         bump(&stats.accepted);
         let effects = effects.current();
         if effects.down {
+            // Accepted just before `down` stopped the listener, or where it cannot be stopped.
             bump(&stats.refused);
             reset(&client);
             continue;
         }
         let config = Arc::clone(&config);
         let stats = Arc::clone(&stats);
+        let mut changes = changes.clone();
         connections.spawn(async move {
             let _permit = permit;
             let _open = OpenGuard::new(&stats);
-            proxy(client, peer, &config, &effects, &stats).await;
+            // `down` belongs to the proxy, not to a connection's effects: it closes the
+            // connections open, as Toxiproxy does, as well as refusing new ones.
+            tokio::select! {
+                () = proxy(client, peer, &config, &effects, &stats) => {}
+                () = went_down(&mut changes) => bump(&stats.closed_by_down),
+            }
         });
         // Forget the connections that have ended, so the set holds only open ones.
         while connections.try_join_next().is_some() {}
@@ -157,6 +214,55 @@ pub async fn run(
         while connections.join_next().await.is_some() {}
     }
     Ok(stats.snapshot())
+}
+
+/// While `down`, with the listener stopped: waits until `down` is lifted and listens again (true),
+/// or until shutdown begins (false). Listening again is retried each second if the address was
+/// taken meanwhile.
+async fn wait_until_up<F: Future<Output = ()>>(
+    acceptor: &mut Acceptor,
+    own: SocketAddr,
+    changes: &mut watch::Receiver<Arc<TcpEffects>>,
+    mut shutdown: Pin<&mut F>,
+) -> bool {
+    tokio::select! {
+        () = went_up(changes) => {}
+        () = &mut shutdown => return false,
+    }
+    let mut warned = false;
+    loop {
+        match listening::resume(acceptor.listener(), own) {
+            Ok(fresh) => {
+                drop(acceptor.replace_listener(fresh));
+                return true;
+            }
+            Err(err) => {
+                if !warned {
+                    tracing::warn!("up: cannot listen on {own} again ({err}); retrying");
+                    warned = true;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = &mut shutdown => return false,
+                }
+            }
+        }
+    }
+}
+
+/// Completes when the effects in force are `down` (at once if they are now).
+async fn went_down(changes: &mut watch::Receiver<Arc<TcpEffects>>) {
+    if changes.wait_for(|effects| effects.down).await.is_err() {
+        // Nothing can change the effects any more: they stay as they are.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Completes when the effects in force are no longer `down`.
+async fn went_up(changes: &mut watch::Receiver<Arc<TcpEffects>>) {
+    if changes.wait_for(|effects| !effects.down).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Refuses an upstream that is the listener itself: every connection would connect to itself

@@ -1,6 +1,7 @@
 //! One direction of a proxied connection: read from one side, apply the effects, write to the other.
 //!
-//! Without effects the bytes are copied directly. With effects, a reader and a writer run side by
+//! Without effects the bytes are moved directly: with splice(2) on Linux (`super::splice`), else
+//! copied through one buffer. With effects, a reader and a writer run side by
 //! side, joined by a short queue: the reader stamps each read with the time it is due (latency and
 //! jitter, never earlier than the read before it, so order is kept), counts `reset_after=` and
 //! drops what `timeout=` holds back; the writer waits for each read's due time and writes it in
@@ -14,6 +15,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use rand::RngExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -51,20 +53,23 @@ enum Message {
 
 /// Copies `src` to `dst` with `effects` until `src` closes or either side fails, adding every byte
 /// written to `counter`.
-pub(crate) async fn pipe<R, W>(
-    mut src: R,
-    mut dst: W,
+pub(crate) async fn pipe(
+    mut src: ReadHalf<'_>,
+    mut dst: WriteHalf<'_>,
     effects: &DirectionEffects,
     counter: &AtomicU64,
-) -> End
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
+) -> End {
     if effects.timeout.is_some() {
         return hold(src).await;
     }
     if effects.is_plain() {
+        // On Linux the bytes go socket to socket through a pipe (see `splice`); a pipe that cannot
+        // be made (out of descriptors) leaves them to the copy.
+        #[cfg(target_os = "linux")]
+        match super::splice::Pipe::new() {
+            Ok(pipe) => return super::splice::copy(src, dst, pipe, counter).await,
+            Err(err) => tracing::debug!("no pipe for splice, copying instead: {err}"),
+        }
         return copy(src, dst, counter).await;
     }
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -92,7 +97,7 @@ async fn hold<R: AsyncRead + Unpin>(mut src: R) -> End {
     }
 }
 
-/// No effects: a plain copy.
+/// No effects, where splice(2) is not to be had: a plain copy.
 async fn copy<R, W>(mut src: R, mut dst: W, counter: &AtomicU64) -> End
 where
     R: AsyncRead + Unpin,
@@ -249,7 +254,7 @@ impl Pace {
 }
 
 /// Sends the writing side a FIN: the reading side closed its half.
-async fn close<W: AsyncWrite + Unpin>(dst: &mut W) -> End {
+pub(crate) async fn close<W: AsyncWrite + Unpin>(dst: &mut W) -> End {
     match dst.shutdown().await {
         Ok(()) => End::Closed,
         Err(err) => end_of(&err),
@@ -257,7 +262,7 @@ async fn close<W: AsyncWrite + Unpin>(dst: &mut W) -> End {
 }
 
 /// A reset on one side is passed on as a reset; anything else closes the connection.
-fn end_of(err: &io::Error) -> End {
+pub(crate) fn end_of(err: &io::Error) -> End {
     match err.kind() {
         io::ErrorKind::ConnectionReset => End::Reset,
         _ => End::Failed,

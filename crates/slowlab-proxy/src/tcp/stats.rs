@@ -22,16 +22,19 @@ pub struct TcpStats {
     pub(crate) resets: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) cut_off: AtomicU64,
+    pub(crate) closed_by_down: AtomicU64,
 }
 
 /// The counters at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpStatsSnapshot {
-    /// Connections accepted, including those refused by `down`.
+    /// Connections accepted, including those reset because `down` came as they were accepted.
     pub accepted: u64,
     /// Connections open now (proxied to the service or waiting for it).
     pub open: u64,
-    /// Connections refused because of `down`.
+    /// Connections accepted and reset because of `down`: those accepted just as it came, or all of
+    /// them where the listening socket cannot be stopped (not Linux). Where it can, the kernel
+    /// refuses the rest, and they are not counted.
     pub refused: u64,
     /// Connections closed because the service could not be reached.
     pub upstream_failed: u64,
@@ -45,6 +48,8 @@ pub struct TcpStatsSnapshot {
     pub timeouts: u64,
     /// Connections still open when the drain on shutdown ran out, and so cut off.
     pub cut_off: u64,
+    /// Connections that were open when `down` came, and so closed.
+    pub closed_by_down: u64,
 }
 
 impl TcpStats {
@@ -61,6 +66,7 @@ impl TcpStats {
             resets: read(&self.resets),
             timeouts: read(&self.timeouts),
             cut_off: read(&self.cut_off),
+            closed_by_down: read(&self.closed_by_down),
         }
     }
 }
@@ -69,7 +75,7 @@ impl TcpStatsSnapshot {
     /// The counters in the Prometheus text format, for the proxy's `/metrics`:
     /// `slowlab_tcp_connections_accepted_total`, `slowlab_tcp_connections_open`,
     /// `slowlab_tcp_connections_ended_total{reason}` (`refused`, `upstream_failed`, `reset`,
-    /// `timeout`, `cut_off`) and `slowlab_tcp_bytes_total{direction}` (`upstream`, `downstream`).
+    /// `timeout`, `cut_off`, `down`) and `slowlab_tcp_bytes_total{direction}` (`upstream`, `downstream`).
     pub fn render_metrics(&self) -> String {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(*self));
@@ -83,7 +89,7 @@ impl Collector for TcpStatsSnapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let accepted = encoder.encode_descriptor(
             "slowlab_tcp_connections_accepted",
-            "Connections the TCP proxy accepted, including those refused by `down`.",
+            "Connections the TCP proxy accepted, including those reset by `down` as they came.",
             None,
             MetricType::Counter,
         )?;
@@ -98,7 +104,8 @@ impl Collector for TcpStatsSnapshot {
         let mut ended = encoder.encode_descriptor(
             "slowlab_tcp_connections_ended",
             "Connections the proxy ended itself, by reason: refused (down), upstream_failed, \
-             reset (reset_after or passed on), timeout, cut_off (at the drain deadline).",
+             reset (reset_after or passed on), timeout, cut_off (at the drain deadline), down \
+             (open when down came).",
             None,
             MetricType::Counter,
         )?;
@@ -108,6 +115,7 @@ impl Collector for TcpStatsSnapshot {
             ("reset", self.resets),
             ("timeout", self.timeouts),
             ("cut_off", self.cut_off),
+            ("down", self.closed_by_down),
         ] {
             ConstCounter::new(count).encode(ended.encode_family(&[("reason", reason)])?)?;
         }
