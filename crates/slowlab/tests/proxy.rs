@@ -1275,6 +1275,17 @@ fn tcp_effects_reload_from_the_rules_file_on_sighup() {
             && &echoed == b"ping"
     };
     assert!(!echoes(&proxy.addr), "a proxy that is down passed bytes");
+    // Down means refused, as Toxiproxy's: the connect itself fails (on Linux, where the proxy
+    // shuts its listening socket down; elsewhere it accepts and resets).
+    #[cfg(target_os = "linux")]
+    assert_eq!(
+        TcpStream::connect(&proxy.addr)
+            .map(|_| ())
+            .unwrap_err()
+            .kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "a proxy that is down accepted a connection"
+    );
 
     std::fs::write(
         &rules,
