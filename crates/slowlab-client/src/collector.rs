@@ -109,6 +109,9 @@ pub(crate) async fn collect(
         }
     };
     let mut cancelled = false;
+    // Made once: a future per outcome would register with the token and unregister again
+    // whenever the channel is empty, which at full speed is nearly every outcome.
+    let mut watch = std::pin::pin!(control.watch());
     while seen.count < total {
         tokio::select! {
             biased;
@@ -116,7 +119,7 @@ pub(crate) async fn collect(
                 Some(outcome) => accept(outcome, &mut seen, &mut collected),
                 None => break,
             },
-            () = control.cancelled(), if !cancelled => {
+            () = watch.as_mut(), if !cancelled => {
                 cancelled = true;
                 let deadline = tokio::time::Instant::now() + CANCEL_GRACE;
                 while seen.count < total {

@@ -106,8 +106,25 @@ impl Endpoint {
     }
 
     /// The full URL for `path`.
+    ///
+    /// Written piece by piece into one string: a JSON document lists a URL per outcome, and
+    /// formatting the authority, then the base URL, then this would make three strings each.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base_url(), path)
+        use std::fmt::Write as _;
+        let mut url = String::with_capacity(self.host.len() + self.prefix.len() + path.len() + 16);
+        url.push_str(self.scheme());
+        url.push_str("://");
+        if self.host.contains(':') {
+            url.push('[');
+            url.push_str(&self.host);
+            url.push(']');
+        } else {
+            url.push_str(&self.host);
+        }
+        let _ = write!(url, ":{}", self.port);
+        url.push_str(&self.prefix);
+        url.push_str(path);
+        url
     }
 
     /// Resolves the host once per run; connections try the addresses in order.

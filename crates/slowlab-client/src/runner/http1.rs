@@ -5,6 +5,7 @@
 //! options say.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{Builder, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
+use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply, judge_body};
 use crate::runner::Shared;
@@ -21,11 +23,37 @@ use crate::runner::request::{CappedBody, Progress, bounded, content_length, head
 use crate::runner::tls::Stream;
 use crate::workload::Target;
 
-/// The request for `target` on a connection of our own: the path, with `Host`.
-fn request(shared: &Shared, target: &Target) -> Result<Request<Full<Bytes>>, FetchError> {
+/// The head of the request for `target` on a connection of our own: the path, with `Host`.
+fn build(shared: &Shared, target: &Target) -> Result<Request<()>, FetchError> {
     let path = uri(&shared.endpoint.path(&target.path))?;
-    // The workload's body, shared: a clone of `Bytes` copies no byte.
-    Ok(head(shared, path, Some(&shared.host))?.map(|()| Full::new(shared.workload.body.clone())))
+    head(shared, path, Some(&shared.host))
+}
+
+/// `head` with the workload's body, shared: a clone of `Bytes` copies no byte.
+fn with_body(shared: &Shared, head: Request<()>) -> Request<Full<Bytes>> {
+    head.map(|()| Full::new(shared.workload.body.clone()))
+}
+
+/// The request for request `index`, from `template`, the last head this worker built (by the
+/// index of its target): a request to the same path is a clone of it, which shares its URI's
+/// bytes and copies its header map whole, instead of formatting and parsing the path and
+/// inserting each header again for every request of a keep-alive connection.
+fn from_template(
+    shared: &Shared,
+    template: &mut Option<(usize, Request<()>)>,
+    index: usize,
+) -> Result<Request<Full<Bytes>>, FetchError> {
+    let targets = &shared.workload.targets;
+    let head = match template {
+        Some((built, head)) if targets[*built].path == targets[index].path => head.clone(),
+        _ => {
+            let head = build(shared, &targets[index])?;
+            let copy = head.clone();
+            *template = Some((index, head));
+            copy
+        }
+    };
+    Ok(with_body(shared, head))
 }
 
 /// Read buffer of each connection when every request is a slowlab delay request, whose answers are
@@ -94,7 +122,7 @@ pub(super) async fn one_shot(shared: &Shared, addrs: &[SocketAddr], index: usize
         // Boxed: connecting is short, and its state would otherwise stay in every task's
         // memory for the whole wait.
         let (mut sender, connection) = Box::pin(open(addrs, shared, &mut progress)).await?;
-        let request = request(shared, target)?;
+        let request = with_body(shared, build(shared, target)?);
         let exchange = exchange(&mut sender, request, shared, target, &mut progress);
         tokio::pin!(exchange);
         tokio::pin!(connection);
@@ -105,7 +133,8 @@ pub(super) async fn one_shot(shared: &Shared, addrs: &[SocketAddr], index: usize
             _ = &mut connection => exchange.await,
         }
     };
-    let result = bounded(shared, Box::pin(work)).await;
+    let cancelled = std::pin::pin!(shared.control.watch());
+    let result = bounded(shared, Box::pin(work), cancelled).await;
     progress.outcome(shared, index, start, Duration::ZERO, result)
 }
 
@@ -143,8 +172,18 @@ pub(super) async fn run_pool(shared: Arc<Shared>, workers: usize) {
 
 async fn worker(shared: Arc<Shared>, addrs: Arc<[SocketAddr]>) {
     let mut connection: Option<SendRequest<Full<Bytes>>> = None;
+    let mut template = None;
+    let mut cancelled = std::pin::pin!(shared.control.watch());
     while let Some(index) = shared.take_when_due().await {
-        let outcome = reuse(&shared, &addrs, &mut connection, index).await;
+        let outcome = reuse(
+            &shared,
+            &addrs,
+            &mut connection,
+            &mut template,
+            cancelled.as_mut(),
+            index,
+        )
+        .await;
         if !shared.report(outcome) {
             return;
         }
@@ -156,6 +195,8 @@ async fn reuse(
     shared: &Shared,
     addrs: &[SocketAddr],
     connection: &mut Option<SendRequest<Full<Bytes>>>,
+    template: &mut Option<(usize, Request<()>)>,
+    cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
     index: usize,
 ) -> Outcome {
     let target = &shared.workload.targets[index];
@@ -179,10 +220,10 @@ async fn reuse(
         let Some(sender) = connection.as_mut() else {
             unreachable!("a connection was just made")
         };
-        let request = request(shared, target)?;
+        let request = from_template(shared, template, index)?;
         exchange(sender, request, shared, target, &mut progress).await
     };
-    let result = bounded(shared, Box::pin(work)).await;
+    let result = bounded(shared, Box::pin(work), cancelled).await;
     if result
         .as_ref()
         .is_err_and(|err| err.kind != ErrorKind::HttpStatus && err.kind != ErrorKind::BadBody)

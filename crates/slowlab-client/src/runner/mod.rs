@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::outcome::{ErrorKind, FetchError, Outcome};
 use crate::workload::{Endpoint, Workload};
@@ -188,6 +188,14 @@ impl Control {
 
     pub(crate) async fn cancelled(&self) {
         self.cancel.cancelled().await;
+    }
+
+    /// A future that ends when the run is cancelled, for a worker to keep across all its
+    /// requests: it registers with the token once, on its first poll, where a
+    /// [`cancelled`](Control::cancelled) per request would lock the token's waiter list twice
+    /// for every request (to register, then to unregister). It may be polled again once ended.
+    pub(crate) fn watch(&self) -> WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
     }
 
     /// Counts a request as in flight until the guard drops.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::header::{HOST, USER_AGENT};
 use http::{HeaderValue, Request, Uri};
+use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::outcome::{ErrorKind, FetchError, Outcome, Reply};
 use crate::runner::Shared;
@@ -90,13 +91,16 @@ impl Progress {
     }
 }
 
-/// Runs one request's work within the request timeout, and stops it when the run is cancelled.
+/// Runs one request's work within the request timeout, and stops it when `cancelled` (the run's
+/// [`Control::watch`](crate::runner::Control::watch), which a worker keeps across its requests)
+/// ends.
 ///
 /// `work` comes boxed: the timeout and the select would otherwise each hold room for it, and at
 /// 100,000 requests in flight every task's size counts.
 pub(super) async fn bounded(
     shared: &Shared,
     work: Pin<Box<impl Future<Output = Result<Reply, FetchError>>>>,
+    cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
 ) -> Result<Reply, FetchError> {
     let timed = async {
         match shared.options.timeout {
@@ -111,7 +115,7 @@ pub(super) async fn bounded(
     tokio::select! {
         biased;
         result = timed => result,
-        () = shared.control.cancelled() => Err(FetchError::cancelled(true)),
+        () = cancelled => Err(FetchError::cancelled(true)),
     }
 }
 
