@@ -47,7 +47,8 @@ Ctrl-C or SIGTERM stops accepting and lets requests in flight finish, for at mos
 
 /// Options of `slowlab serve`.
 ///
-/// Every numeric flag follows one pattern: its default and range are a [`Setting`] in
+/// Every numeric flag follows one pattern, here and in the groups it shares with the proxy
+/// (`server_core`): its default and range are a [`Setting`](slowlab_server::Setting) in
 /// `slowlab_server::config` (written once, also read by `Config::default()`), the flag takes
 /// `default_value_t = SETTING.default` and `value_parser = within(&SETTING)`, and its help states
 /// the range (a test checks that it does). An out-of-range value is then a usage error naming the
