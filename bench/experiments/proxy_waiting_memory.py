@@ -6,8 +6,12 @@ The N requests (a connection each) come from the ceiling's client (bench/limit);
 a `slowlab serve` answering `/0`. The rule waits 5 s rather than 1 s, for the reason
 waiting_memory.py gives: all N must be in flight at once on a busy machine.
 
+With --http2, the N requests are HTTP/2 streams instead, on --connections connections (2 unless
+told), sent by `slowlab fetch --http2 --urls` as bench scenario 9c sends them, behind 9c's rule
+(`path = "/wait"`, answered 202 by the proxy itself after the wait): bytes per waiting stream.
+
     bench/experiments/proxy_waiting_memory.py [--n 10000] [--rounds 3] [--slowlab PATH]
-                                              [--out FILE.json]
+                                              [--http2 [--connections 2]] [--out FILE.json]
 
 Standard library only."""
 
@@ -26,6 +30,11 @@ from common import ROOT, free_port, server, write_results
 from waiting_memory import LIMIT, hwm_kb
 
 RULES = '[[rule]]\nname = "hold"\nprefix = "/"\ndelay = 5\nwhen = "before"\n'
+# --http2: 9c's rule (bench/harness/proxy_bench.py, WAIT_RULE), with this script's 5 s wait. The
+# proxy answers 202 itself, so slowlab fetch, which checks the echo of a delay path it asked
+# for, counts every stream a success.
+RULES_H2 = ('[[rule]]\nname = "wait"\npath = "/wait"\ndelay = 5\nstatus = 202\n'
+            'when = "before"\n')
 
 
 def in_flight(port):
@@ -33,7 +42,9 @@ def in_flight(port):
         return json.loads(r.read()).get("in_flight", 0)
 
 
-def one_run(binary, n, rules):
+def one_run(binary, n, rules, h2=None):
+    """Bytes per waiting request, or None when /healthz never showed all `n` in flight. `h2`:
+    (the --urls file, connections) for HTTP/2 streams; None for HTTP/1.1, a connection each."""
     upstream, listen, admin = free_port(), free_port(), free_port()
     with server([binary, "serve", "--port", str(upstream)], upstream, cpu=0):
         with server([binary, "proxy", "--listen", f"127.0.0.1:{listen}", "--upstream",
@@ -55,13 +66,21 @@ def one_run(binary, n, rules):
 
             watcher = threading.Thread(target=watch)
             watcher.start()
-            out = subprocess.run(["taskset", "-c", "0", LIMIT, "fetch",
-                                  f"http://127.0.0.1:{listen}/0", str(n), str(n)],
+            if h2 is None:
+                client = [LIMIT, "fetch", f"http://127.0.0.1:{listen}/0", str(n), str(n)]
+            else:
+                urls, connections = h2
+                client = [binary, "fetch", "--urls", str(urls), "--mode", "async", "--http2",
+                          "--connections", str(connections), "--output", "json",
+                          "--no-outcomes", "--quiet", "--base-url", f"http://127.0.0.1:{listen}"]
+            out = subprocess.run(["taskset", "-c", "0", *client],
                                  capture_output=True, text=True, check=True).stdout
             waiting["stop"] = True
             watcher.join()
-            if f'"ok":{n}' not in out:
-                raise RuntimeError(f"not every request succeeded: {out}")
+            ok = (f'"ok":{n}' in out if h2 is None
+                  else json.loads(out)["summary"]["ok"] == n)
+            if not ok:
+                raise RuntimeError(f"not every request succeeded: {out[:2000]}")
             if "kb" not in waiting:
                 return None
             return (waiting["kb"] - before) * 1000 / n
@@ -72,14 +91,24 @@ def main():
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--slowlab", default=str(ROOT / "target" / "release" / "slowlab"))
+    parser.add_argument("--http2", action="store_true",
+                        help="HTTP/2 streams on --connections connections, as bench 9c sends")
+    parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--out")
     args = parser.parse_args()
+    text = RULES_H2 if args.http2 else RULES
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "hold.toml"
-        rules.write_text(RULES)
-        runs = [one_run(args.slowlab, args.n, rules) for _ in range(args.rounds)]
+        rules.write_text(text)
+        h2 = None
+        if args.http2:
+            urls = Path(tmp) / "wait.urls"
+            urls.write_text("/wait\n" * args.n)
+            h2 = (urls, args.connections)
+        runs = [one_run(args.slowlab, args.n, rules, h2) for _ in range(args.rounds)]
     write_results("proxy_waiting_memory", args.n, {
-        "slowlab": os.path.relpath(args.slowlab, ROOT), "rules": RULES,
+        "slowlab": os.path.relpath(args.slowlab, ROOT), "rules": text,
+        "protocol": f"HTTP/2, {args.connections} connection(s)" if args.http2 else "HTTP/1.1",
         "bytes_per_waiting_request": runs,
         "median": statistics.median([r for r in runs if r is not None] or [0])}, args.out)
 
