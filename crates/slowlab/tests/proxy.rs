@@ -27,10 +27,19 @@ impl Proxy {
     }
 
     fn start_on(listen: &str, upstream: &str, extra: &[&str]) -> Proxy {
+        let args = ["proxy", "--listen", listen, "--admin", "127.0.0.1:0"];
+        Proxy::spawn(args.iter().chain(&["--upstream", upstream]).chain(extra))
+    }
+
+    /// `slowlab ARGS...`, which must start a proxy with `--admin`: its listening address
+    /// (HTTP, HTTPS or TCP) and admin address, from the first two stdout lines.
+    fn spawn<I, S>(args: I) -> Proxy
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
         let mut child = slowlab()
-            .args(["proxy", "--listen", listen, "--admin", "127.0.0.1:0"])
-            .args(["--upstream", upstream])
-            .args(extra)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -46,6 +55,7 @@ impl Proxy {
         let addr = listening
             .strip_prefix("http://")
             .or_else(|| listening.strip_prefix("https://"))
+            .or_else(|| listening.strip_prefix("tcp://"))
             .unwrap_or_else(|| panic!("unexpected address {listening:?}"))
             .to_owned();
         let admin = next("admin on http://");
@@ -811,24 +821,7 @@ fn the_readme_example_runs_as_written_on_free_ports() {
         .collect();
     let rules_at = args.iter().position(|a| a == "slow.toml").unwrap();
     args[rules_at] = dir.join("slow.toml").to_str().unwrap().to_owned();
-    let mut child = slowlab()
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("listening on http://", "");
-    let admin = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("admin on http://", "");
-    let proxy = Proxy { child, addr, admin };
+    let proxy = Proxy::spawn(&args);
 
     let (reply, took) = get(&proxy.addr, "/");
     assert_eq!(reply.status(), 200, "{}", reply.0);
@@ -917,37 +910,10 @@ fn echo_server() -> String {
 #[test]
 fn tcp_mode_copies_bytes_both_ways_with_its_effects() {
     let upstream = echo_server();
-    let mut child = slowlab()
-        .args([
-            "proxy",
-            "--tcp",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--upstream",
-            &upstream,
-            "--tcp-effect",
-            "direction=downstream&latency=0.3",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("listening on tcp://", "");
-    let admin = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("admin on http://", "");
-    let proxy = Proxy { child, addr, admin };
+    let proxy = Proxy::start(
+        &upstream,
+        &["--tcp", "--tcp-effect", "direction=downstream&latency=0.3"],
+    );
     let mut stream = TcpStream::connect(&proxy.addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -1242,26 +1208,7 @@ fn tcp_effects_reload_from_the_rules_file_on_sighup() {
     let upstream = echo_server();
     let rules = tempdir("tcp-reload").join("rules.toml");
     std::fs::write(&rules, "[[tcp]]\ndown = true\n").unwrap();
-    let mut child = slowlab()
-        .args(["proxy", "--tcp", "--listen", "127.0.0.1:0"])
-        .args(["--admin", "127.0.0.1:0", "--upstream", &upstream, "--rules"])
-        .arg(&rules)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("listening on tcp://", "");
-    let admin = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("admin on http://", "");
-    let proxy = Proxy { child, addr, admin };
+    let proxy = Proxy::start(&upstream, &["--tcp", "--rules", rules.to_str().unwrap()]);
     let echoes = |addr: &str| -> bool {
         let Ok(mut stream) = TcpStream::connect(addr) else {
             return false;
