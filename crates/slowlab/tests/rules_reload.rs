@@ -31,6 +31,25 @@ const LOADERS: [&[&str]; 2] = [
     ],
 ];
 
+/// Runs `command` with `--rules rules` and `extra`, and checks that it stops at start with a
+/// usage error (exit status 2) whose message contains `says`.
+fn refused(command: &[&str], rules: &std::path::Path, extra: &[&str], says: &str) {
+    let output = slowlab()
+        .args(command)
+        .arg("--rules")
+        .arg(rules)
+        .args(extra)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{command:?} {extra:?}: {err}"
+    );
+    assert!(err.contains(says), "{command:?} {extra:?}: {err}");
+}
+
 /// The body of a raw response.
 fn body(response: &str) -> &str {
     response.split_once("\r\n\r\n").map_or("", |(_, body)| body)
@@ -96,23 +115,7 @@ fn a_body_file_that_never_ends_stops_the_server_at_once_with_a_usage_error() {
     .unwrap();
     for command in LOADERS {
         for extra in [&[][..], &["--rules-allow-any-path"][..]] {
-            let output = slowlab()
-                .args(command)
-                .arg("--rules")
-                .arg(&rules)
-                .args(extra)
-                .output()
-                .unwrap();
-            let err = stderr(&output);
-            assert_eq!(
-                output.status.code(),
-                Some(2),
-                "{command:?} {extra:?}: {err}"
-            );
-            assert!(
-                err.contains("rule 1 (\"zero\"), field body_file"),
-                "{command:?} {extra:?}: {err}"
-            );
+            refused(command, &rules, extra, "rule 1 (\"zero\"), field body_file");
         }
     }
 }
@@ -126,41 +129,28 @@ fn rules_caps_are_flags_and_name_the_fix() {
         "[[rule]]\npath = \"/a\"\n[[rule]]\npath = \"/b\"\nbody = \"0123456789\"\n",
     )
     .unwrap();
-    for command in LOADERS {
-        let refused = |extra: &[&str], says: &str| {
-            let output = slowlab()
-                .args(command)
-                .arg("--rules")
-                .arg(&rules)
-                .args(extra)
-                .output()
-                .unwrap();
-            let err = stderr(&output);
-            assert_eq!(
-                output.status.code(),
-                Some(2),
-                "{command:?} {extra:?}: {err}"
-            );
-            assert!(err.contains(says), "{command:?} {extra:?}: {err}");
-        };
-        refused(
+    let caps: [(&[&str], &str); 3] = [
+        (
             &["--max-rules", "1"],
             "more than 1 rules, over --max-rules 1",
-        );
-        refused(
+        ),
+        (
             &["--max-rules-file-bytes", "10"],
             "over --max-rules-file-bytes 10",
-        );
-        refused(&["--max-rules", "0"], "--max-rules");
+        ),
+        (&["--max-rules", "0"], "--max-rules"),
+    ];
+    for command in LOADERS {
+        for (extra, says) in caps {
+            refused(command, &rules, extra, says);
+        }
     }
-    let output = slowlab()
-        .args(["serve", "--port", "0", "--rules"])
-        .arg(&rules)
-        .args(["--max-body-bytes", "5"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("over --max-body-bytes 5"));
+    refused(
+        LOADERS[0],
+        &rules,
+        &["--max-body-bytes", "5"],
+        "over --max-body-bytes 5",
+    );
 }
 
 #[test]
