@@ -2,8 +2,8 @@
 interleaved rounds after a discarded warm-up round:
 
 - 9a, added latency with no rule: the same open-loop load (`slowlab fetch --rate`) on the same
-  upstream (`slowlab serve`), directly and through the proxy; the added latency is the paired
-  difference of the two, per round;
+  upstream (`slowlab serve`), directly, through the proxy, and through nginx and haproxy in the
+  proxy's place; the added latency is the paired difference with the direct run, per round;
 - 9b, throughput with no rule against nginx and haproxy as reverse proxies: the same upstream,
   load generator, connections, worker count and core for each;
 - 9c, memory per request waiting behind a `when = "before"` rule, over HTTP/1.1 and HTTP/2, read
@@ -76,49 +76,74 @@ def added_latency(ctx, sc):
                         ["added_p50", "added p50 (ms)", "ms"],
                         ["added_p99", "added p99 (ms)", "ms"]])
     up_port, proxy_port = free_port(), free_port()
-    with Server("slowlab serve", ctx.serve_cmd(up_port), up_port, ctx.pin) as upstream:
+    folder = tempfile.mkdtemp(prefix="slowlab-bench-")
+    started = {}
+    try:
+        started["upstream"] = upstream = Server("slowlab serve", ctx.serve_cmd(up_port),
+                                                up_port, ctx.pin)
         sc.command("slowlab serve (the upstream, 9a)", upstream.cmd)
-        with Server("slowlab proxy", proxy_cmd(ctx, proxy_port, upstream.base_url), proxy_port,
-                    ctx.pin) as proxy:
-            sc.command("slowlab proxy (9a)", proxy.cmd)
-            for rate in rates:
-                paths = {"direct": upstream.base_url, "through the proxy": proxy.base_url}
-                runs = {p: {} for p in paths}
-                for rnd, path in stats.rounds(list(paths), sc.data["repeat"]):
-                    cmd = [ctx.bin, "fetch", "--rate", str(rate), "--duration", f"{seconds}s",
-                           "--connections", str(conns), "--output", "json", "--no-outcomes",
-                           "--quiet", "--base-url", paths[path], "0"]
-                    doc, _ = fetch_json(ctx, sc, f"{path} at {rate}/s", cmd, seconds + 60)
-                    if doc is None or not rnd:
-                        continue
-                    s = doc["summary"]
-                    latency = s.get("latency") or {}
-                    runs[path][rnd] = {"ok": s["ok"], "p50": latency.get("p50"),
-                                       "p99": latency.get("p99")}
-                    log(f"  round {rnd}: {path} at {rate}/s: p99 "
-                        f"{(latency.get('p99') or 0) * 1000:.3f} ms")
-                direct, through = runs["direct"], runs["through the proxy"]
-                added = {rnd: {k: through[rnd][k] - direct[rnd][k] for k in ("p50", "p99")
-                               if through[rnd].get(k) is not None
-                               and direct[rnd].get(k) is not None}
-                         for rnd in through if rnd in direct}
-                for path, by in runs.items():
-                    if by:
-                        row = {"rate": rate, "path": path,
-                               "ok": min(r["ok"] for r in by.values()),
-                               "p50": figures(by, "p50"), "p99": figures(by, "p99")}
-                        if path != "direct" and added:
-                            row["added_p50"] = figures(added, "p50")
-                            row["added_p99"] = figures(added, "p99")
-                        rows.append(row)
-                if added:
-                    sc.verdict(f"added latency p99 <= 150 us at {rate:,} req/s",
-                               figures(added, "p99"), "<=", 0.000150,
-                               lambda v: f"{v * 1e6:.0f} us")
+        started["slowlab proxy"] = proxy = Server(
+            "slowlab proxy", proxy_cmd(ctx, proxy_port, upstream.base_url), proxy_port, ctx.pin)
+        sc.command("slowlab proxy (9a)", proxy.cmd)
+        # The same places for nginx and haproxy: what any proxy on this machine adds.
+        peers_started = start_peers(ctx, sc, folder, up_port, proxy_workers(ctx), started, "9a")
+        paths = {"direct": upstream.base_url, "through the proxy": proxy.base_url,
+                 **{f"through {name}": started[name].base_url for name in peers_started}}
+        for rate in rates:
+            added_latency_at(ctx, sc, rows, rate, seconds, conns, paths)
+    finally:
+        for srv in started.values():
+            srv.stop()
+        shutil.rmtree(folder, ignore_errors=True)
     sc.note("Added latency: each round runs the same client, rate, duration and connections "
-            "against the upstream directly and through the proxy, in rotating order; the added "
-            "latency is the difference of the two runs' percentiles within a round, and the page "
-            "shows the median over rounds.")
+            "against the upstream directly, through the proxy and through nginx and haproxy "
+            "(9b's configurations and workers, in the proxy's place on the server's core), in "
+            "rotating order; the added latency is the difference of a path's percentiles and "
+            "the direct run's within a round, and the page shows the median over rounds.")
+
+
+def added_latency_at(ctx, sc, rows, rate, seconds, conns, paths):
+    """9a at one rate: each path in rotating rounds; the added latency of each proxy is its
+    percentile minus the direct run's, within a round."""
+    runs = {p: {} for p in paths}
+    for rnd, path in stats.rounds(list(paths), sc.data["repeat"]):
+        cmd = [ctx.bin, "fetch", "--rate", str(rate), "--duration", f"{seconds}s",
+               "--connections", str(conns), "--output", "json", "--no-outcomes",
+               "--quiet", "--base-url", paths[path], "0"]
+        doc, _ = fetch_json(ctx, sc, f"{path} at {rate}/s", cmd, seconds + 60)
+        if doc is None or not rnd:
+            continue
+        s = doc["summary"]
+        latency = s.get("latency") or {}
+        runs[path][rnd] = {"ok": s["ok"], "p50": latency.get("p50"), "p99": latency.get("p99")}
+        log(f"  round {rnd}: {path} at {rate}/s: p99 {(latency.get('p99') or 0) * 1000:.3f} ms")
+    direct = runs["direct"]
+    added = {}
+    for path, through in runs.items():
+        if path == "direct":
+            continue
+        added[path] = {rnd: {k: through[rnd][k] - direct[rnd][k] for k in ("p50", "p99")
+                             if through[rnd].get(k) is not None
+                             and direct[rnd].get(k) is not None}
+                       for rnd in through if rnd in direct}
+    for path, by in runs.items():
+        if by:
+            row = {"rate": rate, "path": path, "ok": min(r["ok"] for r in by.values()),
+                   "p50": figures(by, "p50"), "p99": figures(by, "p99")}
+            if added.get(path):
+                row["added_p50"] = figures(added[path], "p50")
+                row["added_p99"] = figures(added[path], "p99")
+            rows.append(row)
+    ours = added.get("through the proxy")
+    if ours:
+        sc.verdict(f"added latency p99 <= 150 us at {rate:,} req/s", figures(ours, "p99"),
+                   "<=", 0.000150, lambda v: f"{v * 1e6:.0f} us")
+    for path, theirs in added.items():
+        if path != "through the proxy" and theirs:
+            p99 = figures(theirs, "p99")
+            sc.info(f"added latency p99 {path} at {rate:,} req/s (the same place; no target)",
+                    f"{p99['median'] * 1e6:.0f} us ({p99['min'] * 1e6:.0f} to "
+                    f"{p99['max'] * 1e6:.0f} us)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,8 +233,35 @@ def peer_proxy(ctx, sc, name, folder, port, upstream_port, workers):
         return None
     shown = template.format(prefix="$PREFIX", port="PORT", upstream="UPSTREAM_PORT",
                             workers=workers)
-    sc.data.setdefault("configs", []).append({"label": f"{name}.conf (9b)", "text": shown})
+    configs = sc.data.setdefault("configs", [])
+    label = f"{name}.conf (9a, 9b)"
+    if not any(c["label"] == label for c in configs):
+        configs.append({"label": label, "text": shown})
     return cmd
+
+
+def start_peers(ctx, sc, folder, up_port, workers, started, part):
+    """Starts nginx and haproxy (each that is installed and not left out by --ours-only) as
+    reverse proxies to `up_port` on the server's core, configured in `folder`, into `started`
+    (label: Server); returns the labels started."""
+    labels = []
+    for name in ("nginx", "haproxy"):
+        if not ctx.peers(name):
+            sc.skip(f"{name} as a reverse proxy ({part})",
+                    ctx.tools.skipped.get(name, "--ours-only"))
+            continue
+        port = free_port()
+        cmd = peer_proxy(ctx, sc, name, folder, port, up_port, workers)
+        if not cmd:
+            continue
+        try:
+            started[name] = Server(name, cmd, port, ctx.pin)
+        except RuntimeError as e:
+            sc.skip(f"{name} ({part})", str(e))
+            continue
+        sc.command(f"{name} ({part})", masked(started[name].cmd, folder))
+        labels.append(name)
+    return labels
 
 
 def throughput(ctx, sc):
@@ -239,7 +291,6 @@ def throughput(ctx, sc):
         upstream_label = "slowlab serve"
         upstream_of = lambda p: ctx.serve_cmd(p)  # noqa: E731
         sc.note("9b: bare hyper was not built, so the upstream is slowlab serve.")
-    contenders = {"direct (no proxy)": None}
     folder = tempfile.mkdtemp(prefix="slowlab-bench-")
     started = {}
     try:
@@ -248,25 +299,15 @@ def throughput(ctx, sc):
                                                 ctx.pin, core="client")
         sc.command(f"{upstream_label} (the upstream, 9b; on the client's core)", upstream.cmd)
         port = free_port()
-        contenders["slowlab proxy"] = (port, proxy_cmd(ctx, port, upstream.base_url))
-        for name in ("nginx", "haproxy"):
-            if not ctx.peers(name):
-                sc.skip(f"{name} as a reverse proxy", ctx.tools.skipped.get(name, "--ours-only"))
-                continue
-            port = free_port()
-            cmd = peer_proxy(ctx, sc, name, folder, port, up_port, workers)
-            if cmd:
-                contenders[name] = (port, cmd)
-        for label, spec in contenders.items():
-            if spec:
-                port, cmd = spec
-                try:
-                    started[label] = Server(label, cmd, port, ctx.pin)
-                except RuntimeError as e:
-                    (sc.error if label == "slowlab proxy" else sc.skip)(label, str(e))
-                    continue
-                sc.command(f"{label} (9b)", masked(started[label].cmd, folder))
-        names = [c for c in contenders if c in started or c.startswith("direct")]
+        cmd = proxy_cmd(ctx, port, upstream.base_url)
+        try:
+            started["slowlab proxy"] = Server("slowlab proxy", cmd, port, ctx.pin)
+            sc.command("slowlab proxy (9b)", started["slowlab proxy"].cmd)
+        except RuntimeError as e:
+            sc.error("slowlab proxy", str(e))
+        start_peers(ctx, sc, folder, up_port, workers, started, "9b")
+        names = ["direct (no proxy)"] + [c for c in ("slowlab proxy", "nginx", "haproxy")
+                                         if c in started]
         runs = {c: {} for c in names}
         for rnd, label in stats.rounds(names, sc.data["repeat"]):
             base = (started[label] if label in started else upstream).base_url
