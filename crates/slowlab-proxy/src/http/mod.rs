@@ -34,7 +34,7 @@ use slowlab_server::{
 };
 use tokio::net::TcpListener;
 
-use headers::Forwards;
+use headers::{Forwards, ViaHops};
 use metrics::{ProxyMetrics, ProxyOutcome};
 use relay::{Relay, Tally};
 pub use upstream::{Upstream, UpstreamError};
@@ -95,6 +95,8 @@ pub(crate) struct Shared {
     metrics: Arc<ProxyMetrics>,
     /// This proxy's name in `Via`, unique per process, so that a request coming back is known.
     pseudonym: String,
+    /// The `Via` elements naming it, made once.
+    via: ViaHops,
 }
 
 /// The proxy as the accept loop's [`Handler`]. Cheap to clone.
@@ -127,13 +129,15 @@ impl Proxy {
             .pool_idle_timeout(Duration::from_secs(60))
             .http2_only(proxy.upstream_http2)
             .build(connector);
+        let pseudonym = pseudonym();
         Proxy(Arc::new(Shared {
             config,
             proxy,
             client,
             stats,
             metrics,
-            pseudonym: pseudonym(),
+            via: ViaHops::new(&pseudonym),
+            pseudonym,
         }))
     }
 
@@ -476,7 +480,7 @@ impl Ruled {
             .observe(upstream_took, total.saturating_sub(upstream_took));
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
-        headers::add_via(&mut parts.headers, parts.version, &shared.pseudonym);
+        shared.via.add(&mut parts.headers, parts.version);
         parts.version = Version::HTTP_11;
         let cut_at = cut_at_half.then(|| {
             let length = http_body::Body::size_hint(&body).exact().unwrap_or(2);
@@ -592,7 +596,7 @@ fn upstream_request(
             .headers
             .insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    headers::add_via(&mut parts.headers, parts.version, &shared.pseudonym);
+    shared.via.add(&mut parts.headers, parts.version);
     let proto = if shared.proxy.clients_over_tls {
         "https"
     } else {
