@@ -159,7 +159,16 @@ impl Handler for Proxy {
     type Future = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
     fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Self::Future {
-        Box::pin(forward(Arc::clone(&self.0), request.map(Body::new), peer))
+        let mut request = request.map(Body::new);
+        // The checks and the draw run here, at once, so that a request with no `before` wait
+        // is one boxed future, the upstream call's, instead of that one inside another.
+        match checked(Arc::clone(&self.0), &mut request, peer) {
+            Err(answer) => Box::pin(std::future::ready(*answer)),
+            Ok((ruled, in_flight)) if !ruled.waits(When::Before) => {
+                Box::pin(ruled.upstream(request, peer, in_flight, false))
+            }
+            Ok((ruled, in_flight)) => Box::pin(waiting(ruled, request, peer, in_flight)),
+        }
     }
 }
 
@@ -189,9 +198,7 @@ pub async fn forward_request(
     forward(Arc::clone(&proxy.0), request, peer).await
 }
 
-// Not an `async fn`: one copies its arguments into locals of its own state, and keeps the
-// room they were passed in as well, so that a waiting request would hold its `Request` twice
-// (240 bytes more). The block below uses the captured arguments in place.
+/// The checks, then [`waiting`]: a request the way [`forward_request`] takes it.
 #[allow(clippy::manual_async_fn)]
 fn forward(
     shared: Arc<Shared>,
@@ -199,12 +206,27 @@ fn forward(
     peer: SocketAddr,
 ) -> impl Future<Output = Response<Body>> + Send {
     async move {
-        // The checks and the draw are synchronous and in a function of their own, so that none
-        // of their temporaries takes room in this future's state, which a waiting request holds.
         let (ruled, in_flight) = match checked(shared, &mut request, peer) {
             Ok(checked) => checked,
             Err(answer) => return *answer,
         };
+        waiting(ruled, request, peer, in_flight).await
+    }
+}
+
+/// A request past the checks whose rule waits `before`: the wait and any failure drawn, then
+/// the upstream. What a waiting request holds, boxed by [`Proxy::handle`].
+// Not an `async fn`: one copies its arguments into locals of its own state, and keeps the
+// room they were passed in as well, so that a waiting request would hold its `Request` twice
+// (240 bytes more). The block below uses the captured arguments in place.
+#[allow(clippy::manual_async_fn)]
+fn waiting(
+    ruled: Ruled,
+    request: Request<Body>,
+    peer: SocketAddr,
+    in_flight: InFlight,
+) -> impl Future<Output = Response<Body>> + Send {
+    async move {
         // `before`: the wait, then a failure drawn is served without contacting the upstream.
         let (in_flight, cut_before) = match ruled.apply_rule(When::Before, in_flight).await {
             Ok(carry_on) => carry_on,
@@ -373,6 +395,11 @@ impl Ruled {
             (in_flight, self.log.clone()),
             response,
         )
+    }
+
+    /// Whether the rule waits, or may fail, at `at`: else [`Ruled::apply_rule`] does nothing.
+    fn waits(&self, at: When) -> bool {
+        self.plan.is_some() && self.when == at
     }
 
     /// The rule's wait where it applies (`at`), then the failure it drew, if any: `Err` is the
@@ -678,7 +705,7 @@ mod tests {
         )
     }
 
-    /// A request waiting behind a `before` rule holds the whole of `forward`'s future (boxed by
+    /// A request waiting behind a `before` rule holds the whole of `waiting`'s future (boxed by
     /// `Handler::handle`), so its size is memory per waiting request (issue 22). The waiting
     /// state needs the request (`Request<Body>`, 240 bytes on x86-64), the rule and what the
     /// proxy uses of its plan (`Ruled`, about 110), the client's address (32), the rule's sleep
@@ -690,11 +717,14 @@ mod tests {
     async fn a_waiting_request_holds_a_small_future() {
         let proxy = proxy();
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let future = forward(Arc::clone(&proxy.0), Request::new(Body::empty()), peer);
+        let mut request = Request::new(Body::empty());
+        let (ruled, in_flight) = checked(Arc::clone(&proxy.0), &mut request, peer)
+            .unwrap_or_else(|_| panic!("a plain GET passes the checks"));
+        let future = waiting(ruled, request, peer, in_flight);
         let size = std::mem::size_of_val(&future);
         let upstream = std::mem::size_of_val(&upstream_part(&proxy, peer));
-        eprintln!("forward: {size} bytes; the upstream part (boxed): {upstream} bytes");
-        assert!(size <= 768, "forward's future is {size} bytes");
+        eprintln!("waiting: {size} bytes; the upstream part (boxed): {upstream} bytes");
+        assert!(size <= 768, "waiting's future is {size} bytes");
     }
 
     /// The future [`Ruled::upstream`] returns, for its size.
