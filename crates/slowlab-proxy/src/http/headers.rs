@@ -2,22 +2,28 @@
 //! §7.6.1), `Via`, `X-Forwarded-For` and `Forwarded` in, and the checks that stop a request
 //! that would loop or be read differently by the upstream.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Version, header};
 
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 6] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "transfer-encoding",
-    "upgrade",
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). Names, not text:
+/// removing by text would parse each one again for every request and response.
+static HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Removes the hop-by-hop headers: the fixed ones, and every one the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them (a `Connection` naming others is one of them): a look at
+    // each name costs less than six lookups that find nothing.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -30,7 +36,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -48,6 +54,13 @@ fn via_version(version: Version) -> &'static str {
 
 /// Appends `value` to the list header `name`, as one more element.
 fn append_to_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    // The usual case, a header not there yet, copies `value` once and looks `name` up once.
+    if let header::Entry::Vacant(vacant) = headers.entry(&name) {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            vacant.insert(value);
+        }
+        return;
+    }
     let joined = match headers.get(&name).and_then(|v| v.to_str().ok()) {
         Some(existing) if headers.get_all(&name).iter().count() == 1 => {
             format!("{existing}, {value}")
@@ -84,25 +97,101 @@ pub fn add_via(headers: &mut HeaderMap, version: Version, pseudonym: &str) {
     append_to_list(headers, header::VIA, &hop);
 }
 
+/// This proxy's `Via` element for each protocol version, made once: most requests and
+/// responses carry no `Via` yet and take it as it is.
+#[derive(Debug, Clone)]
+pub struct ViaHops {
+    /// `(version, text, value)` for each version `Via` names.
+    hops: Vec<(Version, String, Option<HeaderValue>)>,
+}
+
+impl ViaHops {
+    /// The elements naming `pseudonym`.
+    pub fn new(pseudonym: &str) -> ViaHops {
+        let versions = [
+            Version::HTTP_11,
+            Version::HTTP_10,
+            Version::HTTP_2,
+            Version::HTTP_09,
+            Version::HTTP_3,
+        ];
+        let hops = versions
+            .into_iter()
+            .map(|version| {
+                let text = format!("{} {pseudonym}", via_version(version));
+                let value = HeaderValue::from_str(&text).ok();
+                (version, text, value)
+            })
+            .collect();
+        ViaHops { hops }
+    }
+
+    /// Does what [`add_via`] does.
+    pub fn add(&self, headers: &mut HeaderMap, version: Version) {
+        // A version `Via` has no name for is written as 1.1, as `add_via` does.
+        let (_, text, value) = self
+            .hops
+            .iter()
+            .find(|(v, ..)| *v == version)
+            .unwrap_or(&self.hops[0]);
+        match (headers.entry(header::VIA), value) {
+            (header::Entry::Vacant(vacant), Some(value)) => {
+                vacant.insert(value.clone());
+            }
+            _ => append_to_list(headers, header::VIA, text),
+        }
+    }
+}
+
 /// Adds the client to `X-Forwarded-For` and `Forwarded` (RFC 7239), with the scheme it spoke
 /// (`proto`, `http` or `https`) and the host it asked for.
 pub fn add_forwarded(headers: &mut HeaderMap, peer: SocketAddr, proto: &str, host: Option<&str>) {
     let ip = peer.ip();
-    append_to_list(
-        headers,
-        HeaderName::from_static("x-forwarded-for"),
-        &ip.to_string(),
-    );
-    let node = if ip.is_ipv6() {
-        format!("for=\"[{ip}]\"")
+    // One buffer for both headers' text, written without the formatter.
+    let mut text = String::with_capacity(64);
+    push_ip(&mut text, ip);
+    append_to_list(headers, HeaderName::from_static("x-forwarded-for"), &text);
+    text.clear();
+    if ip.is_ipv6() {
+        text.push_str("for=\"[");
+        push_ip(&mut text, ip);
+        text.push_str("]\"");
     } else {
-        format!("for={ip}")
-    };
-    let mut element = format!("{node};proto={proto}");
-    if let Some(host) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
-        element.push_str(&format!(";host=\"{host}\""));
+        text.push_str("for=");
+        push_ip(&mut text, ip);
     }
-    append_to_list(headers, header::FORWARDED, &element);
+    text.push_str(";proto=");
+    text.push_str(proto);
+    if let Some(host) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
+        text.push_str(";host=\"");
+        text.push_str(host);
+        text.push('"');
+    }
+    append_to_list(headers, header::FORWARDED, &text);
+}
+
+/// Writes `ip` as its `Display` does; an IPv4 address without the formatter, which costs more
+/// than the rest of the forwarding headers together.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    use std::fmt::Write;
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        // Writing to a String cannot fail.
+        IpAddr::V6(v6) => drop(write!(out, "{v6}")),
+    }
 }
 
 /// A request this proxy will not forward, and why.
@@ -255,6 +344,41 @@ mod tests {
             headers["forwarded"],
             "for=\"[::1]\";proto=https;host=\"api.test\""
         );
+    }
+
+    #[test]
+    fn via_hops_made_once_add_what_add_via_adds() {
+        let hops = ViaHops::new("slowlab-1");
+        // None, one, two, and one that is not text (which `Via` then replaces).
+        let before: [&[&[u8]]; 4] = [&[], &[b"1.0 cache"], &[b"1.0 a", b"1.1 b"], &[b"\xff"]];
+        for version in [Version::HTTP_10, Version::HTTP_11, Version::HTTP_2] {
+            for values in before {
+                let mut expected = HeaderMap::new();
+                for value in values {
+                    expected.append(header::VIA, HeaderValue::from_bytes(value).unwrap());
+                }
+                let mut got = expected.clone();
+                add_via(&mut expected, version, "slowlab-1");
+                hops.add(&mut got, version);
+                assert_eq!(got, expected, "{version:?} after {values:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        let mut addresses: Vec<IpAddr> = (0..=255u8)
+            .map(|b| IpAddr::from([b, 255 - b, b / 10, 9]))
+            .collect();
+        addresses.extend(
+            ["::1", "::ffff:10.0.0.1", "2001:db8::8:800:200c:417a"]
+                .map(|a| a.parse::<IpAddr>().unwrap()),
+        );
+        for ip in addresses {
+            let mut text = String::new();
+            push_ip(&mut text, ip);
+            assert_eq!(text, ip.to_string());
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The proxy's own metrics, next to serve's in `/metrics` on the admin port: requests by rule and
 //! outcome, and the upstream's latency and the latency the proxy added as separate histograms.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 
 /// How a proxied request ended, the `outcome` label of `slowlab_proxy_requests_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 pub enum ProxyOutcome {
     /// The upstream's answer reached the client whole.
     Forwarded,
@@ -32,6 +33,9 @@ pub enum ProxyOutcome {
 }
 
 impl ProxyOutcome {
+    /// How many outcomes there are.
+    const COUNT: usize = ProxyOutcome::Rejected as usize + 1;
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -53,10 +57,21 @@ struct Labels {
     outcome: String,
 }
 
+/// The labels of the requests by `rule` (`none` when no rule matched) ending with `outcome`.
+fn labels(rule: Option<&str>, outcome: ProxyOutcome) -> Labels {
+    Labels {
+        rule: rule.unwrap_or("none").to_owned(),
+        outcome: outcome.as_str().to_owned(),
+    }
+}
+
 /// Counters and histograms of the proxy. Cheap to update from every request.
 #[derive(Debug)]
 pub struct ProxyMetrics {
     requests: Family<Labels, Counter>,
+    /// The counters of requests no rule matched, by outcome, taken from `requests` on first use:
+    /// a request then counts without building its labels (two strings) or looking them up.
+    unruled: [OnceLock<Counter>; ProxyOutcome::COUNT],
     upstream: Histogram,
     added: Histogram,
     /// Serialises scrapes; updates do not take it.
@@ -69,6 +84,7 @@ impl Default for ProxyMetrics {
         let buckets = || Histogram::new(exponential_buckets(0.000_05, 2.0, 22));
         ProxyMetrics {
             requests: Family::default(),
+            unruled: Default::default(),
             upstream: buckets(),
             added: buckets(),
             scrape: Mutex::new(()),
@@ -79,22 +95,18 @@ impl Default for ProxyMetrics {
 impl ProxyMetrics {
     /// Counts one request by rule (`none` when no rule matched) and outcome.
     pub fn count(&self, rule: Option<&str>, outcome: ProxyOutcome) {
-        self.requests
-            .get_or_create(&Labels {
-                rule: rule.unwrap_or("none").to_owned(),
-                outcome: outcome.as_str().to_owned(),
-            })
-            .inc();
+        match rule {
+            // The series is created by the first such request, as for a rule's.
+            None => self.unruled[outcome as usize]
+                .get_or_init(|| self.requests.get_or_create(&labels(None, outcome)).clone())
+                .inc(),
+            Some(_) => self.requests.get_or_create(&labels(rule, outcome)).inc(),
+        };
     }
 
     /// How many requests ended so, for tests and reports.
     pub fn requests(&self, rule: Option<&str>, outcome: ProxyOutcome) -> u64 {
-        self.requests
-            .get_or_create(&Labels {
-                rule: rule.unwrap_or("none").to_owned(),
-                outcome: outcome.as_str().to_owned(),
-            })
-            .get()
+        self.requests.get_or_create(&labels(rule, outcome)).get()
     }
 
     /// Records the upstream's time to its response head, and the time the proxy added to it.

@@ -34,7 +34,7 @@ use slowlab_server::{
 };
 use tokio::net::TcpListener;
 
-use headers::Forwards;
+use headers::{Forwards, ViaHops};
 use metrics::{ProxyMetrics, ProxyOutcome};
 use relay::{Relay, Tally};
 pub use upstream::{Upstream, UpstreamError};
@@ -95,6 +95,8 @@ pub(crate) struct Shared {
     metrics: Arc<ProxyMetrics>,
     /// This proxy's name in `Via`, unique per process, so that a request coming back is known.
     pseudonym: String,
+    /// The `Via` elements naming it, made once.
+    via: ViaHops,
 }
 
 /// The proxy as the accept loop's [`Handler`]. Cheap to clone.
@@ -127,13 +129,15 @@ impl Proxy {
             .pool_idle_timeout(Duration::from_secs(60))
             .http2_only(proxy.upstream_http2)
             .build(connector);
+        let pseudonym = pseudonym();
         Proxy(Arc::new(Shared {
             config,
             proxy,
             client,
             stats,
             metrics,
-            pseudonym: pseudonym(),
+            via: ViaHops::new(&pseudonym),
+            pseudonym,
         }))
     }
 
@@ -155,7 +159,16 @@ impl Handler for Proxy {
     type Future = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
     fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Self::Future {
-        Box::pin(forward(Arc::clone(&self.0), request.map(Body::new), peer))
+        let mut request = request.map(Body::new);
+        // The checks and the draw run here, at once, so that a request with no `before` wait
+        // is one boxed future, the upstream call's, instead of that one inside another.
+        match checked(Arc::clone(&self.0), &mut request, peer) {
+            Err(answer) => Box::pin(std::future::ready(*answer)),
+            Ok((ruled, in_flight)) if !ruled.waits(When::Before) => {
+                Box::pin(ruled.upstream(request, peer, in_flight, false))
+            }
+            Ok((ruled, in_flight)) => Box::pin(waiting(ruled, request, peer, in_flight)),
+        }
     }
 }
 
@@ -185,9 +198,7 @@ pub async fn forward_request(
     forward(Arc::clone(&proxy.0), request, peer).await
 }
 
-// Not an `async fn`: one copies its arguments into locals of its own state, and keeps the
-// room they were passed in as well, so that a waiting request would hold its `Request` twice
-// (240 bytes more). The block below uses the captured arguments in place.
+/// The checks, then [`waiting`]: a request the way [`forward_request`] takes it.
 #[allow(clippy::manual_async_fn)]
 fn forward(
     shared: Arc<Shared>,
@@ -195,12 +206,27 @@ fn forward(
     peer: SocketAddr,
 ) -> impl Future<Output = Response<Body>> + Send {
     async move {
-        // The checks and the draw are synchronous and in a function of their own, so that none
-        // of their temporaries takes room in this future's state, which a waiting request holds.
         let (ruled, in_flight) = match checked(shared, &mut request, peer) {
             Ok(checked) => checked,
             Err(answer) => return *answer,
         };
+        waiting(ruled, request, peer, in_flight).await
+    }
+}
+
+/// A request past the checks whose rule waits `before`: the wait and any failure drawn, then
+/// the upstream. What a waiting request holds, boxed by [`Proxy::handle`].
+// Not an `async fn`: one copies its arguments into locals of its own state, and keeps the
+// room they were passed in as well, so that a waiting request would hold its `Request` twice
+// (240 bytes more). The block below uses the captured arguments in place.
+#[allow(clippy::manual_async_fn)]
+fn waiting(
+    ruled: Ruled,
+    request: Request<Body>,
+    peer: SocketAddr,
+    in_flight: InFlight,
+) -> impl Future<Output = Response<Body>> + Send {
+    async move {
         // `before`: the wait, then a failure drawn is served without contacting the upstream.
         let (in_flight, cut_before) = match ruled.apply_rule(When::Before, in_flight).await {
             Ok(carry_on) => carry_on,
@@ -371,6 +397,11 @@ impl Ruled {
         )
     }
 
+    /// Whether the rule waits, or may fail, at `at`: else [`Ruled::apply_rule`] does nothing.
+    fn waits(&self, at: When) -> bool {
+        self.plan.is_some() && self.when == at
+    }
+
     /// The rule's wait where it applies (`at`), then the failure it drew, if any: `Err` is the
     /// answer the client gets instead of the upstream's, `Ok` carries on with whether to cut
     /// the body.
@@ -476,7 +507,7 @@ impl Ruled {
             .observe(upstream_took, total.saturating_sub(upstream_took));
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
-        headers::add_via(&mut parts.headers, parts.version, &shared.pseudonym);
+        shared.via.add(&mut parts.headers, parts.version);
         parts.version = Version::HTTP_11;
         let cut_at = cut_at_half.then(|| {
             let length = http_body::Body::size_hint(&body).exact().unwrap_or(2);
@@ -592,7 +623,7 @@ fn upstream_request(
             .headers
             .insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    headers::add_via(&mut parts.headers, parts.version, &shared.pseudonym);
+    shared.via.add(&mut parts.headers, parts.version);
     let proto = if shared.proxy.clients_over_tls {
         "https"
     } else {
@@ -674,7 +705,7 @@ mod tests {
         )
     }
 
-    /// A request waiting behind a `before` rule holds the whole of `forward`'s future (boxed by
+    /// A request waiting behind a `before` rule holds the whole of `waiting`'s future (boxed by
     /// `Handler::handle`), so its size is memory per waiting request (issue 22). The waiting
     /// state needs the request (`Request<Body>`, 240 bytes on x86-64), the rule and what the
     /// proxy uses of its plan (`Ruled`, about 110), the client's address (32), the rule's sleep
@@ -686,11 +717,14 @@ mod tests {
     async fn a_waiting_request_holds_a_small_future() {
         let proxy = proxy();
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let future = forward(Arc::clone(&proxy.0), Request::new(Body::empty()), peer);
+        let mut request = Request::new(Body::empty());
+        let (ruled, in_flight) = checked(Arc::clone(&proxy.0), &mut request, peer)
+            .unwrap_or_else(|_| panic!("a plain GET passes the checks"));
+        let future = waiting(ruled, request, peer, in_flight);
         let size = std::mem::size_of_val(&future);
         let upstream = std::mem::size_of_val(&upstream_part(&proxy, peer));
-        eprintln!("forward: {size} bytes; the upstream part (boxed): {upstream} bytes");
-        assert!(size <= 768, "forward's future is {size} bytes");
+        eprintln!("waiting: {size} bytes; the upstream part (boxed): {upstream} bytes");
+        assert!(size <= 768, "waiting's future is {size} bytes");
     }
 
     /// The future [`Ruled::upstream`] returns, for its size.

@@ -112,11 +112,18 @@ impl Upstream {
 
     /// The upstream URI for a request's path and query.
     pub fn uri_for(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, axum::http::Error> {
-        let rest = path_and_query.map_or("/", PathAndQuery::as_str);
+        let path_and_query = match path_and_query {
+            // No prefix: the request's own, already parsed, is the upstream's.
+            Some(pq) if self.base.is_empty() => pq.clone(),
+            _ => {
+                let rest = path_and_query.map_or("/", PathAndQuery::as_str);
+                PathAndQuery::try_from(format!("{}{rest}", self.base))?
+            }
+        };
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
-            .path_and_query(format!("{}{rest}", self.base))
+            .path_and_query(path_and_query)
             .build()
     }
 }
