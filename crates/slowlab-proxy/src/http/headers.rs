@@ -91,12 +91,6 @@ pub fn accepts_trailers(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Adds this proxy to `Via` (`1.1 slowlab-3f2a9c01`), for requests and responses alike.
-pub fn add_via(headers: &mut HeaderMap, version: Version, pseudonym: &str) {
-    let hop = format!("{} {pseudonym}", via_version(version));
-    append_to_list(headers, header::VIA, &hop);
-}
-
 /// This proxy's `Via` element for each protocol version, made once: most requests and
 /// responses carry no `Via` yet and take it as it is.
 #[derive(Debug, Clone)]
@@ -126,9 +120,9 @@ impl ViaHops {
         ViaHops { hops }
     }
 
-    /// Does what [`add_via`] does.
+    /// Adds this proxy to `Via` (`1.1 slowlab-3f2a9c01`), for requests and responses alike.
     pub fn add(&self, headers: &mut HeaderMap, version: Version) {
-        // A version `Via` has no name for is written as 1.1, as `add_via` does.
+        // A version `Via` has no name for is written as 1.1.
         let (_, text, value) = self
             .hops
             .iter()
@@ -331,7 +325,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("via", HeaderValue::from_static("1.0 cache"));
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        add_via(&mut headers, Version::HTTP_11, "slowlab-1");
+        ViaHops::new("slowlab-1").add(&mut headers, Version::HTTP_11);
         add_forwarded(
             &mut headers,
             "[::1]:5000".parse().unwrap(),
@@ -347,21 +341,35 @@ mod tests {
     }
 
     #[test]
-    fn via_hops_made_once_add_what_add_via_adds() {
+    fn via_names_the_version_and_joins_what_came_before() {
         let hops = ViaHops::new("slowlab-1");
-        // None, one, two, and one that is not text (which `Via` then replaces).
-        let before: [&[&[u8]]; 4] = [&[], &[b"1.0 cache"], &[b"1.0 a", b"1.1 b"], &[b"\xff"]];
-        for version in [Version::HTTP_10, Version::HTTP_11, Version::HTTP_2] {
-            for values in before {
-                let mut expected = HeaderMap::new();
-                for value in values {
-                    expected.append(header::VIA, HeaderValue::from_bytes(value).unwrap());
-                }
-                let mut got = expected.clone();
-                add_via(&mut expected, version, "slowlab-1");
-                hops.add(&mut got, version);
-                assert_eq!(got, expected, "{version:?} after {values:?}");
+        /// The version, the Via lines before, the Via lines after.
+        type Case = (Version, &'static [&'static [u8]], &'static [&'static str]);
+        let cases: [Case; 5] = [
+            (Version::HTTP_11, &[], &["1.1 slowlab-1"]),
+            (Version::HTTP_2, &[], &["2 slowlab-1"]),
+            (
+                Version::HTTP_10,
+                &[b"1.0 cache"],
+                &["1.0 cache, 1.0 slowlab-1"],
+            ),
+            // Several lines: one more line, not a rewrite of the others.
+            (
+                Version::HTTP_11,
+                &[b"1.0 a", b"1.1 b"],
+                &["1.0 a", "1.1 b", "1.1 slowlab-1"],
+            ),
+            // A line that is not text cannot be joined: this proxy's element replaces it.
+            (Version::HTTP_11, &[b"\xff"], &["1.1 slowlab-1"]),
+        ];
+        for (version, before, after) in cases {
+            let mut headers = HeaderMap::new();
+            for value in before {
+                headers.append(header::VIA, HeaderValue::from_bytes(value).unwrap());
             }
+            hops.add(&mut headers, version);
+            let got: Vec<_> = headers.get_all(header::VIA).iter().collect();
+            assert_eq!(got, after, "{version:?} after {before:?}");
         }
     }
 
