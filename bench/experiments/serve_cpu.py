@@ -3,7 +3,7 @@
 (callgrind) per request, beside the bare hyper server that bench/run measures it against.
 
     bench/experiments/serve_cpu.py [--bin PATH]... [--n 20000] [--rounds 2] [--connections 50]
-                                   [--client limit|fetch] [--parts] [--out FILE.json]
+                                   [--client limit|fetch] [--parts] [--no-bare] [--out FILE.json]
 
 Each `--bin` is a slowlab binary (e.g. before and after a change), served as `slowlab serve` with
 its defaults; all of them, and bare_hyper (target/release/examples/bare_hyper), are measured in the
@@ -20,10 +20,11 @@ the same in both runs, so the difference of the two totals over N is the cost of
 on an open connection. What does depend on the run's length rather than on its requests (worker
 threads parking and waking) is small beside a request and is in the figure.
 
-With `--parts`, the 2N run of each binary is also split by function: the inclusive cost of a few
-functions (callgrind_annotate --inclusive=yes) over 2N, where slowlab's per-request work goes.
-Needs valgrind, the release build, the bare_hyper example and bench/limit built into
-target/limit. Standard library only."""
+Allocations per request are counted the same way, from the calls to jemalloc's malloc in the two
+runs. With `--parts`, the 2N run of each binary is also split by function: the inclusive cost of a
+few functions (callgrind_annotate --inclusive=yes) over 2N, where slowlab's per-request work goes.
+`--no-bare` leaves bare_hyper out (to race slowlab binaries alone). Needs valgrind, the release
+build, the bare_hyper example and bench/limit built into target/limit. Standard library only."""
 
 import argparse
 import re
@@ -47,22 +48,23 @@ PARTS = {
         "hyper::proto::h1::dispatch::Dispatcher<D,Bs,I,T>::poll_catch",
     "  of it: reading and parsing the request head":
         "hyper::proto::h1::conn::Conn<I,B,T>::poll_read_head",
-    "  of it: writing the response":
+    "    of it: hyper's header read timer (--header-read-timeout)":
+        "<hyper_util::rt::tokio::TokioSleep as core::future::future::Future>::poll",
+    "  of it: the service's call (limits, Host, routing, plan)":
+        "<slowlab_server::service::App as slowlab_server::server::Handler>::handle",
+    "  of it: writing the response (the service's future included)":
         "hyper::proto::h1::dispatch::Dispatcher<D,Bs,I,T>::poll_write",
-    "  of it: the service's call (slowlab)":
-        "<slowlab_server::server::ConnService<H> as hyper::service::http::HttpService<B>>::call",
-    "  of it: the service's future (slowlab)":
+    "    of it: the service's future":
         "<slowlab_server::server::ConnFuture<F> as core::future::future::Future>::poll",
-    "routing (limits, Host, plan)": "slowlab_server::service::App::handle_from",
-    "the delay future (record, wait, answer)":
+    "      of it: the delay future (record, wait, answer)":
         "slowlab_server::routes::serve::{{closure}}",
-    "  of it: the answer (body, headers)": "slowlab_server::respond::answer_with",
-    "request record dropped (counts, metrics)":
-        "core::ptr::drop_in_place<slowlab_server::stats::Record>",
-    "socket reads": "<slowlab_server::server::FaultIo<S> as tokio::io::async_read::AsyncRead>::poll_read",
-    "allocation (jemalloc malloc)": "malloc",
-    "deallocation (jemalloc free)": "free",
-    "bare hyper's service": "bare_hyper::hello::{{closure}}",
+    "        of it: the answer (body, headers)": "slowlab_server::respond::answer_with",
+    "        of it: the Server-Timing header": "slowlab_server::respond::server_timing",
+    "the connection's watchdog": "slowlab_server::watch::watchdog::{{closure}}",
+    "reading the socket": "<hyper_util::rt::tokio::TokioIo<T> as hyper::rt::io::Read>::poll_read",
+    "allocation (jemalloc)": "_rjem_malloc",
+    "deallocation (jemalloc)": "_rjem_sdallocx",
+    "jemalloc's thread events (tcache GC, by bytes allocated)": "_rjem_je_te_event_trigger",
     "tokio worker: epoll and wake-ups": "tokio::runtime::io::driver::Driver::turn",
 }
 
@@ -99,6 +101,25 @@ def attribute(out, n):
     return {part: best[f] / n for part, f in PARTS.items() if f in best}
 
 
+def allocations(text):
+    """Calls to jemalloc's malloc in a callgrind file (its callers' `calls=` lines)."""
+    names, total, target = {}, 0, False
+    for line in text.splitlines():
+        if line.startswith("cfn="):
+            m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line)
+            if m and m.group(2):
+                names[m.group(1)] = m.group(2)
+            name = names.get(m.group(1), "") if m else line[4:]
+            target = name.startswith("_rjem_malloc")
+        elif line.startswith("fn="):
+            m = re.match(r"fn=\((\d+)\) (.*)", line)
+            if m:
+                names[m.group(1)] = m.group(2)
+        elif line.startswith("calls=") and target:
+            total += int(line[6:].split()[0])
+    return total
+
+
 def server_instructions(server, client, n, parts):
     """Instructions of `server` while `client(port, n)` sends n requests; with `parts`, also
     the inclusive cost of each of PARTS over n."""
@@ -122,7 +143,7 @@ def server_instructions(server, client, n, parts):
         total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
         if not total:
             raise SystemExit(f"callgrind wrote no summary for {server(port)}:\n{err[-2000:]}")
-        return int(total.group(1)), (attribute(out, n) if parts else None)
+        return int(total.group(1)), allocations(text), (attribute(out, n) if parts else None)
 
 
 def main():
@@ -148,13 +169,15 @@ def main():
     parts = {}
     for _ in range(args.rounds):
         for name, server in servers.items():
-            small, _ = server_instructions(server, client, args.n, False)
-            large, split = server_instructions(server, client, 2 * args.n,
-                                               args.parts and name not in parts)
+            small, small_allocs, _ = server_instructions(server, client, args.n, False)
+            large, large_allocs, split = server_instructions(server, client, 2 * args.n,
+                                                             args.parts and name not in parts)
             if split is not None:
                 parts[name] = split
             counts[name].append({"n": small, "2n": large,
-                                 "per_request": (large - small) / args.n})
+                                 "per_request": (large - small) / args.n,
+                                 "allocations_per_request":
+                                     (large_allocs - small_allocs) / args.n})
             print(f"{name}: {(large - small) / args.n:.0f} instructions/request", flush=True)
     per_request = {name: statistics.median(r["per_request"] for r in v)
                    for name, v in counts.items()}
@@ -164,6 +187,9 @@ def main():
                      for name, b in bins.items()},
         "instructions": counts,
         "instructions_per_request": per_request,
+        "allocations_per_request": {
+            name: statistics.median(r["allocations_per_request"] for r in v)
+            for name, v in counts.items()},
     }
     if "bare_hyper" in per_request:
         figures["over_bare_hyper"] = {name: v - per_request["bare_hyper"]
