@@ -129,6 +129,11 @@ impl Delay {
         Duration::new(self.secs, self.nanos)
     }
 
+    /// The delay in seconds when it is a whole number of them.
+    pub(crate) fn whole_seconds(self) -> Option<u64> {
+        (self.nanos == 0).then_some(self.secs)
+    }
+
     /// Appends the canonical form (the same text as `Display`) to `out`, without the formatting
     /// machinery: this runs for every answer.
     pub(crate) fn write_to(self, out: &mut SmallBuf) {

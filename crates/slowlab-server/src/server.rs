@@ -32,7 +32,9 @@ use crate::options::Fault;
 use crate::respond::Abort;
 use crate::service::{App, AppFuture};
 use crate::stats::{Stats, StatsSnapshot};
-use crate::watch::{Activity, Busy, H2Frames, Timeouts, Watched, needs_watching, watchdog};
+use crate::watch::{
+    Activity, Busy, Guarded, H2Frames, Timeouts, Watched, needs_watching, watchdog,
+};
 
 /// What `fault=malformed` sends instead of a response: not a status line, not HTTP at all.
 const MALFORMED: &[u8] = b"SLOWLAB \x00 this is not HTTP\r\n\r\n";
@@ -333,20 +335,19 @@ impl Builders {
             let served = match protocol {
                 Protocol::Http1 => {
                     let connection = self.http1.serve_connection(TokioIo::new(io), service);
-                    tokio::select! {
-                        served = watcher.watch(connection) => Ok(served),
-                        reason = watchdog(activity, self.timeouts, false) => Err(reason),
-                    }
+                    Guarded::new(
+                        watcher.watch(connection),
+                        watchdog(activity, self.timeouts, false),
+                        activity,
+                    )
+                    .await
                 }
                 Protocol::Http2 => {
                     io.h2 = Some(H2Frames::new(H2_PREFACE.len()));
                     let connection = self.http2.serve_connection(TokioIo::new(io), service);
                     // Boxed, so that the far more numerous HTTP/1.1 tasks stay small.
                     let watched = Box::pin(watcher.watch(connection));
-                    tokio::select! {
-                        served = watched => Ok(served),
-                        reason = watchdog(activity, self.timeouts, true) => Err(reason),
-                    }
+                    Guarded::new(watched, watchdog(activity, self.timeouts, true), activity).await
                 }
             };
             match served {

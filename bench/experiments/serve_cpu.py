@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""slowlab serve's user-space CPU per request for `GET /0` under keep-alive load: instructions
+(callgrind) per request, beside the bare hyper server that bench/run measures it against.
+
+    bench/experiments/serve_cpu.py [--bin PATH]... [--n 20000] [--rounds 2] [--connections 50]
+                                   [--client limit|fetch] [--parts] [--no-bare] [--out FILE.json]
+
+Each `--bin` is a slowlab binary (e.g. before and after a change), served as `slowlab serve` with
+its defaults; all of them, and bare_hyper (target/release/examples/bare_hyper), are measured in the
+same rounds, one after another. The server runs under callgrind on CPU 1 (threads serialised, as
+callgrind runs them), the client outside it on CPU 0: bench/limit's client by default (the least
+client work, `slowlab-limit fetch URL N CONNECTIONS`), or `slowlab fetch --mode async
+--concurrency CONNECTIONS` from the first `--bin`.
+
+Method: the server is started under callgrind, the client sends N requests over a fixed number of
+keep-alive connections, and the server is stopped with SIGTERM (slowlab serve drains, with nothing
+in flight, and exits; bare_hyper dies of the signal, and valgrind still writes its totals). The
+same is done with 2N requests. Start-up, the connections' accepts and set-up, and the shutdown are
+the same in both runs, so the difference of the two totals over N is the cost of one more request
+on an open connection. What does depend on the run's length rather than on its requests (worker
+threads parking and waking) is small beside a request and is in the figure.
+
+Allocations per request are counted the same way, from the calls to jemalloc's malloc in the two
+runs. With `--parts`, the 2N run of each binary is also split by function: the inclusive cost of a
+few functions (callgrind_annotate --inclusive=yes) over 2N, where slowlab's per-request work goes.
+`--no-bare` leaves bare_hyper out (to race slowlab binaries alone). Needs valgrind, the release
+build, the bare_hyper example and bench/limit built into target/limit. Standard library only."""
+
+import argparse
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, free_port, write_results
+
+LIMIT = ROOT / "target/limit/release/slowlab-limit"
+BARE = ROOT / "target/release/examples/bare_hyper"
+
+# Where a request's instructions go in the server: functions whose inclusive cost callgrind_annotate
+# reports (the largest entry of each name; inlined copies are reported under the caller's name).
+PARTS = {
+    "hyper HTTP/1.1 connection (read, parse, call, write)":
+        "hyper::proto::h1::dispatch::Dispatcher<D,Bs,I,T>::poll_catch",
+    "  of it: reading and parsing the request head":
+        "hyper::proto::h1::conn::Conn<I,B,T>::poll_read_head",
+    "    of it: hyper's header read timer (--header-read-timeout)":
+        "<hyper_util::rt::tokio::TokioSleep as core::future::future::Future>::poll",
+    "  of it: the service's call (limits, Host, routing, plan)":
+        "<slowlab_server::service::App as slowlab_server::server::Handler>::handle",
+    "  of it: writing the response (the service's future included)":
+        "hyper::proto::h1::dispatch::Dispatcher<D,Bs,I,T>::poll_write",
+    "    of it: the service's future":
+        "<slowlab_server::server::ConnFuture<F> as core::future::future::Future>::poll",
+    "      of it: the delay future (record, wait, answer)":
+        "slowlab_server::routes::serve::{{closure}}",
+    "        of it: the answer (body, headers)": "slowlab_server::respond::answer_with",
+    "        of it: the Server-Timing header": "slowlab_server::respond::server_timing",
+    "the connection's watchdog": "slowlab_server::watch::watchdog::{{closure}}",
+    "reading the socket": "<hyper_util::rt::tokio::TokioIo<T> as hyper::rt::io::Read>::poll_read",
+    "allocation (jemalloc)": "_rjem_malloc",
+    "deallocation (jemalloc)": "_rjem_sdallocx",
+    "jemalloc's thread events (tcache GC, by bytes allocated)": "_rjem_je_te_event_trigger",
+    "tokio worker: epoll and wake-ups": "tokio::runtime::io::driver::Driver::turn",
+}
+
+
+def wait_for_port(port, proc, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited early ({proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not start listening")
+
+
+def client_cmd(kind, fetch_bin, base, n, connections):
+    if kind == "limit":
+        return [str(LIMIT), "fetch", base + "/0", str(n), str(connections)]
+    return [str(fetch_bin), "fetch", "--count", str(n), "--delay", "0", "--mode", "async",
+            "--output", "json", "--quiet", "--base-url", base, "--concurrency", str(connections)]
+
+
+def attribute(out, n):
+    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+                          capture_output=True, text=True, check=True).stdout
+    best = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+\S+?:(.*?)(?: \[.*\])?$", line)
+        if m:
+            cost, function = int(m.group(1).replace(",", "")), m.group(2)
+            best[function] = max(best.get(function, 0), cost)
+    return {part: best[f] / n for part, f in PARTS.items() if f in best}
+
+
+def allocations(text):
+    """Calls to jemalloc's malloc in a callgrind file (its callers' `calls=` lines)."""
+    names, total, target = {}, 0, False
+    for line in text.splitlines():
+        if line.startswith("cfn="):
+            m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line)
+            if m and m.group(2):
+                names[m.group(1)] = m.group(2)
+            name = names.get(m.group(1), "") if m else line[4:]
+            target = name.startswith("_rjem_malloc")
+        elif line.startswith("fn="):
+            m = re.match(r"fn=\((\d+)\) (.*)", line)
+            if m:
+                names[m.group(1)] = m.group(2)
+        elif line.startswith("calls=") and target:
+            total += int(line[6:].split()[0])
+    return total
+
+
+def server_instructions(server, client, n, parts):
+    """Instructions of `server` while `client(port, n)` sends n requests; with `parts`, also
+    the inclusive cost of each of PARTS over n."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        port = free_port()
+        proc = subprocess.Popen(
+            ["taskset", "-c", "1", "valgrind", "--tool=callgrind", "--trace-children=no",
+             "--dump-instr=no", f"--callgrind-out-file={out}", *server(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for_port(port, proc)
+            # The probe connection above is the same in both runs; let the server see it close.
+            time.sleep(0.5)
+            subprocess.run(["taskset", "-c", "0", *client(port, n)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True, timeout=1800)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=300)
+        text = out.read_text() if out.exists() else ""
+        total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+        if not total:
+            raise SystemExit(f"callgrind wrote no summary for {server(port)}:\n{err[-2000:]}")
+        return int(total.group(1)), allocations(text), (attribute(out, n) if parts else None)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bin", action="append", default=[])
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--client", choices=["limit", "fetch"], default="limit")
+    parser.add_argument("--parts", action="store_true")
+    parser.add_argument("--no-bare", action="store_true")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    bins = {Path(b).name: Path(b) for b in (args.bin or [ROOT / "target/release/slowlab"])}
+    fetch_bin = next(iter(bins.values()))
+    servers = {name: (lambda port, b=b: [str(b), "serve", "--port", str(port)])
+               for name, b in bins.items()}
+    if not args.no_bare:
+        servers["bare_hyper"] = lambda port: [str(BARE), str(port)]
+    client = lambda port, n: client_cmd(args.client, fetch_bin, f"http://127.0.0.1:{port}", n,
+                                        args.connections)
+    counts = {name: [] for name in servers}
+    parts = {}
+    for _ in range(args.rounds):
+        for name, server in servers.items():
+            small, small_allocs, _ = server_instructions(server, client, args.n, False)
+            large, large_allocs, split = server_instructions(server, client, 2 * args.n,
+                                                             args.parts and name not in parts)
+            if split is not None:
+                parts[name] = split
+            counts[name].append({"n": small, "2n": large,
+                                 "per_request": (large - small) / args.n,
+                                 "allocations_per_request":
+                                     (large_allocs - small_allocs) / args.n})
+            print(f"{name}: {(large - small) / args.n:.0f} instructions/request", flush=True)
+    per_request = {name: statistics.median(r["per_request"] for r in v)
+                   for name, v in counts.items()}
+    figures = {
+        "client": args.client, "connections": args.connections,
+        "binaries": {name: str(b.relative_to(ROOT)) if b.is_relative_to(ROOT) else b.name
+                     for name, b in bins.items()},
+        "instructions": counts,
+        "instructions_per_request": per_request,
+        "allocations_per_request": {
+            name: statistics.median(r["allocations_per_request"] for r in v)
+            for name, v in counts.items()},
+    }
+    if "bare_hyper" in per_request:
+        figures["over_bare_hyper"] = {name: v - per_request["bare_hyper"]
+                                      for name, v in per_request.items() if name != "bare_hyper"}
+    if parts:
+        figures["parts_per_request"] = parts
+        figures["parts_note"] = ("inclusive instructions of each part over the 2N-request run, "
+                                 "divided by 2N (start-up included in none; indented parts nest)")
+    write_results("serve_cpu", args.n, figures, args.out)
+
+
+if __name__ == "__main__":
+    main()
