@@ -29,7 +29,9 @@ Per run:
 - the shape of the arrivals and answers, from the same outcomes: how long the client took to
   have all N connections made (`start + connect`, first to last) and how long the answers took
   to arrive (`first_byte`, first to last). If the server writes the answers more slowly than it
-  read the requests, the answers' span is the longer one and the lateness grows along it;
+  read the requests, the answers' span is the longer one and the lateness grows along it. And
+  the most requests sent within one millisecond and within 10 ms (by `start + connect`): the
+  bunches whose waits end together a second later, if the server reads them as they come;
 - the server's CPU time (user + kernel, /proc/PID/stat) over the run, and how many times the
   kernel took its CPU from it (involuntary context switches of all its threads,
   /proc/PID/task/*/status): on a busy machine another program on the server's core makes
@@ -134,6 +136,14 @@ def command(spec):
     return name, words[0], env
 
 
+def busiest(times, width):
+    """The most of `times` that fall in one window of `width` seconds (windows from 0)."""
+    counts = {}
+    for t in times:
+        counts[int(t // width)] = counts.get(int(t // width), 0) + 1
+    return max(counts.values(), default=0)
+
+
 def fetch_run(binary, port, n):
     """slowlab fetch on CPU 0: (summary, client figures)."""
     out = subprocess.run(["taskset", "-c", "0", binary, "fetch", "--count", str(n), "--delay",
@@ -150,6 +160,8 @@ def fetch_run(binary, port, n):
         "latency_minus_1s": exact([o["end"] - o["start"] - 1 for o in ok]),
         "overhead_summary": {k: summary["overhead"].get(k) for k in QUANTILES},
         "connections_span": max(sent) - min(sent) if sent else None,
+        "most_sent_in_1ms": busiest(sent, 0.001),
+        "most_sent_in_10ms": busiest(sent, 0.01),
         "answers_span": max(answered) - min(answered) if answered else None,
     }
 
@@ -241,7 +253,8 @@ def main():
             print(f"round {rnd} {who:28} p50 {late.get('p50', 0) * 1e3:6.2f} ms  "
                   f"p99 {late.get('p99', 0) * 1e3:6.2f} ms  max {late.get('max', 0) * 1e3:6.2f} "
                   f"ms  client p99 {client['latency_minus_1s']['p99'] * 1e3:6.2f} ms  wall "
-                  f"{client['wall']:.3f} s  conns {client['connections_span'] * 1e3:5.0f} ms  "
+                  f"{client['wall']:.3f} s  conns {client['connections_span'] * 1e3:5.0f} ms "
+                  f"(most in 1 ms {client['most_sent_in_1ms']})  "
                   f"answers {client['answers_span'] * 1e3:5.0f} ms  cpu {run['server_cpu_s']:.2f}"
                   f" s  preempted {run['server_preempted']}  load {run['loadavg_1m']:.1f}",
                   flush=True)
@@ -270,6 +283,8 @@ def main():
                                         for k in QUANTILES},
             "wall": med(rows, "client", "wall"),
             "connections_span": med(rows, "client", "connections_span"),
+            "most_sent_in_1ms": med(rows, "client", "most_sent_in_1ms"),
+            "most_sent_in_10ms": med(rows, "client", "most_sent_in_10ms"),
             "answers_span": med(rows, "client", "answers_span"),
             "server_cpu_s": med(rows, "server_cpu_s"),
             "server_preempted": med(rows, "server_preempted"),
