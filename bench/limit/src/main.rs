@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! slowlab-limit serve PORT [--io uring]    # GET /D answered after D seconds (D = 0 at once);
-//!                                            # --io uring: the same server on io_uring
+//!                                            # GET /lateness: how late the delayed answers
+//!                                            # were (epoll only); --io uring: the same server
+//!                                            # on io_uring
 //! slowlab-limit check-uring                  # exits 0 if --io uring can run here, else says why
 //! slowlab-limit fetch URL COUNT CONNECTIONS  # COUNT x GET URL over CONNECTIONS keep-alive
 //!                                            # connections; prints slowlab fetch's JSON summary

@@ -2,6 +2,24 @@
 //! `write`, at once for `GET /0` or after the path's seconds from a timer heap. The answer is
 //! `slowlab serve`'s body, `{"time_elapsed": D}`, so that slowlab fetch, which checks the echo,
 //! accepts it.
+//!
+//! It keeps the lateness of every delayed answer, for bench/run's scenario 6: the moment the
+//! answer is written minus its deadline (the moment its request was read plus the wait asked
+//! for). `GET /lateness` answers with their exact quantiles, in seconds:
+//! `{"count": N, "p50": S, "p99": S, "p99_9": S, "max": S}`.
+//!
+//! How it matches `slowlab_lateness_seconds` (slowlab serve's histogram: the time since its
+//! request was counted in, measured when the sleeping request resumes, minus the planned wait):
+//! - the start is when the request's head was found in the read buffer, where slowlab serve's
+//!   is when its handler starts, just after hyper parsed the head;
+//! - the end is taken when the timer is taken off the heap, just before the answer is built
+//!   and written, where slowlab serve's is when the handler resumes, also before its answer is
+//!   built and written: in both, a lateness leaves out its own answer's writing but includes
+//!   that of every answer handled before it in the same turn;
+//! - both wait on a clock of whole milliseconds (the ceiling's `epoll_wait` timeout, which mio
+//!   rounds up; tokio's timer wheel), so a deadline may be met up to 1 ms late by design;
+//! - slowlab serve counts a late wait into histogram buckets; the ceiling keeps every value
+//!   (8 bytes an answer, for the life of the process), so its quantiles are exact.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -22,6 +40,43 @@ pub(crate) const RESPONSE_0: &[u8] =
 const LISTENER: Token = Token(usize::MAX);
 /// Room for one request head: bench/run's clients send well under this.
 pub(crate) const READ_BUFFER: usize = 1024;
+/// The request that answers with the lateness quantiles instead of a wait.
+const LATENESS_REQUEST: &[u8] = b"GET /lateness ";
+
+/// The lateness of every delayed answer so far, in nanoseconds, in the order written.
+#[derive(Default)]
+struct Lateness(Vec<u64>);
+
+impl Lateness {
+    /// Records an answer due at `deadline`, about to be written.
+    fn record(&mut self, deadline: Instant) {
+        let late = Instant::now().saturating_duration_since(deadline);
+        self.0
+            .push(u64::try_from(late.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// `{"count": N, "p50": S, "p99": S, "p99_9": S, "max": S}`, in seconds; a quantile q is the
+    /// smallest value with at least q of all values at or below it (null when there are none).
+    fn summary(&self) -> String {
+        let mut sorted = self.0.clone();
+        sorted.sort_unstable();
+        let quantile = |q: f64| match sorted.len() {
+            0 => "null".to_string(),
+            n => {
+                let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+                format!("{:.9}", sorted[rank - 1] as f64 / 1e9)
+            }
+        };
+        format!(
+            r#"{{"count": {}, "p50": {}, "p99": {}, "p99_9": {}, "max": {}}}"#,
+            sorted.len(),
+            quantile(0.5),
+            quantile(0.99),
+            quantile(0.999),
+            quantile(1.0)
+        )
+    }
+}
 
 struct Conn {
     stream: TcpStream,
@@ -75,20 +130,30 @@ pub fn serve(port: u16) -> io::Result<()> {
     let mut slots = Slots::default();
     // The answers still waiting for their time.
     let mut timers: BinaryHeap<Reverse<Timer>> = BinaryHeap::new();
+    let mut lateness = Lateness::default();
     loop {
         let timeout = timers
             .peek()
             .map(|Reverse((at, ..))| at.saturating_duration_since(Instant::now()));
         poll.poll(&mut events, timeout)?;
-        for event in &events {
+        for (i, event) in events.iter().enumerate() {
+            // Due answers go first, every few events, so that a long turn of reads (up to
+            // 1,024 events) does not make them late; no clock read when none is waiting.
+            if i % DUE_EVERY == DUE_EVERY - 1 && !timers.is_empty() {
+                answer_due(&mut timers, &mut slots, &mut lateness);
+            }
             match event.token() {
-                LISTENER => accept_all(&listener, &poll, &mut slots)?,
+                LISTENER => accept_all(&listener, &poll, &mut slots, |slots| {
+                    if !timers.is_empty() {
+                        answer_due(&mut timers, slots, &mut lateness);
+                    }
+                })?,
                 Token(slot) => {
                     let id = (slot, slots.generations[slot]);
                     let open = match slots.conns[slot].as_mut() {
                         Some(conn) => {
                             (!event.is_writable() || flush(conn))
-                                && (!event.is_readable() || read(conn, id, &mut timers))
+                                && (!event.is_readable() || read(conn, id, &mut timers, &lateness))
                         }
                         None => true,
                     };
@@ -98,16 +163,26 @@ pub fn serve(port: u16) -> io::Result<()> {
                 }
             }
         }
-        let now = Instant::now();
-        while let Some(Reverse((at, slot, generation, delay))) = timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            timers.pop();
-            if slots.generations[slot] == generation
-                && let Some(conn) = slots.conns[slot].as_mut()
-                && !answer(conn, delay)
-            {
+        answer_due(&mut timers, &mut slots, &mut lateness);
+    }
+}
+
+/// How many events or accepts the server handles between two looks at the timer heap.
+const DUE_EVERY: usize = 64;
+
+/// Answers every request whose time has come.
+fn answer_due(timers: &mut BinaryHeap<Reverse<Timer>>, slots: &mut Slots, lateness: &mut Lateness) {
+    let now = Instant::now();
+    while let Some(Reverse((at, slot, generation, delay))) = timers.peek().copied() {
+        if at > now {
+            break;
+        }
+        timers.pop();
+        if slots.generations[slot] == generation
+            && let Some(conn) = slots.conns[slot].as_mut()
+        {
+            lateness.record(at);
+            if !answer(conn, delay) {
                 slots.remove(slot);
             }
         }
@@ -124,9 +199,20 @@ pub(crate) fn listen(port: u16) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Accepts until `EAGAIN` (edge-triggered: one event may stand for many connections).
-fn accept_all(listener: &TcpListener, poll: &Poll, slots: &mut Slots) -> io::Result<()> {
+/// Accepts until `EAGAIN` (edge-triggered: one event may stand for many connections), calling
+/// `between` every [`DUE_EVERY`] connections (a backlog of thousands takes milliseconds).
+fn accept_all(
+    listener: &TcpListener,
+    poll: &Poll,
+    slots: &mut Slots,
+    mut between: impl FnMut(&mut Slots),
+) -> io::Result<()> {
+    let mut accepted = 0usize;
     loop {
+        accepted += 1;
+        if accepted.is_multiple_of(DUE_EVERY) {
+            between(slots);
+        }
         match listener.accept() {
             Ok((stream, _)) => {
                 let slot = slots.insert(Conn {
@@ -162,6 +248,7 @@ fn read(
     conn: &mut Conn,
     (slot, generation): (usize, u64),
     timers: &mut BinaryHeap<Reverse<Timer>>,
+    lateness: &Lateness,
 ) -> bool {
     loop {
         let room = READ_BUFFER - conn.len;
@@ -178,9 +265,15 @@ fn read(
         conn.len += n;
         while let Some(end) = crate::head_end(&conn.buf[..conn.len]) {
             let delay = delay_of(&conn.buf[..end]);
+            let summary = (delay.is_zero() && conn.buf.starts_with(LATENESS_REQUEST))
+                .then(|| lateness.summary());
             conn.buf.copy_within(end..conn.len, 0);
             conn.len -= end;
-            if delay.is_zero() {
+            if let Some(summary) = summary {
+                if !write_all(conn, &json_response(&summary)) {
+                    return false;
+                }
+            } else if delay.is_zero() {
                 if !answer(conn, Duration::ZERO) {
                     return false;
                 }
@@ -218,6 +311,12 @@ fn answer(conn: &mut Conn, delay: Duration) -> bool {
         formatted = response(delay);
         &formatted
     };
+    write_all(conn, response)
+}
+
+/// Writes `response` with one `write`, keeping what a full socket buffer refused. False when
+/// the connection is over.
+fn write_all(conn: &mut Conn, response: &[u8]) -> bool {
     if !conn.unsent.is_empty() {
         conn.unsent.extend_from_slice(response);
         return true;
@@ -237,7 +336,11 @@ fn answer(conn: &mut Conn, delay: Duration) -> bool {
 
 /// The response to a wait of `delay`: `{"time_elapsed": D}` with D in seconds, as asked.
 pub(crate) fn response(delay: Duration) -> Vec<u8> {
-    let body = format!(r#"{{"time_elapsed": {}}}"#, delay.as_secs_f64());
+    json_response(&format!(r#"{{"time_elapsed": {}}}"#, delay.as_secs_f64()))
+}
+
+/// A 200 response with the JSON `body`.
+fn json_response(body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
@@ -272,6 +375,23 @@ mod tests {
             Duration::from_millis(500)
         );
         assert_eq!(delay_of(b"GET /x HTTP/1.1\r\n\r\n"), Duration::ZERO);
+    }
+
+    #[test]
+    fn lateness_quantiles_are_exact_values() {
+        assert_eq!(
+            Lateness::default().summary(),
+            r#"{"count": 0, "p50": null, "p99": null, "p99_9": null, "max": null}"#
+        );
+        // 1..=1000 µs, recorded out of order.
+        let lateness = Lateness((1..=1000u64).rev().map(|us| us * 1000).collect());
+        assert_eq!(
+            lateness.summary(),
+            r#"{"count": 1000, "p50": 0.000500000, "p99": 0.000990000, "p99_9": 0.000999000, "max": 0.001000000}"#
+        );
+        let mut lateness = Lateness::default();
+        lateness.record(Instant::now() + Duration::from_secs(60)); // not due yet: 0, not negative
+        assert_eq!(lateness.0, [0]);
     }
 
     #[test]
