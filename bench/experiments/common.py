@@ -39,6 +39,21 @@ def server(cmd, port, cpu=1, env=None):
         proc.wait()
 
 
+def wait_listening(port, proc, timeout=120.0):
+    """Returns once something accepts connections on `port`; exits with a message if `proc`
+    (the process meant to listen there) ends first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the process for port {port} exited early ({proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
 def write_results(experiment, n, figures, out):
     """Prints the experiment's results as JSON, and writes them to `out` when given: its name,
     when, the command, the load average at the end, and `figures`."""

@@ -39,53 +39,19 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, free_port, server, write_results
+from common import ROOT, free_port, server, wait_listening, write_results
 
-NGINX_CONF = """daemon off;
-master_process off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    keepalive_requests 1000000;
-    upstream upstream {{
-        server 127.0.0.1:{upstream};
-        keepalive 64;
-        keepalive_requests 1000000;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://upstream;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-"""
+sys.path.insert(0, str(ROOT / "bench"))
+from harness.proxy_configs import NGINX_CONF as PEER_NGINX_CONF  # noqa: E402
 
-
-def wait_for(port, proc):
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"the proxy on port {port} exited before listening")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port}")
+# 9b's nginx configuration (bench/harness/proxy_bench.py), as one process with one worker, so
+# that callgrind sees all of nginx's work in the process it runs.
+NGINX_CONF = "master_process off;\n" + PEER_NGINX_CONF.replace("{workers}", "1")
 
 
 def client_cmd(client, n, port):
@@ -143,7 +109,7 @@ def measured(cmd, port, client, n, stop, tmp):
                              f"--callgrind-out-file={out}", *cmd],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(port, proc)
+        wait_listening(port, proc, timeout=60.0)
         r = subprocess.run(["taskset", "-c", "0", *client_cmd(client, n, port)],
                            capture_output=True, text=True)
         if r.returncode != 0:

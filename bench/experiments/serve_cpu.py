@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, free_port, write_results
+from common import ROOT, free_port, wait_listening, write_results
 
 LIMIT = ROOT / "target/limit/release/slowlab-limit"
 BARE = ROOT / "target/release/examples/bare_hyper"
@@ -67,19 +67,6 @@ PARTS = {
     "jemalloc's thread events (tcache GC, by bytes allocated)": "_rjem_je_te_event_trigger",
     "tokio worker: epoll and wake-ups": "tokio::runtime::io::driver::Driver::turn",
 }
-
-
-def wait_for_port(port, proc, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited early ({proc.returncode})")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("the server did not start listening")
 
 
 def client_cmd(kind, fetch_bin, base, n, connections):
@@ -131,7 +118,7 @@ def server_instructions(server, client, n, parts):
              "--dump-instr=no", f"--callgrind-out-file={out}", *server(port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            wait_for_port(port, proc)
+            wait_listening(port, proc)
             # The probe connection above is the same in both runs; let the server see it close.
             time.sleep(0.5)
             subprocess.run(["taskset", "-c", "0", *client(port, n)], stdout=subprocess.DEVNULL,
