@@ -17,6 +17,7 @@
 
 mod client;
 mod server;
+mod slots;
 mod uring;
 
 use std::process::ExitCode;

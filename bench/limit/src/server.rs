@@ -21,8 +21,6 @@
 //! - slowlab serve counts a late wait into histogram buckets; the ceiling keeps every value
 //!   (8 bytes an answer, for the life of the process), so its quantiles are exact.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -30,8 +28,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-/// An answer waiting for its time: (deadline, slot, the slot's generation, the wait asked for).
-type Timer = (Instant, usize, u64, Duration);
+use crate::slots::Timers;
 
 /// The response for `GET /0`, made once; other delays are formatted when they are answered.
 pub(crate) const RESPONSE_0: &[u8] =
@@ -86,37 +83,8 @@ struct Conn {
     unsent: Vec<u8>,
 }
 
-/// Connections by slot, with the free slots, and each slot's generation, so that a timer set
-/// for a connection that has since closed does not answer its successor.
-#[derive(Default)]
-struct Slots {
-    conns: Vec<Option<Conn>>,
-    generations: Vec<u64>,
-    free: Vec<usize>,
-}
-
-impl Slots {
-    fn insert(&mut self, conn: Conn) -> usize {
-        match self.free.pop() {
-            Some(slot) => {
-                self.conns[slot] = Some(conn);
-                slot
-            }
-            None => {
-                self.conns.push(Some(conn));
-                self.generations.push(0);
-                self.conns.len() - 1
-            }
-        }
-    }
-
-    fn remove(&mut self, slot: usize) {
-        if self.conns[slot].take().is_some() {
-            self.generations[slot] += 1;
-            self.free.push(slot);
-        }
-    }
-}
+/// The connections, by slot.
+type Slots = crate::slots::Slots<Conn>;
 
 /// Serves on 127.0.0.1:`port` until killed.
 pub fn serve(port: u16) -> io::Result<()> {
@@ -129,12 +97,12 @@ pub fn serve(port: u16) -> io::Result<()> {
     let mut events = Events::with_capacity(1024);
     let mut slots = Slots::default();
     // The answers still waiting for their time.
-    let mut timers: BinaryHeap<Reverse<Timer>> = BinaryHeap::new();
+    let mut timers = Timers::default();
     let mut lateness = Lateness::default();
     loop {
         let timeout = timers
-            .peek()
-            .map(|Reverse((at, ..))| at.saturating_duration_since(Instant::now()));
+            .earliest()
+            .map(|at| at.saturating_duration_since(Instant::now()));
         poll.poll(&mut events, timeout)?;
         for (i, event) in events.iter().enumerate() {
             // Due answers go first, every few events, so that a long turn of reads (up to
@@ -149,8 +117,8 @@ pub fn serve(port: u16) -> io::Result<()> {
                     }
                 })?,
                 Token(slot) => {
-                    let id = (slot, slots.generations[slot]);
-                    let open = match slots.conns[slot].as_mut() {
+                    let id = (slot, slots.generation(slot));
+                    let open = match slots.get_mut(id.0, id.1) {
                         Some(conn) => {
                             (!event.is_writable() || flush(conn))
                                 && (!event.is_readable() || read(conn, id, &mut timers, &lateness))
@@ -171,16 +139,10 @@ pub fn serve(port: u16) -> io::Result<()> {
 const DUE_EVERY: usize = 64;
 
 /// Answers every request whose time has come.
-fn answer_due(timers: &mut BinaryHeap<Reverse<Timer>>, slots: &mut Slots, lateness: &mut Lateness) {
+fn answer_due(timers: &mut Timers, slots: &mut Slots, lateness: &mut Lateness) {
     let now = Instant::now();
-    while let Some(Reverse((at, slot, generation, delay))) = timers.peek().copied() {
-        if at > now {
-            break;
-        }
-        timers.pop();
-        if slots.generations[slot] == generation
-            && let Some(conn) = slots.conns[slot].as_mut()
-        {
+    while let Some((at, slot, generation, delay)) = timers.pop_due(now) {
+        if let Some(conn) = slots.get_mut(slot, generation) {
             lateness.record(at);
             if !answer(conn, delay) {
                 slots.remove(slot);
@@ -215,13 +177,12 @@ fn accept_all(
         }
         match listener.accept() {
             Ok((stream, _)) => {
-                let slot = slots.insert(Conn {
+                let (slot, _, conn) = slots.insert(Conn {
                     stream,
                     buf: Box::new([0; READ_BUFFER]),
                     len: 0,
                     unsent: Vec::new(),
                 });
-                let conn = slots.conns[slot].as_mut().expect("just inserted");
                 poll.registry().register(
                     &mut conn.stream,
                     Token(slot),
@@ -246,8 +207,8 @@ fn accept_all(
 /// epoll reports the next bytes that arrive as a new event, so no read is spent on `EAGAIN`.
 fn read(
     conn: &mut Conn,
-    (slot, generation): (usize, u64),
-    timers: &mut BinaryHeap<Reverse<Timer>>,
+    (slot, generation): (usize, u32),
+    timers: &mut Timers,
     lateness: &Lateness,
 ) -> bool {
     loop {
@@ -278,7 +239,7 @@ fn read(
                     return false;
                 }
             } else {
-                timers.push(Reverse((Instant::now() + delay, slot, generation, delay)));
+                timers.push(slot, generation, delay);
             }
         }
         if n < room {

@@ -15,16 +15,15 @@
 //! No SQPOLL: its kernel thread would spin on the other core, which bench/run gives the client.
 
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, Submitter, cqueue, opcode, squeue};
 
 use crate::server::{READ_BUFFER, RESPONSE_0, delay_of, response};
+use crate::slots::{GENERATION_MASK, Timers};
 
 /// `IORING_RECVSEND_POLL_FIRST` (kernel 5.19+), in the recv SQE's ioprio field.
 const POLL_FIRST: u16 = 1;
@@ -35,9 +34,6 @@ const SEND: u64 = 2;
 /// Submission queue entries; the completion queue has more, so 10,000 connections' completions fit.
 const SQ_ENTRIES: u32 = 4096;
 const CQ_ENTRIES: u32 = 32768;
-
-/// An answer waiting for its time: (deadline, slot, the slot's generation, the wait asked for).
-type Timer = (Instant, usize, u32, Duration);
 
 struct Conn {
     fd: RawFd,
@@ -59,37 +55,8 @@ impl Drop for Conn {
     }
 }
 
-/// Connections by slot, each slot's generation (so that a completion or a timer for a closed
-/// connection does not touch its successor), and the free slots.
-#[derive(Default)]
-struct Slots {
-    conns: Vec<Option<Conn>>,
-    generations: Vec<u32>,
-    free: Vec<usize>,
-}
-
-impl Slots {
-    fn insert(&mut self, conn: Conn) -> usize {
-        match self.free.pop() {
-            Some(slot) => {
-                self.conns[slot] = Some(conn);
-                slot
-            }
-            None => {
-                self.conns.push(Some(conn));
-                self.generations.push(0);
-                self.conns.len() - 1
-            }
-        }
-    }
-
-    fn remove(&mut self, slot: usize) {
-        if self.conns[slot].take().is_some() {
-            self.generations[slot] = self.generations[slot].wrapping_add(1) & 0xff_ffff;
-            self.free.push(slot);
-        }
-    }
-}
+/// The connections, by slot. A connection's slot is freed only when no operation on it is out.
+type Slots = crate::slots::Slots<Conn>;
 
 fn user_data(kind: u64, slot: usize, generation: u32) -> u64 {
     kind << 56 | u64::from(generation) << 32 | slot as u64
@@ -194,11 +161,11 @@ pub fn serve(port: u16) -> io::Result<()> {
     };
     queue.push(accept())?;
     let mut slots = Slots::default();
-    let mut timers: BinaryHeap<Reverse<Timer>> = BinaryHeap::new();
+    let mut timers = Timers::default();
     loop {
         queue.sq.sync();
-        let waited = match timers.peek() {
-            Some(Reverse((at, ..))) => {
+        let waited = match timers.earliest() {
+            Some(at) => {
                 let timeout = Timespec::from(at.saturating_duration_since(Instant::now()));
                 queue
                     .submitter
@@ -224,13 +191,8 @@ pub fn serve(port: u16) -> io::Result<()> {
             }
         }
         let now = Instant::now();
-        while let Some(Reverse((at, slot, generation, delay))) = timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            timers.pop();
-            if slots.generations[slot] == generation
-                && let Some(conn) = slots.conns[slot].as_mut()
+        while let Some((_, slot, generation, delay)) = timers.pop_due(now) {
+            if let Some(conn) = slots.get_mut(slot, generation)
                 && conn.open
             {
                 answer(
@@ -250,12 +212,12 @@ fn complete(
     cqe: &cqueue::Entry,
     queue: &mut Queue<'_>,
     slots: &mut Slots,
-    timers: &mut BinaryHeap<Reverse<Timer>>,
+    timers: &mut Timers,
 ) -> io::Result<()> {
     let res = cqe.result();
     if cqe.user_data() == ACCEPT {
         if res >= 0 {
-            let slot = slots.insert(Conn {
+            let (slot, generation, conn) = slots.insert(Conn {
                 fd: res,
                 buf: Box::new([0; READ_BUFFER]),
                 len: 0,
@@ -263,8 +225,6 @@ fn complete(
                 queued: Vec::new(),
                 open: true,
             });
-            let generation = slots.generations[slot];
-            let conn = slots.conns[slot].as_mut().expect("just inserted");
             queue.recv(conn, slot, generation, true)?;
         } else {
             // Out of file descriptors or a connection reset before accept: take the next.
@@ -276,12 +236,9 @@ fn complete(
         return Ok(());
     }
     let kind = cqe.user_data() >> 56;
-    let generation = (cqe.user_data() >> 32) as u32 & 0xff_ffff;
+    let generation = (cqe.user_data() >> 32) as u32 & GENERATION_MASK;
     let slot = cqe.user_data() as u32 as usize;
-    if slots.generations[slot] != generation {
-        return Ok(());
-    }
-    let Some(conn) = slots.conns[slot].as_mut() else {
+    let Some(conn) = slots.get_mut(slot, generation) else {
         return Ok(());
     };
     match kind {
@@ -330,7 +287,7 @@ fn read(
     slot: usize,
     generation: u32,
     queue: &mut Queue<'_>,
-    timers: &mut BinaryHeap<Reverse<Timer>>,
+    timers: &mut Timers,
 ) -> io::Result<bool> {
     conn.len += n;
     while let Some(end) = crate::head_end(&conn.buf[..conn.len]) {
@@ -340,7 +297,7 @@ fn read(
         if delay.is_zero() {
             answer(queue, conn, slot, generation, Cow::Borrowed(RESPONSE_0))?;
         } else {
-            timers.push(Reverse((Instant::now() + delay, slot, generation, delay)));
+            timers.push(slot, generation, delay);
         }
     }
     Ok(conn.len < READ_BUFFER)
