@@ -39,6 +39,13 @@ def server(cmd, port, cpu=1, env=None):
         proc.wait()
 
 
+def proc_cpu(pid):
+    """(user, system) seconds of a running process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def wait_listening(port, proc, timeout=120.0):
     """Returns once something accepts connections on `port`; exits with a message if `proc`
     (the process meant to listen there) ends first or `timeout` seconds pass."""

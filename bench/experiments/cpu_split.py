@@ -15,17 +15,9 @@ import resource
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
-from common import ROOT, free_port, server, write_results
+from common import ROOT, free_port, proc_cpu, server, write_results
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu(pid):
-    """(user, system) seconds of a running process, from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def one_run(binary, n):

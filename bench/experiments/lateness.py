@@ -62,13 +62,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, free_port, server, write_results
+from common import ROOT, free_port, proc_cpu, server, write_results
 
 LIMIT = str(ROOT / "target" / "limit" / "release" / "slowlab-limit")
 SLOWLAB = str(ROOT / "target" / "release" / "slowlab")
 CEILING = "ceiling"
 CEILINGS = {CEILING}
-TICK = os.sysconf("SC_CLK_TCK")
 QUANTILES = {"p50": 0.5, "p99": 0.99, "p99_9": 0.999, "max": 1.0}
 # A lever is kept only if it clearly lowers the p99 without costing scenario 2's wall or /0's
 # throughput: these bars.
@@ -103,11 +102,6 @@ def histogram(text, name):
 def http_get(url):
     with urllib.request.urlopen(url, timeout=10) as resp:
         return resp.read().decode()
-
-
-def proc_cpu(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def preempted(pid):
@@ -172,9 +166,9 @@ def lateness_run(client_binary, n, who, argv, env):
     cmd = [argv, "serve", str(port)] if ceiling else [argv, "serve", "--port", str(port)]
     load = os.getloadavg()[0]
     with server(cmd, port, env=env) as proc:
-        cpu0, switches0 = proc_cpu(proc.pid), preempted(proc.pid)
+        cpu0, switches0 = sum(proc_cpu(proc.pid)), preempted(proc.pid)
         _, client = fetch_run(client_binary, port, n)
-        cpu = proc_cpu(proc.pid) - cpu0
+        cpu = sum(proc_cpu(proc.pid)) - cpu0
         switches = preempted(proc.pid) - switches0
         if ceiling:
             quant = json.loads(http_get(f"http://127.0.0.1:{port}/lateness"))

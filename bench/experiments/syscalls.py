@@ -27,9 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, free_port, write_results
+from common import ROOT, free_port, proc_cpu, write_results
 
-TICK = os.sysconf("SC_CLK_TCK")
 RELEASE = ROOT / "target" / "release"
 SLOWLAB = str(RELEASE / "slowlab")
 BARE = str(RELEASE / "examples" / "bare_hyper")
@@ -74,11 +73,6 @@ def wait_port(port):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port}")
-
-
-def proc_cpu(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def proc_switches(pid):

@@ -31,18 +31,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from common import ROOT, free_port, server, write_results
+from common import ROOT, free_port, proc_cpu, server, write_results
 
-TICK = os.sysconf("SC_CLK_TCK")
 LIMIT = str(ROOT / "target" / "limit" / "release" / "slowlab-limit")
 SERVERS = {"epoll": [], "io_uring": ["--io", "uring"]}
 BAR = 1.15
-
-
-def proc_cpu(pid):
-    """(user, kernel) seconds of a running process, from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def ctx_switches(pid):
