@@ -5,6 +5,7 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -37,6 +38,21 @@ def server(cmd, port, cpu=1, env=None):
     finally:
         proc.terminate()
         proc.wait()
+
+
+def attribute(out, n, parts, source=r"\S+?"):
+    """The inclusive cost over `n` of each of `parts` ({name: function}) in callgrind file `out`,
+    as callgrind_annotate reports it on lines whose source file matches `source`; a function
+    named on several lines takes its highest cost."""
+    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+                          capture_output=True, text=True, check=True).stdout
+    best = {}
+    for line in text.splitlines():
+        m = re.match(rf"^\s*([\d,]+) \(\s*[\d.]+%\)\s+{source}:(.*?)(?: \[.*\])?$", line)
+        if m:
+            cost, function = int(m.group(1).replace(",", "")), m.group(2)
+            best[function] = max(best.get(function, 0), cost)
+    return {part: best[f] / n for part, f in parts.items() if f in best}
 
 
 def proc_cpu(pid):

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, free_port, server, write_results
+from common import ROOT, attribute, free_port, server, write_results
 
 LIMIT = ROOT / "target/limit/release/slowlab-limit"
 
@@ -63,18 +63,6 @@ PARTS = {
 }
 
 
-def attribute(out, n):
-    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
-                          capture_output=True, text=True, check=True).stdout
-    best = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+\S+?\.(?:rs|c|h|S):(.*?)(?: \[.*\])?$", line)
-        if m:
-            cost, function = int(m.group(1).replace(",", "")), m.group(2)
-            best[function] = max(best.get(function, 0), cost)
-    return {part: best[f] / n for part, f in PARTS.items() if f in best}
-
-
 def instructions(cmd, n=None):
     """Instructions of `cmd`; with `n`, also the inclusive cost of each of PARTS over n. Tried
     again when callgrind's file has no total (seen now and then on this shared machine)."""
@@ -96,7 +84,8 @@ def instructions_once(cmd, n):
         total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
         if not total:
             raise SystemExit(f"callgrind wrote no summary for {cmd}:\n{r.stderr[-2000:]}")
-        return int(total.group(1)), (attribute(out, n) if n else None)
+        parts = attribute(out, n, PARTS, source=r"\S+?\.(?:rs|c|h|S)") if n else None
+        return int(total.group(1)), parts
 
 
 def one_run(cmd, parse):

@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, free_port, wait_listening, write_results
+from common import ROOT, attribute, free_port, wait_listening, write_results
 
 LIMIT = ROOT / "target/limit/release/slowlab-limit"
 BARE = ROOT / "target/release/examples/bare_hyper"
@@ -74,18 +74,6 @@ def client_cmd(kind, fetch_bin, base, n, connections):
         return [str(LIMIT), "fetch", base + "/0", str(n), str(connections)]
     return [str(fetch_bin), "fetch", "--count", str(n), "--delay", "0", "--mode", "async",
             "--output", "json", "--quiet", "--base-url", base, "--concurrency", str(connections)]
-
-
-def attribute(out, n):
-    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
-                          capture_output=True, text=True, check=True).stdout
-    best = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+\S+?:(.*?)(?: \[.*\])?$", line)
-        if m:
-            cost, function = int(m.group(1).replace(",", "")), m.group(2)
-            best[function] = max(best.get(function, 0), cost)
-    return {part: best[f] / n for part, f in PARTS.items() if f in best}
 
 
 def allocations(text):
@@ -130,7 +118,8 @@ def server_instructions(server, client, n, parts):
         total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
         if not total:
             raise SystemExit(f"callgrind wrote no summary for {server(port)}:\n{err[-2000:]}")
-        return int(total.group(1)), allocations(text), (attribute(out, n) if parts else None)
+        split = attribute(out, n, PARTS) if parts else None
+        return int(total.group(1)), allocations(text), split
 
 
 def main():
