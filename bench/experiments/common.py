@@ -77,6 +77,13 @@ def wait_listening(port, proc, timeout=120.0):
     raise SystemExit(f"nothing listens on port {port}")
 
 
+def shown_binaries(bins):
+    """{name: path} of the binaries raced, as a results file shows them: relative to the
+    project, or by file name alone (no machine paths in committed results)."""
+    return {name: str(b.relative_to(ROOT)) if b.is_relative_to(ROOT) else b.name
+            for name, b in bins.items()}
+
+
 def write_results(experiment, n, figures, out):
     """Prints the experiment's results as JSON, and writes them to `out` when given: its name,
     when, the command, the load average at the end, and `figures`."""

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, attribute, free_port, server, write_results
+from common import ROOT, attribute, free_port, server, shown_binaries, write_results
 
 LIMIT = ROOT / "target/limit/release/slowlab-limit"
 
@@ -163,8 +163,7 @@ def main():
         ratios[name] = {"over_wrk": per_round("wrk"), "of_ceiling": per_round("ceiling")}
     write_results("fetch_cpu", args.n, {
         "count_n": args.count_n,
-        "binaries": {name: str(b.relative_to(ROOT)) if b.is_relative_to(ROOT) else b.name
-                     for name, b in bins.items()},
+        "binaries": shown_binaries(bins),
         "instructions": counts,
         "instructions_per_request": {name: statistics.median(r["per_request"] for r in v)
                                      for name, v in counts.items() if v},

@@ -44,7 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, free_port, server, wait_listening, write_results
+from common import ROOT, free_port, server, shown_binaries, wait_listening, write_results
 
 sys.path.insert(0, str(ROOT / "bench"))
 from harness.proxy_configs import NGINX_CONF as PEER_NGINX_CONF  # noqa: E402
@@ -194,8 +194,7 @@ def main():
     ratios = {name: per[name] / per["nginx"] for name in bins if "nginx" in per}
     write_results("proxy_cpu", n, {
         "count_n": n,
-        "binaries": {name: str(b.relative_to(ROOT)) if b.is_relative_to(ROOT) else b.name
-                     for name, b in bins.items()},
+        "binaries": shown_binaries(bins),
         "instructions": counts,
         "instructions_per_request": per,
         "allocations_per_request": {

@@ -36,7 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, attribute, free_port, wait_listening, write_results
+from common import (ROOT, attribute, free_port, shown_binaries, wait_listening,
+                    write_results)
 
 LIMIT = ROOT / "target/limit/release/slowlab-limit"
 BARE = ROOT / "target/release/examples/bare_hyper"
@@ -159,8 +160,7 @@ def main():
                    for name, v in counts.items()}
     figures = {
         "client": args.client, "connections": args.connections,
-        "binaries": {name: str(b.relative_to(ROOT)) if b.is_relative_to(ROOT) else b.name
-                     for name, b in bins.items()},
+        "binaries": shown_binaries(bins),
         "instructions": counts,
         "instructions_per_request": per_request,
         "allocations_per_request": {
