@@ -88,12 +88,13 @@ const DELAY_BUCKETS: [f64; 16] = [
 
 /// Upper bounds of the lateness histogram, in seconds: 50 µs to 1 s. Steps of 100 µs up to 1 ms,
 /// so that a p99 read from the buckets tells 0.9 ms from 1 ms (the 1 ms target); steps of 0.25 ms
-/// to 2 ms, where a timer with 1 ms ticks under load lands; 1-2-5 steps above. Bounds are only
-/// ever added, so that a scraper's stored series stay comparable.
-const LATENESS_BUCKETS: [f64; 28] = [
+/// to 2 ms, where a timer with 1 ms ticks under load lands; then steps of at most a third up to
+/// 50 ms, so that a tail read from the buckets is known within a third, not a factor of 2.5; 1-2-5
+/// steps above. Bounds are only ever added, so that a scraper's stored series stay comparable.
+const LATENESS_BUCKETS: [f64; 38] = [
     0.00005, 0.0001, 0.0002, 0.00025, 0.0003, 0.0004, 0.0005, 0.0006, 0.0007, 0.00075, 0.0008,
-    0.0009, 0.001, 0.00125, 0.0015, 0.00175, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.01, 0.02, 0.05,
-    0.1, 0.2, 0.5, 1.0,
+    0.0009, 0.001, 0.00125, 0.0015, 0.00175, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.006, 0.0075,
+    0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0,
 ];
 
 /// A histogram of atomics: one counter per bucket (not cumulative) plus the overflow, and the sum
@@ -360,5 +361,49 @@ impl Collector for Scrape {
             histogram.encode(name, help, &mut encoder)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lateness_buckets_rise_and_tell_a_tail_within_a_third() {
+        assert!(LATENESS_BUCKETS.windows(2).all(|pair| pair[0] < pair[1]));
+        // From 2 ms (where the fine steps end) to 50 ms, each bound is at most a third above
+        // the one before it, so a p99 read as a bucket's bound is that close to the truth.
+        let tail = LATENESS_BUCKETS
+            .iter()
+            .copied()
+            .filter(|bound| (0.002..=0.05).contains(bound))
+            .collect::<Vec<_>>();
+        assert_eq!(tail.first(), Some(&0.002));
+        assert_eq!(tail.last(), Some(&0.05));
+        for pair in tail.windows(2) {
+            assert!(
+                pair[1] / pair[0] <= 4.0 / 3.0 + 1e-9,
+                "{} to {} is a step of more than a third",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+
+    #[test]
+    fn a_lateness_lands_in_the_first_bucket_that_holds_it() {
+        let histogram = AtomicHistogram::new(&LATENESS_BUCKETS);
+        histogram.observe(Duration::from_micros(13_000));
+        let at = LATENESS_BUCKETS.iter().position(|b| *b == 0.015).unwrap();
+        let counts: Vec<u64> = histogram
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(
+            counts[at], 1,
+            "13 ms belongs in the 15 ms bucket: {counts:?}"
+        );
+        assert_eq!(counts.iter().sum::<u64>(), 1);
     }
 }
