@@ -11,8 +11,8 @@ interleaved rounds after a discarded warm-up round:
   requests (none may reach it);
 - 9d, a 1 GB upload streamed through the proxy: its VmHWM;
 - 9e, the TCP mode's pacing: `bps=1000000` over 10 MB against the 10 s it should take;
-- 9f, the TCP mode with no effect: iperf3 through the proxy against iperf3 directly and through
-  socat."""
+- 9f, the TCP mode with no effect: iperf3 through the proxy against iperf3 directly, through
+  socat and through the ceiling's relay (bench/limit), the least work any proxy can do here."""
 
 import math
 import os
@@ -583,10 +583,15 @@ def tcp_pacing(ctx, sc):
 # socat's default of 8 KiB would measure its small buffer rather than the copy.
 SOCAT_BUFFER = 65536
 
+# The least work a TCP proxy can do here (bench/limit's `relay`), the copier 9f measures the
+# proxy against besides iperf3 directly.
+CEILING_RELAY = "through the ceiling's relay (bench/limit)"
+
 
 def tcp_throughput(ctx, sc):
-    """9f: iperf3 (one stream) straight to its server, through socat, and through
-    `slowlab proxy --tcp` with no effect, interleaved; judged against iperf3 directly."""
+    """9f: iperf3 (one stream) straight to its server, through socat, through the ceiling's
+    relay and through `slowlab proxy --tcp` with no effect, interleaved; judged against iperf3
+    directly."""
     seconds = 1 if ctx.quick else 3
     if not ctx.peers("iperf3"):
         sc.skip("TCP throughput (iperf3)", ctx.tools.skipped.get("iperf3", "--ours-only"))
@@ -621,6 +626,12 @@ def tcp_throughput(ctx, sc):
                        f"TCP4:127.0.0.1:{target}"])
         else:
             sc.skip("iperf3 through socat", ctx.tools.skipped.get("socat", "not installed"))
+        if "limit" in ctx.tools.paths:
+            port = free_port()
+            middles[CEILING_RELAY] = (
+                port, [str(ctx.tools.paths["limit"]), "relay", str(port), f"127.0.0.1:{target}"])
+        else:
+            sc.skip(f"iperf3 {CEILING_RELAY}", ctx.tools.skipped.get("limit", "not built"))
         for label, (port, cmd) in middles.items():
             # The copier runs unpinned: iperf3's two ends already hold one core each, and
             # socat and the proxy get the same freedom.
@@ -671,8 +682,24 @@ def tcp_throughput(ctx, sc):
             sc.info(f"TCP, no effect: against socat -b {SOCAT_BUFFER} (a user-space copy; no "
                     "target)", f"{ratio['median']:.2f}x ({ratio['min']:.2f}x to "
                     f"{ratio['max']:.2f}x)")
+    relay = runs.get(CEILING_RELAY)
+    if ours and relay:
+        ratio = stats.paired_ratio(by_round(ours, "gbps"), by_round(relay, "gbps"))
+        if ratio:
+            sc.info("TCP, no effect: of the ceiling's relay (the least any proxy does here; no "
+                    "target)", f"{ratio['median']:.2f}x ({ratio['min']:.2f}x to "
+                    f"{ratio['max']:.2f}x)")
+    if relay and direct:
+        ratio = stats.paired_ratio(by_round(relay, "gbps"), by_round(direct, "gbps"))
+        if ratio:
+            sc.info("TCP, no effect: the ceiling's relay against iperf3 directly (what a "
+                    "second connection costs any proxy here)", f"{ratio['median']:.2f}x "
+                    f"({ratio['min']:.2f}x to {ratio['max']:.2f}x)")
     sc.note(f"TCP, no effect: the reference is iperf3's client straight to its server over "
             f"loopback (client on the client's core, server on the server's). The copiers in "
             f"between, `slowlab proxy --tcp` and socat (`TCP4-LISTEN,fork` to `TCP4:`, buffer "
             f"`-b {SOCAT_BUFFER}`, the proxy's read size), run unpinned, as a third process on "
-            "two cores. Ratios are taken round by round.")
+            "two cores. The ceiling's relay (bench/limit `relay`) moves each direction with "
+            "splice(2) through a 1 MiB pipe on a blocking thread of its own: no epoll, no "
+            "runtime, no copy, no effect to check; it runs unpinned too. Ratios are taken round "
+            "by round.")

@@ -10,12 +10,15 @@
 //! slowlab-limit check-uring                  # exits 0 if --io uring can run here, else says why
 //! slowlab-limit fetch URL COUNT CONNECTIONS  # COUNT x GET URL over CONNECTIONS keep-alive
 //!                                            # connections; prints slowlab fetch's JSON summary
+//! slowlab-limit relay PORT UPSTREAM          # TCP relay to UPSTREAM (HOST:PORT) with splice(2),
+//!                                            # a blocking thread per direction (scenario 9f)
 //! ```
 //!
 //! It is an instrument, not a server: it trusts its peer (no limits, no timeouts, no parsing
 //! beyond the path and `content-length`), so it must only ever face bench/run's own clients.
 
 mod client;
+mod relay;
 mod server;
 mod slots;
 mod uring;
@@ -39,6 +42,10 @@ fn main() -> ExitCode {
             .map_err(|_| format!("not a port: {port}"))
             .and_then(|port| uring::serve(port).map_err(|e| format!("io_uring: {e}"))),
         ["check-uring"] => uring::check(),
+        ["relay", port, upstream] => port
+            .parse()
+            .map_err(|_| format!("not a port: {port}"))
+            .and_then(|port| relay::relay(port, upstream).map_err(|e| e.to_string())),
         ["fetch", url, count, connections] => {
             match (count.parse::<u64>(), connections.parse::<usize>()) {
                 (Ok(count), Ok(connections)) if count > 0 && connections > 0 => {
@@ -52,7 +59,8 @@ fn main() -> ExitCode {
         _ => Err(
             "usage: slowlab-limit serve PORT [--io epoll|uring] | slowlab-limit check-uring | \
              slowlab-limit fetch URL COUNT CONNECTIONS \
-             (for example: fetch http://127.0.0.1:8080/0 200000 50)"
+             (for example: fetch http://127.0.0.1:8080/0 200000 50) | \
+             slowlab-limit relay PORT UPSTREAM (for example: relay 9000 127.0.0.1:5201)"
                 .to_string(),
         ),
     };
