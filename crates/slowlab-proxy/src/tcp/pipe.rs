@@ -268,3 +268,54 @@ pub(crate) fn end_of(err: &io::Error) -> End {
         _ => End::Failed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain copy is what a direction with no effect falls back to where splice(2) is not to
+    /// be had (other systems, or no descriptors left for a pipe); on Linux nothing else runs it.
+    #[tokio::test]
+    async fn the_plain_copy_moves_every_byte_then_passes_the_close_on() {
+        let sent: Vec<u8> = (0..3 * READ_SIZE + 17).map(|i| (i % 251) as u8).collect();
+        let (mut writer, src) = tokio::io::duplex(8 * 1024);
+        // The test keeps the destination, so the reader sees an end only if the copy sends one.
+        let (mut dst, mut reader) = tokio::io::duplex(8 * 1024);
+        let counter = AtomicU64::new(0);
+        let sending = {
+            let sent = sent.clone();
+            async move {
+                writer.write_all(&sent).await.unwrap();
+                // The sender closes its half: the copy must end and close the other side.
+                drop(writer);
+            }
+        };
+        let mut received = Vec::new();
+        // A copy that never passed the close on would leave the reader waiting: fail instead.
+        let (end, (), read) = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::join!(
+                copy(src, &mut dst, &counter),
+                sending,
+                reader.read_to_end(&mut received)
+            )
+        })
+        .await
+        .expect("the copy ended and closed the other side");
+        assert_eq!(end, End::Closed);
+        assert_eq!(
+            read.unwrap(),
+            sent.len(),
+            "the reader saw its end of stream"
+        );
+        assert!(received == sent, "bytes changed or lost on the way");
+        assert_eq!(counter.load(Ordering::Relaxed), sent.len() as u64);
+    }
+
+    #[test]
+    fn a_reset_is_passed_on_and_anything_else_closes() {
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(end_of(&reset), End::Reset);
+        let broken = io::Error::from(io::ErrorKind::BrokenPipe);
+        assert_eq!(end_of(&broken), End::Failed);
+    }
+}
