@@ -676,24 +676,16 @@ def tcp_throughput(ctx, sc):
                    stats.paired_ratio(by_round(ours, "gbps"), by_round(direct, "gbps")), ">=",
                    0.9, lambda v: f"{v:.2f}x")
     socat = runs.get(f"through socat -b {SOCAT_BUFFER}")
-    if ours and socat:
-        ratio = stats.paired_ratio(by_round(ours, "gbps"), by_round(socat, "gbps"))
-        if ratio:
-            sc.info(f"TCP, no effect: against socat -b {SOCAT_BUFFER} (a user-space copy; no "
-                    "target)", f"{ratio['median']:.2f}x ({ratio['min']:.2f}x to "
-                    f"{ratio['max']:.2f}x)")
     relay = runs.get(CEILING_RELAY)
-    if ours and relay:
-        ratio = stats.paired_ratio(by_round(ours, "gbps"), by_round(relay, "gbps"))
+    for what, top, bottom in (
+            (f"against socat -b {SOCAT_BUFFER} (a user-space copy; no target)", ours, socat),
+            ("of the ceiling's relay (the least any proxy does here; no target)", ours, relay),
+            ("the ceiling's relay against iperf3 directly (what a second connection costs any "
+             "proxy here)", relay, direct)):
+        ratio = top and bottom and stats.paired_ratio(by_round(top, "gbps"),
+                                                      by_round(bottom, "gbps"))
         if ratio:
-            sc.info("TCP, no effect: of the ceiling's relay (the least any proxy does here; no "
-                    "target)", f"{ratio['median']:.2f}x ({ratio['min']:.2f}x to "
-                    f"{ratio['max']:.2f}x)")
-    if relay and direct:
-        ratio = stats.paired_ratio(by_round(relay, "gbps"), by_round(direct, "gbps"))
-        if ratio:
-            sc.info("TCP, no effect: the ceiling's relay against iperf3 directly (what a "
-                    "second connection costs any proxy here)", f"{ratio['median']:.2f}x "
+            sc.info(f"TCP, no effect: {what}", f"{ratio['median']:.2f}x "
                     f"({ratio['min']:.2f}x to {ratio['max']:.2f}x)")
     sc.note(f"TCP, no effect: the reference is iperf3's client straight to its server over "
             f"loopback (client on the client's core, server on the server's). The copiers in "
