@@ -13,20 +13,22 @@ rule, `slowlab fetch --http2 --urls`), but the rule waits 60 s, and once the pro
 /healthz shows all N in flight (and a second more, for stragglers) the proxy is killed: what it
 had not freed then ("leaked", in heaptrack's words) is what the N waiting streams held, plus the
 start-up's few hundred KB, which the per-stream figures carry as well (less than 50 bytes
-per stream at N = 10,000). Sizes are bytes asked of the allocator, not resident bytes under
-jemalloc. Needs heaptrack and heaptrack_print."""
+per stream at N = 10,000): `live_bytes_per_stream`. `peak_bytes_per_stream` is what each
+component held when the heap was at its largest (heaptrack's `peak` cost): the same figures
+say that the waiting state is the peak, and no burst before it (such as request headers decoded
+before the proxy took them) held more. Sizes are bytes asked of the allocator, not resident
+bytes under jemalloc. Needs heaptrack and heaptrack_print."""
 
 import argparse
 import collections
 import json
-import os
 import subprocess
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, free_port, server, wait_listening, write_results
+from common import free_port, server, shown_binaries, wait_listening, write_results
 
 RULES = ('[[rule]]\nname = "wait"\npath = "/wait"\ndelay = 60\nstatus = 202\n'
          'when = "before"\n')
@@ -135,26 +137,32 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = profile(args.slowlab, args.n, args.connections, Path(tmp))
-        stacks = Path(tmp) / "stacks.txt"
-        subprocess.run(["heaptrack_print", "-f", str(data), "--flamegraph-cost-type", "leaked",
-                        "-F", str(stacks)], stdout=subprocess.DEVNULL, check=True)
-        live, sites = collections.Counter(), collections.Counter()
-        for line in stacks.read_text().splitlines():
-            stack, _, cost = line.rpartition(" ")
-            if cost.isdigit():  # a stack heaptrack_print split over lines is too small to matter
-                live[component(stack)] += int(cost)
-                sites[short(stack)] += int(cost)
-        if args.keep:
-            (Path(args.keep) / "stacks.txt").write_text(stacks.read_text())
+        costs = {}
+        for cost_type in ("leaked", "peak"):
+            stacks = Path(tmp) / f"{cost_type}.txt"
+            subprocess.run(["heaptrack_print", "-f", str(data), "--flamegraph-cost-type",
+                            cost_type, "-F", str(stacks)], stdout=subprocess.DEVNULL, check=True)
+            by_component, sites = collections.Counter(), collections.Counter()
+            for line in stacks.read_text().splitlines():
+                stack, _, cost = line.rpartition(" ")
+                if cost.isdigit():  # a stack split over lines is too small to matter
+                    by_component[component(stack)] += int(cost)
+                    sites[short(stack)] += int(cost)
+            costs[cost_type] = (by_component, sites)
+            if args.keep:
+                (Path(args.keep) / f"{cost_type}.txt").write_text(stacks.read_text())
+    live, sites = costs["leaked"]
+    peak = costs["peak"][0]
     per_stream = {name: round(b / args.n, 1) for name, b in live.most_common()}
+    peak_per_stream = {name: round(b / args.n, 1) for name, b in peak.most_common()}
     top = [{"bytes_per_stream": round(b / args.n, 1), "innermost_frames": s}
            for s, b in sites.most_common(args.top)]
     write_results("proxy_h2_profile", args.n, {
-        "slowlab": os.path.relpath(args.slowlab, ROOT) if args.slowlab.startswith(str(ROOT))
-        else Path(args.slowlab).name,
+        "slowlab": shown_binaries({"slowlab": Path(args.slowlab).resolve()})["slowlab"],
         "connections": args.connections, "rules": RULES,
         "live_bytes_per_stream": per_stream,
         "total_per_stream": round(sum(live.values()) / args.n, 1),
+        "peak_bytes_per_stream": peak_per_stream,
         "top_sites": top}, args.out)
 
 
