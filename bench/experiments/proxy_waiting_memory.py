@@ -11,13 +11,17 @@ told), sent by `slowlab fetch --http2 --urls` as bench scenario 9c sends them, b
 (`path = "/wait"`, answered 202 by the proxy itself after the wait): bytes per waiting stream.
 
     bench/experiments/proxy_waiting_memory.py [--n 10000] [--rounds 3] [--slowlab PATH]
-                                              [--http2 [--connections 2]] [--out FILE.json]
+                                              [--race PATH]... [--http2 [--connections 2]]
+                                              [--out FILE.json]
+
+Each `--race` is another slowlab binary (e.g. before and after a change) measured in the same
+rounds, one run of each in turn per round, so that a busy spell of the machine falls on all of
+them alike: `by_binary` then holds each one's runs and median, by file name.
 
 Standard library only."""
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import tempfile
@@ -26,7 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, free_port, server, write_results
+from common import ROOT, free_port, server, shown_binaries, write_results
 from waiting_memory import LIMIT, hwm_kb
 
 RULES = '[[rule]]\nname = "hold"\nprefix = "/"\ndelay = 5\nwhen = "before"\n'
@@ -94,6 +98,8 @@ def main():
     parser.add_argument("--http2", action="store_true",
                         help="HTTP/2 streams on --connections connections, as bench 9c sends")
     parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--race", action="append", default=[],
+                        help="another slowlab binary, measured in the same rounds")
     parser.add_argument("--out")
     args = parser.parse_args()
     text = RULES_H2 if args.http2 else RULES
@@ -105,12 +111,27 @@ def main():
             urls = Path(tmp) / "wait.urls"
             urls.write_text("/wait\n" * args.n)
             h2 = (urls, args.connections)
-        runs = [one_run(args.slowlab, args.n, rules, h2) for _ in range(args.rounds)]
-    write_results("proxy_waiting_memory", args.n, {
-        "slowlab": os.path.relpath(args.slowlab, ROOT), "rules": text,
+        bins = {}
+        for b in [args.slowlab, *args.race]:
+            bins[Path(b).name if Path(b).name not in bins else b] = Path(b).resolve()
+        runs = {name: [] for name in bins}
+        for _ in range(args.rounds):
+            for name, binary in bins.items():
+                runs[name].append(one_run(str(binary), args.n, rules, h2))
+
+    def median(values):
+        return statistics.median([r for r in values if r is not None] or [0])
+
+    first = next(iter(bins))
+    figures = {
+        "slowlab": shown_binaries({first: bins[first]})[first], "rules": text,
         "protocol": f"HTTP/2, {args.connections} connection(s)" if args.http2 else "HTTP/1.1",
-        "bytes_per_waiting_request": runs,
-        "median": statistics.median([r for r in runs if r is not None] or [0])}, args.out)
+        "bytes_per_waiting_request": runs[first], "median": median(runs[first])}
+    if args.race:
+        figures["by_binary"] = {name: {"binary": shown, "bytes_per_waiting_request": runs[name],
+                                       "median": median(runs[name])}
+                                for name, shown in shown_binaries(bins).items()}
+    write_results("proxy_waiting_memory", args.n, figures, args.out)
 
 
 if __name__ == "__main__":

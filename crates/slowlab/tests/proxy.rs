@@ -254,6 +254,42 @@ fn bodies_and_headers_reach_a_slowlab_serve_upstream_intact_with_via_and_forward
     assert!(reply.header("via").unwrap().contains("slowlab-"));
 }
 
+/// A request a `before` rule holds keeps its fields in a list of their own while it waits
+/// (`http/held.rs`): what reaches the upstream after the wait is still the whole request, its
+/// repeated fields in order and its body, which the proxy reads only once the wait is over.
+#[test]
+fn a_request_held_by_a_before_rule_reaches_the_upstream_whole() {
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &["--default", "0.2"]);
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i * 11 % 253) as u8).collect();
+    let mut request = format!(
+        "POST /anything/held?x=1 HTTP/1.1\r\nHost: shop.test\r\nX-Repeat: first\r\n\
+         X-Custom: kept\r\nX-Repeat: second\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let (reply, took) = exchange(&proxy.addr, &request);
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    assert!(took >= Duration::from_millis(200), "not held: {took:?}");
+    let echo = reply.json();
+    let headers = &echo["headers"];
+    assert_eq!(headers["x-repeat"], serde_json::json!(["first", "second"]));
+    assert_eq!(headers["x-custom"], serde_json::json!(["kept"]));
+    assert_eq!(headers["host"], serde_json::json!(["shop.test"]));
+    assert!(
+        headers["via"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("1.1 slowlab-")
+    );
+    assert_eq!(echo["path"], "/anything/held");
+    assert_eq!(echo["body_bytes"], body.len());
+    let echoed = base64_decode(echo["body_base64"].as_str().unwrap());
+    assert!(echoed == body, "the body changed on the way");
+}
+
 /// Standard base64, enough for the echo's answer.
 fn base64_decode(text: &str) -> Vec<u8> {
     let value = |c: u8| match c {
