@@ -384,9 +384,12 @@ async fn down_refuses_new_connections_until_lifted() {
 #[tokio::test]
 async fn down_from_the_rules_file_closes_open_connections_and_refuses_until_reloaded() {
     let (upstream, _) = echo_server().await;
-    let dir = std::env::temp_dir().join(format!("slowlab-tcp-down-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let rules = dir.join("rules.toml");
+    // Removed with its files when the test ends.
+    let dir = tempfile::Builder::new()
+        .prefix("slowlab-tcp-down-")
+        .tempdir()
+        .unwrap();
+    let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, "").unwrap();
     let live = LiveTcpEffects::load(Some(&rules), Vec::new(), "--tcp-effect").unwrap();
     let proxy = Proxy::with_live(TcpConfig::new(upstream.to_string()), live).await;

@@ -1,6 +1,8 @@
 //! Rules for any path: first-match precedence (a property test), and rules files refused at
 //! load with the file, rule and field named.
 
+mod common;
+
 use std::path::Path;
 
 use axum::http::{HeaderMap, Method};
@@ -315,8 +317,7 @@ async fn over_a_socket_the_servers_own_paths_come_first_and_rules_answer_the_res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_file_is_answered_with_a_type_from_its_extension() {
     use slowlab_server::{Config, LiveRules, spawn};
-    let dir = std::env::temp_dir().join(format!("slowlab-rules-{}-file", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("rules-file");
     std::fs::write(dir.join("order.json"), br#"{"id": 7}"#).unwrap();
     let rules = dir.join("rules.toml");
     std::fs::write(

@@ -2,20 +2,15 @@
 //! `--max-body-bytes`, too many rules, too large a file, names no label should carry; and the
 //! rule index, which must find the rule a plain scan finds.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use axum::http::{HeaderMap, Method};
+use common::scratch;
 use proptest::prelude::*;
 use slowlab_server::Config;
 use slowlab_server::rules::{LiveRules, MAX_NAME_BYTES, Rules, RulesError, RulesLimits};
-
-/// A fresh folder for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("slowlab-rules-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Writes `text` as `rules.toml` in `dir` and loads it under `limits`.
 fn load(dir: &Path, text: &str, limits: &RulesLimits) -> Result<Rules, RulesError> {
@@ -30,7 +25,7 @@ fn limits() -> RulesLimits {
 
 #[test]
 fn a_body_file_that_never_ends_is_refused_before_it_is_read() {
-    let dir = scratch("dev-zero");
+    let dir = scratch("rules-dev-zero");
     let text = "[[rule]]\nname = \"zero\"\npath = \"/z\"\nbody_file = \"/dev/zero\"\n";
     // Refused for its place (an absolute path)...
     let err = load(&dir, text, &limits()).unwrap_err();
@@ -61,7 +56,7 @@ fn a_body_file_that_never_ends_is_refused_before_it_is_read() {
 
 #[test]
 fn body_files_stay_in_the_rules_folder_unless_allowed() {
-    let root = scratch("escape");
+    let root = scratch("rules-escape");
     let dir = root.join("rules");
     std::fs::create_dir_all(dir.join("bodies")).unwrap();
     std::fs::write(root.join("secret.txt"), "secret").unwrap();
@@ -90,7 +85,7 @@ fn body_files_stay_in_the_rules_folder_unless_allowed() {
 
 #[test]
 fn bodies_over_max_body_bytes_are_refused_inline_and_from_files() {
-    let dir = scratch("body-cap");
+    let dir = scratch("rules-body-cap");
     std::fs::write(dir.join("big.txt"), vec![b'x'; 1001]).unwrap();
     std::fs::write(dir.join("fits.txt"), vec![b'x'; 1000]).unwrap();
     let small = RulesLimits {
@@ -139,7 +134,7 @@ fn bodies_over_max_body_bytes_are_refused_inline_and_from_files() {
 
 #[test]
 fn too_many_rules_or_too_large_a_file_is_refused_with_the_flag() {
-    let dir = scratch("caps");
+    let dir = scratch("rules-caps");
     let three = "[[rule]]\npath = \"/a\"\n[[rule]]\npath = \"/b\"\n[[rule]]\npath = \"/c\"\n";
     let two_at_most = RulesLimits {
         max_rules: 2,
@@ -168,7 +163,7 @@ fn too_many_rules_or_too_large_a_file_is_refused_with_the_flag() {
 
 #[test]
 fn rule_names_are_short_label_safe_text() {
-    let dir = scratch("names");
+    let dir = scratch("rules-names");
     let long = "n".repeat(10 * 1024 * 1024);
     let err = load(
         &dir,
@@ -200,7 +195,7 @@ fn rule_names_are_short_label_safe_text() {
 
 #[test]
 fn tcp_tables_are_left_for_the_proxy() {
-    let dir = scratch("tcp");
+    let dir = scratch("rules-tcp");
     let text = "[[rule]]\npath = \"/a\"\n\n[[tcp]]\nlisten = \"127.0.0.1:0\"\n";
     let rules = load(&dir, text, &limits()).unwrap();
     assert_eq!(rules.len(), 1);

@@ -2,17 +2,12 @@
 //! the file named, and a TLS server says so in its URL.
 #![cfg(feature = "tls")]
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::scratch;
 use slowlab_server::{Config, Tls, spawn};
-
-/// A fresh folder for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("slowlab-tls-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A self-signed certificate and its key, as PEM files in `dir`, named `stem`.
 fn pem_pair(dir: &std::path::Path, stem: &str) -> (PathBuf, PathBuf) {
@@ -28,7 +23,7 @@ fn pem_pair(dir: &std::path::Path, stem: &str) -> (PathBuf, PathBuf) {
 
 #[test]
 fn a_matching_pair_loads_and_has_a_fingerprint() {
-    let dir = scratch("good");
+    let dir = scratch("tls-good");
     let (cert, key) = pem_pair(&dir, "a");
     let tls = Tls::from_files(&cert, &key).unwrap();
     // 32 bytes as hex pairs joined by colons.
@@ -40,7 +35,7 @@ fn a_matching_pair_loads_and_has_a_fingerprint() {
 
 #[test]
 fn a_key_of_another_certificate_is_refused_naming_both_files() {
-    let dir = scratch("mismatch");
+    let dir = scratch("tls-mismatch");
     let (cert, _) = pem_pair(&dir, "a");
     let (_, other_key) = pem_pair(&dir, "b");
     let err = Tls::from_files(&cert, &other_key).unwrap_err().to_string();
@@ -49,7 +44,7 @@ fn a_key_of_another_certificate_is_refused_naming_both_files() {
 
 #[test]
 fn unreadable_or_wrong_files_are_refused_naming_the_file() {
-    let dir = scratch("bad");
+    let dir = scratch("tls-bad");
     let (cert, key) = pem_pair(&dir, "a");
     let missing = dir.join("missing.pem");
     let err = Tls::from_files(&missing, &key).unwrap_err().to_string();

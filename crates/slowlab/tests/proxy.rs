@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Served, assert_usage_error, closed_port, slowlab, tool_available};
+use common::{Served, assert_usage_error, closed_port, scratch, slowlab, tool_available};
 
 /// A running `slowlab proxy` and the addresses it printed.
 struct Proxy {
@@ -344,7 +344,7 @@ fn a_rule_delay_shows_in_the_client_latency_and_not_in_the_upstream_server_timin
 #[test]
 fn before_faults_never_reach_the_upstream_and_after_faults_do() {
     let upstream = Served::start(&[]);
-    let dir = tempdir("before-after");
+    let dir = scratch("proxy-before-after");
     let rules = dir.join("rules.toml");
     std::fs::write(
         &rules,
@@ -567,18 +567,12 @@ fn smuggling_shapes_and_header_floods_are_refused_before_forwarding() {
     );
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("slowlab-proxy-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn a_static_file_from_python_http_server_comes_through_byte_for_byte() {
     if !tool_available("python3") {
         return;
     }
-    let dir = tempdir("python");
+    let dir = scratch("proxy-python");
     let file: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 256) as u8).collect();
     std::fs::write(dir.join("blob.bin"), &file).unwrap();
     let port = closed_port();
@@ -627,7 +621,7 @@ fn nginx_static_file_through_the_proxy_and_before_faults_absent_from_its_access_
     if !tool_available("nginx") {
         return;
     }
-    let dir = tempdir("nginx");
+    let dir = scratch("proxy-nginx");
     let file: Vec<u8> = (0..500_000u32).map(|i| (i * 31 % 256) as u8).collect();
     std::fs::write(dir.join("blob.bin"), &file).unwrap();
     let port = closed_port();
@@ -751,7 +745,7 @@ fn a_large_upload_streams_through_with_bounded_memory() {
 #[test]
 fn a_sighup_reload_under_load_drops_nothing() {
     let upstream = Served::start(&[]);
-    let dir = tempdir("reload");
+    let dir = scratch("proxy-reload");
     let rules = dir.join("rules.toml");
     std::fs::write(
         &rules,
@@ -818,7 +812,7 @@ fn the_readme_example_runs_as_written_on_free_ports() {
         return;
     }
     let (rules_text, commands) = readme_example();
-    let dir = tempdir("readme");
+    let dir = scratch("proxy-readme");
     std::fs::write(dir.join("slow.toml"), &rules_text).unwrap();
     let upstream_port = closed_port().to_string();
     let python_line = commands
@@ -993,11 +987,11 @@ fn the_proxys_own_answers_are_never_stored_by_a_cache() {
     }
 }
 
-/// A `slowlab serve` speaking TLS with a certificate for 127.0.0.1 made now, and that
-/// certificate's PEM file (self-signed: it is its own CA).
-fn serve_tls_with_fresh_certificate() -> (Served, std::path::PathBuf) {
+/// A `slowlab serve` speaking TLS with a certificate for 127.0.0.1 made now, and the folder
+/// that holds that certificate's PEM file, `cert.pem` (self-signed: it is its own CA).
+fn serve_tls_with_fresh_certificate() -> (Served, common::Scratch) {
     let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let dir = tempdir("upstream-tls");
+    let dir = scratch("proxy-upstream-tls");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, made.cert.pem()).unwrap();
     std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
@@ -1027,13 +1021,14 @@ fn serve_tls_with_fresh_certificate() -> (Served, std::path::PathBuf) {
             addr,
             base_url,
         },
-        cert,
+        dir,
     )
 }
 
 #[test]
 fn an_https_upstream_is_trusted_with_its_ca_refused_without_and_accepted_insecure() {
-    let (upstream, ca) = serve_tls_with_fresh_certificate();
+    let (upstream, dir) = serve_tls_with_fresh_certificate();
+    let ca = dir.join("cert.pem");
     let ca = ca.to_str().unwrap();
 
     let trusted = Proxy::start(&upstream.base_url, &["--upstream-ca", ca]);
@@ -1077,7 +1072,7 @@ fn an_https_upstream_is_trusted_with_its_ca_refused_without_and_accepted_insecur
 
 #[test]
 fn tls_flags_without_https_or_with_bad_files_are_usage_errors() {
-    let dir = tempdir("upstream-ca");
+    let dir = scratch("proxy-upstream-ca");
     let not_pem = dir.join("not.pem");
     std::fs::write(&not_pem, "hello\n").unwrap();
     let not_pem = not_pem.to_str().unwrap();
@@ -1242,7 +1237,8 @@ async fn trailers_pass_through_to_an_h2_client_over_either_upstream_version() {
 #[test]
 fn tcp_effects_reload_from_the_rules_file_on_sighup() {
     let upstream = echo_server();
-    let rules = tempdir("tcp-reload").join("rules.toml");
+    let dir = scratch("proxy-tcp-reload");
+    let rules = dir.join("rules.toml");
     std::fs::write(&rules, "[[tcp]]\ndown = true\n").unwrap();
     let proxy = Proxy::start(&upstream, &["--tcp", "--rules", rules.to_str().unwrap()]);
     let echoes = |addr: &str| -> bool {

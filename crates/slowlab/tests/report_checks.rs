@@ -5,19 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
-use common::{Served, run, stderr, stdout};
+use common::{Served, run, scratch, stderr, stdout};
 use serde_json::{Value, json};
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("slowlab-checks-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Shard I of 2 of a small run without outcomes, from a real fetch against `server`.
 fn shard(server: &Served, index: u32) -> Value {
@@ -68,7 +60,7 @@ const TOO_BIG: &str = "18446744073709551616";
 #[test]
 fn merge_adds_counts_without_wrapping_around() {
     let server = Served::start(&[]);
-    let dir = scratch("overflow");
+    let dir = scratch("checks-overflow");
     let real = shard(&server, 0);
     // A shard that is consistent on its own, with counts at the top of u64.
     let mut forged = shard(&server, 1);
@@ -87,7 +79,6 @@ fn merge_adds_counts_without_wrapping_around() {
     forged_a["summary"]["failed"] = json!(0);
     let a = write(&dir, "a.json", &forged_a.to_string());
     assert_refused(&["merge", &a, &b], &["b.json", "summary.requests"]);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Every way a report is made wrong here, as the field the message must name and a change to the
@@ -166,7 +157,7 @@ fn forgeries(valid: &Value) -> Vec<(&'static str, &'static str, String)> {
 #[test]
 fn show_html_and_merge_refuse_the_same_bad_reports() {
     let server = Served::start(&[]);
-    let dir = scratch("same");
+    let dir = scratch("checks-same");
     let real = shard(&server, 0);
     let valid = shard(&server, 1);
     let a = write(&dir, "a.json", &real.to_string());
@@ -198,13 +189,12 @@ fn show_html_and_merge_refuse_the_same_bad_reports() {
             );
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_report_over_the_size_limit_is_refused_with_the_flag_that_raises_it() {
     let server = Served::start(&[]);
-    let dir = scratch("size");
+    let dir = scratch("checks-size");
     let text = shard(&server, 0).to_string();
     let file = write(&dir, "a.json", &text);
     let limit = (text.len() - 1).to_string();
@@ -249,13 +239,12 @@ fn a_report_over_the_size_limit_is_refused_with_the_flag_that_raises_it() {
     let exact = text.len().to_string();
     let shown = run(&["report", "show", "--max-report-bytes", &exact, &file]);
     assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn unknown_fields_are_named_in_a_warning_and_the_report_still_reads() {
     let server = Served::start(&[]);
-    let dir = scratch("unknown");
+    let dir = scratch("checks-unknown");
     let real = shard(&server, 0);
     let mut newer = shard(&server, 1);
     newer["from_the_future"] = json!({"x": 1});
@@ -274,7 +263,6 @@ fn unknown_fields_are_named_in_a_warning_and_the_report_still_reads() {
         );
         assert!(!message.contains("a.json"), "a.json has none: {message}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Peak resident memory of `slowlab ARGS`, in kB, from `/usr/bin/time -f %M`, after checking it
@@ -298,7 +286,7 @@ fn a_report_with_many_latency_buckets_is_held_once_not_three_times_over() {
         return;
     }
     let server = Served::start(&[]);
-    let dir = scratch("memory");
+    let dir = scratch("checks-memory");
     let mut doc = shard(&server, 0);
     // 200,000 buckets, 10 MB: held as text, then JSON values, then structs, the report peaked at
     // 172 MB; parsed once into typed fields, at about 40 MB.
@@ -321,13 +309,12 @@ fn a_report_with_many_latency_buckets_is_held_once_not_three_times_over() {
             "{args:?} peaked at {peak} kB for a {size_kb} kB report"
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_race_document_gets_the_same_checks_run_by_run() {
     let server = Served::start(&[]);
-    let dir = scratch("race");
+    let dir = scratch("checks-race");
     let file = dir.join("race.json");
     let output = run(&[
         "race",
@@ -360,5 +347,4 @@ fn a_race_document_gets_the_same_checks_run_by_run() {
     let shown = run(&["report", "html", &newer]);
     assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
     assert!(stderr(&shown).contains("new_gauge"), "{}", stderr(&shown));
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -8,15 +8,7 @@ use std::io::BufRead;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Served, slowlab, stderr};
-
-/// A fresh folder for one test's files.
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("slowlab-reload-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{Served, scratch, slowlab, stderr};
 
 /// The start of each command that loads a rules file: serve, and the proxy in front of a port
 /// nothing listens on (it never gets that far).
@@ -106,7 +98,7 @@ impl Log {
 
 #[test]
 fn a_body_file_that_never_ends_stops_the_server_at_once_with_a_usage_error() {
-    let dir = scratch("dev-zero");
+    let dir = scratch("reload-dev-zero");
     let rules = dir.join("rules.toml");
     std::fs::write(
         &rules,
@@ -122,7 +114,7 @@ fn a_body_file_that_never_ends_stops_the_server_at_once_with_a_usage_error() {
 
 #[test]
 fn rules_caps_are_flags_and_name_the_fix() {
-    let dir = scratch("caps");
+    let dir = scratch("reload-caps");
     let rules = dir.join("rules.toml");
     std::fs::write(
         &rules,
@@ -155,7 +147,7 @@ fn rules_caps_are_flags_and_name_the_fix() {
 
 #[test]
 fn watch_waits_for_a_rewrite_and_never_drops_the_rules_in_force() {
-    let dir = scratch("truncate");
+    let dir = scratch("reload-truncate");
     let rules = dir.join("rules.toml");
     std::fs::write(&rules, "[[rule]]\npath = \"/x\"\nbody = \"one\"\n").unwrap();
     let mut served = Served::start(&["--rules", rules.to_str().unwrap(), "--watch"]);

@@ -230,7 +230,8 @@ fn host_takes_names() {
 #[test]
 fn log_format_json_writes_one_line_per_request() {
     // A rule and /anything have their own handlers; their requests are logged like the rest.
-    let rules = std::env::temp_dir().join(format!("slowlab-log-rules-{}.toml", std::process::id()));
+    let dir = common::scratch("log-rules");
+    let rules = dir.join("rules.toml");
     std::fs::write(
         &rules,
         "[[rule]]\nname = \"order\"\npath = \"/api/orders/{id}\"\ndelay = 0\n",
@@ -289,7 +290,6 @@ fn log_format_json_writes_one_line_per_request() {
     assert_eq!(find("/favicon.ico")["status"], 404);
     assert_eq!(find("/api/orders/7")["status"], 200);
     assert_eq!(find("/anything/x")["status"], 200);
-    std::fs::remove_file(&rules).ok();
     let cancelled = find("/30");
     assert_eq!(cancelled["outcome"], "cancelled");
     assert_eq!(cancelled["status"], serde_json::Value::Null);

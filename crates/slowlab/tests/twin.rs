@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Served, slowlab, stderr, stdout, tool_available};
+use common::{Served, scratch, slowlab, stderr, stdout, tool_available};
 
 /// The JSON documents in `text`: its lines that are JSON objects.
 fn json_blocks(text: &str) -> Vec<serde_json::Value> {
@@ -75,14 +75,6 @@ fn the_echo_shows_what_curl_sent() {
     );
 }
 
-/// A fresh folder for one test's files.
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("slowlab-twin-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The rules file of the README's "Make your own API slow", exactly as written there.
 fn readme_rules() -> String {
     let readme = include_str!("../../../README.md");
@@ -119,7 +111,7 @@ fn digest(served: &Served) -> String {
 
 #[test]
 fn the_readme_rules_file_runs_as_written() {
-    let dir = scratch("readme");
+    let dir = scratch("twin-readme");
     let rules = dir.join("api.toml");
     std::fs::write(&rules, readme_rules()).unwrap();
     let served = Served::start(&["--rules", rules.to_str().unwrap()]);
@@ -180,7 +172,7 @@ fn the_readme_rules_file_runs_as_written() {
 
 #[test]
 fn sighup_reloads_the_rules_without_dropping_requests_in_flight() {
-    let dir = scratch("reload");
+    let dir = scratch("twin-reload");
     let rules = dir.join("rules.toml");
     let old = "[[rule]]\nname = \"slow\"\npath = \"/api/slow\"\ndelay = 2\nbody = \"old\"\n";
     std::fs::write(&rules, old).unwrap();
@@ -258,7 +250,7 @@ fn sighup_reloads_the_rules_without_dropping_requests_in_flight() {
 
 #[test]
 fn a_bad_rules_file_stops_the_server_at_start_up() {
-    let dir = scratch("bad");
+    let dir = scratch("twin-bad");
     let rules = dir.join("bad.toml");
     std::fs::write(
         &rules,
@@ -287,7 +279,7 @@ fn a_bad_rules_file_stops_the_server_at_start_up() {
 
 #[test]
 fn watch_reloads_a_changed_file_and_default_takes_every_other_path() {
-    let dir = scratch("watch");
+    let dir = scratch("twin-watch");
     let rules = dir.join("rules.toml");
     std::fs::write(&rules, "[[rule]]\npath = \"/a\"\nbody = \"one\"\n").unwrap();
     let served = Served::start(&[
@@ -435,7 +427,7 @@ fn curl_k_speaks_http1_and_h2_to_a_tls_server_from_pem_files() {
 fn unusable_tls_files_stop_the_server_with_the_path() {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../slowlab-client/tests/data");
     let cert = format!("{data}/localhost.crt");
-    let dir = scratch("tls");
+    let dir = scratch("twin-tls");
     let missing = dir.join("missing.key");
     for key in [missing.to_str().unwrap(), &cert] {
         let output = slowlab()
