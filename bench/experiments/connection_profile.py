@@ -14,9 +14,10 @@ slowlab binary, a lever) and samples it with `perf record -e cpu-clock -g -k CLO
 --count N --delay 1 --mode async` runs on CPU 0. A sample belongs to the outermost way into the
 kernel on its stack: a system call (the function `do_syscall_64` called, its `__x64_sys_` or
 `do_` prefix dropped; or, when that function is `exit_to_user_mode_loop`, the switch to another
-thread on the way back to user space), a page fault, an interrupt, or none (user space). Its phase is the time it was taken: before the first wait can have ended (the start of
-the client plus the 1 s asked for) is reading, from then on answering (the waits end, the answers
-are written, the connections close). Figures per connection are each part's share of the
+thread on the way back to user space), a page fault, an interrupt, or none (user space). Its
+phase is the time it was taken: before the first wait can have ended (the start of the client
+plus the 1 s asked for) is reading, from then on answering (the waits end, the answers are
+written, the connections close). Figures per connection are each part's share of the
 samples times the server's CPU time over the run (/proc/PID/stat), over N: microseconds, the
 same unit for both servers. Per thread: voluntary and involuntary context switches over the run
 (/proc/PID/task/*/status), by thread name.
@@ -195,11 +196,11 @@ def main():
             "loadavg_1m": statistics.median(r["loadavg_1m"] for r in rows),
         }
     write_results("connection_profile", args.n, {
-        "method": "perf record -e cpu-clock -g on the server (CPU 1) during slowlab fetch --count N "
-                  "--delay 1 --mode async (CPU 0); each sample booked to the outermost kernel "
-                  "entry on its stack, to 'reading' before the client's start + 1 s and "
-                  "'answering' after; microseconds per connection = share of samples x server "
-                  "CPU time / N; context switches per thread name from /proc",
+        "method": "perf record -e cpu-clock -g on the server (CPU 1) during slowlab fetch "
+                  "--count N --delay 1 --mode async (CPU 0); each sample booked to the "
+                  "outermost kernel entry on its stack, to 'reading' before the client's start "
+                  "+ 1 s and 'answering' after; microseconds per connection = share of "
+                  "samples x server CPU time / N; context switches per thread name from /proc",
         "contenders": shown_binaries({who: Path(b) for who, b in contenders.items()}),
         "rounds": args.rounds, "medians": medians, "runs": runs,
     }, args.out)

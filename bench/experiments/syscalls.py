@@ -16,8 +16,9 @@ depend on timing, such as epoll_wait per request, come out lower than at full sp
 without it for CPU and context switches. Counts, unlike times, barely move with the machine's
 load; the load average is recorded. wrk has no request count: its figures are divided by the
 requests it reports. `--slowlab` names the slowlab binary measured (and used as a client),
-target/release/slowlab by default, so that two builds can be compared. Needs strace, the release build, the bare_hyper example and bench/limit's
-build; wrk and oha are measured when installed. Standard library only."""
+target/release/slowlab by default, so that two builds can be compared. Needs strace, the
+release build, the bare_hyper example and bench/limit's build; wrk and oha are measured when
+installed. Standard library only."""
 
 import argparse
 import os
