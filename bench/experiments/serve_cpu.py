@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""slowlab serve's user-space CPU per request for `GET /0` under keep-alive load: instructions
-(callgrind) per request, beside the bare hyper server that bench/run measures it against.
+"""slowlab serve's user-space CPU per request for `GET /0` under keep-alive load, or per
+connection with one connection per request: instructions (callgrind) per request, beside the bare
+hyper server that bench/run measures it against.
 
     bench/experiments/serve_cpu.py [--bin PATH]... [--n 20000] [--rounds 2] [--connections 50]
-                                   [--client limit|fetch] [--parts] [--no-bare] [--out FILE.json]
+                                   [--client limit|fetch] [--per-connection [--delay SECONDS]]
+                                   [--parts] [--no-bare] [--out FILE.json]
 
 Each `--bin` is a slowlab binary (e.g. before and after a change), served as `slowlab serve` with
 its defaults; all of them, and bare_hyper (target/release/examples/bare_hyper), are measured in the
 same rounds, one after another. The server runs under callgrind on CPU 1 (threads serialised, as
 callgrind runs them), the client outside it on CPU 0: bench/limit's client by default (the least
 client work, `slowlab-limit fetch URL N CONNECTIONS`), or `slowlab fetch --mode async
---concurrency CONNECTIONS` from the first `--bin`.
+--concurrency CONNECTIONS` from the first `--bin`. With `--per-connection` (scenario 2's and 6's
+shape), the client is `slowlab fetch --count N --delay SECONDS --mode async` from the first
+`--bin`, all N requests at once, each on a connection of its own that closes after its answer:
+the figure is then a connection's whole cost (accept, the connection's task, one request, the
+close), `GET /0` by default or `GET /1` with `--delay 1` (a wait on the timer, as in scenario 6).
 
 Method: the server is started under callgrind, the client sends N requests over a fixed number of
 keep-alive connections, and the server is stopped with SIGTERM (slowlab serve drains, with nothing
@@ -67,10 +73,21 @@ PARTS = {
     "deallocation (jemalloc)": "_rjem_sdallocx",
     "jemalloc's thread events (tcache GC, by bytes allocated)": "_rjem_je_te_event_trigger",
     "tokio worker: epoll and wake-ups": "tokio::runtime::io::driver::Driver::turn",
+    # What a connection costs besides its requests (--per-connection).
+    "the accept loop (accept, connection state, spawn, the drain's JoinSet)":
+        "slowlab_server::server::run::{{closure}}",
+    "  of it: spawning the connection's task": "tokio::task::spawn::spawn",
+    "  of it: forgetting ended connections (JoinSet::try_join_next)":
+        "tokio::task::join_set::JoinSet<T>::try_join_next",
+    "hyper's HTTP/1.1 connection set-up (its read and write buffers)":
+        "hyper::server::conn::http1::Builder::serve_connection",
 }
 
 
-def client_cmd(kind, fetch_bin, base, n, connections):
+def client_cmd(kind, fetch_bin, base, n, connections, delay=None):
+    if delay is not None:
+        return [str(fetch_bin), "fetch", "--count", str(n), "--delay", delay, "--mode", "async",
+                "--output", "json", "--quiet", "--no-outcomes", "--base-url", base]
     if kind == "limit":
         return [str(LIMIT), "fetch", base + "/0", str(n), str(connections)]
     return [str(fetch_bin), "fetch", "--count", str(n), "--delay", "0", "--mode", "async",
@@ -130,6 +147,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--client", choices=["limit", "fetch"], default="limit")
+    parser.add_argument("--per-connection", action="store_true",
+                        help="one connection per request, all at once (scenario 2's shape)")
+    parser.add_argument("--delay", default="0", help="with --per-connection: the delay asked for")
     parser.add_argument("--parts", action="store_true")
     parser.add_argument("--no-bare", action="store_true")
     parser.add_argument("--out")
@@ -140,8 +160,9 @@ def main():
                for name, b in bins.items()}
     if not args.no_bare:
         servers["bare_hyper"] = lambda port: [str(BARE), str(port)]
+    delay = args.delay if args.per_connection else None
     client = lambda port, n: client_cmd(args.client, fetch_bin, f"http://127.0.0.1:{port}", n,
-                                        args.connections)
+                                        args.connections, delay)
     counts = {name: [] for name in servers}
     parts = {}
     for _ in range(args.rounds):
@@ -159,7 +180,9 @@ def main():
     per_request = {name: statistics.median(r["per_request"] for r in v)
                    for name, v in counts.items()}
     figures = {
-        "client": args.client, "connections": args.connections,
+        "client": "fetch, a connection per request" if args.per_connection else args.client,
+        "connections": "n" if args.per_connection else args.connections,
+        "delay": delay,
         "binaries": shown_binaries(bins),
         "instructions": counts,
         "instructions_per_request": per_request,

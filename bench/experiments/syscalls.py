@@ -3,7 +3,8 @@
 (rusage or /proc/PID/stat) and context switches (rusage or /proc/PID/task/*/status), for the
 servers and the clients of bench/run's scenarios 2-4.
 
-    bench/experiments/syscalls.py [--n2 2000] [--n 20000] [--only CASE,...] [--out FILE.json]
+    bench/experiments/syscalls.py [--n2 2000] [--n 20000] [--only CASE,...] [--slowlab BINARY]
+                                  [--out FILE.json]
 
 Each case measures one program (the "measured" side) while a fixed partner does the other side:
   2 server: N2 connections each sending one GET /1 (partner: the ceiling's client)
@@ -14,8 +15,10 @@ Two runs per case: one under strace for the calls (strace slows the program, so 
 depend on timing, such as epoll_wait per request, come out lower than at full speed), one
 without it for CPU and context switches. Counts, unlike times, barely move with the machine's
 load; the load average is recorded. wrk has no request count: its figures are divided by the
-requests it reports. Needs strace, the release build, the bare_hyper example and bench/limit's
-build; wrk and oha are measured when installed. Standard library only."""
+requests it reports. `--slowlab` names the slowlab binary measured (and used as a client),
+target/release/slowlab by default, so that two builds can be compared. Needs strace, the
+release build, the bare_hyper example and bench/limit's build; wrk and oha are measured when
+installed. Standard library only."""
 
 import argparse
 import os
@@ -186,12 +189,15 @@ def per_request(calls, n):
 
 
 def main():
+    global SLOWLAB
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n2", type=int, default=2000)
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--only", help="comma-separated case names, e.g. '3 server: bare hyper'")
+    parser.add_argument("--slowlab", default=SLOWLAB, help="the slowlab binary to measure")
     parser.add_argument("--out")
     args = parser.parse_args()
+    SLOWLAB = args.slowlab
     cases = {}
     for name in ("slowlab serve", "bare hyper", "ceiling (bench/limit)"):
         cases[f"2 server: {name}"] = lambda name=name: measure_server(name, args.n2, args.n2, "1")

@@ -480,10 +480,17 @@ impl Drop for ConnState {
 /// A connection's byte stream: the TCP socket itself, or TLS over it. Faults act on the TCP
 /// socket underneath.
 trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Whether closing the socket does all that shutting it down would: true for plain TCP,
+    /// whose close sends the FIN a shutdown would; false for TLS, whose shutdown also sends
+    /// `close_notify`.
+    const CLOSE_SENDS_ALL: bool;
+
     fn tcp(&self) -> &TcpStream;
 }
 
 impl Socket for TcpStream {
+    const CLOSE_SENDS_ALL: bool = true;
+
     fn tcp(&self) -> &TcpStream {
         self
     }
@@ -491,6 +498,8 @@ impl Socket for TcpStream {
 
 #[cfg(feature = "tls")]
 impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    const CLOSE_SENDS_ALL: bool = false;
+
     fn tcp(&self) -> &TcpStream {
         self.get_ref().0
     }
@@ -506,6 +515,8 @@ struct FaultIo<S: Socket = TcpStream> {
     replay: Vec<u8>,
     /// Over HTTP/2, the frame boundaries seen so far.
     h2: Option<H2Frames>,
+    /// The client has closed its side (a read found the end of the stream).
+    peer_closed: bool,
 }
 
 impl<S: Socket> FaultIo<S> {
@@ -515,6 +526,7 @@ impl<S: Socket> FaultIo<S> {
             conn,
             replay: Vec::new(),
             h2: None,
+            peer_closed: false,
         }
     }
 
@@ -552,7 +564,9 @@ impl<S: Socket> AsyncRead for FaultIo<S> {
             this.replay.drain(..n);
         }
         let read = &buf.filled()[before..];
-        if !read.is_empty() {
+        if read.is_empty() {
+            this.peer_closed |= buf.remaining() > 0;
+        } else {
             let activity = &this.conn.activity;
             activity.read();
             if let Some(frames) = &mut this.h2 {
@@ -594,6 +608,12 @@ impl<S: Socket> AsyncWrite for FaultIo<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.apply_fault() {
+            return Poll::Ready(Ok(()));
+        }
+        // The client has closed, so the connection is about to be dropped, and closing the socket
+        // sends the FIN: a `shutdown` first would cost a system call, and would wake the epoll
+        // waiters of a socket that is going away (scenario 2 and 6: every connection ends so).
+        if S::CLOSE_SENDS_ALL && self.peer_closed {
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_shutdown(cx)
@@ -793,6 +813,43 @@ mod tests {
             assert!(accepted.nodelay().expect("getsockopt"));
         }
         drop(client);
+    }
+
+    /// A connection's end sends the client a FIN either way: at once from `shutdown` while the
+    /// client is still open, and from the close when the client has closed first (then the
+    /// socket is not shut down on its own, saving a system call per connection).
+    #[tokio::test]
+    async fn shutdown_is_left_to_the_close_once_the_client_has_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)), 16).expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let stats = Arc::new(Stats::default());
+        let mut byte = [0u8; 1];
+
+        // The client is still open: the shutdown sends the FIN.
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        let mut io = FaultIo::new(accepted, Arc::new(ConnState::new(Arc::clone(&stats))));
+        io.shutdown().await.expect("shutdown");
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut byte)).await;
+        assert_eq!(read.expect("a FIN").expect("read"), 0);
+        drop(io);
+
+        // The client has closed: nothing is sent until the socket is closed.
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        let mut io = FaultIo::new(accepted, Arc::new(ConnState::new(Arc::clone(&stats))));
+        client.shutdown().await.expect("the client's half-close");
+        assert_eq!(io.read(&mut byte).await.expect("read"), 0);
+        io.shutdown().await.expect("shutdown");
+        let early = tokio::time::timeout(Duration::from_millis(200), client.read(&mut byte)).await;
+        assert!(
+            early.is_err(),
+            "the socket was shut down before it was closed"
+        );
+        drop(io);
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut byte)).await;
+        assert_eq!(read.expect("a FIN").expect("read"), 0);
     }
 
     /// Every open HTTP/1.1 connection's task is allocated whole by tokio (with its header and
