@@ -8,6 +8,7 @@
 //! back ([`relay`]), paced by `bps=` if asked.
 
 pub mod admin;
+mod connector;
 pub mod headers;
 mod held;
 pub mod metrics;
@@ -36,6 +37,7 @@ use slowlab_server::{
 };
 use tokio::net::TcpListener;
 
+use connector::PlainConnector;
 use headers::{Forwards, ViaHops};
 use held::Held;
 use metrics::{ProxyMetrics, ProxyOutcome};
@@ -93,7 +95,7 @@ impl ProxyConfig {
 pub(crate) struct Shared {
     config: Arc<Config>,
     proxy: ProxyConfig,
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: Client<HttpsConnector<PlainConnector>, Body>,
     stats: Arc<Stats>,
     metrics: Arc<ProxyMetrics>,
     /// This proxy's name in `Via`, unique per process, so that a request coming back is known.
@@ -124,9 +126,13 @@ impl Proxy {
             .with_tls_config(proxy.upstream_tls.clone())
             .https_or_http();
         let connector = if proxy.upstream_http2 {
-            builder.enable_http2().wrap_connector(connector)
+            builder
+                .enable_http2()
+                .wrap_connector(PlainConnector(connector))
         } else {
-            builder.enable_http1().wrap_connector(connector)
+            builder
+                .enable_http1()
+                .wrap_connector(PlainConnector(connector))
         };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
