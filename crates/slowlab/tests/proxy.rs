@@ -254,6 +254,25 @@ fn bodies_and_headers_reach_a_slowlab_serve_upstream_intact_with_via_and_forward
     assert!(reply.header("via").unwrap().contains("slowlab-"));
 }
 
+/// The pooled client names the upstream by a placeholder, its pool key (`http/connector.rs`),
+/// and dials the upstream whatever that key says: the upstream still gets the client's `Host`,
+/// and a request with none gets the upstream's own `host:port`, never the placeholder.
+#[test]
+fn the_upstream_gets_the_clients_host_or_its_own_never_the_pool_key() {
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &[]);
+    let (reply, _) = exchange(&proxy.addr, b"GET /anything/no-host?q=1 HTTP/1.0\r\n\r\n");
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    let echo = reply.json();
+    assert_eq!(echo["headers"]["host"], serde_json::json!([upstream.addr]));
+    assert_eq!(echo["path"], "/anything/no-host");
+    let (reply, _) = get(&proxy.addr, "/anything/with-host");
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    let echo = reply.json();
+    assert_eq!(echo["headers"]["host"], serde_json::json!(["proxied.test"]));
+    assert_eq!(echo["path"], "/anything/with-host");
+}
+
 /// A request a `before` rule holds keeps its fields in a list of their own while it waits
 /// (`http/held.rs`): what reaches the upstream after the wait is still the whole request, its
 /// repeated fields in order and its body, which the proxy reads only once the wait is over.

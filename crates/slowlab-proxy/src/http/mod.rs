@@ -8,6 +8,7 @@
 //! back ([`relay`]), paced by `bps=` if asked.
 
 pub mod admin;
+mod connector;
 pub mod headers;
 mod held;
 pub mod metrics;
@@ -24,7 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use axum::http::uri::Authority;
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -36,6 +38,7 @@ use slowlab_server::{
 };
 use tokio::net::TcpListener;
 
+use connector::{Dial, POOL_KEY, PlainConnector};
 use headers::{Forwards, ViaHops};
 use held::Held;
 use metrics::{ProxyMetrics, ProxyOutcome};
@@ -93,7 +96,13 @@ impl ProxyConfig {
 pub(crate) struct Shared {
     config: Arc<Config>,
     proxy: ProxyConfig,
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: Client<Dial<HttpsConnector<PlainConnector>>, Body>,
+    /// The authority upstream requests name: [`POOL_KEY`] over HTTP/1, the upstream's own over
+    /// HTTP/2, where it is sent as `:authority`.
+    pool_authority: Authority,
+    /// `Host` for a request that has none, over HTTP/1 (what hyper-util would set from the URI,
+    /// which names the pool key instead).
+    default_host: Option<HeaderValue>,
     stats: Arc<Stats>,
     metrics: Arc<ProxyMetrics>,
     /// This proxy's name in `Via`, unique per process, so that a request coming back is known.
@@ -124,19 +133,39 @@ impl Proxy {
             .with_tls_config(proxy.upstream_tls.clone())
             .https_or_http();
         let connector = if proxy.upstream_http2 {
-            builder.enable_http2().wrap_connector(connector)
+            builder
+                .enable_http2()
+                .wrap_connector(PlainConnector(connector))
         } else {
-            builder.enable_http1().wrap_connector(connector)
+            builder
+                .enable_http1()
+                .wrap_connector(PlainConnector(connector))
+        };
+        let connector = Dial {
+            inner: connector,
+            upstream: proxy.upstream.origin(),
         };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .http2_only(proxy.upstream_http2)
+            // `upstream_request` sets `Host` itself: the URI may name the pool key.
+            .set_host(false)
             .build(connector);
+        let (pool_authority, default_host) = if proxy.upstream_http2 {
+            (proxy.upstream.authority_parsed().clone(), None)
+        } else {
+            (
+                Authority::from_static(POOL_KEY),
+                proxy.upstream.host_header(),
+            )
+        };
         let pseudonym = pseudonym();
         Proxy(Arc::new(Shared {
             config,
             proxy,
             client,
+            pool_authority,
+            default_host,
             stats,
             metrics,
             via: ViaHops::new(&pseudonym),
@@ -620,10 +649,16 @@ fn upstream_request(
     peer: SocketAddr,
 ) -> Result<Request<Body>, String> {
     let (mut parts, body) = request.into_parts();
+    // CONNECT's authority-form target is made from the URI's authority: the upstream's.
+    let authority = if parts.method == Method::CONNECT {
+        shared.proxy.upstream.authority_parsed()
+    } else {
+        &shared.pool_authority
+    };
     let uri = shared
         .proxy
         .upstream
-        .uri_for(parts.uri.path_and_query())
+        .uri_at(authority, parts.uri.path_and_query())
         .map_err(|err| format!("the request target cannot be forwarded: {err}"))?;
     let host = parts.headers.get(header::HOST).cloned().or_else(|| {
         parts
@@ -656,9 +691,14 @@ fn upstream_request(
         Some(host) => {
             parts.headers.insert(header::HOST, host);
         }
-        None => {
-            parts.headers.remove(header::HOST);
-        }
+        None => match &shared.default_host {
+            Some(host) => {
+                parts.headers.insert(header::HOST, host.clone());
+            }
+            None => {
+                parts.headers.remove(header::HOST);
+            }
+        },
     }
     parts.uri = uri;
     parts.version = if shared.proxy.upstream_http2 {

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use axum::http::Uri;
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
+use axum::http::{HeaderValue, Uri};
 
 /// The upstream: scheme, host and port, and a path prefix (usually empty).
 #[derive(Debug, Clone)]
@@ -81,6 +81,11 @@ impl Upstream {
         self.scheme == Scheme::HTTPS
     }
 
+    /// `host:port`, parsed.
+    pub fn authority_parsed(&self) -> &Authority {
+        &self.authority
+    }
+
     /// `host:port`, as written.
     pub fn authority(&self) -> &str {
         self.authority.as_str()
@@ -110,8 +115,40 @@ impl Upstream {
         })
     }
 
+    /// The upstream's scheme and authority as a URI (`http://host:port/`), what a connector
+    /// dials.
+    pub fn origin(&self) -> Uri {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query("/")
+            .build()
+            .expect("a scheme and an authority parsed from a URL make a URI")
+    }
+
+    /// `Host` naming the upstream, as an HTTP client writes it: the host, and the port unless
+    /// it is the scheme's.
+    pub fn host_header(&self) -> Option<HeaderValue> {
+        let host = self.authority.host();
+        let default = if self.is_https() { 443 } else { 80 };
+        match self.authority.port_u16() {
+            Some(port) if port != default => HeaderValue::from_str(&format!("{host}:{port}")).ok(),
+            _ => HeaderValue::from_str(host).ok(),
+        }
+    }
+
     /// The upstream URI for a request's path and query.
     pub fn uri_for(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, axum::http::Error> {
+        self.uri_at(&self.authority, path_and_query)
+    }
+
+    /// [`Upstream::uri_for`] with `authority` in place of the upstream's (the pooled client's
+    /// key: see the connector's module).
+    pub fn uri_at(
+        &self,
+        authority: &Authority,
+        path_and_query: Option<&PathAndQuery>,
+    ) -> Result<Uri, axum::http::Error> {
         let path_and_query = match path_and_query {
             // No prefix: the request's own, already parsed, is the upstream's.
             Some(pq) if self.base.is_empty() => pq.clone(),
@@ -122,7 +159,7 @@ impl Upstream {
         };
         Uri::builder()
             .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
+            .authority(authority.clone())
             .path_and_query(path_and_query)
             .build()
     }
@@ -164,6 +201,28 @@ mod tests {
         assert_eq!(upstream.port(), 443);
         assert_eq!(upstream.to_string(), "https://api.example/v1");
         assert!(!Upstream::parse("http://api.example").unwrap().is_https());
+    }
+
+    #[test]
+    fn the_default_host_names_the_port_only_when_it_is_not_the_schemes() {
+        let host = |url: &str| Upstream::parse(url).unwrap().host_header().unwrap();
+        assert_eq!(host("http://127.0.0.1:8080/api"), "127.0.0.1:8080");
+        assert_eq!(host("http://api.example:80"), "api.example");
+        assert_eq!(host("https://api.example"), "api.example");
+        assert_eq!(host("https://api.example:80"), "api.example:80");
+        assert_eq!(host("http://[::1]:9000"), "[::1]:9000");
+    }
+
+    #[test]
+    fn a_uri_may_name_another_authority_with_the_upstreams_scheme_and_prefix() {
+        let upstream = Upstream::parse("https://api.example:8443/v1").unwrap();
+        let pq = PathAndQuery::from_static("/orders");
+        let key = Authority::from_static("u");
+        assert_eq!(
+            upstream.uri_at(&key, Some(&pq)).unwrap().to_string(),
+            "https://u/v1/orders"
+        );
+        assert_eq!(upstream.origin().to_string(), "https://api.example:8443/");
     }
 
     #[test]
