@@ -317,7 +317,8 @@ async fn over_a_socket_the_servers_own_paths_come_first_and_rules_answer_the_res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_file_is_answered_with_a_type_from_its_extension() {
     use slowlab_server::{Config, LiveRules, spawn};
-    let dir = common::scratch("rules-file");
+    let folder = common::scratch("rules-file");
+    let dir = folder.path();
     std::fs::write(dir.join("order.json"), br#"{"id": 7}"#).unwrap();
     let rules = dir.join("rules.toml");
     std::fs::write(

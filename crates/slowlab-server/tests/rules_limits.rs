@@ -25,10 +25,11 @@ fn limits() -> RulesLimits {
 
 #[test]
 fn a_body_file_that_never_ends_is_refused_before_it_is_read() {
-    let dir = scratch("rules-dev-zero");
+    let folder = scratch("rules-dev-zero");
+    let dir = folder.path();
     let text = "[[rule]]\nname = \"zero\"\npath = \"/z\"\nbody_file = \"/dev/zero\"\n";
     // Refused for its place (an absolute path)...
-    let err = load(&dir, text, &limits()).unwrap_err();
+    let err = load(dir, text, &limits()).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("body_file"), "{err}");
     assert!(err.detail.contains("absolute path"), "{err}");
     assert!(err.detail.contains("--rules-allow-any-path"), "{err}");
@@ -37,7 +38,7 @@ fn a_body_file_that_never_ends_is_refused_before_it_is_read() {
         allow_any_path: true,
         ..limits()
     };
-    let err = load(&dir, text, &anywhere).unwrap_err();
+    let err = load(dir, text, &anywhere).unwrap_err();
     assert!(err.detail.contains("not a regular file"), "{err}");
     // A FIFO in the folder itself would block a read for ever: refused the same way.
     let fifo = dir.join("pipe");
@@ -47,7 +48,7 @@ fn a_body_file_that_never_ends_is_refused_before_it_is_read() {
         .is_ok_and(|s| s.success())
     {
         let text = "[[rule]]\npath = \"/p\"\nbody_file = \"pipe\"\n";
-        let err = load(&dir, text, &limits()).unwrap_err();
+        let err = load(dir, text, &limits()).unwrap_err();
         assert!(err.detail.contains("not a regular file"), "{err}");
     } else {
         println!("skipped the FIFO case: mkfifo is not available");
@@ -56,7 +57,8 @@ fn a_body_file_that_never_ends_is_refused_before_it_is_read() {
 
 #[test]
 fn body_files_stay_in_the_rules_folder_unless_allowed() {
-    let root = scratch("rules-escape");
+    let folder = scratch("rules-escape");
+    let root = folder.path();
     let dir = root.join("rules");
     std::fs::create_dir_all(dir.join("bodies")).unwrap();
     std::fs::write(root.join("secret.txt"), "secret").unwrap();
@@ -85,7 +87,8 @@ fn body_files_stay_in_the_rules_folder_unless_allowed() {
 
 #[test]
 fn bodies_over_max_body_bytes_are_refused_inline_and_from_files() {
-    let dir = scratch("rules-body-cap");
+    let folder = scratch("rules-body-cap");
+    let dir = folder.path();
     std::fs::write(dir.join("big.txt"), vec![b'x'; 1001]).unwrap();
     std::fs::write(dir.join("fits.txt"), vec![b'x'; 1000]).unwrap();
     let small = RulesLimits {
@@ -96,7 +99,7 @@ fn bodies_over_max_body_bytes_are_refused_inline_and_from_files() {
         "[[rule]]\nname = \"big\"\npath = \"/b\"\nbody = \"{}\"\n",
         "x".repeat(1001)
     );
-    let err = load(&dir, &inline, &small).unwrap_err();
+    let err = load(dir, &inline, &small).unwrap_err();
     assert_eq!(err.rule.as_deref(), Some("rule 1 (\"big\")"), "{err}");
     assert_eq!(err.field.as_deref(), Some("body"), "{err}");
     assert!(err.detail.contains("--max-body-bytes 1000"), "{err}");
@@ -105,17 +108,17 @@ fn bodies_over_max_body_bytes_are_refused_inline_and_from_files() {
         "[[rule]]\npath = \"/j\"\njson = {{ a = \"{}\" }}\n",
         "x".repeat(1000)
     );
-    let err = load(&dir, &json, &small).unwrap_err();
+    let err = load(dir, &json, &small).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("json"), "{err}");
 
     let file = "[[rule]]\npath = \"/f\"\nbody_file = \"big.txt\"\n";
-    let err = load(&dir, file, &small).unwrap_err();
+    let err = load(dir, file, &small).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("body_file"), "{err}");
     assert!(err.detail.contains("1001 bytes"), "{err}");
     assert!(err.detail.contains("--max-body-bytes 1000"), "{err}");
     assert!(
         load(
-            &dir,
+            dir,
             "[[rule]]\npath = \"/f\"\nbody_file = \"fits.txt\"\n",
             &small
         )
@@ -134,24 +137,25 @@ fn bodies_over_max_body_bytes_are_refused_inline_and_from_files() {
 
 #[test]
 fn too_many_rules_or_too_large_a_file_is_refused_with_the_flag() {
-    let dir = scratch("rules-caps");
+    let folder = scratch("rules-caps");
+    let dir = folder.path();
     let three = "[[rule]]\npath = \"/a\"\n[[rule]]\npath = \"/b\"\n[[rule]]\npath = \"/c\"\n";
     let two_at_most = RulesLimits {
         max_rules: 2,
         ..limits()
     };
-    let err = load(&dir, three, &two_at_most).unwrap_err();
+    let err = load(dir, three, &two_at_most).unwrap_err();
     assert!(
         err.detail.contains("more than 2 rules, over --max-rules 2"),
         "{err}"
     );
-    assert!(load(&dir, three, &limits()).is_ok());
+    assert!(load(dir, three, &limits()).is_ok());
 
     let tiny = RulesLimits {
         max_file_bytes: 20,
         ..limits()
     };
-    let err = load(&dir, three, &tiny).unwrap_err();
+    let err = load(dir, three, &tiny).unwrap_err();
     assert!(
         err.detail.contains(&format!(
             "is {} bytes, over --max-rules-file-bytes 20",
@@ -163,10 +167,11 @@ fn too_many_rules_or_too_large_a_file_is_refused_with_the_flag() {
 
 #[test]
 fn rule_names_are_short_label_safe_text() {
-    let dir = scratch("rules-names");
+    let folder = scratch("rules-names");
+    let dir = folder.path();
     let long = "n".repeat(10 * 1024 * 1024);
     let err = load(
-        &dir,
+        dir,
         &format!("[[rule]]\nname = \"{long}\"\npath = \"/a\"\n"),
         &limits(),
     )
@@ -180,12 +185,12 @@ fn rule_names_are_short_label_safe_text() {
     );
     // The message does not repeat the 10 MB name.
     assert!(err.to_string().len() < 1000);
-    let err = load(&dir, "[[rule]]\nname = 'a\"b'\npath = \"/a\"\n", &limits()).unwrap_err();
+    let err = load(dir, "[[rule]]\nname = 'a\"b'\npath = \"/a\"\n", &limits()).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("name"), "{err}");
     let fits = "n".repeat(MAX_NAME_BYTES);
     assert!(
         load(
-            &dir,
+            dir,
             &format!("[[rule]]\nname = \"{fits}\"\npath = \"/a\"\n"),
             &limits()
         )
@@ -195,12 +200,13 @@ fn rule_names_are_short_label_safe_text() {
 
 #[test]
 fn tcp_tables_are_left_for_the_proxy() {
-    let dir = scratch("rules-tcp");
+    let folder = scratch("rules-tcp");
+    let dir = folder.path();
     let text = "[[rule]]\npath = \"/a\"\n\n[[tcp]]\nlisten = \"127.0.0.1:0\"\n";
-    let rules = load(&dir, text, &limits()).unwrap();
+    let rules = load(dir, text, &limits()).unwrap();
     assert_eq!(rules.len(), 1);
     // Other unknown keys are still refused.
-    assert!(load(&dir, "[[rules]]\npath = \"/a\"\n", &limits()).is_err());
+    assert!(load(dir, "[[rules]]\npath = \"/a\"\n", &limits()).is_err());
 }
 
 #[test]

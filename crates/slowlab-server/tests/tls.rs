@@ -23,7 +23,8 @@ fn pem_pair(dir: &std::path::Path, stem: &str) -> (PathBuf, PathBuf) {
 
 #[test]
 fn a_matching_pair_loads_and_has_a_fingerprint() {
-    let dir = scratch("tls-good");
+    let folder = scratch("tls-good");
+    let dir = folder.path();
     let (cert, key) = pem_pair(&dir, "a");
     let tls = Tls::from_files(&cert, &key).unwrap();
     // 32 bytes as hex pairs joined by colons.
@@ -35,7 +36,8 @@ fn a_matching_pair_loads_and_has_a_fingerprint() {
 
 #[test]
 fn a_key_of_another_certificate_is_refused_naming_both_files() {
-    let dir = scratch("tls-mismatch");
+    let folder = scratch("tls-mismatch");
+    let dir = folder.path();
     let (cert, _) = pem_pair(&dir, "a");
     let (_, other_key) = pem_pair(&dir, "b");
     let err = Tls::from_files(&cert, &other_key).unwrap_err().to_string();
@@ -44,7 +46,8 @@ fn a_key_of_another_certificate_is_refused_naming_both_files() {
 
 #[test]
 fn unreadable_or_wrong_files_are_refused_naming_the_file() {
-    let dir = scratch("tls-bad");
+    let folder = scratch("tls-bad");
+    let dir = folder.path();
     let (cert, key) = pem_pair(&dir, "a");
     let missing = dir.join("missing.pem");
     let err = Tls::from_files(&missing, &key).unwrap_err().to_string();

@@ -144,33 +144,9 @@ pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) ->
 
 /// A fresh folder for one test's files, named after `name`. It and everything in it are removed
 /// when it is dropped, so that test runs leave nothing behind.
-pub fn scratch(name: &str) -> Scratch {
-    let dir = tempfile::Builder::new()
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
         .prefix(&format!("slowlab-{name}-"))
         .tempdir()
-        .unwrap();
-    Scratch(dir)
-}
-
-/// A test's folder (see [`scratch`]), used as the path it is.
-pub struct Scratch(tempfile::TempDir);
-
-impl std::ops::Deref for Scratch {
-    type Target = std::path::Path;
-
-    fn deref(&self) -> &std::path::Path {
-        self.0.path()
-    }
-}
-
-impl AsRef<std::path::Path> for Scratch {
-    fn as_ref(&self) -> &std::path::Path {
-        self.0.path()
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for Scratch {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        self.0.path().as_os_str()
-    }
+        .unwrap()
 }
