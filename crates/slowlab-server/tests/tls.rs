@@ -25,7 +25,7 @@ fn pem_pair(dir: &std::path::Path, stem: &str) -> (PathBuf, PathBuf) {
 fn a_matching_pair_loads_and_has_a_fingerprint() {
     let folder = scratch("tls-good");
     let dir = folder.path();
-    let (cert, key) = pem_pair(&dir, "a");
+    let (cert, key) = pem_pair(dir, "a");
     let tls = Tls::from_files(&cert, &key).unwrap();
     // 32 bytes as hex pairs joined by colons.
     assert_eq!(tls.fingerprint().len(), 32 * 3 - 1, "{}", tls.fingerprint());
@@ -38,8 +38,8 @@ fn a_matching_pair_loads_and_has_a_fingerprint() {
 fn a_key_of_another_certificate_is_refused_naming_both_files() {
     let folder = scratch("tls-mismatch");
     let dir = folder.path();
-    let (cert, _) = pem_pair(&dir, "a");
-    let (_, other_key) = pem_pair(&dir, "b");
+    let (cert, _) = pem_pair(dir, "a");
+    let (_, other_key) = pem_pair(dir, "b");
     let err = Tls::from_files(&cert, &other_key).unwrap_err().to_string();
     assert!(err.contains("a.crt") && err.contains("b.key"), "{err}");
 }
@@ -48,7 +48,7 @@ fn a_key_of_another_certificate_is_refused_naming_both_files() {
 fn unreadable_or_wrong_files_are_refused_naming_the_file() {
     let folder = scratch("tls-bad");
     let dir = folder.path();
-    let (cert, key) = pem_pair(&dir, "a");
+    let (cert, key) = pem_pair(dir, "a");
     let missing = dir.join("missing.pem");
     let err = Tls::from_files(&missing, &key).unwrap_err().to_string();
     assert!(err.contains("missing.pem"), "{err}");
