@@ -266,7 +266,9 @@ impl Builders {
         let mut http1 = http1::Builder::new();
         http1
             .timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout)
+            // The watchdog times request heads (see `crate::watch`): hyper's timer would also
+            // close idle keep-alive connections, and costs a boxed sleep per request.
+            .header_read_timeout(None::<Duration>)
             .max_headers(config.max_headers.saturating_mul(4).max(100))
             .max_buf_size(head_bytes.max(64 * 1024).saturating_mul(4));
         let header_list = head_bytes.saturating_mul(4);
@@ -353,11 +355,6 @@ impl Builders {
             match served {
                 Ok(result) => {
                     if let Err(err) = &result
-                        && err.is_timeout()
-                    {
-                        // hyper's own HTTP/1.1 header read timeout.
-                        metrics.connection_closed_by_server(CloseReason::HeaderTimeout);
-                    } else if let Err(err) = &result
                         && let Some(reason) = crate::h2_close::close_reason(err)
                     {
                         metrics.connection_closed_by_server(reason);
@@ -568,7 +565,7 @@ impl<S: Socket> AsyncRead for FaultIo<S> {
             this.peer_closed |= buf.remaining() > 0;
         } else {
             let activity = &this.conn.activity;
-            activity.read();
+            activity.read(this.h2.is_none());
             if let Some(frames) = &mut this.h2 {
                 frames.follow(read, activity);
             }
@@ -649,6 +646,9 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for ConnService<H> {
 
     fn call(&self, request: Request<Incoming>) -> ConnFuture<H::Future> {
         let http1 = request.version() < Version::HTTP_2;
+        if http1 {
+            self.conn.activity.head_read();
+        }
         ConnFuture {
             busy: Some(self.conn.activity.busy()),
             handled: self.app.handle(request, self.peer),

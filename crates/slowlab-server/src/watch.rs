@@ -1,16 +1,19 @@
 //! Connection timeouts: the watchdog that closes a connection which stopped being served.
 //!
-//! hyper times out slow HTTP/1.1 request headers itself, but nothing else: an HTTP/2 connection
-//! that sent only its preface, a header block that never ends, or a client that asks for a large
-//! body and never reads it would each hold a connection (and a `--max-connections` slot) for ever.
+//! hyper times out nothing here: its own HTTP/1.1 header timer is off (it also ran between
+//! keep-alive requests, closing idle connections at `--header-read-timeout` instead of
+//! `--idle-timeout`, and it boxed a sleep for every request). Without a watchdog, a slow request
+//! head, an HTTP/2 connection that sent only its preface, a header block that never ends, or a
+//! client that asks for a large body and never reads it would each hold a connection (and a
+//! `--max-connections` slot) for ever.
 //!
 //! The socket wrapper and the service note what happens on a connection in a few relaxed atomics
 //! ([`Activity`]); one watchdog future per connection, run beside hyper's connection future, sleeps
 //! until the earliest deadline those notes imply and ends the connection when one passes:
 //!
-//! - `header_timeout`: over HTTP/2, the preface and the first SETTINGS frame, and every header
-//!   block (HEADERS without END_HEADERS, then CONTINUATION), must arrive within
-//!   `--header-read-timeout`;
+//! - `header_timeout`: over HTTP/1.1, a request head must arrive whole within
+//!   `--header-read-timeout` of its first byte; over HTTP/2, the preface and the first SETTINGS
+//!   frame, and every header block (HEADERS without END_HEADERS, then CONTINUATION);
 //! - `write_timeout`: bytes waiting to be sent made no progress for `--write-timeout`, either
 //!   because the socket's send buffer is full or, per response body, because the client's
 //!   flow-control window stays shut. A body that pauses on purpose (`drip=`) has nothing waiting,
@@ -79,7 +82,8 @@ pub(crate) struct Activity {
     wake_when_free: AtomicBool,
     /// HTTP/2: whether the preface and the first SETTINGS frame have arrived.
     h2_ready: AtomicBool,
-    /// HTTP/2: since when a header block is open (HEADERS without END_HEADERS), or [`NEVER`].
+    /// Since when a request head (HTTP/1.1) or a header block (HTTP/2: HEADERS without
+    /// END_HEADERS) is open, or [`NEVER`].
     header_block_since: AtomicU64,
     /// Stalled bodies and the task's waker.
     locked: Mutex<Locked>,
@@ -123,9 +127,26 @@ impl Activity {
         millis(self.accepted.elapsed())
     }
 
-    /// Bytes were received.
-    pub(crate) fn read(&self) {
-        self.last_progress.store(self.now(), Ordering::Relaxed);
+    /// Bytes were received. Over HTTP/1.1, bytes that come with no request in flight begin the
+    /// next request head, open until [`Activity::head_read`]. (Bytes that come while a request is
+    /// in flight, a pipelined head or the rest of a body, start no clock: a head left unfinished
+    /// among them starts it with its next byte.)
+    pub(crate) fn read(&self, http1: bool) {
+        let now = self.now();
+        self.last_progress.store(now, Ordering::Relaxed);
+        if http1
+            && self.in_flight.load(Ordering::Relaxed) == 0
+            && self.header_block_since.load(Ordering::Relaxed) == NEVER
+        {
+            // No wake-up for the watchdog, which would cost every request one: it looks again
+            // within a header-read timeout on its own (see `watchdog`).
+            self.header_block_since.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// HTTP/1.1: a request head has been read whole and handed to the service.
+    pub(crate) fn head_read(&self) {
+        self.header_block_since.store(NEVER, Ordering::Relaxed);
     }
 
     /// A write was tried: `sent` bytes went out, or none because the socket was full.
@@ -314,6 +335,11 @@ pub(crate) async fn watchdog(activity: &Activity, timeouts: Timeouts, h2: bool) 
             let last = activity.last_progress.load(Ordering::Relaxed);
             if due(last, timeouts.idle) {
                 return CloseReason::Idle;
+            }
+            // HTTP/1.1: a head that begins now does not wake the watchdog, so it looks again
+            // within a header-read timeout; a head seen then is still short of its deadline.
+            if !h2 && block == NEVER {
+                next = next.min(now.saturating_add(timeouts.header_read));
             }
         } else {
             activity.wake_when_free.store(true, Ordering::Relaxed);

@@ -205,7 +205,7 @@ async fn idle_connections_are_closed_at_the_idle_timeout() {
     .unwrap();
     let addr = server.addr();
 
-    // HTTP/1.1 keep-alive: hyper's header read timeout is 10 s here, the idle timeout 1 s.
+    // HTTP/1.1 keep-alive: the header read timeout is 10 s here, the idle timeout 1 s.
     let closed = blocking(move || {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(TIMEOUT + SLACK)).unwrap();
@@ -248,6 +248,122 @@ async fn idle_connections_are_closed_at_the_idle_timeout() {
             .contains(r#"slowlab_connections_closed_total{reason="idle"} 2"#),
         "{}",
         metrics.body
+    );
+    assert_eq!(blocking(move || get(addr, "/healthz")).await.status, 200);
+}
+
+/// Reads one answer off a keep-alive connection: its head, then as many body bytes as its
+/// `Content-Length` says.
+fn read_answer(stream: &mut TcpStream) -> common::Raw {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            let answer = parse(&bytes);
+            let length: usize = answer.header("content-length").unwrap().parse().unwrap();
+            if bytes.len() >= end + 4 + length {
+                return answer;
+            }
+        }
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed part-way through an answer");
+        bytes.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A keep-alive connection that waits between requests is idle, not slow: it is closed at
+/// `--idle-timeout`, however short `--header-read-timeout` is. (hyper's own header timer, used
+/// before, ran between requests too and closed it at the header read timeout.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_keep_alive_waits_between_requests_until_the_idle_timeout() {
+    let idle = TIMEOUT * 4;
+    let server = spawn(Config {
+        header_read_timeout: TIMEOUT,
+        idle_timeout: idle,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr();
+    let (statuses, closed_after) = blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(idle + SLACK)).unwrap();
+        let mut statuses = Vec::new();
+        let mut answered = Instant::now();
+        for pause in [TIMEOUT * 2, Duration::ZERO] {
+            stream
+                .write_all(b"GET /0 HTTP/1.1\r\nHost: test\r\n\r\n")
+                .unwrap();
+            statuses.push(read_answer(&mut stream).status);
+            answered = Instant::now();
+            // Twice the header read timeout between the two requests.
+            std::thread::sleep(pause);
+        }
+        let mut rest = Vec::new();
+        let closed = stream.read_to_end(&mut rest);
+        assert!(
+            matches!(closed, Ok(0)),
+            "not closed within the idle timeout + 2 s: {closed:?} {rest:?}"
+        );
+        (statuses, answered.elapsed())
+    })
+    .await;
+    assert_eq!(
+        statuses,
+        [200, 200],
+        "closed while waiting between requests"
+    );
+    // At the idle timeout (4 s), well past the header read timeout (1 s).
+    assert!(
+        closed_after > TIMEOUT * 3,
+        "closed {closed_after:?} after the last answer"
+    );
+    let metrics = server.metrics();
+    assert!(eventually(SLACK, || metrics.connections_closed(CloseReason::Idle) == 1).await);
+    assert_eq!(metrics.connections_closed(CloseReason::HeaderTimeout), 0);
+}
+
+/// The header read timeout counts from a head's first byte, on the first request of a connection
+/// and on every later one, and bytes trickling in do not extend it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_http1_head_after_a_served_request_is_cut_at_the_header_read_timeout() {
+    let server = spawn(ten_slots()).await.unwrap();
+    let addr = server.addr();
+    let (first, outcome, took) = blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT + SLACK)).unwrap();
+        stream
+            .write_all(b"GET /0 HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
+        let first = read_answer(&mut stream).status;
+        let started = Instant::now();
+        stream.write_all(b"GET /0 HTTP/1.1\r\nX-Slow: ").unwrap();
+        // One more header byte every 100 ms, for longer than the read below waits.
+        let mut writer = stream.try_clone().unwrap();
+        let trickle = std::thread::spawn(move || {
+            while started.elapsed() < TIMEOUT * 2 + SLACK && writer.write_all(b"a").is_ok() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let mut rest = Vec::new();
+        let outcome = stream.read_to_end(&mut rest).map_err(|err| err.kind());
+        let took = started.elapsed();
+        trickle.join().unwrap();
+        (first, outcome, took)
+    })
+    .await;
+    assert_eq!(first, 200);
+    // Closed with bytes unread, the socket may end in a reset rather than a FIN.
+    assert!(
+        matches!(outcome, Ok(0) | Err(ErrorKind::ConnectionReset)),
+        "the trickling head was not cut off within the timeout + 2 s: {outcome:?} after {took:?}"
+    );
+    assert!(
+        eventually(SLACK, || server
+            .metrics()
+            .connections_closed(CloseReason::HeaderTimeout)
+            == 1)
+        .await
     );
     assert_eq!(blocking(move || get(addr, "/healthz")).await.status, 200);
 }
@@ -412,7 +528,7 @@ async fn slow_http1_headers_are_counted_as_a_header_timeout() {
     let server = spawn(ten_slots()).await.unwrap();
     let addr = server.addr();
     let closed = blocking(move || {
-        // Half a request head: HTTP/1.1, read by hyper, whose own timer ends it.
+        // Half a request head: HTTP/1.1, whose head the watchdog times.
         let mut stream = raw(addr, b"GET /0 HTTP/1.1\r\nHost: te");
         stream.set_read_timeout(Some(TIMEOUT + SLACK)).unwrap();
         let mut rest = Vec::new();
