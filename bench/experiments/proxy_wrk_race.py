@@ -3,7 +3,7 @@
 build's proxy in interleaved rounds, a side check beside proxy_cpu.py's instruction counts.
 
     bench/experiments/proxy_wrk_race.py --bin PATH --bin PATH [--rounds 4] [--seconds 5]
-                                        [--out FILE.json]
+                                        [--serve] [--out FILE.json]
 
 As in 9b: the upstream is the bare hyper example on CPU 0 with the client (`wrk -t1 -c50`, GET
 /0); each proxy (`slowlab proxy`, no rule, no log) runs pinned to CPU 1, all of them started
@@ -12,7 +12,9 @@ rotated every round, so that a change of the machine's load falls on all of them
 second depend on that load (the load average at the end is written down): the figures are a
 side check, not a measure. Beside them, each proxy's CPU time (user and system, from /proc)
 over the requests wrk completed: microseconds per request, which contention changes less than
-the rate. Needs wrk and the bare_hyper example. Standard library only."""
+the rate. With `--serve`, scenario 3's shape instead: wrk loads each build's `slowlab serve`
+itself, and bare hyper takes its turn in the same rounds as the reference, all on CPU 1. Needs
+wrk and the bare_hyper example. Standard library only."""
 
 import argparse
 import re
@@ -40,22 +42,34 @@ def main():
     parser.add_argument("--bin", action="append", required=True)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--serve", action="store_true",
+                        help="load each build's serve, and bare hyper, instead of their proxies")
     parser.add_argument("--out")
     args = parser.parse_args()
     bins = {Path(b).name: Path(b) for b in args.bin}
+    bare_hyper = ROOT / "target/release/examples/bare_hyper"
+    if args.serve:
+        bins["bare_hyper"] = bare_hyper
     rates = {name: [] for name in bins}
     errors = {name: [] for name in bins}
     cpu_us = {name: [] for name in bins}
     up_port = free_port()
+    def command(binary, port):
+        if binary == bare_hyper:
+            return [str(binary), str(port)]
+        if args.serve:
+            return [str(binary), "serve", "--port", str(port)]
+        return [str(binary), "proxy", "--listen", f"127.0.0.1:{port}", "--upstream",
+                f"http://127.0.0.1:{up_port}"]
+
     with ExitStack() as stack:
-        stack.enter_context(server([str(ROOT / "target/release/examples/bare_hyper"),
-                                    str(up_port)], up_port, cpu=0))
+        if not args.serve:
+            stack.enter_context(server([str(bare_hyper), str(up_port)], up_port, cpu=0))
         ports, pids = {}, {}
         for name, binary in bins.items():
             ports[name] = free_port()
-            pids[name] = stack.enter_context(server([str(binary), "proxy", "--listen",
-                                        f"127.0.0.1:{ports[name]}", "--upstream",
-                                        f"http://127.0.0.1:{up_port}"], ports[name], cpu=1)).pid
+            pids[name] = stack.enter_context(server(command(binary, ports[name]), ports[name],
+                                                    cpu=1)).pid
         for name in bins:  # warm-up: the connections to the upstream, the allocator
             wrk(ports[name], 1)
         for rnd in range(args.rounds):
@@ -71,7 +85,7 @@ def main():
                 print(f"round {rnd}: {name}: {rate:,.0f} req/s, {cpu_us[name][-1]} us CPU "
                       f"per request", flush=True)
     first = next(iter(bins))
-    write_results("proxy_wrk_race", args.rounds, {
+    write_results("serve_wrk_race" if args.serve else "proxy_wrk_race", args.rounds, {
         "binaries": shown_binaries(bins),
         "seconds": args.seconds,
         "rps": rates,
