@@ -64,3 +64,4 @@ pub use service::{App, AppFuture, InfallibleFuture};
 pub use stats::{InFlight, Stats, StatsSnapshot};
 #[cfg(feature = "tls")]
 pub use tls::{Tls, TlsError};
+pub use watch::{ArrivingBody, HeldBody};

@@ -644,10 +644,15 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for ConnService<H> {
     type Error = FaultServed;
     type Future = ConnFuture<H::Future>;
 
-    fn call(&self, request: Request<Incoming>) -> ConnFuture<H::Future> {
+    fn call(&self, mut request: Request<Incoming>) -> ConnFuture<H::Future> {
         let http1 = request.version() < Version::HTTP_2;
         if http1 {
-            self.conn.activity.head_read();
+            let activity = &self.conn.activity;
+            activity.head_read();
+            if !http_body::Body::is_end_stream(request.body()) {
+                let arriving = activity.body_arriving();
+                request.extensions_mut().insert(arriving);
+            }
         }
         ConnFuture {
             busy: Some(self.conn.activity.busy()),

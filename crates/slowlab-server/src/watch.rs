@@ -12,8 +12,10 @@
 //! until the earliest deadline those notes imply and ends the connection when one passes:
 //!
 //! - `header_timeout`: over HTTP/1.1, a request head must arrive whole within
-//!   `--header-read-timeout` of its first byte; over HTTP/2, the preface and the first SETTINGS
-//!   frame, and every header block (HEADERS without END_HEADERS, then CONTINUATION);
+//!   `--header-read-timeout` of its first byte (bytes that come while a request is in flight or
+//!   its body is still arriving, see [`ArrivingBody`], are not a head); over HTTP/2, the preface
+//!   and the first SETTINGS frame, and every header block (HEADERS without END_HEADERS, then
+//!   CONTINUATION);
 //! - `write_timeout`: bytes waiting to be sent made no progress for `--write-timeout`, either
 //!   because the socket's send buffer is full or, per response body, because the client's
 //!   flow-control window stays shut. A body that pauses on purpose (`drip=`) has nothing waiting,
@@ -25,7 +27,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -82,6 +84,10 @@ pub(crate) struct Activity {
     wake_when_free: AtomicBool,
     /// HTTP/2: whether the preface and the first SETTINGS frame have arrived.
     h2_ready: AtomicBool,
+    /// HTTP/1.1: request bodies that may still be arriving (their [`ArrivingBody`] is held), so
+    /// bytes read are a body's, not the next request head's. A count, not a flag: a body may be
+    /// let go of after the next request's has been handed out.
+    bodies_arriving: AtomicU32,
     /// Since when a request head (HTTP/1.1) or a header block (HTTP/2: HEADERS without
     /// END_HEADERS) is open, or [`NEVER`].
     header_block_since: AtomicU64,
@@ -114,6 +120,7 @@ impl Activity {
             in_flight: AtomicU64::new(0),
             wake_when_free: AtomicBool::new(false),
             h2_ready: AtomicBool::new(false),
+            bodies_arriving: AtomicU32::new(0),
             header_block_since: AtomicU64::new(NEVER),
             locked: Mutex::default(),
             next_body: AtomicU64::new(0),
@@ -127,15 +134,16 @@ impl Activity {
         millis(self.accepted.elapsed())
     }
 
-    /// Bytes were received. Over HTTP/1.1, bytes that come with no request in flight begin the
-    /// next request head, open until [`Activity::head_read`]. (Bytes that come while a request is
-    /// in flight, a pipelined head or the rest of a body, start no clock: a head left unfinished
-    /// among them starts it with its next byte.)
+    /// Bytes were received. Over HTTP/1.1, bytes that come with no request in flight and no
+    /// request body arriving begin the next request head, open until [`Activity::head_read`].
+    /// (Bytes that come while a request is in flight, a pipelined head or the rest of a body,
+    /// start no clock: a head left unfinished among them starts it with its next byte.)
     pub(crate) fn read(&self, http1: bool) {
         let now = self.now();
         self.last_progress.store(now, Ordering::Relaxed);
         if http1
             && self.in_flight.load(Ordering::Relaxed) == 0
+            && self.bodies_arriving.load(Ordering::Relaxed) == 0
             && self.header_block_since.load(Ordering::Relaxed) == NEVER
         {
             // No wake-up for the watchdog, which would cost every request one: it looks again
@@ -147,6 +155,15 @@ impl Activity {
     /// HTTP/1.1: a request head has been read whole and handed to the service.
     pub(crate) fn head_read(&self) {
         self.header_block_since.store(NEVER, Ordering::Relaxed);
+    }
+
+    /// HTTP/1.1: the request just handed to the service has a body, which may arrive after the
+    /// answer is sent (a proxy relaying an upload to an upstream that answered early).
+    pub(crate) fn body_arriving(self: &Arc<Self>) -> ArrivingBody {
+        self.bodies_arriving.fetch_add(1, Ordering::Relaxed);
+        ArrivingBody {
+            _guard: Arc::new(BodyGuard(Arc::clone(self))),
+        }
     }
 
     /// A write was tried: `sent` bytes went out, or none because the socket was full.
@@ -338,7 +355,8 @@ pub(crate) async fn watchdog(activity: &Activity, timeouts: Timeouts, h2: bool) 
             }
             // HTTP/1.1: a head that begins now does not wake the watchdog, so it looks again
             // within a header-read timeout; a head seen then is still short of its deadline.
-            if !h2 && block == NEVER {
+            // (While a body is arriving no head can begin, and its end wakes the watchdog.)
+            if !h2 && block == NEVER && activity.bodies_arriving.load(Ordering::Relaxed) == 0 {
                 next = next.min(now.saturating_add(timeouts.header_read));
             }
         } else {
@@ -447,6 +465,76 @@ impl H2Frames {
 pub(crate) fn needs_watching(body: &Body) -> bool {
     use http_body::Body as _;
     !body.is_end_stream() && body.size_hint().exact().is_none_or(|len| len > SMALL_BODY)
+}
+
+/// An HTTP/1.1 request body that may still be arriving on its connection. The server puts one
+/// in the extensions of every HTTP/1.1 request with a body; while it is held, the bytes the
+/// connection reads are taken for that body, and the header read timeout does not run on them.
+/// A handler that reads the body after it has answered (a proxy relaying an upload) moves it
+/// onto the body with [`ArrivingBody::hold`]; anything else drops it with the request.
+///
+/// It does not count as a request in flight, so a body that stops arriving still lets the
+/// connection close at `--idle-timeout`.
+#[derive(Debug, Clone)]
+pub struct ArrivingBody {
+    _guard: Arc<BodyGuard>,
+}
+
+#[derive(Debug)]
+struct BodyGuard(Arc<Activity>);
+
+impl Drop for BodyGuard {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        activity.bodies_arriving.fetch_sub(1, Ordering::Relaxed);
+        // The watchdog does not look for request heads while a body arrives.
+        activity.changed.notify_one();
+    }
+}
+
+impl ArrivingBody {
+    /// `body`, holding this guard until it ends or is dropped.
+    pub fn hold<B>(self, body: B) -> HeldBody<B> {
+        HeldBody {
+            body,
+            arriving: Some(self),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body with its [`ArrivingBody`] guard, released at the body's end.
+    #[derive(Debug)]
+    pub struct HeldBody<B> {
+        #[pin]
+        body: B,
+        arriving: Option<ArrivingBody>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for HeldBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.body.poll_frame(cx));
+        if !matches!(frame, Some(Ok(_))) {
+            this.arriving.take();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 pin_project_lite::pin_project! {

@@ -761,6 +761,81 @@ fn a_large_upload_streams_through_with_bounded_memory() {
     assert!(peak < 64 * 1024, "the proxy's VmHWM reached {peak} KiB");
 }
 
+/// A one-connection-at-a-time HTTP/1.1 server that answers as soon as it has a request's head,
+/// then reads its Content-Length body to the end: an upstream that answers an upload early.
+fn early_answering_sink() -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let counted = Arc::new(AtomicU64::new(0));
+    let total = Arc::clone(&counted);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0u64;
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap();
+                }
+                line.clear();
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
+            let read = std::io::copy(&mut reader.take(length), &mut std::io::sink()).unwrap_or(0);
+            total.store(read, Ordering::SeqCst);
+        }
+    });
+    (format!("http://{addr}"), counted)
+}
+
+/// An upload the upstream answered early goes on arriving after the answer: its bytes are the
+/// body's, not a slow head of the next request, so the header read timeout must not cut it.
+#[test]
+fn an_upload_answered_early_goes_on_past_the_header_read_timeout() {
+    const PIECES: u64 = 25;
+    const PIECE: u64 = 1000;
+    let (sink, counted) = early_answering_sink();
+    let proxy = Proxy::start(&sink, &["--header-read-timeout", "0.5"]);
+    let mut stream = TcpStream::connect(&proxy.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        PIECES * PIECE
+    )
+    .unwrap();
+    let mut answer = [0u8; 1024];
+    let n = stream.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The body, over 2.5 s: five times the header read timeout, after the answer.
+    let piece = vec![b'u'; PIECE as usize];
+    for _ in 0..PIECES {
+        thread::sleep(Duration::from_millis(100));
+        if let Err(err) = stream.write_all(&piece) {
+            panic!("the upload was cut after the answer: {err}");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counted.load(Ordering::SeqCst) < PIECES * PIECE && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(counted.load(Ordering::SeqCst), PIECES * PIECE);
+    let metrics = proxy.metrics();
+    assert_eq!(
+        counter(
+            &metrics,
+            r#"slowlab_connections_closed_total{reason="header_timeout"}"#
+        ),
+        0,
+        "{metrics}"
+    );
+}
+
 #[test]
 fn a_sighup_reload_under_load_drops_nothing() {
     let upstream = Served::start(&[]);

@@ -34,7 +34,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use slowlab_server::{
-    Config, Fault, Handler, InFlight, Plan, RequestInfo, ShutdownReport, Stats, When,
+    ArrivingBody, Config, Fault, Handler, InFlight, Plan, RequestInfo, ShutdownReport, Stats, When,
 };
 use tokio::net::TcpListener;
 
@@ -190,8 +190,13 @@ fn pseudonym() -> String {
 impl Handler for Proxy {
     type Future = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
-    fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Self::Future {
-        let mut request = request.map(Body::new);
+    fn handle(&self, mut request: Request<Incoming>, peer: SocketAddr) -> Self::Future {
+        // An upload is relayed after the answer too, if the upstream answered early: its bytes
+        // must not be timed as the next request's head meanwhile.
+        let mut request = match request.extensions_mut().remove::<ArrivingBody>() {
+            Some(arriving) => request.map(|body| Body::new(arriving.hold(body))),
+            None => request.map(Body::new),
+        };
         // The checks and the draw run here, at once, so that a request with no `before` wait
         // is one boxed future, the upstream call's, instead of that one inside another.
         match checked(Arc::clone(&self.0), &mut request, peer) {
