@@ -520,9 +520,10 @@ impl<B: http_body::Body> http_body::Body for HeldBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        let this = self.project();
-        let frame = std::task::ready!(this.body.poll_frame(cx));
-        if !matches!(frame, Some(Ok(_))) {
+        let mut this = self.project();
+        let frame = std::task::ready!(this.body.as_mut().poll_frame(cx));
+        // At its last frame: a reader that knows the length may never poll for the end.
+        if !matches!(frame, Some(Ok(_))) || this.body.is_end_stream() {
             this.arriving.take();
         }
         Poll::Ready(frame)
@@ -610,6 +611,32 @@ mod tests {
     /// Every connection allocates its `Activity` in an `Arc` (two counters, 16 bytes, before
     /// it): at 160 bytes or less it takes jemalloc's 160-byte size class, and the watchdog's
     /// waker must not push every connection into the next one (192).
+    /// The guard goes with its body's last frame, not later: until then the connection's bytes
+    /// are the body's, and after it they may be the next request's head.
+    #[tokio::test]
+    async fn a_held_body_lets_go_of_its_guard_at_its_last_frame() {
+        use http_body_util::{BodyExt, Full};
+
+        let activity = Arc::new(Activity::new());
+        let arriving = activity.body_arriving();
+        let copy = arriving.clone();
+        let mut body = arriving.hold(Full::new(Bytes::from_static(b"upload")));
+        drop(copy);
+        assert_eq!(activity.bodies_arriving.load(Ordering::Relaxed), 1);
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "upload");
+        assert_eq!(activity.bodies_arriving.load(Ordering::Relaxed), 0);
+        assert!(body.frame().await.is_none());
+
+        // Dropped before its end, it lets go too.
+        let body = activity
+            .body_arriving()
+            .hold(Full::new(Bytes::from_static(b"cut")));
+        assert_eq!(activity.bodies_arriving.load(Ordering::Relaxed), 1);
+        drop(body);
+        assert_eq!(activity.bodies_arriving.load(Ordering::Relaxed), 0);
+    }
+
     #[test]
     fn activity_fits_the_160_byte_class() {
         let size = std::mem::size_of::<Activity>() + 16;
