@@ -688,48 +688,40 @@ fn nginx_static_file_through_the_proxy_and_before_faults_absent_from_its_access_
 }
 
 /// A one-connection-at-a-time HTTP/1.1 server that reads a Content-Length body to its end,
-/// keeping nothing, and answers the byte count.
-fn counting_sink() -> (String, Arc<AtomicU64>) {
+/// keeping nothing, and counts it. It answers with the byte count once it has read the body, or,
+/// `early`, with `early` as soon as it has the head (an upstream that answers an upload early).
+fn counting_sink(early: bool) -> (String, Arc<AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let counted = Arc::new(AtomicU64::new(0));
     let total = Arc::clone(&counted);
     thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let mut reader = BufReader::with_capacity(1 << 16, stream);
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::with_capacity(1 << 16, stream.try_clone().unwrap());
             let mut length = 0u64;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
                 if let Some((k, v)) = line.split_once(':')
                     && k.eq_ignore_ascii_case("content-length")
                 {
                     length = v.trim().parse().unwrap();
                 }
-                if line == "\r\n" {
-                    break;
-                }
+                line.clear();
             }
-            let mut buf = vec![0u8; 1 << 16];
-            let mut read = 0u64;
-            while read < length {
-                let n = reader.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                read += n as u64;
+            if early {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
             }
+            let read = std::io::copy(&mut reader.take(length), &mut std::io::sink()).unwrap_or(0);
             total.store(read, Ordering::SeqCst);
-            let body = read.to_string();
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            if !early {
+                let body = read.to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
         }
     });
     (format!("http://{addr}"), counted)
@@ -740,7 +732,7 @@ fn counting_sink() -> (String, Arc<AtomicU64>) {
 #[test]
 fn a_large_upload_streams_through_with_bounded_memory() {
     const SIZE: u64 = 256 * 1024 * 1024;
-    let (sink, counted) = counting_sink();
+    let (sink, counted) = counting_sink(false);
     let proxy = Proxy::start(&sink, &[]);
     let mut stream = TcpStream::connect(&proxy.addr).unwrap();
     write!(
@@ -761,42 +753,13 @@ fn a_large_upload_streams_through_with_bounded_memory() {
     assert!(peak < 64 * 1024, "the proxy's VmHWM reached {peak} KiB");
 }
 
-/// A one-connection-at-a-time HTTP/1.1 server that answers as soon as it has a request's head,
-/// then reads its Content-Length body to the end: an upstream that answers an upload early.
-fn early_answering_sink() -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let counted = Arc::new(AtomicU64::new(0));
-    let total = Arc::clone(&counted);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0u64;
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
-                if let Some((k, v)) = line.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    length = v.trim().parse().unwrap();
-                }
-                line.clear();
-            }
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
-            let read = std::io::copy(&mut reader.take(length), &mut std::io::sink()).unwrap_or(0);
-            total.store(read, Ordering::SeqCst);
-        }
-    });
-    (format!("http://{addr}"), counted)
-}
-
 /// An upload the upstream answered early goes on arriving after the answer: its bytes are the
 /// body's, not a slow head of the next request, so the header read timeout must not cut it.
 #[test]
 fn an_upload_answered_early_goes_on_past_the_header_read_timeout() {
     const PIECES: u64 = 25;
     const PIECE: u64 = 1000;
-    let (sink, counted) = early_answering_sink();
+    let (sink, counted) = counting_sink(true);
     let proxy = Proxy::start(&sink, &["--header-read-timeout", "0.5"]);
     let mut stream = TcpStream::connect(&proxy.addr).unwrap();
     stream
