@@ -328,7 +328,8 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// How long shutdown waits for in-flight requests before cutting them off.
     pub drain_timeout: Duration,
-    /// How long a client may take to send its request headers (defends against slowloris).
+    /// How long a client may take to send a request's headers, from their first byte (defends
+    /// against slowloris).
     pub header_read_timeout: Duration,
     /// How long a request body the server reads (`/anything`'s) may take to arrive in full, from
     /// the request's headers to its last byte; past it the request gets a 408 `body_timeout`

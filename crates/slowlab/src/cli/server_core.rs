@@ -42,8 +42,9 @@ pub struct ConnectionArgs {
     /// Example: --h2-max-streams 100000.
     #[arg(long, default_value_t = H2_MAX_STREAMS.default, value_parser = within(&H2_MAX_STREAMS), value_name = "N")]
     pub h2_max_streams: u32,
-    /// How long a client may take to send its request headers before the connection is closed
-    /// (slowloris defence; 0.001 to 86400 seconds). Example: --header-read-timeout 2.
+    /// How long a client may take to send a request's headers, from their first byte, before the
+    /// connection is closed (slowloris defence; 0.001 to 86400 seconds). Waiting between requests
+    /// counts against --idle-timeout instead. Example: --header-read-timeout 2.
     #[arg(long, default_value_t = HEADER_READ_TIMEOUT.default, value_parser = within(&HEADER_READ_TIMEOUT), value_name = "SECONDS")]
     pub header_read_timeout: Delay,
     /// Close a connection with nothing in flight and nothing received for this long (HTTP/1.1
