@@ -336,6 +336,7 @@ impl Builders {
             let activity = &conn.activity;
             let served = match protocol {
                 Protocol::Http1 => {
+                    activity.head_expected();
                     let connection = self.http1.serve_connection(TokioIo::new(io), service);
                     Guarded::new(
                         watcher.watch(connection),
@@ -581,7 +582,9 @@ impl<S: Socket> AsyncWrite for FaultIo<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.conn.activity.wrote(written.is_ready());
+        self.conn
+            .activity
+            .wrote(written.is_ready(), self.h2.is_none());
         written
     }
 
@@ -591,7 +594,9 @@ impl<S: Socket> AsyncWrite for FaultIo<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.conn.activity.wrote(written.is_ready());
+        self.conn
+            .activity
+            .wrote(written.is_ready(), self.h2.is_none());
         written
     }
 

@@ -166,11 +166,30 @@ impl Activity {
         }
     }
 
+    /// HTTP/1.1: the connection is ready for its first request head (over TLS, once the
+    /// handshake is done), so the clock runs from now even if no byte comes.
+    pub(crate) fn head_expected(&self) {
+        let _ = self.header_block_since.compare_exchange(
+            NEVER,
+            self.now(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
     /// A write was tried: `sent` bytes went out, or none because the socket was full.
-    pub(crate) fn wrote(&self, sent: bool) {
+    ///
+    /// Over HTTP/1.1 hyper reads the next request head only once the answer before it is out, so
+    /// a head that began while an answer was still being written (a slow body of known length,
+    /// which is not counted in flight) has its clock start again with every write.
+    pub(crate) fn wrote(&self, sent: bool, http1: bool) {
         if sent {
-            self.last_progress.store(self.now(), Ordering::Relaxed);
+            let now = self.now();
+            self.last_progress.store(now, Ordering::Relaxed);
             self.write_blocked_since.store(NEVER, Ordering::Relaxed);
+            if http1 && self.header_block_since.load(Ordering::Relaxed) != NEVER {
+                self.header_block_since.store(now, Ordering::Relaxed);
+            }
         } else if self
             .write_blocked_since
             .compare_exchange(NEVER, self.now(), Ordering::Relaxed, Ordering::Relaxed)
@@ -474,7 +493,8 @@ pub(crate) fn needs_watching(body: &Body) -> bool {
 /// onto the body with [`ArrivingBody::hold`]; anything else drops it with the request.
 ///
 /// It does not count as a request in flight, so a body that stops arriving still lets the
-/// connection close at `--idle-timeout`.
+/// connection close at `--idle-timeout`. Every clone holds the guard too: a handler that clones
+/// its request's extensions keeps heads untimed until the clone is dropped.
 #[derive(Debug, Clone)]
 pub struct ArrivingBody {
     _guard: Arc<BodyGuard>,
@@ -608,9 +628,6 @@ impl http_body::Body for Watched {
 mod tests {
     use super::*;
 
-    /// Every connection allocates its `Activity` in an `Arc` (two counters, 16 bytes, before
-    /// it): at 160 bytes or less it takes jemalloc's 160-byte size class, and the watchdog's
-    /// waker must not push every connection into the next one (192).
     /// The guard goes with its body's last frame, not later: until then the connection's bytes
     /// are the body's, and after it they may be the next request's head.
     #[tokio::test]
@@ -637,6 +654,9 @@ mod tests {
         assert_eq!(activity.bodies_arriving.load(Ordering::Relaxed), 0);
     }
 
+    /// Every connection allocates its `Activity` in an `Arc` (two counters, 16 bytes, before
+    /// it): at 160 bytes or less it takes jemalloc's 160-byte size class, and the watchdog's
+    /// waker must not push every connection into the next one (192).
     #[test]
     fn activity_fits_the_160_byte_class() {
         let size = std::mem::size_of::<Activity>() + 16;

@@ -799,6 +799,81 @@ fn an_upload_answered_early_goes_on_past_the_header_read_timeout() {
     );
 }
 
+/// An HTTP/1.1 upstream that answers every request on a connection with a 10-byte body of
+/// known length, one byte every 300 ms.
+fn slow_small_body_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line != "\r\n" {
+                        continue;
+                    }
+                    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+                    if stream.write_all(head).is_err() {
+                        return;
+                    }
+                    for byte in b"abcdefghij" {
+                        thread::sleep(Duration::from_millis(300));
+                        if stream.write_all(&[*byte]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A client may send its next request while the answer before it is still arriving. hyper reads
+/// that head only once the answer is out, so its clock cannot run out meanwhile: here two slow
+/// answers of 3 s each come whole through a proxy whose header read timeout is 1 s.
+#[test]
+fn a_request_pipelined_behind_a_slow_answer_is_not_a_slow_head() {
+    let proxy = Proxy::start(&slow_small_body_upstream(), &["--header-read-timeout", "1"]);
+    let mut stream = TcpStream::connect(&proxy.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    // Keep-alive requests (`get_request` asks for a close).
+    stream
+        .write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    thread::sleep(Duration::from_millis(500));
+    stream
+        .write_all(b"GET /b HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    while received.windows(10).filter(|w| w == b"abcdefghij").count() < 2 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert_eq!(text.matches("abcdefghij").count(), 2, "{text}");
+    let metrics = proxy.metrics();
+    assert_eq!(
+        counter(
+            &metrics,
+            r#"slowlab_connections_closed_total{reason="header_timeout"}"#
+        ),
+        0,
+        "{metrics}"
+    );
+}
+
 #[test]
 fn a_sighup_reload_under_load_drops_nothing() {
     let upstream = Served::start(&[]);

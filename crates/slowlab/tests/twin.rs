@@ -337,6 +337,50 @@ fn serve_tls(extra: &[&str]) -> (Killed, String) {
     (Killed(child), url)
 }
 
+/// Over TLS the first request head's clock starts once the handshake is done: a client that
+/// completes it and then says nothing is closed at the header read timeout, not left until the
+/// idle timeout. (Python's ssl module is the client: it stops after the handshake, as asked.)
+#[test]
+fn a_tls_client_silent_after_its_handshake_is_closed_at_the_header_read_timeout() {
+    if !tool_available("python3") {
+        return;
+    }
+    let (_server, url) = serve_tls(&[
+        "--tls-self-signed",
+        "--header-read-timeout",
+        "1",
+        "--idle-timeout",
+        "30",
+    ]);
+    let (host, port) = url.trim_start_matches("https://").rsplit_once(':').unwrap();
+    let script = r#"
+import socket, ssl, sys, time
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["http/1.1"])
+tls = ctx.wrap_socket(socket.create_connection((sys.argv[1], int(sys.argv[2]))),
+                      server_hostname="localhost")
+start = time.monotonic()
+tls.settimeout(60)
+try:
+    tls.recv(1)
+except (ssl.SSLError, OSError):
+    pass
+print(time.monotonic() - start)
+"#;
+    let output = Command::new("python3")
+        .args(["-c", script, host, port])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let closed_after: f64 = stdout(&output).trim().parse().unwrap();
+    assert!(
+        closed_after < 10.0,
+        "closed {closed_after} s after the handshake: not at the 1 s header read timeout"
+    );
+}
+
 #[test]
 fn fetch_insecure_works_in_every_mode_and_over_h2_against_a_self_signed_server() {
     let (_server, url) = serve_tls(&["--tls-self-signed", "--default", "0.01"]);
