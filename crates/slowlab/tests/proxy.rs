@@ -67,6 +67,12 @@ impl Proxy {
         get(&self.admin, "/metrics").0.body_text()
     }
 
+    /// How many client connections the proxy closed for `reason`, e.g. `header_timeout`.
+    fn connections_closed(&self, reason: &str) -> u64 {
+        let series = format!(r#"slowlab_connections_closed_total{{reason="{reason}"}}"#);
+        counter(&self.metrics(), &series)
+    }
+
     /// The proxy's peak resident memory (VmHWM) in KiB.
     fn peak_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
@@ -788,15 +794,7 @@ fn an_upload_answered_early_goes_on_past_the_header_read_timeout() {
         thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(counted.load(Ordering::SeqCst), PIECES * PIECE);
-    let metrics = proxy.metrics();
-    assert_eq!(
-        counter(
-            &metrics,
-            r#"slowlab_connections_closed_total{reason="header_timeout"}"#
-        ),
-        0,
-        "{metrics}"
-    );
+    assert_eq!(proxy.connections_closed("header_timeout"), 0);
 }
 
 /// An HTTP/1.1 upstream that answers every request on a connection with a 10-byte body of
@@ -863,15 +861,7 @@ fn a_request_pipelined_behind_a_slow_answer_is_not_a_slow_head() {
     }
     let text = String::from_utf8_lossy(&received);
     assert_eq!(text.matches("abcdefghij").count(), 2, "{text}");
-    let metrics = proxy.metrics();
-    assert_eq!(
-        counter(
-            &metrics,
-            r#"slowlab_connections_closed_total{reason="header_timeout"}"#
-        ),
-        0,
-        "{metrics}"
-    );
+    assert_eq!(proxy.connections_closed("header_timeout"), 0);
 }
 
 #[test]
