@@ -27,6 +27,7 @@ pub mod accept;
 pub mod config;
 mod custom;
 pub mod delay;
+mod drain;
 mod echo;
 mod error;
 mod h2_close;

@@ -58,14 +58,17 @@ pub enum CloseReason {
     /// HTTP/2: a frame broke the protocol (a flow-control window past 2^31-1, a setting out of
     /// range, a malformed frame), and the client was told GOAWAY with that error.
     H2ProtocolError,
+    /// Still open when the drain on shutdown ran out of time (`--drain-timeout`).
+    DrainTimeout,
 }
 
-const CLOSE_REASONS: [(CloseReason, &str); 5] = [
+const CLOSE_REASONS: [(CloseReason, &str); 6] = [
     (CloseReason::HeaderTimeout, "header_timeout"),
     (CloseReason::Idle, "idle"),
     (CloseReason::WriteTimeout, "write_timeout"),
     (CloseReason::H2Flood, "h2_flood"),
     (CloseReason::H2ProtocolError, "h2_protocol_error"),
+    (CloseReason::DrainTimeout, "drain_timeout"),
 ];
 
 impl Outcome {
@@ -349,7 +352,7 @@ impl Collector for Scrape {
         )?)?;
         let mut metric = encoder.encode_descriptor(
             "slowlab_connections_closed",
-            "Connections the server closed on its own, by reason (header_timeout, idle, write_timeout, h2_flood, h2_protocol_error).",
+            "Connections the server closed on its own, by reason (header_timeout, idle, write_timeout, h2_flood, h2_protocol_error, drain_timeout).",
             None,
             MetricType::Counter,
         )?;

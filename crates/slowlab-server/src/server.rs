@@ -19,14 +19,14 @@ use axum::http::{Request, Response, Version};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::accept::{Accepted, Acceptor};
 use crate::config::Config;
+use crate::drain::{Drain, DrainWatch};
 use crate::metrics::CloseReason;
 use crate::options::Fault;
 use crate::respond::Abort;
@@ -142,11 +142,9 @@ pub async fn run_with<H: Handler>(
     let drain_timeout = config.drain_timeout;
     let config = Arc::new(config);
     let builders = Arc::new(Builders::new(&config));
-    let graceful = GracefulShutdown::new();
-    // Every connection task, so that those still open when the drain deadline passes can be cut
-    // off at once. (A set rather than a cancellation token per task: a token would be polled on
-    // every wake-up of every connection.)
-    let mut connections = JoinSet::new();
+    // Each connection hears of the drain, and cuts itself off at its deadline, on its own: see
+    // `crate::drain`.
+    let drain = Drain::new();
     let mut acceptor = Acceptor::new(listener, config.max_connections);
 
     tokio::pin!(shutdown);
@@ -169,20 +167,21 @@ pub async fn run_with<H: Handler>(
                 conn: Arc::clone(&conn),
                 peer,
             };
-            let watcher = graceful.watcher();
+            let mut watch = drain.watch();
             let builders = Arc::clone(&builders);
-            connections.spawn(async move {
+            tokio::spawn(async move {
                 let _permit = permit;
                 let handshake =
                     tokio::time::timeout(builders.first_byte_timeout, acceptor.accept(stream));
-                let stream = match handshake.await {
-                    Ok(Ok(stream)) => stream,
+                let stream = match watch.unless_draining(handshake).await {
+                    Some(Ok(Ok(stream))) => stream,
                     // Not TLS (a plain client on a TLS port), or too slow: nothing to serve.
-                    Ok(Err(err)) => {
+                    Some(Ok(Err(err))) => {
                         tracing::debug!(%peer, "TLS handshake failed: {err}");
                         return;
                     }
-                    Err(_) => return,
+                    // Too slow, or the server is stopping: nothing to serve.
+                    Some(Err(_)) | None => return,
                 };
                 let protocol = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
                     Protocol::Http2
@@ -190,11 +189,10 @@ pub async fn run_with<H: Handler>(
                     Protocol::Http1
                 };
                 let io = FaultIo::new(stream, conn);
-                if let Err(err) = builders.serve_as(watcher, io, service, protocol).await {
+                if let Err(err) = builders.serve_as(watch, io, service, protocol).await {
                     tracing::debug!(%peer, "connection ended with an error: {err}");
                 }
             });
-            while connections.try_join_next().is_some() {}
             continue;
         }
         let io = FaultIo::new(stream, Arc::clone(&conn));
@@ -203,13 +201,9 @@ pub async fn run_with<H: Handler>(
             conn,
             peer,
         };
-        let watcher = graceful.watcher();
+        let watch = drain.watch();
         let builders = Arc::clone(&builders);
-        connections.spawn(plain_connection(
-            builders, permit, watcher, io, service, peer,
-        ));
-        // Forget the connections that have ended, so the set holds only open ones.
-        while connections.try_join_next().is_some() {}
+        tokio::spawn(plain_connection(builders, permit, watch, io, service, peer));
     }
     drop(acceptor);
 
@@ -218,20 +212,19 @@ pub async fn run_with<H: Handler>(
     if let Some(deadline) = std::time::Instant::now().checked_add(drain_timeout) {
         app.stop_waits_at(deadline);
     }
-    let drained = tokio::time::timeout(drain_timeout, graceful.shutdown()).await;
-    let cut = match drained {
-        Ok(()) => app.waits_stopped(),
+    let cut = if drain.run(drain_timeout).await {
+        app.waits_stopped()
+    } else {
         // Still in flight, plus the blocking sleeps that ended at the deadline on their own. A
         // sleep stopped at the deadline whose handler has not yet returned is in both counts, so
         // the sum is bounded by what was in flight when the drain began: only those requests can
         // have been cut off.
-        Err(_) => stats
+        stats
             .snapshot()
             .in_flight
             .saturating_add(app.waits_stopped())
-            .min(in_flight_at_shutdown),
+            .min(in_flight_at_shutdown)
     };
-    connections.abort_all();
     Ok(ShutdownReport {
         in_flight_at_shutdown,
         cut_off: cut,
@@ -301,23 +294,24 @@ impl Builders {
     #[allow(clippy::manual_async_fn)]
     fn serve<H: Handler>(
         &self,
-        watcher: Watcher,
+        mut watch: DrainWatch,
         mut io: FaultIo,
         service: ConnService<H>,
     ) -> impl Future<Output = Result<(), hyper::Error>> + Send + '_ {
         async move {
-            let protocol = match tokio::time::timeout(self.first_byte_timeout, sniff(&mut io)).await
-            {
-                Ok(Ok(protocol)) => protocol,
-                // Closed or failed before its first bytes: nothing to serve.
-                Ok(Err(_)) => return Ok(()),
-                Err(_) => {
+            let first_bytes = tokio::time::timeout(self.first_byte_timeout, sniff(&mut io));
+            let protocol = match watch.unless_draining(first_bytes).await {
+                Some(Ok(Ok(protocol))) => protocol,
+                // Closed or failed before its first bytes, or the server is stopping: nothing to
+                // serve.
+                Some(Ok(Err(_))) | None => return Ok(()),
+                Some(Err(_)) => {
                     let metrics = io.conn.stats.metrics();
                     metrics.connection_closed_by_server(CloseReason::HeaderTimeout);
                     return Ok(());
                 }
             };
-            self.serve_as(watcher, io, service, protocol).await
+            self.serve_as(watch, io, service, protocol).await
         }
     }
 
@@ -325,7 +319,7 @@ impl Builders {
     #[allow(clippy::manual_async_fn)]
     fn serve_as<S: Socket, H: Handler>(
         &self,
-        watcher: Watcher,
+        watch: DrainWatch,
         mut io: FaultIo<S>,
         service: ConnService<H>,
         protocol: Protocol,
@@ -339,8 +333,8 @@ impl Builders {
                     activity.head_expected();
                     let connection = self.http1.serve_connection(TokioIo::new(io), service);
                     Guarded::new(
-                        watcher.watch(connection),
-                        watchdog(activity, self.timeouts, false),
+                        connection,
+                        watchdog(activity, self.timeouts, false, watch),
                         activity,
                     )
                     .await
@@ -349,8 +343,9 @@ impl Builders {
                     io.h2 = Some(H2Frames::new(H2_PREFACE.len()));
                     let connection = self.http2.serve_connection(TokioIo::new(io), service);
                     // Boxed, so that the far more numerous HTTP/1.1 tasks stay small.
-                    let watched = Box::pin(watcher.watch(connection));
-                    Guarded::new(watched, watchdog(activity, self.timeouts, true), activity).await
+                    let connection = Box::pin(connection);
+                    let watchdog = watchdog(activity, self.timeouts, true, watch);
+                    Guarded::new(connection, watchdog, activity).await
                 }
             };
             match served {
@@ -383,14 +378,14 @@ impl Builders {
 fn plain_connection<H: Handler>(
     builders: Arc<Builders>,
     permit: Option<OwnedSemaphorePermit>,
-    watcher: Watcher,
+    watch: DrainWatch,
     io: FaultIo,
     service: ConnService<H>,
     peer: SocketAddr,
 ) -> impl Future<Output = ()> + Send {
     async move {
         let _permit = permit;
-        if let Err(err) = builders.serve(watcher, io, service).await {
+        if let Err(err) = builders.serve(watch, io, service).await {
             tracing::debug!(%peer, "connection ended with an error: {err}");
         }
     }
@@ -878,9 +873,9 @@ mod tests {
         let conn = Arc::new(ConnState::new(Arc::clone(&stats)));
         let io = FaultIo::new(accepted, Arc::clone(&conn));
         let service = ConnService { app, conn, peer };
-        let graceful = GracefulShutdown::new();
+        let drain = Drain::new();
         let builders = Arc::new(Builders::new(&config));
-        let task = plain_connection(builders, None, graceful.watcher(), io, service, peer);
+        let task = plain_connection(builders, None, drain.watch(), io, service, peer);
         let size = std::mem::size_of_val(&task);
         eprintln!("plain_connection: {size} bytes");
         assert!(size <= 2112, "a connection's task is {size} bytes");

@@ -20,7 +20,10 @@
 //!   because the socket's send buffer is full or, per response body, because the client's
 //!   flow-control window stays shut. A body that pauses on purpose (`drip=`) has nothing waiting,
 //!   so its pauses never count;
-//! - `idle`: nothing in flight and nothing received or sent for `--idle-timeout`.
+//! - `idle`: nothing in flight and nothing received or sent for `--idle-timeout`;
+//! - `drain_timeout`: on shutdown, the watchdog asks hyper to finish the requests in flight and
+//!   close (see [`crate::drain`]), and cuts the connection off if it is still open at the drain's
+//!   deadline.
 //!
 //! `fault=hang` is a request in flight, so it is never idle: it hangs until `--max-delay` or the
 //! client leaves, as asked.
@@ -39,6 +42,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::drain::{DrainWatch, Drainable};
 use crate::metrics::CloseReason;
 
 /// Marks "not happening" in the millisecond fields of [`Activity`].
@@ -96,9 +100,11 @@ pub(crate) struct Activity {
     next_body: AtomicU64,
     /// Wakes the watchdog when a new, possibly earlier deadline appears.
     changed: Notify,
-    /// Set when something the watchdog waits on (its timer, `changed`) has woken it: see
-    /// [`Guarded`].
+    /// Set when something the watchdog waits on (its timer, `changed`, the drain) has woken it:
+    /// see [`Guarded`].
     watchdog_woken: AtomicBool,
+    /// Set by the watchdog when the drain begins, for [`Guarded`] to ask hyper to finish.
+    drain_asked: AtomicBool,
 }
 
 /// The parts of [`Activity`] behind its lock. One lock for both rather than one each keeps an
@@ -127,6 +133,7 @@ impl Activity {
             changed: Notify::new(),
             // Polled once at first, to set its timer.
             watchdog_woken: AtomicBool::new(true),
+            drain_asked: AtomicBool::new(false),
         }
     }
 
@@ -308,12 +315,12 @@ impl<'a, C, W> Guarded<'a, C, W> {
     }
 }
 
-impl<C: Future, W: Future<Output = CloseReason>> Future for Guarded<'_, C, W> {
+impl<C: Future + Drainable, W: Future<Output = CloseReason>> Future for Guarded<'_, C, W> {
     type Output = Result<C::Output, CloseReason>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Poll::Ready(served) = this.connection.poll(cx) {
+        let mut this = self.project();
+        if let Poll::Ready(served) = this.connection.as_mut().poll(cx) {
             return Poll::Ready(Ok(served));
         }
         let activity = *this.activity;
@@ -329,17 +336,33 @@ impl<C: Future, W: Future<Output = CloseReason>> Future for Guarded<'_, C, W> {
         }
         // After the waker is in place: a wake-up from now on either is seen here or wakes the
         // task again.
-        if activity.watchdog_woken.swap(false, Ordering::AcqRel)
-            && let Poll::Ready(reason) = this.watchdog.poll(&mut Context::from_waker(this.waker))
-        {
-            return Poll::Ready(Err(reason));
+        if activity.watchdog_woken.swap(false, Ordering::AcqRel) {
+            if let Poll::Ready(reason) = this.watchdog.poll(&mut Context::from_waker(this.waker)) {
+                return Poll::Ready(Err(reason));
+            }
+            if activity.drain_asked.swap(false, Ordering::Relaxed) {
+                // hyper acts on it when next polled: an idle connection closes at once.
+                this.connection.as_mut().drain();
+                if let Poll::Ready(served) = this.connection.poll(cx) {
+                    return Poll::Ready(Ok(served));
+                }
+            }
         }
         Poll::Pending
     }
 }
 
 /// Runs until one of the connection's deadlines passes, and says which; never ends otherwise.
-pub(crate) async fn watchdog(activity: &Activity, timeouts: Timeouts, h2: bool) -> CloseReason {
+/// When the drain begins it asks [`Guarded`] to have hyper finish, and the drain's deadline is
+/// one more.
+pub(crate) async fn watchdog(
+    activity: &Activity,
+    timeouts: Timeouts,
+    h2: bool,
+    mut drain: DrainWatch,
+) -> CloseReason {
+    // The drain's deadline, in the same milliseconds as the others, once it has begun.
+    let mut cut_off = NEVER;
     loop {
         let now = activity.now();
         let mut next = NEVER;
@@ -351,6 +374,9 @@ pub(crate) async fn watchdog(activity: &Activity, timeouts: Timeouts, h2: bool) 
             next = next.min(deadline);
             now >= deadline
         };
+        if due(0, cut_off) {
+            return CloseReason::DrainTimeout;
+        }
         if h2 && !activity.h2_ready.load(Ordering::Relaxed) && due(0, timeouts.header_read) {
             return CloseReason::HeaderTimeout;
         }
@@ -385,17 +411,18 @@ pub(crate) async fn watchdog(activity: &Activity, timeouts: Timeouts, h2: bool) 
                 continue;
             }
         }
-        let changed = activity.changed.notified();
-        if next == NEVER {
-            changed.await;
-        } else {
-            let at = activity
-                .accepted
-                .checked_add(Duration::from_millis(next))
-                .unwrap_or_else(|| activity.accepted + Duration::from_secs(86_400 * 365));
-            tokio::select! {
-                () = tokio::time::sleep_until(at) => {}
-                () = changed => {}
+        let at = activity
+            .accepted
+            .checked_add(Duration::from_millis(next))
+            .unwrap_or_else(|| activity.accepted + Duration::from_secs(86_400 * 365));
+        tokio::select! {
+            () = tokio::time::sleep_until(at), if next != NEVER => {}
+            () = activity.changed.notified() => {}
+            deadline = drain.begun(), if cut_off == NEVER => {
+                // Rounded up, so that the cut never comes before the drain's own deadline.
+                let after = deadline.saturating_duration_since(activity.accepted);
+                cut_off = millis(after).saturating_add(1).min(NEVER - 1);
+                activity.drain_asked.store(true, Ordering::Relaxed);
             }
         }
     }

@@ -269,6 +269,43 @@ async fn shutdown_lets_short_requests_finish_and_cuts_off_long_ones() {
     assert_eq!(long.await.unwrap(), 0, "the cut-off request gets no answer");
 }
 
+/// A connection that has sent nothing has nothing to finish: the drain does not wait for it
+/// (it used to, until the connection's header-read timeout), and neither does one that sent half
+/// a TLS-less HTTP/2 preface.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_sent_nothing_do_not_hold_up_the_drain() {
+    let server = spawn(Config {
+        header_read_timeout: Duration::from_secs(60),
+        drain_timeout: Duration::from_secs(60),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr();
+    let silent = TcpStream::connect(addr).unwrap();
+    let mut half_preface = TcpStream::connect(addr).unwrap();
+    half_preface.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || server
+            .metrics()
+            .connections_open()
+            >= 2)
+        .await,
+        "the server never accepted both connections"
+    );
+    let started = Instant::now();
+    let report = tokio::time::timeout(Duration::from_secs(30), server.shutdown())
+        .await
+        .expect("the drain ended before its deadline");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the drain took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(report.cut_off, 0);
+    drop((silent, half_preface));
+}
+
 /// A one-segment path is a delay only if it looks like a number (percent-decoded, it starts with a
 /// digit, a sign or a dot); the same path gets the same answer with and without rules, and with any
 /// method.
