@@ -64,13 +64,20 @@ pub(crate) fn json(plan: &Plan) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
 }
 
-fn base(plan: &Plan, body: Body) -> Response {
+/// Headers hyper adds to an HTTP/2 answer's own map (`Date` and `Content-Length`; over HTTP/1.1 it
+/// writes them straight into its buffer instead).
+const HYPER_H2_HEADERS: usize = 2;
+
+fn base(plan: &Plan, body: Body, http2: bool) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(plan.status()).unwrap_or(StatusCode::OK);
     // Room for exactly the headers set here. hyper keeps a connection's last response header
     // map for reuse, so its default first allocation (six entries) would stay with every
-    // keep-alive connection.
-    let extra = usize::from(plan.drawn.is_some()) + usize::from(plan.clamped_from.is_some());
+    // keep-alive connection. Over HTTP/2 the map is not kept, and hyper adds its own two
+    // headers to it: room for those spares every stream a regrowth (a reallocation and a rehash).
+    let extra = usize::from(plan.drawn.is_some())
+        + usize::from(plan.clamped_from.is_some())
+        + if http2 { HYPER_H2_HEADERS } else { 0 };
     // Content-Type, Server-Timing, Cache-Control.
     *response.headers_mut() = HeaderMap::with_capacity(3 + extra);
     let headers = response.headers_mut();
@@ -118,6 +125,7 @@ pub(crate) fn answer_with(
     waited: Duration,
     record: Record,
     head_only: bool,
+    http2: bool,
 ) -> Response {
     let paced = plan.options.bps.filter(|_| !head_only);
     let mut record = Some(record);
@@ -137,7 +145,7 @@ pub(crate) fn answer_with(
     if let Some(record) = record {
         record.finish(Outcome::Ok);
     }
-    let mut response = base(plan, body);
+    let mut response = base(plan, body, http2);
     server_timing(&mut response, waited, false);
     response
 }
@@ -151,13 +159,14 @@ pub(crate) fn drip_with(
     chunks: u32,
     record: Record,
     head_only: bool,
+    http2: bool,
 ) -> Response {
     let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
     let mut response = if head_only {
         record.finish(Outcome::Ok);
         // Not `Body::empty()`: its exact length of 0 would become `Content-Length: 0` on the way
         // out, where GET's dripped answer has no length at all.
-        base(plan, Body::new(Unannounced))
+        base(plan, Body::new(Unannounced), http2)
     } else {
         let start = Instant::now();
         let chunks = u64::from(chunks).min(total).max(1);
@@ -172,14 +181,18 @@ pub(crate) fn drip_with(
             ))),
             record: Some(record),
         };
-        base(plan, Body::new(SlowBody::new(json, total, Some(schedule))))
+        base(
+            plan,
+            Body::new(SlowBody::new(json, total, Some(schedule))),
+            http2,
+        )
     };
     server_timing(&mut response, plan.wait, true);
     response
 }
 
 /// `fault=truncate`: a Content-Length for the whole body, half of it, then the connection ends.
-pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration) -> Response {
+pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration, http2: bool) -> Response {
     let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
     let mut body = SlowBody::new(json, total, None);
     body.truncate_at = Some(total / 2);
@@ -187,7 +200,7 @@ pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration) -> Resp
         Some(bps) => Body::new(Paced::new(body, bps, None)),
         None => Body::new(body),
     };
-    let mut response = base(plan, body);
+    let mut response = base(plan, body, http2);
     server_timing(&mut response, waited, false);
     response
 }
@@ -447,6 +460,35 @@ mod tests {
             let plan = crate::options::plan(segment, None, &Config::default()).unwrap();
             let expected = format!(r#"{{"time_elapsed": {}}}"#, plan.requested);
             assert_eq!(json(&plan), expected.as_bytes(), "{segment}");
+        }
+    }
+
+    /// An answer's header map has room for every header it will carry: over HTTP/2 that includes
+    /// the `Date` and `Content-Length` hyper adds, so that the map does not grow for every stream;
+    /// over HTTP/1.1, where hyper keeps the map for the connection's next answer, no more.
+    #[test]
+    fn the_header_map_has_room_for_what_hyper_adds_over_http2() {
+        for query in [None, Some("jitter=0.5")] {
+            let plan = crate::options::plan("1", query, &Config::default()).unwrap();
+            for http2 in [false, true] {
+                let mut response = base(&plan, Body::empty(), http2);
+                server_timing(&mut response, Duration::from_millis(1), false);
+                no_store_by_default(&mut response);
+                let headers = response.headers_mut();
+                let capacity = headers.capacity();
+                if !http2 && query.is_none() {
+                    assert_eq!(
+                        capacity,
+                        headers.len(),
+                        "no room past the answer's own headers"
+                    );
+                }
+                if http2 {
+                    headers.insert(header::DATE, HeaderValue::from_static("now"));
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(19u64));
+                    assert_eq!(headers.capacity(), capacity, "{query:?}: regrown");
+                }
+            }
         }
     }
 }
