@@ -98,7 +98,7 @@ fn base(plan: &Plan, body: Body, http2: bool) -> Response {
     response
 }
 
-fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
+fn server_timing(response: &mut Response, waited: Duration, planned: bool, http2: bool) {
     // Integer arithmetic into a stack buffer: `format!` cost more than the rest of the answer.
     let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
     let mut text = SmallBuf::new();
@@ -110,7 +110,12 @@ fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
         // Headers leave before the wait when the body drips: say it is the plan.
         text.push(b";desc=\"planned\"");
     }
-    if let Ok(value) = HeaderValue::from_bytes(text.as_bytes()) {
+    if let Ok(mut value) = HeaderValue::from_bytes(text.as_bytes()) {
+        // Over HTTP/2, HPACK would add every answer's value, seldom the same twice, to the
+        // connection's table: a search of the values already there, an insertion and evictions
+        // for each stream, for an entry no later answer uses. Marked sensitive, it is sent as a
+        // literal never indexed, and the table keeps the headers that do repeat.
+        value.set_sensitive(http2);
         response.headers_mut().insert(SERVER_TIMING, value);
     }
 }
@@ -146,7 +151,7 @@ pub(crate) fn answer_with(
         record.finish(Outcome::Ok);
     }
     let mut response = base(plan, body, http2);
-    server_timing(&mut response, waited, false);
+    server_timing(&mut response, waited, false, http2);
     response
 }
 
@@ -187,7 +192,7 @@ pub(crate) fn drip_with(
             http2,
         )
     };
-    server_timing(&mut response, plan.wait, true);
+    server_timing(&mut response, plan.wait, true, http2);
     response
 }
 
@@ -201,7 +206,7 @@ pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration, http2: 
         None => Body::new(body),
     };
     let mut response = base(plan, body, http2);
-    server_timing(&mut response, waited, false);
+    server_timing(&mut response, waited, false, http2);
     response
 }
 
@@ -472,7 +477,7 @@ mod tests {
             let plan = crate::options::plan("1", query, &Config::default()).unwrap();
             for http2 in [false, true] {
                 let mut response = base(&plan, Body::empty(), http2);
-                server_timing(&mut response, Duration::from_millis(1), false);
+                server_timing(&mut response, Duration::from_millis(1), false, http2);
                 no_store_by_default(&mut response);
                 let headers = response.headers_mut();
                 let capacity = headers.capacity();
@@ -489,6 +494,26 @@ mod tests {
                     assert_eq!(headers.capacity(), capacity, "{query:?}: regrown");
                 }
             }
+        }
+    }
+
+    /// Over HTTP/2 the `Server-Timing` value is marked sensitive, so that HPACK sends it as a
+    /// literal never indexed rather than adding a value no later answer repeats to the
+    /// connection's table; over HTTP/1.1 the mark would mean nothing, and is not set.
+    #[test]
+    fn server_timing_is_never_indexed_over_http2_only() {
+        let plan = crate::options::plan("1", None, &Config::default()).unwrap();
+        for http2 in [false, true] {
+            let mut response = base(&plan, Body::empty(), http2);
+            server_timing(
+                &mut response,
+                Duration::from_micros(1_000_250),
+                false,
+                http2,
+            );
+            let value = &response.headers()[SERVER_TIMING];
+            assert_eq!(value.as_bytes(), b"wait;dur=1000.250");
+            assert_eq!(value.is_sensitive(), http2);
         }
     }
 }
