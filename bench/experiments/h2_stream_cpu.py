@@ -11,13 +11,16 @@ hyper.
 The shape is scenario 5's: `slowlab fetch --http2 --connections 10 --count N --delay D --mode
 async`, every stream sent at once (the server allows `--max-streams` per connection, scenario 5's
 `--h2-max-streams 10100`; bare_hyper is given the same limit). `--delay 0` (the default) answers
-at once; `--delay 1` adds each stream's wait on the timer, as in scenario 5's `GET /5`.
+at once; `--delay 1` adds each stream's wait on the timer, as in scenario 5's `GET /5`. bare_hyper
+answers every path at once with `{"time_elapsed": 0}`, so it is always sent `GET /0`, which the
+client then finds right.
 
 Server side (the default): the server runs under callgrind on CPU 1, the client outside it on CPU
 0 (slowlab fetch of the first `--bin`). Each `--bin` is a slowlab binary served as `slowlab serve
 --h2-max-streams M` (e.g. before and after a change); they and bare_hyper
 (target/release/examples/bare_hyper PORT M) are measured in the same rounds. Client side: each
-`--bin`'s `slowlab fetch --http2` runs under callgrind on CPU 0 against bare_hyper on CPU 1.
+`--bin`'s `slowlab fetch --http2` runs under callgrind on CPU 0 against bare_hyper on CPU 1
+(`GET /0`, whatever `--delay`).
 
 Method as in serve_cpu.py: two runs of N and 2N streams; start-up, the connections' set-up and
 the shutdown (SIGTERM for the server) are the same in both, so the difference of the totals over N
@@ -93,8 +96,9 @@ CLIENT_PARTS = {
 }
 
 
-def fetch_cmd(binary, base, n, args):
-    return [str(binary), "fetch", "--count", str(n), "--delay", args.delay, "--mode", "async",
+def fetch_cmd(binary, base, n, args, delay=None):
+    return [str(binary), "fetch", "--count", str(n), "--delay", delay or args.delay, "--mode",
+            "async",
             "--output", "json", "--quiet", "--base-url", base, "--http2", "--connections",
             str(args.connections)]
 
@@ -107,8 +111,9 @@ def summary_of(out, n, parts):
     return int(total.group(1)), allocations(text), (attribute(out, n, parts) if parts else None)
 
 
-def server_run(server_cmd, fetch_bin, n, args, parts):
-    """Instructions of the server `server_cmd(port)` while the client sends n streams."""
+def server_run(server_cmd, fetch_bin, n, args, parts, delay=None):
+    """Instructions of the server `server_cmd(port)` while the client sends n streams (asking
+    for `delay`, by default --delay)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         port = free_port()
@@ -120,7 +125,7 @@ def server_run(server_cmd, fetch_bin, n, args, parts):
             wait_listening(port, proc)
             time.sleep(0.5)  # the probe connection's close, the same in both runs
             subprocess.run(["taskset", "-c", "0",
-                            *fetch_cmd(fetch_bin, f"http://127.0.0.1:{port}", n, args)],
+                            *fetch_cmd(fetch_bin, f"http://127.0.0.1:{port}", n, args, delay)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
                            timeout=900)
         finally:
@@ -141,7 +146,7 @@ def client_run(fetch_bin, n, args, parts):
         done = subprocess.run(
             ["taskset", "-c", "0", "valgrind", "--tool=callgrind", "--trace-children=no",
              "--dump-instr=no", f"--callgrind-out-file={out}",
-             *fetch_cmd(fetch_bin, f"http://127.0.0.1:{port}", n, args)],
+             *fetch_cmd(fetch_bin, f"http://127.0.0.1:{port}", n, args, "0")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=1800)
         got = summary_of(out, n, parts)
         if done.returncode != 0 or got is None:
@@ -172,7 +177,8 @@ def main():
             for name, b in bins.items()}
         if not args.no_bare:
             runs["bare_hyper"] = lambda n, p: server_run(
-                lambda port: [str(BARE), str(port), str(args.max_streams)], fetch_bin, n, args, p)
+                lambda port: [str(BARE), str(port), str(args.max_streams)], fetch_bin, n, args, p,
+                "0")
     else:
         part_names = CLIENT_PARTS
         runs = {name: (lambda n, p, b=b: client_run(b, n, args, p)) for name, b in bins.items()}
