@@ -13,8 +13,11 @@
 //!
 //! ```sh
 //! cargo run --release --example bare_hyper -p slowlab-server -- 8080   # 0 = an ephemeral port
+//! cargo run --release --example bare_hyper -p slowlab-server -- 8080 10100   # HTTP/2 stream limit
 //! ```
 //!
+//! The optional second argument is the HTTP/2 concurrent-stream limit (hyper's default, 200,
+//! without it), so that HTTP/2 streams can be measured in `slowlab serve --h2-max-streams`'s shape.
 //! The first line on stdout is `listening on http://ADDR`.
 
 use std::convert::Infallible;
@@ -59,6 +62,12 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }),
     };
+    let h2_max_streams: Option<u32> = std::env::args().nth(2).map(|text| {
+        text.parse().unwrap_or_else(|_| {
+            eprintln!("bare_hyper: {text:?} is not an HTTP/2 stream limit");
+            std::process::exit(2);
+        })
+    });
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
     socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
@@ -77,7 +86,11 @@ async fn main() -> std::io::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new())
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            if let Some(max) = h2_max_streams {
+                builder.http2().max_concurrent_streams(max);
+            }
+            let _ = builder
                 .serve_connection(TokioIo::new(stream), service_fn(hello))
                 .await;
         });

@@ -64,13 +64,20 @@ pub(crate) fn json(plan: &Plan) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
 }
 
-fn base(plan: &Plan, body: Body) -> Response {
+/// Headers hyper adds to an HTTP/2 answer's own map (`Date` and `Content-Length`; over HTTP/1.1 it
+/// writes them straight into its buffer instead).
+const HYPER_H2_HEADERS: usize = 2;
+
+fn base(plan: &Plan, body: Body, http2: bool) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(plan.status()).unwrap_or(StatusCode::OK);
     // Room for exactly the headers set here. hyper keeps a connection's last response header
     // map for reuse, so its default first allocation (six entries) would stay with every
-    // keep-alive connection.
-    let extra = usize::from(plan.drawn.is_some()) + usize::from(plan.clamped_from.is_some());
+    // keep-alive connection. Over HTTP/2 the map is not kept, and hyper adds its own two
+    // headers to it: room for those spares every stream a regrowth (a reallocation and a rehash).
+    let extra = usize::from(plan.drawn.is_some())
+        + usize::from(plan.clamped_from.is_some())
+        + if http2 { HYPER_H2_HEADERS } else { 0 };
     // Content-Type, Server-Timing, Cache-Control.
     *response.headers_mut() = HeaderMap::with_capacity(3 + extra);
     let headers = response.headers_mut();
@@ -91,7 +98,7 @@ fn base(plan: &Plan, body: Body) -> Response {
     response
 }
 
-fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
+fn server_timing(response: &mut Response, waited: Duration, planned: bool, http2: bool) {
     // Integer arithmetic into a stack buffer: `format!` cost more than the rest of the answer.
     let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
     let mut text = SmallBuf::new();
@@ -103,7 +110,12 @@ fn server_timing(response: &mut Response, waited: Duration, planned: bool) {
         // Headers leave before the wait when the body drips: say it is the plan.
         text.push(b";desc=\"planned\"");
     }
-    if let Ok(value) = HeaderValue::from_bytes(text.as_bytes()) {
+    if let Ok(mut value) = HeaderValue::from_bytes(text.as_bytes()) {
+        // Over HTTP/2, HPACK would add every answer's value, seldom the same twice, to the
+        // connection's table: a search of the values already there, an insertion and evictions
+        // for each stream, for an entry no later answer uses. Marked sensitive, it is sent as a
+        // literal never indexed, and the table keeps the headers that do repeat.
+        value.set_sensitive(http2);
         response.headers_mut().insert(SERVER_TIMING, value);
     }
 }
@@ -118,6 +130,7 @@ pub(crate) fn answer_with(
     waited: Duration,
     record: Record,
     head_only: bool,
+    http2: bool,
 ) -> Response {
     let paced = plan.options.bps.filter(|_| !head_only);
     let mut record = Some(record);
@@ -137,8 +150,8 @@ pub(crate) fn answer_with(
     if let Some(record) = record {
         record.finish(Outcome::Ok);
     }
-    let mut response = base(plan, body);
-    server_timing(&mut response, waited, false);
+    let mut response = base(plan, body, http2);
+    server_timing(&mut response, waited, false, http2);
     response
 }
 
@@ -151,13 +164,14 @@ pub(crate) fn drip_with(
     chunks: u32,
     record: Record,
     head_only: bool,
+    http2: bool,
 ) -> Response {
     let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
     let mut response = if head_only {
         record.finish(Outcome::Ok);
         // Not `Body::empty()`: its exact length of 0 would become `Content-Length: 0` on the way
         // out, where GET's dripped answer has no length at all.
-        base(plan, Body::new(Unannounced))
+        base(plan, Body::new(Unannounced), http2)
     } else {
         let start = Instant::now();
         let chunks = u64::from(chunks).min(total).max(1);
@@ -172,14 +186,18 @@ pub(crate) fn drip_with(
             ))),
             record: Some(record),
         };
-        base(plan, Body::new(SlowBody::new(json, total, Some(schedule))))
+        base(
+            plan,
+            Body::new(SlowBody::new(json, total, Some(schedule))),
+            http2,
+        )
     };
-    server_timing(&mut response, plan.wait, true);
+    server_timing(&mut response, plan.wait, true, http2);
     response
 }
 
 /// `fault=truncate`: a Content-Length for the whole body, half of it, then the connection ends.
-pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration) -> Response {
+pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration, http2: bool) -> Response {
     let total = plan.options.bytes.unwrap_or(0).max(json.len() as u64);
     let mut body = SlowBody::new(json, total, None);
     body.truncate_at = Some(total / 2);
@@ -187,8 +205,8 @@ pub(crate) fn truncated_with(plan: &Plan, json: Bytes, waited: Duration) -> Resp
         Some(bps) => Body::new(Paced::new(body, bps, None)),
         None => Body::new(body),
     };
-    let mut response = base(plan, body);
-    server_timing(&mut response, waited, false);
+    let mut response = base(plan, body, http2);
+    server_timing(&mut response, waited, false, http2);
     response
 }
 
@@ -447,6 +465,55 @@ mod tests {
             let plan = crate::options::plan(segment, None, &Config::default()).unwrap();
             let expected = format!(r#"{{"time_elapsed": {}}}"#, plan.requested);
             assert_eq!(json(&plan), expected.as_bytes(), "{segment}");
+        }
+    }
+
+    /// An answer's header map has room for every header it will carry: over HTTP/2 that includes
+    /// the `Date` and `Content-Length` hyper adds, so that the map does not grow for every stream;
+    /// over HTTP/1.1, where hyper keeps the map for the connection's next answer, no more.
+    #[test]
+    fn the_header_map_has_room_for_what_hyper_adds_over_http2() {
+        for query in [None, Some("jitter=0.5")] {
+            let plan = crate::options::plan("1", query, &Config::default()).unwrap();
+            for http2 in [false, true] {
+                let mut response = base(&plan, Body::empty(), http2);
+                server_timing(&mut response, Duration::from_millis(1), false, http2);
+                no_store_by_default(&mut response);
+                let headers = response.headers_mut();
+                let capacity = headers.capacity();
+                if !http2 && query.is_none() {
+                    assert_eq!(
+                        capacity,
+                        headers.len(),
+                        "no room past the answer's own headers"
+                    );
+                }
+                if http2 {
+                    headers.insert(header::DATE, HeaderValue::from_static("now"));
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(19u64));
+                    assert_eq!(headers.capacity(), capacity, "{query:?}: regrown");
+                }
+            }
+        }
+    }
+
+    /// Over HTTP/2 the `Server-Timing` value is marked sensitive, so that HPACK sends it as a
+    /// literal never indexed rather than adding a value no later answer repeats to the
+    /// connection's table; over HTTP/1.1 the mark would mean nothing, and is not set.
+    #[test]
+    fn server_timing_is_never_indexed_over_http2_only() {
+        let plan = crate::options::plan("1", None, &Config::default()).unwrap();
+        for http2 in [false, true] {
+            let mut response = base(&plan, Body::empty(), http2);
+            server_timing(
+                &mut response,
+                Duration::from_micros(1_000_250),
+                false,
+                http2,
+            );
+            let value = &response.headers()[SERVER_TIMING];
+            assert_eq!(value.as_bytes(), b"wait;dur=1000.250");
+            assert_eq!(value.is_sensitive(), http2);
         }
     }
 }

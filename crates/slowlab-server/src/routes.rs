@@ -399,7 +399,14 @@ pub(crate) fn serve(
         if let Some(chunks) = plan.options.drip {
             return decorated(
                 &custom,
-                respond::drip_with(&plan, body(&custom, &plan), chunks, record, head_only),
+                respond::drip_with(
+                    &plan,
+                    body(&custom, &plan),
+                    chunks,
+                    record,
+                    head_only,
+                    http2,
+                ),
             );
         }
 
@@ -414,7 +421,14 @@ pub(crate) fn serve(
         match plan.options.fault {
             None => decorated(
                 &custom,
-                respond::answer_with(&plan, body(&custom, &plan), waited, record, head_only),
+                respond::answer_with(
+                    &plan,
+                    body(&custom, &plan),
+                    waited,
+                    record,
+                    head_only,
+                    http2,
+                ),
             ),
             Some(Fault::Hang) => {
                 // Never answer; the wait ends when the client goes away (this future is dropped)
@@ -429,7 +443,7 @@ pub(crate) fn serve(
                 match fault {
                     Fault::Truncate => decorated(
                         &custom,
-                        respond::truncated_with(&plan, body(&custom, &plan), waited),
+                        respond::truncated_with(&plan, body(&custom, &plan), waited, http2),
                     ),
                     // Over HTTP/2 a connection carries other streams: every fault ends only this one.
                     Fault::Reset | Fault::Malformed if http2 => respond::abort(Fault::Hangup),
