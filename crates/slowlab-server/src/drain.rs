@@ -1,11 +1,13 @@
 //! The drain on shutdown: every open connection is told to finish what it has in flight and
 //! close, and those still open when the drain's time is up are cut off.
 //!
-//! One watch channel carries the drain's deadline to every connection. A connection being served
+//! One watch channel carries the drain's [`Phase`] to every connection. A connection being served
 //! hears it through its watchdog (see [`crate::watch`]), which asks hyper for a graceful shutdown
-//! and adds the deadline to the ones it keeps; a connection still being set up (its first bytes,
-//! its TLS handshake) has nothing in flight and ends at once. So the accept loop keeps no record
-//! of its connections: no set to insert each into and take each out of, and no task to abort.
+//! when the drain begins and ends the connection when it is cut off; a connection still being set
+//! up (its first bytes, its TLS handshake) has nothing in flight and ends as the drain begins. So
+//! the accept loop keeps no record of its connections: no set to insert each into and take each
+//! out of. If the server goes away without a drain (its future dropped), every connection hears
+//! that as a cut.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,62 +19,68 @@ use hyper::rt::{Read, Write};
 use hyper::server::conn::{http1, http2};
 use hyper::service::HttpService;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the server is in its life, as its connections see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Serving,
+    /// Finish the requests in flight, take no more, close.
+    Draining,
+    /// Close now.
+    CutOff,
+}
 
 /// The sending side, kept by the accept loop.
 #[derive(Debug)]
 pub(crate) struct Drain {
-    deadline: watch::Sender<Option<Instant>>,
+    phase: watch::Sender<Phase>,
 }
 
-/// What each connection holds: the drain's deadline once it has begun.
+/// What each connection holds.
 #[derive(Debug, Clone)]
 pub(crate) struct DrainWatch {
-    deadline: watch::Receiver<Option<Instant>>,
+    phase: watch::Receiver<Phase>,
 }
 
 impl Drain {
     pub(crate) fn new() -> Drain {
         Drain {
-            deadline: watch::Sender::new(None),
+            phase: watch::Sender::new(Phase::Serving),
         }
     }
 
     /// A watch for one more connection.
     pub(crate) fn watch(&self) -> DrainWatch {
         DrainWatch {
-            deadline: self.deadline.subscribe(),
+            phase: self.phase.subscribe(),
         }
     }
 
     /// Begins the drain and waits until every connection has closed or `timeout` has passed;
-    /// says whether all closed in time. Connections still open then close on their own at the
-    /// deadline.
-    pub(crate) async fn run(self, timeout: Duration) -> bool {
-        let deadline = Instant::now()
-            .checked_add(timeout)
-            .unwrap_or_else(far_future);
+    /// says whether all closed in time. Those still open stay open until [`Drain::cut_off`].
+    pub(crate) async fn run(&self, timeout: Duration) -> bool {
         // Kept even with no connection to hear it, for one still being set up.
-        self.deadline.send_replace(Some(deadline));
-        tokio::time::timeout_at(deadline, self.deadline.closed())
+        self.phase.send_replace(Phase::Draining);
+        tokio::time::timeout(timeout, self.phase.closed())
             .await
             .is_ok()
+    }
+
+    /// Ends every connection still open.
+    pub(crate) fn cut_off(self) {
+        self.phase.send_replace(Phase::CutOff);
     }
 }
 
 impl DrainWatch {
-    /// The drain's deadline, as soon as it has begun; never resolves before.
-    pub(crate) async fn begun(&mut self) -> Instant {
-        loop {
-            if let Some(deadline) = *self.deadline.borrow_and_update() {
-                return deadline;
-            }
-            if self.deadline.changed().await.is_err() {
-                // The server went away without draining: nothing will come.
-                std::future::pending::<()>().await;
-            }
+    /// The next phase this watch has not seen: [`Phase::Draining`] or [`Phase::CutOff`] (also
+    /// when the server went away). Never resolves while the server is serving.
+    pub(crate) async fn next(&mut self) -> Phase {
+        match self.phase.changed().await {
+            Ok(()) => *self.phase.borrow_and_update(),
+            Err(_) => Phase::CutOff,
         }
     }
 
@@ -82,7 +90,7 @@ impl DrainWatch {
         tokio::select! {
             biased;
             output = work => Some(output),
-            _ = self.begun() => None,
+            _ = self.next() => None,
         }
     }
 }
@@ -127,48 +135,42 @@ impl<C: Drainable + ?Sized> Drainable for Pin<Box<C>> {
     }
 }
 
-/// A deadline no drain reaches: about thirty years from now.
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_watch_hears_the_deadline_and_the_drain_waits_for_its_connections() {
+    async fn connections_hear_the_drain_then_the_cut_and_the_drain_waits_for_them() {
         let drain = Drain::new();
         let mut watch = drain.watch();
         let connection = tokio::spawn(async move {
-            let deadline = watch.begun().await;
+            let first = watch.next().await;
             drop(watch);
-            deadline
+            first
         });
-        let started = Instant::now();
         assert!(
             drain.run(Duration::from_secs(30)).await,
             "the only connection closed"
         );
-        let deadline = connection.await.expect("the connection's task");
-        assert!(deadline >= started + Duration::from_secs(30));
+        assert_eq!(connection.await.expect("its task"), Phase::Draining);
+
+        let drain = Drain::new();
+        let mut stays = drain.watch();
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no wait past the last close"
+            !drain.run(Duration::from_millis(50)).await,
+            "one stayed open"
         );
+        drain.cut_off();
+        // Both changes came before it looked: it sees the last.
+        assert_eq!(stays.next().await, Phase::CutOff);
     }
 
     #[tokio::test]
-    async fn the_drain_gives_up_at_its_deadline_which_a_late_look_still_sees() {
+    async fn a_server_gone_without_a_drain_is_a_cut() {
         let drain = Drain::new();
-        let mut never_looked = drain.watch();
-        let started = Instant::now();
-        assert!(!drain.run(Duration::from_millis(50)).await);
-        assert!(started.elapsed() >= Duration::from_millis(50));
-        let deadline = tokio::time::timeout(Duration::from_secs(5), never_looked.begun())
-            .await
-            .expect("the deadline was kept");
-        assert!(deadline >= started + Duration::from_millis(50));
+        let mut watch = drain.watch();
+        drop(drain);
+        assert_eq!(watch.next().await, Phase::CutOff);
     }
 
     #[tokio::test]
@@ -179,7 +181,7 @@ mod tests {
         let setting_up =
             tokio::spawn(async move { watch.unless_draining(std::future::pending::<()>()).await });
         tokio::task::yield_now().await;
-        drain.run(Duration::from_secs(5)).await;
+        assert!(drain.run(Duration::from_secs(5)).await);
         let outcome = tokio::time::timeout(Duration::from_secs(5), setting_up)
             .await
             .expect("set-up ends when the drain begins")

@@ -212,7 +212,8 @@ pub async fn run_with<H: Handler>(
     if let Some(deadline) = std::time::Instant::now().checked_add(drain_timeout) {
         app.stop_waits_at(deadline);
     }
-    let cut = if drain.run(drain_timeout).await {
+    let all_closed = drain.run(drain_timeout).await;
+    let cut = if all_closed {
         app.waits_stopped()
     } else {
         // Still in flight, plus the blocking sleeps that ended at the deadline on their own. A
@@ -225,6 +226,8 @@ pub async fn run_with<H: Handler>(
             .saturating_add(app.waits_stopped())
             .min(in_flight_at_shutdown)
     };
+    // Counted first: the connections cut off now end their requests.
+    drain.cut_off();
     Ok(ShutdownReport {
         in_flight_at_shutdown,
         cut_off: cut,

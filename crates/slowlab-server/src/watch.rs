@@ -22,8 +22,8 @@
 //!   so its pauses never count;
 //! - `idle`: nothing in flight and nothing received or sent for `--idle-timeout`;
 //! - `drain_timeout`: on shutdown, the watchdog asks hyper to finish the requests in flight and
-//!   close (see [`crate::drain`]), and cuts the connection off if it is still open at the drain's
-//!   deadline.
+//!   close (see [`crate::drain`]), and ends the connection if it is still open when the drain's
+//!   time is up.
 //!
 //! `fault=hang` is a request in flight, so it is never idle: it hangs until `--max-delay` or the
 //! client leaves, as asked.
@@ -42,7 +42,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::drain::{DrainWatch, Drainable};
+use crate::drain::{DrainWatch, Drainable, Phase};
 use crate::metrics::CloseReason;
 
 /// Marks "not happening" in the millisecond fields of [`Activity`].
@@ -353,16 +353,14 @@ impl<C: Future + Drainable, W: Future<Output = CloseReason>> Future for Guarded<
 }
 
 /// Runs until one of the connection's deadlines passes, and says which; never ends otherwise.
-/// When the drain begins it asks [`Guarded`] to have hyper finish, and the drain's deadline is
-/// one more.
+/// When the drain begins it asks [`Guarded`] to have hyper finish; when the drain cuts off what is
+/// left, it ends too.
 pub(crate) async fn watchdog(
     activity: &Activity,
     timeouts: Timeouts,
     h2: bool,
     mut drain: DrainWatch,
 ) -> CloseReason {
-    // The drain's deadline, in the same milliseconds as the others, once it has begun.
-    let mut cut_off = NEVER;
     loop {
         let now = activity.now();
         let mut next = NEVER;
@@ -374,9 +372,6 @@ pub(crate) async fn watchdog(
             next = next.min(deadline);
             now >= deadline
         };
-        if due(0, cut_off) {
-            return CloseReason::DrainTimeout;
-        }
         if h2 && !activity.h2_ready.load(Ordering::Relaxed) && due(0, timeouts.header_read) {
             return CloseReason::HeaderTimeout;
         }
@@ -418,12 +413,12 @@ pub(crate) async fn watchdog(
         tokio::select! {
             () = tokio::time::sleep_until(at), if next != NEVER => {}
             () = activity.changed.notified() => {}
-            deadline = drain.begun(), if cut_off == NEVER => {
-                // Rounded up, so that the cut never comes before the drain's own deadline.
-                let after = deadline.saturating_duration_since(activity.accepted);
-                cut_off = millis(after).saturating_add(1).min(NEVER - 1);
-                activity.drain_asked.store(true, Ordering::Relaxed);
-            }
+            phase = drain.next() => match phase {
+                Phase::CutOff => return CloseReason::DrainTimeout,
+                Phase::Draining | Phase::Serving => {
+                    activity.drain_asked.store(true, Ordering::Relaxed);
+                }
+            },
         }
     }
 }
