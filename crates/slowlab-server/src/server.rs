@@ -142,8 +142,8 @@ pub async fn run_with<H: Handler>(
     let drain_timeout = config.drain_timeout;
     let config = Arc::new(config);
     let builders = Arc::new(Builders::new(&config));
-    // Each connection hears of the drain, and cuts itself off at its deadline, on its own: see
-    // `crate::drain`.
+    // Each connection hears of the drain, and of the cut at its end, through one watch channel;
+    // the loop keeps no record of them (see `crate::drain`).
     let drain = Drain::new();
     let mut acceptor = Acceptor::new(listener, config.max_connections);
 
