@@ -7,6 +7,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -75,6 +76,32 @@ def wait_listening(port, proc, timeout=120.0):
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"nothing listens on port {port}")
+
+
+def count_rounds(runs, rounds, n, unit, parts_names=None):
+    """Counts each of `runs` ({name: run(n, parts) -> (instructions, allocations, split)}) at n
+    and at 2n, `rounds` times in turn; the difference over n is the cost of one more `unit`
+    (start-up and shutdown cancel out). The 2n run of each name's first round is split into
+    `parts_names` if given. Returns (counts by name, one entry per round; parts by name)."""
+    counts = {name: [] for name in runs}
+    parts = {}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            small, small_allocs, _ = run(n, None)
+            wanted = parts_names if parts_names and name not in parts else None
+            large, large_allocs, split = run(2 * n, wanted)
+            if split is not None:
+                parts[name] = split
+            counts[name].append({"n": small, "2n": large,
+                                 f"per_{unit}": (large - small) / n,
+                                 f"allocations_per_{unit}": (large_allocs - small_allocs) / n})
+            print(f"{name}: {(large - small) / n:.0f} instructions/{unit}", flush=True)
+    return counts, parts
+
+
+def medians(counts, field):
+    """The median of `field` over each name's rounds."""
+    return {name: statistics.median(r[field] for r in v) for name, v in counts.items()}
 
 
 def shown_binaries(bins):

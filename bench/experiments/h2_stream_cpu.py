@@ -32,13 +32,13 @@ bare_hyper example. Standard library only."""
 import argparse
 import re
 import signal
-import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, attribute, free_port, server, shown_binaries, wait_listening, write_results
+from common import (ROOT, attribute, count_rounds, free_port, medians, server, shown_binaries,
+                    wait_listening, write_results)
 from serve_cpu import allocations
 
 BARE = ROOT / "target/release/examples/bare_hyper"
@@ -182,20 +182,9 @@ def main():
     else:
         part_names = CLIENT_PARTS
         runs = {name: (lambda n, p, b=b: client_run(b, n, args, p)) for name, b in bins.items()}
-    counts = {name: [] for name in runs}
-    parts = {}
-    for _ in range(args.rounds):
-        for name, run in runs.items():
-            small, small_allocs, _ = run(args.n, None)
-            large, large_allocs, split = run(
-                2 * args.n, part_names if args.parts and name not in parts else None)
-            if split is not None:
-                parts[name] = split
-            counts[name].append({"n": small, "2n": large,
-                                 "per_stream": (large - small) / args.n,
-                                 "allocations_per_stream": (large_allocs - small_allocs) / args.n})
-            print(f"{name}: {(large - small) / args.n:.0f} instructions/stream", flush=True)
-    per_stream = {name: statistics.median(r["per_stream"] for r in v) for name, v in counts.items()}
+    counts, parts = count_rounds(runs, args.rounds, args.n, "stream",
+                                 part_names if args.parts else None)
+    per_stream = medians(counts, "per_stream")
     figures = {
         "side": args.side,
         "client": "slowlab fetch --http2 (of the first binary)" if args.side == "server"
@@ -206,9 +195,7 @@ def main():
         "binaries": shown_binaries(bins),
         "instructions": counts,
         "instructions_per_stream": per_stream,
-        "allocations_per_stream": {
-            name: statistics.median(r["allocations_per_stream"] for r in v)
-            for name, v in counts.items()},
+        "allocations_per_stream": medians(counts, "allocations_per_stream"),
     }
     if "bare_hyper" in per_stream:
         figures["over_bare_hyper"] = {name: v - per_stream["bare_hyper"]

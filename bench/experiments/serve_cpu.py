@@ -36,14 +36,13 @@ import argparse
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from common import (ROOT, attribute, free_port, shown_binaries, wait_listening,
-                    write_results)
+from common import (ROOT, attribute, count_rounds, free_port, medians, shown_binaries,
+                    wait_listening, write_results)
 
 LIMIT = ROOT / "target/limit/release/slowlab-limit"
 BARE = ROOT / "target/release/examples/bare_hyper"
@@ -163,22 +162,12 @@ def main():
     delay = args.delay if args.per_connection else None
     client = lambda port, n: client_cmd(args.client, fetch_bin, f"http://127.0.0.1:{port}", n,
                                         args.connections, delay)
-    counts = {name: [] for name in servers}
-    parts = {}
-    for _ in range(args.rounds):
-        for name, server in servers.items():
-            small, small_allocs, _ = server_instructions(server, client, args.n, False)
-            large, large_allocs, split = server_instructions(server, client, 2 * args.n,
-                                                             args.parts and name not in parts)
-            if split is not None:
-                parts[name] = split
-            counts[name].append({"n": small, "2n": large,
-                                 "per_request": (large - small) / args.n,
-                                 "allocations_per_request":
-                                     (large_allocs - small_allocs) / args.n})
-            print(f"{name}: {(large - small) / args.n:.0f} instructions/request", flush=True)
-    per_request = {name: statistics.median(r["per_request"] for r in v)
-                   for name, v in counts.items()}
+    runs = {name: (lambda n, parts, server=server:
+                   server_instructions(server, client, n, parts is not None))
+            for name, server in servers.items()}
+    counts, parts = count_rounds(runs, args.rounds, args.n, "request",
+                                 PARTS if args.parts else None)
+    per_request = medians(counts, "per_request")
     figures = {
         "client": "fetch, a connection per request" if args.per_connection else args.client,
         "connections": "n" if args.per_connection else args.connections,
@@ -186,9 +175,7 @@ def main():
         "binaries": shown_binaries(bins),
         "instructions": counts,
         "instructions_per_request": per_request,
-        "allocations_per_request": {
-            name: statistics.median(r["allocations_per_request"] for r in v)
-            for name, v in counts.items()},
+        "allocations_per_request": medians(counts, "allocations_per_request"),
     }
     if "bare_hyper" in per_request:
         figures["over_bare_hyper"] = {name: v - per_request["bare_hyper"]
