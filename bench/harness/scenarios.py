@@ -98,6 +98,9 @@ CEILING_TARGET = 0.85
 # is worth building only if this beats the epoll ceiling by URING_BAR.
 CEILING_URING = "ceiling, io_uring (bench/limit --io uring)"
 URING_BAR = 1.15
+# Issue 23 sets stricter targets than the design's on some figures; both are judged, the issue's
+# rows marked with this tag.
+ISSUE_23 = "(issue 23)"
 CEILING_NOTE = ("The ceiling (bench/limit) is one thread on epoll with no runtime and no HTTP "
                 "library: it finds a request by its blank line and answers with one fixed write; "
                 "its client writes each request with one write. \"of ceiling\" is taken round by "
@@ -423,8 +426,9 @@ def scenario_1c(ctx):
 def scenario_2(ctx):
     repeat = ctx.repeats(3)
     sc = Scenario("2", "N concurrent requests of 1 s over HTTP/1.1",
-                  "ours: 10,000 in <= 1.3 s; server memory <= 10 KB (10,000 bytes) per waiting "
-                  "request", repeat, warmup=True)
+                  "ours: 10,000 in <= 1.3 s and >= 0.85x of the ceiling; server memory <= 10 KB "
+                  "(10,000 bytes) per waiting request (issue 23: <= 6,000 bytes)", repeat,
+                  warmup=True)
     sizes = [20, 200] if ctx.quick else [100, 1000, 10000]
     capped = 1000
     rows = sc.table("N concurrent GET /1, one connection each", [
@@ -563,6 +567,9 @@ def scenario_2(ctx):
             sc.verdict("server memory <= 10 KB (10,000 bytes) per waiting HTTP/1.1 request "
                        "(all N in flight, before any answer)", ours["bytes_waiting"], "<=", 10000,
                        lambda v: f"{v:,.0f} bytes", why=f"N={n}")
+            sc.verdict(f"server memory <= 6,000 bytes per waiting HTTP/1.1 request {ISSUE_23}",
+                       ours["bytes_waiting"], "<=", 6000, lambda v: f"{v:,.0f} bytes",
+                       why=f"N={n}")
             exit_figure = ours["bytes_exit"]
             sc.info("server bytes per request at exit, after the answers (no target)",
                     "–" if exit_figure is None else f"{exit_figure['median']:,.0f} bytes (N={n})")
@@ -608,8 +615,8 @@ def run_loadgen(ctx, lg, cmd, timeout, expected=None, env=None):
 def scenario_3(ctx):
     repeat = ctx.repeats(5)
     sc = Scenario("3", "Server throughput on /0",
-                  "slowlab serve >= 0.9x bare hyper; >= 20x uvicorn (the stronger of def and "
-                  "async def)", repeat, warmup=True)
+                  "slowlab serve >= 0.9x bare hyper (issue 23: >= 1.0x); >= 20x uvicorn (the "
+                  "stronger of def and async def)", repeat, warmup=True)
     seconds = 1 if ctx.quick else 3
     count = 5000 if ctx.quick else 50000
     rows = sc.table("GET /0, 50 connections, load generator on its own core; successes per second",
@@ -710,9 +717,11 @@ def scenario_3(ctx):
                 sc.info(f"slowlab serve >= 0.9x bare hyper ({lg})", "not ranked",
                         "bare hyper had errors")
             else:
-                sc.verdict(f"slowlab serve >= 0.9x bare hyper ({lg})",
-                           stats.paired_ratio(by_round(ours, "rps"), by_round(bare, "rps")),
-                           ">=", 0.9, lambda v: f"{v:.2f}x")
+                to_bare = stats.paired_ratio(by_round(ours, "rps"), by_round(bare, "rps"))
+                sc.verdict(f"slowlab serve >= 0.9x bare hyper ({lg})", to_bare, ">=", 0.9,
+                           lambda v: f"{v:.2f}x")
+                sc.verdict(f"slowlab serve >= 1.0x bare hyper ({lg}) {ISSUE_23}", to_bare, ">=",
+                           1.0, lambda v: f"{v:.2f}x")
         # Judged against the stronger Python endpoint (the higher median), shown against both.
         pythons = [(stats.median(list(by_round(runs[(p, lg)], "rps").values())), p)
                    for p in ("uvicorn + FastAPI def", "uvicorn + FastAPI async def")
@@ -746,7 +755,7 @@ def scenario_4(ctx):
     # committed runs) one second is close to this count.
     count = 5000 if ctx.quick else 200000
     sc = Scenario("4", "Client throughput against the bare hyper server",
-                  "slowlab fetch >= 1.1x oha, toward wrk", repeat, warmup=True)
+                  "slowlab fetch >= 1.1x oha; issue 23: >= 1.0x wrk", repeat, warmup=True)
     rows = sc.table(f"{count:,} x GET /0 each, 50 connections, client on its own core; "
                     "successes per second", [
                         ["client", "client"], ["work", "work"], ["rps", "requests/s", "rps"],
@@ -829,19 +838,16 @@ def scenario_4(ctx):
                    stats.paired_ratio(by_round(ours, "rps"), by_round(ceiling, "rps")),
                    ">=", CEILING_TARGET, lambda v: f"{v:.2f}x")
         sc.note(CEILING_NOTE)
-    for peer, target in [("oha", 1.1), ("wrk", None)]:
+    for peer, target in [("oha", 1.1), ("wrk", 1.0)]:
         if not ours_ok or not runs.get(peer):
             continue
         if errors_of(runs[peer]):
             sc.info(f"slowlab fetch against {peer}", "not ranked", f"{peer} had errors")
             continue
         ratio = stats.paired_ratio(by_round(ours, "rps"), by_round(runs[peer], "rps"))
-        if target:
-            sc.verdict(f"slowlab fetch >= {target}x {peer}", ratio, ">=", target,
-                       lambda v: f"{v:.2f}x")
-        elif ratio:
-            sc.info("toward wrk (no fixed target)", f"{ratio['median']:.2f}x of wrk "
-                    f"({ratio['min']:.2f}x to {ratio['max']:.2f}x)")
+        tag = f" {ISSUE_23}" if peer == "wrk" else ""
+        sc.verdict(f"slowlab fetch >= {target}x {peer}{tag}", ratio, ">=", target,
+                   lambda v: f"{v:.2f}x")
     sc.note(f"Every client does the same work: {count:,} requests over 50 connections. wrk has "
             "no request count: its warm-up run measures its rate, and its measured runs last as "
             "long as that many requests take at that rate, in whole seconds (-d takes no "
@@ -858,8 +864,9 @@ def scenario_5(ctx):
     repeat = ctx.repeats(3)
     count, delay = (2000, 1) if ctx.quick else (100000, 5)
     sc = Scenario("5", f"{count:,} concurrent requests of {delay} s over HTTP/2, one server",
-                  f"all succeed; wall <= {delay + 0.5} s; server <= 1.5 KB (1,500 bytes) per "
-                  "waiting stream; client <= 1 KiB (1,024 bytes) per request", repeat, warmup=True)
+                  f"all succeed; wall <= {delay + 0.5} s (issue 23: <= {delay + 0.3} s and "
+                  "faster than h2load); server <= 1.5 KB (1,500 bytes) per waiting stream; "
+                  "client <= 1 KiB (1,024 bytes) per request", repeat, warmup=True)
     rows = sc.table(f"{count:,} x GET /{delay} over HTTP/2 (h2c), same connections and streams", [
         ["client", "client"], ["ok", "ok (fewest)", "int"], ["connections", "connections"],
         ["wall", "wall (s)", "s"], ["before_kb", "server before (MB)", "mb"],
@@ -944,16 +951,18 @@ def scenario_5(ctx):
                    lambda v: f"{int(v):,}/{count:,} in the worst run")
         sc.verdict(f"wall <= {delay + 0.5} s", figures(ours, "wall"), "<=", delay + 0.5,
                    lambda v: f"{v:.3f} s")
+        sc.verdict(f"wall <= {delay + 0.3} s {ISSUE_23}", figures(ours, "wall"), "<=",
+                   delay + 0.3, lambda v: f"{v:.3f} s")
         sc.verdict("server <= 1.5 KB (1,500 bytes) per waiting HTTP/2 stream",
                    figures(ours, "bytes_waiting"), "<=", 1500, lambda v: f"{v:,.0f} bytes")
         sc.verdict("client <= 1 KiB (1,024 bytes) per request", figures(ours, "client_bytes"),
                    "<=", 1024, lambda v: f"{v:,.0f} bytes")
         h2 = runs.get("h2load")
         if h2 and not errors_of(h2):
-            ratio = stats.paired_ratio(by_round(ours, "wall"), by_round(h2, "wall"))
-            if ratio:
-                sc.info("slowlab fetch --http2 wall / h2load wall (the HTTP/2 anchor; no target)",
-                        f"{ratio['median']:.2f}x ({ratio['min']:.2f}x to {ratio['max']:.2f}x)")
+            # Faster than h2load: the wall below h2load's on the same server, round by round.
+            sc.verdict(f"slowlab fetch --http2 wall / h2load wall < 1.0 {ISSUE_23}",
+                       stats.paired_ratio(by_round(ours, "wall"), by_round(h2, "wall")), "<",
+                       1.0, lambda v: f"{v:.2f}x")
     sc.note("h2load (nghttp2) is the reference HTTP/2 load generator: it gets the same requests, "
             f"connections ({connections or 'default'}) and streams per connection "
             f"({per_connection:,}, `-m`) as slowlab fetch, on one thread (`-t 1`). Each run "
@@ -1009,7 +1018,8 @@ def scenario_6(ctx):
     repeat = ctx.repeats(3)
     count = 500 if ctx.quick else 10000
     sc = Scenario("6", f"Timer lateness at {count:,} in flight",
-                  "p99 lateness <= 2 ms (actual wait minus requested)", repeat, warmup=True)
+                  "p99 lateness <= 2 ms (issue 23: <= 1 ms; actual wait minus requested)",
+                  repeat, warmup=True)
     rows = sc.table(f"{count:,} concurrent GET /1 over HTTP/1.1: lateness", [
         ["server", "server"], ["source", "measured by"], ["count", "requests", "int"],
         ["p50", "p50 (ms)", "ms"], ["p99", "p99 (ms)", "ms"], ["p99_9", "p99.9 (ms)", "ms"],
@@ -1066,6 +1076,8 @@ def scenario_6(ctx):
     if server_runs[ours]:
         sc.verdict("server p99 lateness <= 2 ms", figures(server_runs[ours], "p99"), "<=", 0.002,
                    lambda v: f"<= {v * 1000:.2f} ms")
+        sc.verdict(f"server p99 lateness <= 1 ms {ISSUE_23}", figures(server_runs[ours], "p99"),
+                   "<=", 0.001, lambda v: f"<= {v * 1000:.2f} ms")
         sc.note("Server quantiles of slowlab serve are the upper bound of the histogram bucket "
                 "they fall in. Each run starts its own server, so its histogram holds that run's "
                 "waits only.")

@@ -9,7 +9,7 @@ says "within noise", since another R runs could well land the median on the othe
 import operator
 import statistics
 
-OPS = {"<=": operator.le, ">=": operator.ge, "==": operator.eq}
+OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, "==": operator.eq}
 
 
 def rounds(contenders, repeat, warmup=True):

@@ -62,6 +62,11 @@ class Judge(unittest.TestCase):
         self.assertEqual(stats.judge(1500, "<=", 1500), (True, False))
         self.assertEqual(stats.judge(1501, "<=", 1500), (False, False))
 
+    def test_strictly_below_excludes_the_threshold(self):
+        # "Faster than h2load": a ratio of exactly 1.0 is a tie, not a win.
+        self.assertEqual(stats.judge(1.0, "<", 1.0), (False, False))
+        self.assertEqual(stats.judge(stats.spread([0.97, 0.99, 1.01]), "<", 1.0), (True, True))
+
     def test_no_figure_no_verdict(self):
         self.assertEqual(stats.judge(None, "<=", 1), (None, False))
 
