@@ -1,0 +1,94 @@
+"""Scenario 10: where the time goes, per request. System calls by kind, user and kernel CPU and
+context switches for the servers and clients of scenarios 2-4, measured in the same run as the
+scenarios they explain (issue 23 asks for this table from a full run).
+
+The measuring is bench/experiments/syscalls.py's, run as a program so that there is one way to take
+these figures: this module runs it on the binaries this run built and turns its cases into a
+table."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .scenarios import Scenario
+from .util import ROOT, log
+
+SCRIPT = ROOT / "bench" / "experiments" / "syscalls.py"
+# The call kinds with a column; the rest are summed under "other".
+KINDS = ["read", "recvfrom", "write", "writev", "sendto", "epoll_wait", "epoll_ctl", "accept4",
+         "connect", "setsockopt", "getsockopt", "futex"]
+METHOD = ("System calls are counted under `strace -c -f`, which slows the program, so calls whose "
+          "number depends on timing (epoll_wait, reads ending in EAGAIN, futex) are those of a "
+          "slowed run; CPU and context switches come from a second run without strace. A server "
+          "is measured under the ceiling's client, a client against the server named. \"failed\": "
+          "calls that returned an error, nearly all EAGAIN from a read that found nothing or "
+          "EINPROGRESS from a non-blocking connect. CPU figures come from clock ticks (10 ms), so "
+          "scenario 2's are good to 5 µs and the rest to 0.5 µs.")
+
+
+def table_rows(cases):
+    """syscalls.py's cases as the page's rows: calls per request by kind, then CPU and switches."""
+    rows = []
+    for case, r in cases.items():
+        calls = r.get("calls", {})
+        kinds = {k: calls.get(k, {}).get("calls", 0.0) for k in KINDS}
+        total = calls.get("total", {}).get("calls", 0.0)
+        rows.append({"case": case, "total": total,
+                     **{k: v if v else "·" for k, v in kinds.items()},
+                     "other": total - sum(kinds.values()),
+                     "failed": calls.get("total", {}).get("errors", 0.0),
+                     "user_us": r.get("user_us"), "system_us": r.get("system_us"),
+                     "switches": f"{r['switches']:.3f}" if "switches" in r else None})
+    return rows
+
+
+def scenario_10(ctx):
+    n2, n = (200, 2000) if ctx.quick else (2000, 20000)
+    sc = Scenario("10", "Where the time goes, per request: system calls, CPU, context switches",
+                  "no target: the evidence the levers of scenarios 2-4 are judged by")
+    if not shutil.which("strace"):
+        sc.skip("the system-call table", "needs strace (Debian package strace)")
+        return sc.done()
+    missing = [t for t in ("bare_hyper", "limit") if not ctx.tools.have(t)]
+    if missing:
+        sc.skip("the system-call table", "needs " + " and ".join(missing))
+        return sc.done()
+    env = dict(os.environ)
+    oha = ctx.tools.paths.get("oha")
+    if oha:  # syscalls.py finds its peers on PATH
+        env["PATH"] = f"{Path(oha).parent}{os.pathsep}{env.get('PATH', '')}"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "syscalls.json"
+        args = ["--n2", str(n2), "--n", str(n), "--slowlab", str(ctx.tools.paths["slowlab"])]
+        cmd = [sys.executable, str(SCRIPT), *args, "--out", str(out)]
+        sc.command("bench/experiments/syscalls.py",
+                   [c.replace(str(ROOT) + "/", "") for c in [str(SCRIPT), *args]])
+        log(f"  syscalls.py: {n2:,} connections of 1 s, {n:,} x GET /0 per case")
+        try:
+            p = subprocess.run(cmd, cwd=SCRIPT.parent, env=env, capture_output=True, text=True,
+                               timeout=900)
+        except subprocess.TimeoutExpired:
+            sc.error("the system-call table", "syscalls.py took more than 900 s")
+            return sc.done()
+        if p.returncode != 0 or not out.exists():
+            sc.error("the system-call table", f"syscalls.py exited {p.returncode}: "
+                     + (p.stderr or p.stdout)[-400:])
+            return sc.done()
+        doc = json.loads(out.read_text())
+    rows = sc.table(f"Per request: {n2:,} requests of 1 s, a connection each, for scenario 2; "
+                    f"{n:,} x GET /0 over 50 connections for scenarios 3 and 4", [
+                        ["case", "case"], ["total", "total", "f2"],
+                        *[[k, k, "f2"] for k in KINDS], ["other", "other", "f2"],
+                        ["failed", "failed", "f2"], ["user_us", "user µs", "kb"],
+                        ["system_us", "kernel µs", "kb"], ["switches", "switches"]])
+    rows += table_rows(doc["cases"])
+    sc.data["loadavg_after"] = doc["loadavg"]
+    sc.note(METHOD)
+    if doc.get("not_installed"):
+        sc.note("Not installed on the measuring machine, so not measured: "
+                + ", ".join(doc["not_installed"]) + ".")
+    return sc.done()
