@@ -294,6 +294,15 @@ SYSCALLS_GLOB = "*-syscalls.json"
 # The kinds the table shows a column for; the rest are summed under "other".
 SYSCALL_KINDS = ["read", "recvfrom", "write", "writev", "sendto", "epoll_wait", "epoll_ctl",
                  "accept4", "connect", "setsockopt", "getsockopt", "futex"]
+# How bench/experiments/syscalls.py takes its figures, said under each table of them.
+SYSCALL_METHOD = (
+    "System calls are counted under `strace -c -f`, which slows the program, so calls whose "
+    "number depends on timing (epoll_wait, reads ending in EAGAIN, futex) are those of a slowed "
+    "run; CPU and context switches come from a second run without strace. A server is measured "
+    "under the ceiling's client, a client against the server named. \"failed\": calls that "
+    "returned an error, nearly all EAGAIN from a read that found nothing or EINPROGRESS from a "
+    "non-blocking connect. CPU figures come from clock ticks (10 ms), so scenario 2's are good to "
+    "5 µs and the rest to 0.5 µs.")
 
 
 def syscall_section():
@@ -309,14 +318,7 @@ def syscall_section():
              f"From `{path.relative_to(ROOT)}` (`cases`), written by "
              f"`bench/experiments/syscalls.py` ({doc['n2']:,} requests of 1 s for scenario 2, "
              f"{doc['n']:,} of `/0` for scenarios 3 and 4; load average at the end {load}). "
-             "System calls are counted under `strace -c -f`, which slows the program, so calls "
-             "whose number depends on timing (epoll_wait, reads ending in EAGAIN, futex) are "
-             "those of a slowed run; CPU and context switches come from a second run without "
-             "strace. A server is measured under the ceiling's client, a client against the "
-             "server named. \"failed\": calls that returned an error, nearly all EAGAIN from "
-             "a read that found nothing or EINPROGRESS from a non-blocking connect. CPU figures "
-             "come from clock ticks (10 ms), so scenario 2's are good to 5 µs and the rest to "
-             "0.5 µs.", ""]
+             + SYSCALL_METHOD, ""]
     if doc.get("not_installed"):
         lines += [f"Not installed on the measuring machine, so not measured: "
                   f"{', '.join(doc['not_installed'])}.", ""]

@@ -14,20 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .report import SYSCALL_KINDS as KINDS, SYSCALL_METHOD as METHOD
 from .scenarios import Scenario
 from .util import ROOT, log
 
 SCRIPT = ROOT / "bench" / "experiments" / "syscalls.py"
-# The call kinds with a column; the rest are summed under "other".
-KINDS = ["read", "recvfrom", "write", "writev", "sendto", "epoll_wait", "epoll_ctl", "accept4",
-         "connect", "setsockopt", "getsockopt", "futex"]
-METHOD = ("System calls are counted under `strace -c -f`, which slows the program, so calls whose "
-          "number depends on timing (epoll_wait, reads ending in EAGAIN, futex) are those of a "
-          "slowed run; CPU and context switches come from a second run without strace. A server "
-          "is measured under the ceiling's client, a client against the server named. \"failed\": "
-          "calls that returned an error, nearly all EAGAIN from a read that found nothing or "
-          "EINPROGRESS from a non-blocking connect. CPU figures come from clock ticks (10 ms), so "
-          "scenario 2's are good to 5 µs and the rest to 0.5 µs.")
 
 
 def table_rows(cases):
