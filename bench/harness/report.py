@@ -305,6 +305,30 @@ SYSCALL_METHOD = (
     "5 µs and the rest to 0.5 µs.")
 
 
+# The table's columns, for `md_table`: calls per request by kind, then CPU and switches.
+SYSCALL_COLUMNS = [["case", "case"], ["total", "total", "f2"],
+                   *[[k, k, "f2"] for k in SYSCALL_KINDS], ["other", "other", "f2"],
+                   ["failed", "failed", "f2"], ["user_us", "user µs", "kb"],
+                   ["system_us", "kernel µs", "kb"], ["switches", "switches", "x3"]]
+
+
+def syscall_rows(cases):
+    """bench/experiments/syscalls.py's cases as rows of SYSCALL_COLUMNS; a kind never called
+    shows as "·"."""
+    rows = []
+    for case, r in cases.items():
+        calls = r.get("calls", {})
+        kinds = {k: calls.get(k, {}).get("calls", 0.0) for k in SYSCALL_KINDS}
+        total = calls.get("total", {}).get("calls", 0.0)
+        rows.append({"case": case, "total": total,
+                     **{k: v if v else "·" for k, v in kinds.items()},
+                     "other": total - sum(kinds.values()),
+                     "failed": calls.get("total", {}).get("errors", 0.0),
+                     "user_us": r.get("user_us"), "system_us": r.get("system_us"),
+                     "switches": r.get("switches")})
+    return rows
+
+
 def syscall_section():
     """The per-request table of the newest bench/experiments/syscalls.py results file, or
     nothing when none is committed."""
@@ -322,19 +346,7 @@ def syscall_section():
     if doc.get("not_installed"):
         lines += [f"Not installed on the measuring machine, so not measured: "
                   f"{', '.join(doc['not_installed'])}.", ""]
-    head = ["case", "total", *SYSCALL_KINDS, "other", "failed", "user µs", "kernel µs",
-            "switches"]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for case, r in doc["cases"].items():
-        calls = r.get("calls", {})
-        kinds = [calls.get(k, {}).get("calls", 0.0) for k in SYSCALL_KINDS]
-        total = calls.get("total", {}).get("calls", 0.0)
-        other = total - sum(kinds)
-        cells = [case, f"{total:.2f}", *[f"{k:.2f}" if k else "·" for k in kinds],
-                 f"{other:.2f}", f"{calls.get('total', {}).get('errors', 0.0):.2f}",
-                 f"{r.get('user_us', 0):.1f}", f"{r.get('system_us', 0):.1f}",
-                 f"{r.get('switches', 0):.3f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines.append(md_table({"columns": SYSCALL_COLUMNS, "rows": syscall_rows(doc["cases"])}))
     return lines
 
 

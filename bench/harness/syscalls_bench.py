@@ -14,27 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .report import SYSCALL_KINDS as KINDS, SYSCALL_METHOD as METHOD
+from .report import SYSCALL_COLUMNS, SYSCALL_METHOD, syscall_rows
 from .scenarios import Scenario
 from .util import ROOT, log
 
 SCRIPT = ROOT / "bench" / "experiments" / "syscalls.py"
-
-
-def table_rows(cases):
-    """syscalls.py's cases as the page's rows: calls per request by kind, then CPU and switches."""
-    rows = []
-    for case, r in cases.items():
-        calls = r.get("calls", {})
-        kinds = {k: calls.get(k, {}).get("calls", 0.0) for k in KINDS}
-        total = calls.get("total", {}).get("calls", 0.0)
-        rows.append({"case": case, "total": total,
-                     **{k: v if v else "·" for k, v in kinds.items()},
-                     "other": total - sum(kinds.values()),
-                     "failed": calls.get("total", {}).get("errors", 0.0),
-                     "user_us": r.get("user_us"), "system_us": r.get("system_us"),
-                     "switches": f"{r['switches']:.3f}" if "switches" in r else None})
-    return rows
 
 
 def scenario_10(ctx):
@@ -71,14 +55,10 @@ def scenario_10(ctx):
             return sc.done()
         doc = json.loads(out.read_text())
     rows = sc.table(f"Per request: {n2:,} requests of 1 s, a connection each, for scenario 2; "
-                    f"{n:,} x GET /0 over 50 connections for scenarios 3 and 4", [
-                        ["case", "case"], ["total", "total", "f2"],
-                        *[[k, k, "f2"] for k in KINDS], ["other", "other", "f2"],
-                        ["failed", "failed", "f2"], ["user_us", "user µs", "kb"],
-                        ["system_us", "kernel µs", "kb"], ["switches", "switches"]])
-    rows += table_rows(doc["cases"])
+                    f"{n:,} x GET /0 over 50 connections for scenarios 3 and 4", SYSCALL_COLUMNS)
+    rows += syscall_rows(doc["cases"])
     sc.data["loadavg_after"] = doc["loadavg"]
-    sc.note(METHOD)
+    sc.note(SYSCALL_METHOD)
     if doc.get("not_installed"):
         sc.note("Not installed on the measuring machine, so not measured: "
                 + ", ".join(doc["not_installed"]) + ".")
