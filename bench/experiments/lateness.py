@@ -5,17 +5,19 @@ slowlab serve's own?
 
     bench/experiments/lateness.py [--rounds 5] [--n 10000] [--slowlab BINARY]
                                   [--variant NAME=COMMAND ...] [--rps-count 200000]
-                                  [--out FILE.json]
+                                  [--shared] [--out FILE.json]
 
 The workload is scenario 6's: N concurrent `GET /1` over HTTP/1.1, one connection each, sent by
 `slowlab fetch --count N --delay 1 --mode async` on CPU 0 to a server on CPU 1, a fresh server
 for every run. The contenders are slowlab serve (--slowlab, target/release/slowlab by default),
 the ceiling (bench/limit's epoll server, --limit, target/limit by default), any --variant:
-another slowlab binary to race against the first (a lever), given as NAME=COMMAND, where COMMAND
-is the binary, with KEY=VALUE words before it set in its environment (as in a shell), and any
+another slowlab binary or flag to race against the first (a lever), given as NAME=COMMAND, where
+COMMAND is the binary, with KEY=VALUE words before it set in its environment (as in a shell) and
+flags for `serve` after it (`NAME=target/release/slowlab --workers 2`), and any
 --ceiling-variant: another build of the ceiling, NAME=BINARY. They run in rounds, each
 running every contender once, the order rotated by one each round, after one warm-up round that
-is not counted.
+is not counted. With --shared nothing is pinned: server and client share every CPU (the machine's
+own shape, for a server that runs several threads on purpose).
 
 Per run:
 - the server's lateness: slowlab serve's `slowlab_lateness_seconds` histogram from /metrics
@@ -68,6 +70,9 @@ LIMIT = str(ROOT / "target" / "limit" / "release" / "slowlab-limit")
 SLOWLAB = str(ROOT / "target" / "release" / "slowlab")
 CEILING = "ceiling"
 CEILINGS = {CEILING}
+# Where the server and the client run: the server on CPU 1 and the client on CPU 0 (scenario 6's
+# shape), or both on every CPU (--shared).
+SHAPE = {"shared": False, "server_cpu": 1}
 QUANTILES = {"p50": 0.5, "p99": 0.99, "p99_9": 0.999, "max": 1.0}
 # A lever is kept only if it clearly lowers the p99 without costing scenario 2's wall or /0's
 # throughput: these bars.
@@ -118,16 +123,17 @@ def preempted(pid):
 
 
 def command(spec):
-    """NAME=COMMAND -> (name, argv, env): KEY=VALUE words before the binary go to its env."""
+    """NAME=COMMAND -> (name, argv, env): KEY=VALUE words before the binary go to its env, words
+    after it are flags for `serve` (a slowlab variant's)."""
     name, _, rest = spec.partition("=")
     words = shlex.split(rest)
     env = dict(os.environ)
     while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
         key, _, value = words.pop(0).partition("=")
         env[key] = value
-    if not name or len(words) != 1:
-        raise SystemExit(f"--variant wants NAME=[KEY=VALUE ...] BINARY, not {spec!r}")
-    return name, words[0], env
+    if not name or not words:
+        raise SystemExit(f"--variant wants NAME=[KEY=VALUE ...] BINARY [FLAGS ...], not {spec!r}")
+    return name, words, env
 
 
 def busiest(times, width):
@@ -138,11 +144,16 @@ def busiest(times, width):
     return max(counts.values(), default=0)
 
 
+def on_client_cpu(cmd):
+    """`cmd` on CPU 0, or anywhere when the run is not pinned (--shared)."""
+    return cmd if SHAPE["shared"] else ["taskset", "-c", "0", *cmd]
+
+
 def fetch_run(binary, port, n):
     """slowlab fetch on CPU 0: (summary, client figures)."""
-    out = subprocess.run(["taskset", "-c", "0", binary, "fetch", "--count", str(n), "--delay",
+    out = subprocess.run(on_client_cpu([binary, "fetch", "--count", str(n), "--delay",
                           "1", "--mode", "async", "--output", "json", "--quiet", "--base-url",
-                          f"http://127.0.0.1:{port}"], capture_output=True, text=True,
+                          f"http://127.0.0.1:{port}"]), capture_output=True, text=True,
                          timeout=120).stdout
     doc = json.loads(out)
     summary, outcomes = doc["summary"], doc["outcomes"]
@@ -163,9 +174,11 @@ def fetch_run(binary, port, n):
 def lateness_run(client_binary, n, who, argv, env):
     port = free_port()
     ceiling = who in CEILINGS
-    cmd = [argv, "serve", str(port)] if ceiling else [argv, "serve", "--port", str(port)]
+    binary, flags = argv[0], argv[1:]
+    cmd = ([binary, "serve", str(port)] if ceiling
+           else [binary, "serve", "--port", str(port), *flags])
     load = os.getloadavg()[0]
-    with server(cmd, port, env=env) as proc:
+    with server(cmd, port, cpu=SHAPE["server_cpu"], env=env) as proc:
         cpu0, switches0 = sum(proc_cpu(proc.pid)), preempted(proc.pid)
         _, client = fetch_run(client_binary, port, n)
         cpu = sum(proc_cpu(proc.pid)) - cpu0
@@ -184,9 +197,10 @@ def lateness_run(client_binary, n, who, argv, env):
 def rps_run(limit, argv, env, count):
     port = free_port()
     load = os.getloadavg()[0]
-    with server([argv, "serve", "--port", str(port)], port, env=env):
-        out = subprocess.run(["taskset", "-c", "0", limit, "fetch", f"http://127.0.0.1:{port}/0",
-                              str(count), "50"], capture_output=True, text=True,
+    with server([argv[0], "serve", "--port", str(port), *argv[1:]], port,
+                cpu=SHAPE["server_cpu"], env=env):
+        out = subprocess.run(on_client_cpu([limit, "fetch", f"http://127.0.0.1:{port}/0",
+                                            str(count), "50"]), capture_output=True, text=True,
                              timeout=300).stdout
     s = json.loads(out.strip().splitlines()[-1])["summary"]
     return {"loadavg_1m": load, "ok": s["ok"], "rps": s["ok"] / s["wall"]}
@@ -219,15 +233,19 @@ def main():
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--slowlab", default=SLOWLAB, help="slowlab serve, and the client")
     ap.add_argument("--variant", action="append", default=[],
-                    help="NAME=[KEY=VALUE ...] BINARY: another slowlab serve to race")
+                    help="NAME=[KEY=VALUE ...] BINARY [FLAGS ...]: another slowlab serve to race")
     ap.add_argument("--limit", default=LIMIT, help="the ceiling (bench/limit)")
     ap.add_argument("--ceiling-variant", action="append", default=[],
                     help="NAME=BINARY: another build of the ceiling to race")
     ap.add_argument("--rps-count", type=int, default=200000)
+    ap.add_argument("--shared", action="store_true",
+                    help="pin nothing: server and client share every CPU (the 2-core shape)")
     ap.add_argument("--note", default="", help="what else ran, how the variants were built")
     ap.add_argument("--out")
     args = ap.parse_args()
-    contenders = {"slowlab serve": (args.slowlab, dict(os.environ)), CEILING: (args.limit, None)}
+    SHAPE.update(shared=args.shared, server_cpu=None if args.shared else 1)
+    contenders = {"slowlab serve": ([args.slowlab], dict(os.environ)),
+                  CEILING: ([args.limit], None)}
     for spec in args.variant:
         name, argv, env = command(spec)
         contenders[name] = (argv, env)
@@ -267,7 +285,8 @@ def main():
 
     described = {who: " ".join([*(f"{k}={v}" for k, v in (contenders[who][1] or {}).items()
                                   if os.environ.get(k) != v),
-                                os.path.basename(contenders[who][0])])
+                                os.path.basename(contenders[who][0][0]),
+                                *contenders[who][0][1:]])
                  for who in names}
     medians = {}
     for who, rows in runs.items():
@@ -320,12 +339,14 @@ def main():
                         "p99 lower, but costs wall or throughput")})
     write_results("lateness", args.n, {
         "method": "scenario 6's workload: slowlab fetch --count N --delay 1 --mode async on CPU "
-                  "0, a fresh server on CPU 1 per run; contenders in rotated order, round 0 "
+                  "0, a fresh server on CPU 1 per run (with shape 'shared', neither pinned); contenders in rotated order, round 0 "
                   "discarded; server lateness from slowlab serve's /metrics histogram (bucket "
                   "upper bounds) and the ceiling's GET /lateness (exact); client figures from "
                   "slowlab fetch's JSON outcomes (end - start - 1 s, exact); GET /0 throughput "
                   "from the ceiling's client, 50 connections, on CPU 0",
         "note": args.note,
+        "shape": "shared: server and client unpinned on every CPU" if args.shared else
+                 "pinned: server on CPU 1, client on CPU 0",
         "contenders": described,
         "rounds": args.rounds, "rps_count": args.rps_count,
         "medians": medians, "round_by_round_ratios": against,
