@@ -41,18 +41,9 @@ impl Acceptor {
     /// Accepts on `listener`, at most `max_connections` open at once if given: the next accept
     /// waits for a place rather than refusing (the kernel's backlog holds the queue).
     pub fn new(listener: TcpListener, max_connections: Option<usize>) -> Acceptor {
-        Acceptor::sharing(
-            listener,
-            max_connections.map(|n| Arc::new(Semaphore::new(n))),
-        )
-    }
-
-    /// Accepts on `listener` under a cap that other acceptors may share (one server's listeners
-    /// on several threads): each connection takes a place from `cap`, if given.
-    pub fn sharing(listener: TcpListener, cap: Option<Arc<Semaphore>>) -> Acceptor {
         Acceptor {
             listener,
-            cap,
+            cap: max_connections.map(|n| Arc::new(Semaphore::new(n))),
             warned_fd_exhaustion: false,
         }
     }

@@ -160,17 +160,6 @@ pub const WRITE_TIMEOUT: Setting<Delay> = Setting {
     example: "10",
 };
 
-/// `--workers`: threads that each accept and serve on their own listening socket (no default:
-/// one accept loop on the shared runtime). More threads than this is never useful.
-pub const WORKERS: Setting<usize> = Setting {
-    flag: "--workers",
-    default: 1,
-    min: 1,
-    max: 1024,
-    unit: "threads",
-    example: "2",
-};
-
 /// `--max-in-flight`: most delay requests in flight at once (no default: no cap). Zero would
 /// refuse every request.
 pub const MAX_IN_FLIGHT: Setting<u64> = Setting {

@@ -69,7 +69,7 @@ impl Drain {
     }
 
     /// Ends every connection still open.
-    pub(crate) fn cut_off(&self) {
+    pub(crate) fn cut_off(self) {
         self.phase.send_replace(Phase::CutOff);
     }
 }

@@ -49,7 +49,6 @@ mod target;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod watch;
-mod workers;
 
 pub use config::{Config, ConfigError, OverMax, Setting};
 pub use delay::{Delay, DelayError};
@@ -67,4 +66,3 @@ pub use stats::{InFlight, Stats, StatsSnapshot};
 #[cfg(feature = "tls")]
 pub use tls::{Tls, TlsError};
 pub use watch::{ArrivingBody, HeldBody};
-pub use workers::{bind_reuseport, run_on_threads};

@@ -21,7 +21,7 @@ use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::accept::{Accepted, Acceptor};
@@ -138,78 +138,15 @@ pub async fn run_with<H: Handler>(
     app: H,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<ShutdownReport> {
-    let shared = Arc::new(Shared::new(config, stats, app));
-    accept_loop(Arc::clone(&shared), listener, shutdown).await;
-    Ok(shared.drain_and_report().await)
-}
-
-/// What every accept loop of one server shares: with `--workers`, one loop per thread.
-pub(crate) struct Shared<H> {
-    config: Arc<Config>,
-    builders: Arc<Builders>,
-    stats: Arc<Stats>,
-    app: H,
-    /// Each connection hears of the drain, and of the cut at its end, through one watch channel;
-    /// the loops keep no record of them (see `crate::drain`).
-    drain: Drain,
-    /// `--max-connections`, one count across every loop.
-    cap: Option<Arc<Semaphore>>,
-}
-
-impl<H: Handler> Shared<H> {
-    pub(crate) fn new(config: Config, stats: Arc<Stats>, app: H) -> Shared<H> {
-        let config = Arc::new(config);
-        Shared {
-            builders: Arc::new(Builders::new(&config)),
-            cap: config.max_connections.map(|n| Arc::new(Semaphore::new(n))),
-            config,
-            stats,
-            app,
-            drain: Drain::new(),
-        }
-    }
-
-    /// Once every loop has stopped accepting: drains in-flight requests for at most the drain
-    /// timeout, cuts off the rest, and reports.
-    pub(crate) async fn drain_and_report(&self) -> ShutdownReport {
-        let drain_timeout = self.config.drain_timeout;
-        let in_flight_at_shutdown = self.stats.snapshot().in_flight;
-        // Waits that hold a thread end at the deadline too, even if every worker is held.
-        if let Some(deadline) = std::time::Instant::now().checked_add(drain_timeout) {
-            self.app.stop_waits_at(deadline);
-        }
-        let all_closed = self.drain.run(drain_timeout).await;
-        let cut = if all_closed {
-            self.app.waits_stopped()
-        } else {
-            // Still in flight, plus the blocking sleeps that ended at the deadline on their own. A
-            // sleep stopped at the deadline whose handler has not yet returned is in both counts,
-            // so the sum is bounded by what was in flight when the drain began: only those
-            // requests can have been cut off.
-            self.stats
-                .snapshot()
-                .in_flight
-                .saturating_add(self.app.waits_stopped())
-                .min(in_flight_at_shutdown)
-        };
-        // Counted first: the connections cut off now end their requests.
-        self.drain.cut_off();
-        ShutdownReport {
-            in_flight_at_shutdown,
-            cut_off: cut,
-        }
-    }
-}
-
-/// Accepts connections from `listener` and serves each on a task of the current runtime, until
-/// `shutdown` completes.
-pub(crate) async fn accept_loop<H: Handler>(
-    shared: Arc<Shared<H>>,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) {
     let nodelay_inherited = nodelay_on_listener(&listener);
-    let mut acceptor = Acceptor::sharing(listener, shared.cap.clone());
+    let drain_timeout = config.drain_timeout;
+    let config = Arc::new(config);
+    let builders = Arc::new(Builders::new(&config));
+    // Each connection hears of the drain, and of the cut at its end, through one watch channel;
+    // the loop keeps no record of them (see `crate::drain`).
+    let drain = Drain::new();
+    let mut acceptor = Acceptor::new(listener, config.max_connections);
+
     tokio::pin!(shutdown);
     while let Some(Accepted {
         stream,
@@ -221,17 +158,17 @@ pub(crate) async fn accept_loop<H: Handler>(
         if !nodelay_inherited {
             let _ = stream.set_nodelay(true);
         }
-        let conn = Arc::new(ConnState::new(Arc::clone(&shared.stats)));
+        let conn = Arc::new(ConnState::new(Arc::clone(&stats)));
         #[cfg(feature = "tls")]
-        if let Some(tls) = &shared.config.tls {
+        if let Some(tls) = &config.tls {
             let acceptor = tls.acceptor.clone();
             let service = ConnService {
-                app: shared.app.clone(),
+                app: app.clone(),
                 conn: Arc::clone(&conn),
                 peer,
             };
-            let mut watch = shared.drain.watch();
-            let builders = Arc::clone(&shared.builders);
+            let mut watch = drain.watch();
+            let builders = Arc::clone(&builders);
             tokio::spawn(async move {
                 let _permit = permit;
                 let handshake =
@@ -260,14 +197,41 @@ pub(crate) async fn accept_loop<H: Handler>(
         }
         let io = FaultIo::new(stream, Arc::clone(&conn));
         let service = ConnService {
-            app: shared.app.clone(),
+            app: app.clone(),
             conn,
             peer,
         };
-        let watch = shared.drain.watch();
-        let builders = Arc::clone(&shared.builders);
+        let watch = drain.watch();
+        let builders = Arc::clone(&builders);
         tokio::spawn(plain_connection(builders, permit, watch, io, service, peer));
     }
+    drop(acceptor);
+
+    let in_flight_at_shutdown = stats.snapshot().in_flight;
+    // Waits that hold a thread end at the deadline too, even if every worker is held.
+    if let Some(deadline) = std::time::Instant::now().checked_add(drain_timeout) {
+        app.stop_waits_at(deadline);
+    }
+    let all_closed = drain.run(drain_timeout).await;
+    let cut = if all_closed {
+        app.waits_stopped()
+    } else {
+        // Still in flight, plus the blocking sleeps that ended at the deadline on their own. A
+        // sleep stopped at the deadline whose handler has not yet returned is in both counts, so
+        // the sum is bounded by what was in flight when the drain began: only those requests can
+        // have been cut off.
+        stats
+            .snapshot()
+            .in_flight
+            .saturating_add(app.waits_stopped())
+            .min(in_flight_at_shutdown)
+    };
+    // Counted first: the connections cut off now end their requests.
+    drain.cut_off();
+    Ok(ShutdownReport {
+        in_flight_at_shutdown,
+        cut_off: cut,
+    })
 }
 
 /// The first bytes of an HTTP/2 connection with prior knowledge.

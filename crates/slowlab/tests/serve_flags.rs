@@ -10,7 +10,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{Served, assert_usage_error, get, run, stderr};
+use common::{Served, get, run, stderr};
 
 /// Each flag with a value just outside its range, the range the message must state, and the
 /// example it must give.
@@ -113,8 +113,6 @@ const OUT_OF_RANGE: &[(&str, &str, &str, &str)] = &[
         "1 to 1000000 streams",
         "--h2-max-streams 100000",
     ),
-    ("--workers", "0", "1 to 1024 threads", "--workers 2"),
-    ("--workers", "1025", "1 to 1024 threads", "--workers 2"),
 ];
 
 #[test]
@@ -341,48 +339,4 @@ fn log_lines_into_a_pipe_carry_no_colour_even_without_no_color() {
     let (_, log) = served.wait(std::time::Duration::from_secs(15));
     assert!(log.contains("/0"), "no request line in the log: {log}");
     assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log:?}");
-}
-
-/// `--workers 2`: two threads of the server's own, each accepting on the port; a request in
-/// flight on SIGTERM still gets its answer.
-#[cfg(target_os = "linux")]
-#[test]
-fn workers_serve_on_threads_of_their_own_and_drain_on_sigterm() {
-    let mut served = Served::start(&["--workers", "2"]);
-    // Answered only once a worker accepts: by then both threads run.
-    for _ in 0..20 {
-        assert!(get(&served.addr, "/0").starts_with("HTTP/1.1 200"));
-    }
-    let tasks = format!("/proc/{}/task", served.child.id());
-    let workers = std::fs::read_dir(&tasks)
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
-        .filter(|name| name.starts_with("serve-worker-"))
-        .count();
-    assert_eq!(workers, 2, "threads named serve-worker-N in {tasks}");
-
-    let answer = served.get_in_background("/1");
-    served.wait_in_flight(1);
-    served.terminate();
-    let answer = answer.join().unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let (status, err) = served.wait(Duration::from_secs(30));
-    assert!(status.success(), "{err}");
-    assert!(err.contains("all 1 in-flight request finished"), "{err}");
-}
-
-#[test]
-fn workers_with_the_blocking_model_is_a_usage_error() {
-    assert_usage_error(
-        &[
-            "serve",
-            "--port",
-            "0",
-            "--workers",
-            "2",
-            "--model",
-            "blocking",
-        ],
-        "use --model threads:N",
-    );
 }

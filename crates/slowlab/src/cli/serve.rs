@@ -4,9 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, ToSocketAddrs};
 
 use clap::Args;
-use slowlab_server::config::{
-    BODY_READ_TIMEOUT, MAX_BODY_BYTES, MAX_DELAY, MAX_IN_FLIGHT, WORKERS,
-};
+use slowlab_server::config::{BODY_READ_TIMEOUT, MAX_BODY_BYTES, MAX_DELAY, MAX_IN_FLIGHT};
 use slowlab_server::{Config, Delay, Model, OverMax};
 
 use super::server_core::{ConnectionArgs, RulesArgs, TlsArgs, within};
@@ -101,13 +99,6 @@ pub struct ServeArgs {
     /// still makes that URL's draw a pure function of the URL. Example: --seed 42.
     #[arg(long, value_name = "K")]
     pub seed: Option<u64>,
-    /// Serve on N threads (1 to 1024), each with its own single-threaded runtime and its own
-    /// listening socket on the port (SO_REUSEPORT): the kernel spreads new connections over the
-    /// threads (on Linux, by a hash of their addresses), and each connection stays on the thread
-    /// that took it. Default: one accept loop on a runtime with a thread per CPU (at least two)
-    /// that share their work. Not with --model blocking. Example: --workers 2.
-    #[arg(long, value_parser = within(&WORKERS), value_name = "N")]
-    pub workers: Option<usize>,
     /// Connection limits and timeouts, the same for serve and the proxy.
     #[command(flatten)]
     pub connection: ConnectionArgs,

@@ -13,22 +13,8 @@ use slowlab_server::{Config, LiveRules, LogFormat, RequestLog, Stats, Tls};
 
 use crate::cli::{Host, RulesArgs, ServeArgs, TlsArgs};
 
-/// The checks of serve's flags that one flag's parser cannot make alone.
-pub fn check(args: &ServeArgs) -> Result<(), crate::UsageError> {
-    if args.workers.is_some() && args.model == slowlab_server::Model::Blocking {
-        return Err(crate::UsageError(
-            "--model blocking cannot run with --workers: each worker is one thread, and a \
-             blocking sleep would stop it and every connection on it; use --model threads:N, or \
-             leave out --workers"
-                .to_owned(),
-        ));
-    }
-    Ok(())
-}
-
 /// Serves until a signal, drains, and reports how many requests were cut off.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    check(&args)?;
     let mut config = Config {
         addr: SocketAddr::new(args.host.addrs[0], args.port),
         max_delay: args.max_delay.as_duration(),
@@ -61,8 +47,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config
         .validate()
         .map_err(|err| crate::UsageError(err.to_string()))?;
-    let listeners = listen(&args.host, args.port, config.backlog, args.workers)?;
-    let addr = listeners
+    let listener = listen(&args.host, args.port, config.backlog)?;
+    let addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
 
@@ -114,23 +100,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let report = match listeners {
-        // Served from a worker thread, not from the thread that blocks on this function: a task
-        // spawned from outside the runtime's workers must wake one of them (a futex call for
-        // every connection), while one spawned from a worker goes to that worker's own queue.
-        Listeners::Shared(listener) => tokio::spawn(slowlab_server::run(
-            listener,
-            config,
-            Arc::clone(&stats),
-            shutdown,
-        ))
+    // Served from a worker thread, not from the thread that blocks on this function: a task
+    // spawned from outside the runtime's workers must wake one of them (a futex call for every
+    // connection), while one spawned from a worker goes to that worker's own queue.
+    let serving = tokio::spawn(slowlab_server::run(
+        listener,
+        config,
+        Arc::clone(&stats),
+        shutdown,
+    ));
+    let report = serving
         .await
-        .context("the server's accept loop panicked")?,
-        Listeners::PerThread(listeners) => {
-            slowlab_server::run_on_threads(listeners, config, Arc::clone(&stats), shutdown).await
-        }
-    }
-    .with_context(|| format!("cannot serve with --model {}", args.model))?;
+        .context("the server's accept loop panicked")?
+        .with_context(|| format!("cannot serve with --model {}", args.model))?;
     if report.in_flight_at_shutdown == 0 {
         say!("slowlab serve: stopped");
     } else if report.cut_off == 0 {
@@ -171,38 +153,14 @@ pub(crate) fn request_log(format: Option<LogFormat>) -> Option<RequestLog> {
     Some(RequestLog { format, colour })
 }
 
-/// What serve accepts from: one listener for the shared runtime, or one per `--workers` thread.
-enum Listeners {
-    Shared(tokio::net::TcpListener),
-    PerThread(Vec<std::net::TcpListener>),
-}
-
-impl Listeners {
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        match self {
-            Listeners::Shared(listener) => listener.local_addr(),
-            Listeners::PerThread(listeners) => listeners[0].local_addr(),
-        }
-    }
-}
-
 /// Binds the first of the host's addresses that can be bound (a name such as `localhost` may
-/// stand for both `::1` and `127.0.0.1`): once, or with `--workers` once per thread.
-fn listen(
-    host: &Host,
-    port: u16,
-    backlog: u32,
-    workers: Option<usize>,
-) -> anyhow::Result<Listeners> {
+/// stand for both `::1` and `127.0.0.1`).
+fn listen(host: &Host, port: u16, backlog: u32) -> anyhow::Result<tokio::net::TcpListener> {
     let mut failures = Vec::new();
     for ip in &host.addrs {
         let addr = SocketAddr::new(*ip, port);
-        let bound = match workers {
-            None => slowlab_server::bind(addr, backlog).map(Listeners::Shared),
-            Some(n) => slowlab_server::bind_reuseport(addr, backlog, n).map(Listeners::PerThread),
-        };
-        match bound {
-            Ok(listeners) => return Ok(listeners),
+        match slowlab_server::bind(addr, backlog) {
+            Ok(listener) => return Ok(listener),
             Err(err) => failures.push(format!("{addr}: {err}")),
         }
     }
