@@ -1,0 +1,115 @@
+//! Replays, on every `cargo test`, the inputs the proxy's fuzz target keeps as regressions
+//! (`fuzz/regressions/proxy_connection/`), plus a few hand-written ones, through the proxy
+//! composed as the fuzz target composes it: in front of an in-process `slowlab serve`, with a
+//! default rule that answers 503 for a share of requests before the upstream is contacted. No
+//! panic anywhere, and every complete request gets a well-formed response.
+
+#[path = "../../slowlab-server/tests/common/one_connection.rs"]
+mod one_connection;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use one_connection::{H2_PREFACE, check, exchange, instant_config};
+use slowlab_proxy::http::metrics::ProxyMetrics;
+use slowlab_proxy::http::{ProxyConfig, Upstream};
+use slowlab_server::{LiveRules, Rules, Stats};
+
+/// Panics anywhere in this process, proxy and upstream tasks included (tokio catches those).
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+fn inputs() -> Vec<(String, Vec<u8>)> {
+    let mut h2 = H2_PREFACE.to_vec();
+    h2.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    let mut inputs = vec![
+        (
+            "plain GET".to_owned(),
+            b"GET /0 HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+        ),
+        (
+            "both Content-Length and Transfer-Encoding".to_owned(),
+            b"POST /anything HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\
+              Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
+        (
+            "a transfer coding before chunked".to_owned(),
+            b"POST /anything HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
+              4\r\nabcd\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
+        (
+            "Max-Forwards 0".to_owned(),
+            b"OPTIONS * HTTP/1.1\r\nHost: t\r\nMax-Forwards: 0\r\n\r\n".to_vec(),
+        ),
+        ("h2 preface and SETTINGS".to_owned(), h2),
+    ];
+    inputs.extend(kept("proxy_connection"));
+    inputs
+}
+
+/// The inputs kept for fuzz target `target`, with their file names.
+fn kept(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .into_iter()
+        .filter(|f| f.is_file() && !f.ends_with(".gitkeep"))
+        .map(|f| (f.display().to_string(), std::fs::read(&f).unwrap()))
+        .collect()
+}
+
+/// The proxy in front of `upstream`, as the fuzz target runs it; its address.
+async fn composed_proxy(upstream: &slowlab_server::Server) -> SocketAddr {
+    let rules = Rules::empty()
+        .with_default("0?mix=503:0.3")
+        .expect("a valid default rule");
+    let config = slowlab_server::Config {
+        rules: Some(LiveRules::fixed(rules)),
+        ..instant_config()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = Upstream::parse(&upstream.base_url()).expect("the upstream's URL");
+    tokio::spawn(slowlab_proxy::http::run(
+        listener,
+        config,
+        ProxyConfig::new(upstream),
+        Arc::new(Stats::default()),
+        Arc::new(ProxyMetrics::default()),
+        std::future::pending::<()>(),
+    ));
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_fuzz_inputs_get_well_formed_answers_through_the_proxy() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::Relaxed);
+        default_hook(info);
+    }));
+    let upstream = slowlab_server::spawn(instant_config()).await.unwrap();
+    let proxy = composed_proxy(&upstream).await;
+    for (name, input) in inputs() {
+        let sent = input.clone();
+        let output = tokio::task::spawn_blocking(move || exchange(proxy, &sent))
+            .await
+            .unwrap();
+        if let Err(err) = check(&input, &output) {
+            panic!("{name}: {err}");
+        }
+        assert_eq!(
+            PANICS.load(Ordering::Relaxed),
+            0,
+            "{name}: the proxy or its upstream panicked"
+        );
+    }
+}
