@@ -9,17 +9,17 @@
 
 #![no_main]
 
+#[path = "../../crates/slowlab-proxy/tests/common/composed.rs"]
+mod composed;
 #[path = "../../crates/slowlab-server/tests/common/one_connection.rs"]
 mod one_connection;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
+use composed::composed_proxy;
 use libfuzzer_sys::fuzz_target;
 use one_connection::{check, exchange, instant_config};
-use slowlab_proxy::http::metrics::ProxyMetrics;
-use slowlab_proxy::http::{ProxyConfig, Upstream};
-use slowlab_server::{LiveRules, Rules, Stats};
 
 /// The upstream and the proxy, started once and kept for every input.
 fn proxy() -> SocketAddr {
@@ -34,26 +34,7 @@ fn proxy() -> SocketAddr {
         let upstream = runtime
             .block_on(slowlab_server::spawn(instant_config()))
             .expect("an upstream on loopback");
-        let rules = Rules::empty()
-            .with_default("0?mix=503:0.3")
-            .expect("a valid default rule");
-        let config = slowlab_server::Config {
-            rules: Some(LiveRules::fixed(rules)),
-            ..instant_config()
-        };
-        let listener = runtime
-            .block_on(async { tokio::net::TcpListener::bind("127.0.0.1:0").await })
-            .expect("a proxy port on loopback");
-        let addr = listener.local_addr().expect("its address");
-        let upstream_url = Upstream::parse(&upstream.base_url()).expect("the upstream's URL");
-        runtime.spawn(slowlab_proxy::http::run(
-            listener,
-            config,
-            ProxyConfig::new(upstream_url),
-            Arc::new(Stats::default()),
-            Arc::new(ProxyMetrics::default()),
-            std::future::pending::<()>(),
-        ));
+        let addr = runtime.block_on(composed_proxy(&upstream.base_url(), instant_config()));
         (runtime, upstream, addr)
     });
     *addr

@@ -4,18 +4,15 @@
 //! default rule that answers 503 for a share of requests before the upstream is contacted. No
 //! panic anywhere, and every complete request gets a well-formed response.
 
+#[path = "common/composed.rs"]
+mod composed;
 #[path = "../../slowlab-server/tests/common/one_connection.rs"]
 mod one_connection;
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use one_connection::{H2_PREFACE, check, exchange, instant_config};
-use slowlab_proxy::http::metrics::ProxyMetrics;
-use slowlab_proxy::http::{ProxyConfig, Upstream};
-use slowlab_server::{LiveRules, Rules, Stats};
+use composed::composed_proxy;
+use one_connection::{H2_PREFACE, check, exchange, instant_config, kept};
 
 /// Panics anywhere in this process, proxy and upstream tasks included (tokio catches those).
 static PANICS: AtomicU64 = AtomicU64::new(0);
@@ -50,45 +47,6 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
     inputs
 }
 
-/// The inputs kept for fuzz target `target`, with their file names.
-fn kept(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/regressions")
-        .join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
-        .into_iter()
-        .filter(|f| f.is_file() && !f.ends_with(".gitkeep"))
-        .map(|f| (f.display().to_string(), std::fs::read(&f).unwrap()))
-        .collect()
-}
-
-/// The proxy in front of `upstream`, as the fuzz target runs it; its address.
-async fn composed_proxy(upstream: &slowlab_server::Server) -> SocketAddr {
-    let rules = Rules::empty()
-        .with_default("0?mix=503:0.3")
-        .expect("a valid default rule");
-    let config = slowlab_server::Config {
-        rules: Some(LiveRules::fixed(rules)),
-        ..instant_config()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let upstream = Upstream::parse(&upstream.base_url()).expect("the upstream's URL");
-    tokio::spawn(slowlab_proxy::http::run(
-        listener,
-        config,
-        ProxyConfig::new(upstream),
-        Arc::new(Stats::default()),
-        Arc::new(ProxyMetrics::default()),
-        std::future::pending::<()>(),
-    ));
-    addr
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_fuzz_inputs_get_well_formed_answers_through_the_proxy() {
     let default_hook = std::panic::take_hook();
@@ -97,7 +55,7 @@ async fn kept_fuzz_inputs_get_well_formed_answers_through_the_proxy() {
         default_hook(info);
     }));
     let upstream = slowlab_server::spawn(instant_config()).await.unwrap();
-    let proxy = composed_proxy(&upstream).await;
+    let proxy = composed_proxy(&upstream.base_url(), instant_config()).await;
     for (name, input) in inputs() {
         let sent = input.clone();
         let output = tokio::task::spawn_blocking(move || exchange(proxy, &sent))

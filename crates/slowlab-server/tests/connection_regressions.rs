@@ -6,10 +6,9 @@
 #[path = "common/one_connection.rs"]
 mod one_connection;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use one_connection::{H2_PREFACE, check, exchange, instant_config};
+use one_connection::{H2_PREFACE, check, exchange, instant_config, kept};
 use slowlab_server::spawn;
 
 /// Panics anywhere in this process, server tasks included (tokio catches those).
@@ -31,22 +30,6 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
     ];
     inputs.extend(kept("serve_connection"));
     inputs
-}
-
-/// The inputs kept for fuzz target `target`, with their file names.
-fn kept(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/regressions")
-        .join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
-        .into_iter()
-        .filter(|f| f.is_file() && !f.ends_with(".gitkeep"))
-        .map(|f| (f.display().to_string(), std::fs::read(&f).unwrap()))
-        .collect()
 }
 
 #[test]

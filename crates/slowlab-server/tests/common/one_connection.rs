@@ -115,3 +115,22 @@ fn check_h2(output: &[u8]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The inputs kept for fuzz target `target` in `fuzz/regressions/TARGET/`, with their file names:
+/// what the replay tests send again on every `cargo test`.
+#[allow(dead_code)] // the fuzz targets that include this module replay nothing
+pub fn kept(target: &str) -> Vec<(String, Vec<u8>)> {
+    // Both crates that replay sit two folders below the repository's root.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .into_iter()
+        .filter(|f| f.is_file() && !f.ends_with(".gitkeep"))
+        .map(|f| (f.display().to_string(), std::fs::read(&f).unwrap()))
+        .collect()
+}
