@@ -9,22 +9,12 @@ mod composed;
 #[path = "../../slowlab-server/tests/common/one_connection.rs"]
 mod one_connection;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use composed::composed_proxy;
-use one_connection::{H2_PREFACE, check, exchange, instant_config, kept};
-
-/// Panics anywhere in this process, proxy and upstream tasks included (tokio catches those).
-static PANICS: AtomicU64 = AtomicU64::new(0);
+use one_connection::{first_inputs, instant_config, kept, replay};
 
 fn inputs() -> Vec<(String, Vec<u8>)> {
-    let mut h2 = H2_PREFACE.to_vec();
-    h2.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
-    let mut inputs = vec![
-        (
-            "plain GET".to_owned(),
-            b"GET /0 HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
-        ),
+    let mut inputs = first_inputs();
+    inputs.extend([
         (
             "both Content-Length and Transfer-Encoding".to_owned(),
             b"POST /anything HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\
@@ -41,33 +31,14 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
             "Max-Forwards 0".to_owned(),
             b"OPTIONS * HTTP/1.1\r\nHost: t\r\nMax-Forwards: 0\r\n\r\n".to_vec(),
         ),
-        ("h2 preface and SETTINGS".to_owned(), h2),
-    ];
+    ]);
     inputs.extend(kept("proxy_connection"));
     inputs
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_fuzz_inputs_get_well_formed_answers_through_the_proxy() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        PANICS.fetch_add(1, Ordering::Relaxed);
-        default_hook(info);
-    }));
     let upstream = slowlab_server::spawn(instant_config()).await.unwrap();
     let proxy = composed_proxy(&upstream.base_url(), instant_config()).await;
-    for (name, input) in inputs() {
-        let sent = input.clone();
-        let output = tokio::task::spawn_blocking(move || exchange(proxy, &sent))
-            .await
-            .unwrap();
-        if let Err(err) = check(&input, &output) {
-            panic!("{name}: {err}");
-        }
-        assert_eq!(
-            PANICS.load(Ordering::Relaxed),
-            0,
-            "{name}: the proxy or its upstream panicked"
-        );
-    }
+    replay(proxy, inputs()).await;
 }

@@ -134,3 +134,44 @@ pub fn kept(target: &str) -> Vec<(String, Vec<u8>)> {
         .map(|f| (f.display().to_string(), std::fs::read(&f).unwrap()))
         .collect()
 }
+
+/// The inputs every replay sends before the kept ones: a plain request, and the h2 preface with
+/// an empty SETTINGS frame.
+#[allow(dead_code)] // the fuzz targets that include this module replay nothing
+pub fn first_inputs() -> Vec<(String, Vec<u8>)> {
+    let mut h2 = H2_PREFACE.to_vec();
+    h2.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    vec![
+        (
+            "plain GET".to_owned(),
+            b"GET /0 HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+        ),
+        ("h2 preface and SETTINGS".to_owned(), h2),
+    ]
+}
+
+/// Panics anywhere in this process, server tasks included (tokio catches those), once
+/// [`replay`] has begun counting them.
+static PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Sends each input on a connection of its own to the server at `addr`, and fails unless every
+/// complete request got a well-formed response and nothing in the process panicked.
+#[allow(dead_code)] // the fuzz targets that include this module replay nothing
+pub async fn replay(addr: SocketAddr, inputs: Vec<(String, Vec<u8>)>) {
+    use std::sync::atomic::Ordering;
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::Relaxed);
+        default_hook(info);
+    }));
+    for (name, input) in inputs {
+        let sent = input.clone();
+        let output = tokio::task::spawn_blocking(move || exchange(addr, &sent))
+            .await
+            .unwrap();
+        if let Err(err) = check(&input, &output) {
+            panic!("{name}: {err}");
+        }
+        assert_eq!(PANICS.load(Ordering::Relaxed), 0, "{name}: a task panicked");
+    }
+}
