@@ -513,6 +513,33 @@ async fn an_upstream_that_is_the_proxy_itself_is_refused_at_start() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("loop back"), "{err}");
 
+    // Connecting to an unspecified address reaches loopback: each of these would chain one
+    // client's connection into as many proxy connections as the limits allow.
+    for (listen, upstream) in [
+        ("127.0.0.1", "0.0.0.0"),
+        ("0.0.0.0", "0.0.0.0"),
+        ("0.0.0.0", "127.0.0.1"),
+    ] {
+        let listener = TcpListener::bind((listen, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let run = tcp::run(
+            listener,
+            TcpConfig::new(format!("{upstream}:{port}")),
+            LiveTcpEffects::fixed(TcpEffects::default()),
+            Arc::new(TcpStats::default()),
+            std::future::pending(),
+        );
+        let err = tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .unwrap_or_else(|_| panic!("listen {listen}, upstream {upstream}: not refused"))
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidInput,
+            "{listen} -> {upstream}"
+        );
+    }
+
     for bad in [
         "http://127.0.0.1:80",
         "127.0.0.1",

@@ -483,6 +483,30 @@ fn an_upstream_body_that_breaks_off_breaks_the_clients_too() {
     );
 }
 
+/// Runs `slowlab ARGS`, which must exit within seconds as a usage error (exit 2) saying `says`,
+/// rather than start; returns its stdout.
+fn refused_at_start(args: &[&str], says: &str) -> String {
+    let mut child = slowlab()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("slowlab runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{args:?} started instead of being refused");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+    assert!(message.contains(says), "{args:?}: {message}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[test]
 fn bad_upstreams_loops_and_tcp_are_usage_errors() {
     assert_usage_error(
@@ -507,6 +531,17 @@ fn bad_upstreams_loops_and_tcp_are_usage_errors() {
             &format!("127.0.0.1:{port}"),
             "--upstream",
             &format!("http://127.0.0.1:{port}"),
+        ],
+        "own --listen",
+    );
+    // Connecting to 0.0.0.0 reaches loopback, so this is the same loop.
+    refused_at_start(
+        &[
+            "proxy",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--upstream",
+            &format!("http://0.0.0.0:{port}"),
         ],
         "own --listen",
     );
