@@ -534,7 +534,7 @@ fn bad_upstreams_loops_and_tcp_are_usage_errors() {
         ],
         "own --listen",
     );
-    // Connecting to 0.0.0.0 reaches loopback, so this is the same loop.
+    // Connecting to 0.0.0.0 reaches loopback, so this is the same loop, in either mode.
     refused_at_start(
         &[
             "proxy",
@@ -545,6 +545,23 @@ fn bad_upstreams_loops_and_tcp_are_usage_errors() {
         ],
         "own --listen",
     );
+    for upstream in ["127.0.0.1", "0.0.0.0"] {
+        let stdout = refused_at_start(
+            &[
+                "proxy",
+                "--tcp",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--admin",
+                "127.0.0.1:0",
+                "--upstream",
+                &format!("{upstream}:{port}"),
+            ],
+            "loop back",
+        );
+        // Scripts read the port from the first stdout line: a refused start prints none.
+        assert_eq!(stdout, "", "--tcp --upstream {upstream}:{port}");
+    }
     // --tcp forwards bytes: an HTTP URL is the wrong kind of upstream.
     assert_usage_error(
         &[
