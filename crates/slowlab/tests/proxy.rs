@@ -608,15 +608,18 @@ fn smuggling_shapes_and_header_floods_are_refused_before_forwarding() {
     let upstream = Served::start(&[]);
     let proxy = Proxy::start(&upstream.base_url, &[]);
     let smuggle = b"POST /anything HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\
-        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\nGET /anything/smuggled HTTP/1.1\r\nHost: t\r\n\r\n";
+        Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /anything/smuggled HTTP/1.1\r\nHost: t\r\n\r\n";
     // hyper reads such a request by Transfer-Encoding alone and drops the Content-Length (RFC
     // 9112 6.1); it goes upstream chunked with no Content-Length, so the upstream reads the same
-    // empty body, and the bytes after it are never a request of their own.
-    let (reply, _) = exchange(&proxy.addr, smuggle);
+    // empty body, and the bytes after it are never a request of their own: the connection is
+    // closed after the answer (6.1 requires it), with no `Connection: close` asking for it.
+    let (reply, took) = exchange(&proxy.addr, smuggle);
     assert_eq!(reply.status(), 200, "{}", reply.0);
+    assert!(took < Duration::from_secs(10), "the connection stayed open");
     let echo = reply.json();
     assert_eq!(echo["body_bytes"], 0, "{echo}");
     assert!(echo["headers"].get("content-length").is_none(), "{echo}");
+    assert!(!reply.body_text().contains("HTTP/1.1"), "a second answer");
     assert_eq!(upstream_requests(&upstream), 1);
 
     let mut flood = String::from("GET /anything HTTP/1.1\r\nHost: t\r\n");
@@ -642,6 +645,46 @@ fn smuggling_shapes_and_header_floods_are_refused_before_forwarding() {
         1,
         "a refused request reached the upstream"
     );
+}
+
+#[test]
+fn a_transfer_coding_other_than_chunked_is_a_501_and_never_forwarded() {
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &[]);
+    // hyper decodes the final `chunked` and leaves the rest to the proxy; forwarded, these bodies
+    // would reach the upstream as a plain `abcd`, not as what the client sent.
+    let codings = [
+        "gzip, chunked",
+        "gzip\r\nTransfer-Encoding: chunked",
+        "chunked, chunked",
+    ];
+    for coding in codings {
+        let request = format!(
+            "POST /anything HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {coding}\r\n\
+             Connection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"
+        );
+        let (reply, _) = exchange(&proxy.addr, request.as_bytes());
+        assert_eq!(reply.status(), 501, "{coding:?}: {}", reply.0);
+        let error = reply.json();
+        assert_eq!(error["error"], "unsupported_transfer_coding", "{error}");
+        let detail = error["detail"].as_str().unwrap();
+        assert!(detail.contains("chunked or a Content-Length"), "{detail}");
+    }
+    assert_eq!(
+        upstream_requests(&upstream),
+        0,
+        "a refused request was forwarded"
+    );
+    let rejected = r#"slowlab_proxy_requests_total{rule="none",outcome="rejected"}"#;
+    assert_eq!(counter(&proxy.metrics(), rejected), codings.len() as u64);
+
+    let (reply, _) = exchange(
+        &proxy.addr,
+        b"POST /anything HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\
+          Connection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+    );
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    assert_eq!(reply.json()["body_bytes"], 4);
 }
 
 #[test]
