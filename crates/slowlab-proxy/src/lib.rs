@@ -7,4 +7,5 @@
 //!   (latency, bandwidth, slicing, timeouts, resets, refusing connections).
 
 pub mod http;
+mod own_address;
 pub mod tcp;

@@ -513,6 +513,33 @@ async fn an_upstream_that_is_the_proxy_itself_is_refused_at_start() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("loop back"), "{err}");
 
+    // Connecting to an unspecified address reaches loopback: each of these would chain one
+    // client's connection into as many proxy connections as the limits allow.
+    for (listen, upstream) in [
+        ("127.0.0.1", "0.0.0.0"),
+        ("0.0.0.0", "0.0.0.0"),
+        ("0.0.0.0", "127.0.0.1"),
+    ] {
+        let listener = TcpListener::bind((listen, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let run = tcp::run(
+            listener,
+            TcpConfig::new(format!("{upstream}:{port}")),
+            LiveTcpEffects::fixed(TcpEffects::default()),
+            Arc::new(TcpStats::default()),
+            std::future::pending(),
+        );
+        let err = tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .unwrap_or_else(|_| panic!("listen {listen}, upstream {upstream}: not refused"))
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidInput,
+            "{listen} -> {upstream}"
+        );
+    }
+
     for bad in [
         "http://127.0.0.1:80",
         "127.0.0.1",
@@ -578,51 +605,108 @@ fn usable(holds: bool, reason: &str) -> bool {
 }
 
 /// A `redis-server` on a free loopback port, stopped when dropped.
-struct Redis(Child);
+struct Redis {
+    child: Child,
+    addr: SocketAddr,
+}
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+impl Redis {
+    /// A `redis-server` accepting connections, or `None` (the test skips) when it is not
+    /// installed.
+    async fn start() -> Option<Redis> {
+        let found = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !usable(
+            found,
+            "redis-server is not installed (apt-get install redis-server)",
+        ) {
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let redis = Redis {
+            child: Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+            addr: ([127, 0, 0, 1], port).into(),
+        };
+        let started = Instant::now();
+        while TcpStream::connect(redis.addr).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Some(redis)
+    }
+
+    /// Sends `args` as one command to the server directly, not through a proxy; its answer.
+    async fn direct(&self, args: &[&[u8]]) -> Vec<u8> {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(&command(args)).await.unwrap();
+        let mut answer = vec![0; 64 * 1024];
+        let n = stream.read(&mut answer).await.unwrap();
+        answer.truncate(n);
+        answer
+    }
+}
+
+/// `args` as a Redis command (RESP: an array of bulk strings).
+fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Redis's answer to `GET` of `value`.
+fn bulk(value: &[u8]) -> Vec<u8> {
+    let mut out = format!("${}\r\n", value.len()).into_bytes();
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Reads exactly `len` bytes; returns them and the number of reads it took.
+async fn read_counted(stream: &mut TcpStream, len: usize) -> (Vec<u8>, usize) {
+    let mut got = vec![0; len];
+    let (mut filled, mut reads) = (0, 0);
+    while filled < len {
+        let n = stream.read(&mut got[filled..]).await.unwrap();
+        assert!(n > 0, "closed after {filled} of {len} bytes");
+        filled += n;
+        reads += 1;
+    }
+    (got, reads)
 }
 
 #[tokio::test]
 async fn redis_through_the_proxy_with_latency_and_a_reset() {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !usable(
-        found,
-        "redis-server is not installed (apt-get install redis-server)",
-    ) {
+    let Some(redis) = Redis::start().await else {
         return;
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _redis = Redis(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let upstream: SocketAddr = ([127, 0, 0, 1], port).into();
-    let started = Instant::now();
-    while TcpStream::connect(upstream).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "redis did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
+    let upstream = redis.addr;
 
     let proxy = Proxy::start(upstream, "direction=downstream&latency=0.15").await;
     let mut redis = TcpStream::connect(proxy.addr).await.unwrap();
@@ -652,6 +736,136 @@ async fn redis_through_the_proxy_with_latency_and_a_reset() {
     assert_eq!(error, Some(ErrorKind::ConnectionReset));
     assert!(b"+PONG\r\n".starts_with(&got), "{got:?}");
     proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn redis_through_the_proxy_at_a_bandwidth_and_in_slices() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let bps = 400_000.0;
+    let value = pattern(200_000);
+    let set = command(&[b"SET", b"big", &value]);
+
+    // Upstream: the command itself is paced, so its `+OK` comes no sooner than the rate allows.
+    let proxy = Proxy::start(redis.addr, &format!("direction=upstream&bps={bps}")).await;
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    let started = Instant::now();
+    client.write_all(&set).await.unwrap();
+    let (answer, _) = read_counted(&mut client, 5).await;
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(answer, b"+OK\r\n");
+    let floor = set.len() as f64 / bps;
+    assert!(
+        (floor..floor * 1.3 + 0.2).contains(&took),
+        "SET of {} bytes up at {bps} B/s took {took:.3} s, not about {floor:.3} s",
+        set.len()
+    );
+    drop(client);
+    proxy.shutdown().await;
+
+    // Downstream: the answer to GET.
+    let proxy = Proxy::start(redis.addr, &format!("direction=downstream&bps={bps}")).await;
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    let expected = bulk(&value);
+    let started = Instant::now();
+    client.write_all(&command(&[b"GET", b"big"])).await.unwrap();
+    let (answer, _) = read_counted(&mut client, expected.len()).await;
+    let took = started.elapsed().as_secs_f64();
+    assert!(answer == expected, "GET through bps= changed the value");
+    let floor = expected.len() as f64 / bps;
+    assert!(
+        (floor..floor * 1.3 + 0.2).contains(&took),
+        "GET of {} bytes down at {bps} B/s took {took:.3} s, not about {floor:.3} s",
+        expected.len()
+    );
+    drop(client);
+    proxy.shutdown().await;
+
+    // Slices: Redis writes the answer to GET of 1,000 bytes at once; sliced into pieces of
+    // 100 bytes with 20 ms between them, it takes many reads and at least the pauses.
+    let small = pattern(1000);
+    assert_eq!(redis.direct(&[b"SET", b"small", &small]).await, b"+OK\r\n");
+    let proxy = Proxy::start(
+        redis.addr,
+        "direction=downstream&slice=100&slice_delay=0.02",
+    )
+    .await;
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    let expected = bulk(&small);
+    let started = Instant::now();
+    client
+        .write_all(&command(&[b"GET", b"small"]))
+        .await
+        .unwrap();
+    let (answer, reads) = read_counted(&mut client, expected.len()).await;
+    let took = started.elapsed();
+    assert!(answer == expected, "GET through slice= changed the value");
+    // 11 pieces, 10 pauses; a busy reader may find two pieces at once.
+    assert!(
+        reads >= 5,
+        "{} bytes in slices of 100 came in {reads} reads",
+        expected.len()
+    );
+    assert!(took >= Duration::from_millis(180), "{took:?}");
+    drop(client);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn redis_through_the_proxy_with_a_timeout_and_down() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+
+    // timeout: the command is held, never forwarded, and the client's connection closed.
+    let proxy = Proxy::start(redis.addr, "direction=upstream&timeout=0.3").await;
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    let started = Instant::now();
+    client
+        .write_all(&command(&[b"SET", b"held", b"1"]))
+        .await
+        .unwrap();
+    let (got, _, _) = read_all(&mut client).await;
+    let took = started.elapsed();
+    assert!(got.is_empty(), "got {got:?}");
+    assert!(
+        (Duration::from_millis(300)..Duration::from_secs(5)).contains(&took),
+        "closed after {took:?}, not after the 0.3 s timeout"
+    );
+    assert_eq!(
+        redis.direct(&[b"EXISTS", b"held"]).await,
+        b":0\r\n",
+        "the held command reached Redis"
+    );
+    assert_eq!(proxy.shutdown().await.timeouts, 1);
+
+    // down: the open connection is closed, new ones are refused, and a reload lifts it.
+    let proxy = Proxy::start(redis.addr, "").await;
+    let ping = command(&[b"PING"]);
+    let mut open = TcpStream::connect(proxy.addr).await.unwrap();
+    open.write_all(&ping).await.unwrap();
+    assert_eq!(read_counted(&mut open, 7).await.0, b"+PONG\r\n");
+    proxy.live.set(TcpEffects::parse("down", "reload").unwrap());
+    let (got, _, _) = tokio::time::timeout(Duration::from_secs(5), read_all(&mut open))
+        .await
+        .expect("the open connection was not closed by down");
+    assert!(got.is_empty(), "got {got:?}");
+    refused(proxy.addr).await;
+
+    proxy.live.set(TcpEffects::default());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut again = loop {
+        if let Ok(stream) = TcpStream::connect(proxy.addr).await {
+            break stream;
+        }
+        assert!(Instant::now() < deadline, "never accepting again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    again.write_all(&ping).await.unwrap();
+    assert_eq!(read_counted(&mut again, 7).await.0, b"+PONG\r\n");
+    drop((open, again));
+    assert_eq!(proxy.shutdown().await.closed_by_down, 1);
 }
 
 #[test]

@@ -237,6 +237,9 @@ pub enum Refused {
     Loop,
     /// Both `Content-Length` and `Transfer-Encoding`: the shape of request smuggling.
     Smuggling,
+    /// A `Transfer-Encoding` other than a lone `chunked` (the value, as sent): the proxy decodes
+    /// only `chunked`, so the upstream would get the body without the other codings.
+    UnsupportedTransferCoding(String),
     /// A `Max-Forwards` that is not a number.
     BadMaxForwards(String),
     /// `TRACE`, which would echo the client's credentials back through the proxy.
@@ -249,6 +252,8 @@ impl Refused {
         match self {
             Refused::Loop => 508,
             Refused::Smuggling | Refused::BadMaxForwards(_) => 400,
+            // RFC 9112 §6.1: a transfer coding the server does not understand.
+            Refused::UnsupportedTransferCoding(_) => 501,
             Refused::Trace => 405,
         }
     }
@@ -258,6 +263,7 @@ impl Refused {
         match self {
             Refused::Loop => "proxy_loop",
             Refused::Smuggling => "ambiguous_length",
+            Refused::UnsupportedTransferCoding(_) => "unsupported_transfer_coding",
             Refused::BadMaxForwards(_) => "bad_max_forwards",
             Refused::Trace => "method_not_forwarded",
         }
@@ -270,6 +276,9 @@ impl Refused {
                 "this request already passed through this proxy (Via names {pseudonym}); point --upstream at the real service, not back at the proxy"
             ),
             Refused::Smuggling => "the request has both Content-Length and Transfer-Encoding, which servers may read differently; send one of them".to_owned(),
+            Refused::UnsupportedTransferCoding(value) => format!(
+                "Transfer-Encoding {value:?} is not forwarded: the only transfer coding accepted is chunked, alone; send the body with Transfer-Encoding: chunked or a Content-Length (a compressed body can say so with Content-Encoding)"
+            ),
             Refused::BadMaxForwards(value) => format!(
                 "Max-Forwards {value:?} is not a whole number; send e.g. Max-Forwards: 5"
             ),
@@ -287,6 +296,29 @@ pub enum Forwards {
     AnswerHere,
 }
 
+/// The request's `Transfer-Encoding`, joined, if it is anything but a lone `chunked`. hyper
+/// decodes the final `chunked` and passes the body on as it is under the other codings, and the
+/// header goes with the hop-by-hop ones: forwarded, the body would be read without them.
+fn other_transfer_codings(headers: &HeaderMap) -> Option<String> {
+    let values = headers.get_all(header::TRANSFER_ENCODING);
+    let mut codings = values
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&byte| byte == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|coding| !coding.is_empty());
+    match (codings.next(), codings.next()) {
+        (None, _) => None,
+        (Some(coding), None) if coding.eq_ignore_ascii_case(b"chunked") => None,
+        _ => {
+            let joined: Vec<String> = values
+                .iter()
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                .collect();
+            Some(joined.join(", "))
+        }
+    }
+}
+
 /// Checks a request before it is forwarded; on the way, counts down `Max-Forwards`.
 pub fn check(
     method: &Method,
@@ -296,6 +328,11 @@ pub fn check(
     if method == Method::TRACE {
         return Err(Refused::Trace);
     }
+    if let Some(codings) = other_transfer_codings(headers) {
+        return Err(Refused::UnsupportedTransferCoding(codings));
+    }
+    // Over HTTP/1.1 hyper reads such a request by Transfer-Encoding alone and removes the
+    // Content-Length (RFC 9112 §6.1), and HTTP/2 has no Transfer-Encoding: a backstop.
     if headers.contains_key(header::CONTENT_LENGTH)
         && headers.contains_key(header::TRANSFER_ENCODING)
     {
@@ -453,6 +490,34 @@ mod tests {
         let forwarded = forwarded_text("::1", true, "http", Some("a"));
         assert_eq!(forwarded, "for=\"[::1]\";proto=http;host=\"a\"");
         assert_eq!(forwarded.capacity(), forwarded.len());
+    }
+
+    #[test]
+    fn only_a_lone_chunked_transfer_coding_is_forwarded() {
+        let check_te = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append("transfer-encoding", HeaderValue::from_static(value));
+            }
+            check(&Method::POST, &mut headers, "slowlab-1")
+        };
+        assert_eq!(check_te(&[]), Ok(Forwards::Yes));
+        assert_eq!(check_te(&["chunked"]), Ok(Forwards::Yes));
+        assert_eq!(check_te(&[" Chunked "]), Ok(Forwards::Yes));
+        for (values, shown) in [
+            (&["gzip, chunked"][..], "gzip, chunked"),
+            (&["gzip", "chunked"][..], "gzip, chunked"),
+            (&["chunked, chunked"][..], "chunked, chunked"),
+            (&["identity"][..], "identity"),
+        ] {
+            let refused = check_te(values).unwrap_err();
+            assert_eq!(
+                refused,
+                Refused::UnsupportedTransferCoding(shown.to_owned())
+            );
+            assert_eq!(refused.status(), 501);
+            assert!(refused.detail("slowlab-1").contains("chunked"));
+        }
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub enum ProxyOutcome {
     UpstreamReset,
     /// The client went away before the answer was complete.
     Cancelled,
-    /// Refused by the proxy (a loop, an ambiguous length, a bad header): 4xx or 508.
+    /// Refused by the proxy (a loop, an ambiguous length, a transfer coding it cannot forward, a
+    /// bad header): 4xx, 501 or 508.
     Rejected,
 }
 

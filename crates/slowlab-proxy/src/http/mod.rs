@@ -1,7 +1,7 @@
 //! The HTTP reverse proxy: forwards every request upstream, with serve's rules applied.
 //!
 //! A request's path: serve's accept loop and connection limits ([`slowlab_server::run_with`]) →
-//! the size limits → [`headers::check`] (loops, ambiguous lengths) → the rule it matches
+//! the size limits → [`headers::check`] (loops, ambiguous lengths, transfer codings) → the rule it matches
 //! ([`slowlab_server::LiveRules::draw`]) → for `when = "before"`, the wait and any failure drawn,
 //! without contacting the upstream → the upstream, over a pooled client → for `when = "after"`,
 //! the wait and any failure drawn, now on the upstream's answer → the upstream's body streamed

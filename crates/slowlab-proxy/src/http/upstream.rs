@@ -7,6 +7,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{HeaderValue, Uri};
 
+use crate::own_address::leads_back;
+
 /// The upstream: scheme, host and port, and a path prefix (usually empty).
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -105,14 +107,11 @@ impl Upstream {
     }
 
     /// Whether the upstream is `listen` itself: a proxy forwarding to itself would loop until it
-    /// ran out of connections.
+    /// ran out of connections (the same test as TCP mode's).
     pub fn is_same_as(&self, listen: SocketAddr) -> bool {
-        self.resolve().iter().any(|addr| {
-            addr.port() == listen.port()
-                && (addr.ip() == listen.ip()
-                    || (listen.ip().is_unspecified()
-                        && (addr.ip().is_loopback() || is_local(addr))))
-        })
+        self.resolve()
+            .into_iter()
+            .any(|addr| leads_back(listen, addr))
     }
 
     /// The upstream's scheme and authority as a URI (`http://host:port/`), what a connector
@@ -163,11 +162,6 @@ impl Upstream {
             .path_and_query(path_and_query)
             .build()
     }
-}
-
-/// Whether `addr` is one this machine may be listening on (bound by a wildcard listener).
-fn is_local(addr: &SocketAddr) -> bool {
-    std::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0)).is_ok()
 }
 
 impl fmt::Display for Upstream {

@@ -47,6 +47,8 @@ use tokio::task::JoinSet;
 
 use slowlab_server::accept::{Accepted, Acceptor};
 
+use crate::own_address::leads_back;
+
 pub use effects::{Direction, DirectionEffects, EffectsError, KEYS, Slice, TcpEffects};
 pub use live::{LiveTcpEffects, effects_from};
 pub use stats::{TcpStats, TcpStatsSnapshot};
@@ -110,7 +112,7 @@ pub fn parse_upstream(upstream: &str) -> Result<String, String> {
 /// it is on, the listener stops listening (new connections are refused) and the connections open
 /// are closed; when it is lifted, the listener listens on its address again. Fails before serving,
 /// with [`io::ErrorKind::InvalidInput`], if the upstream is not `host:port` (see
-/// [`parse_upstream`]) or is the listener's own address (a loop).
+/// [`parse_upstream`]) or leads back to the listener (a loop: see [`refuse_loop`]).
 pub async fn run(
     listener: TcpListener,
     config: TcpConfig,
@@ -121,7 +123,7 @@ pub async fn run(
     let mut config = config;
     config.upstream = parse_upstream(&config.upstream)
         .map_err(|detail| io::Error::new(io::ErrorKind::InvalidInput, detail))?;
-    refuse_loop(&listener, &config.upstream).await?;
+    refuse_loop(listener.local_addr()?, &config.upstream).await?;
     let config = Arc::new(config);
     let mut acceptor = Acceptor::new(listener, config.max_connections);
     let own = acceptor.listener().local_addr()?;
@@ -265,26 +267,25 @@ async fn went_up(changes: &mut watch::Receiver<Arc<TcpEffects>>) {
     }
 }
 
-/// Refuses an upstream that is the listener itself: every connection would connect to itself
-/// until the file descriptors ran out.
-async fn refuse_loop(listener: &TcpListener, upstream: &str) -> io::Result<()> {
-    let own = listener.local_addr()?;
+/// Refuses an upstream that leads back to `own`, the proxy's listening address: every
+/// connection would connect to the proxy again until the file descriptors ran out. An unspecified
+/// upstream (`0.0.0.0`, `::`) counts as loopback, where connecting to it goes. Callers that print
+/// the address they listen on call this first, so that a loop is an error before anything else.
+pub async fn refuse_loop(own: SocketAddr, upstream: &str) -> io::Result<()> {
+    let upstream = parse_upstream(upstream)
+        .map_err(|detail| io::Error::new(io::ErrorKind::InvalidInput, detail))?;
     // Only addresses that resolve now can be compared; one that does not is left to connect time.
-    let Ok(addrs) = tokio::net::lookup_host(upstream).await else {
+    let Ok(mut addrs) = tokio::net::lookup_host(upstream.as_str()).await else {
         return Ok(());
     };
-    for addr in addrs {
-        let same_port = addr.port() == own.port();
-        let same_host = addr.ip() == own.ip() || own.ip().is_unspecified();
-        if same_port && same_host {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "the upstream {upstream} is the proxy's own address {own}: every connection \
-                     would loop back to the proxy; point --upstream at the service"
-                ),
-            ));
-        }
+    if addrs.any(|addr| leads_back(own, addr)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the upstream {upstream} leads back to the proxy's own address {own}: every \
+                 connection would loop back to the proxy; point --upstream at the service"
+            ),
+        ));
     }
     Ok(())
 }

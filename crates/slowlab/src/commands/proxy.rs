@@ -198,6 +198,10 @@ async fn run_tcp(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
+    // Before the first stdout line: a script reading the port must not get one for a loop.
+    tcp::refuse_loop(addr, &args.upstream)
+        .await
+        .map_err(|err| UsageError(format!("--upstream: {err}")))?;
     let stats = Arc::new(TcpStats::default());
     let admin = match args.admin {
         None => None,
