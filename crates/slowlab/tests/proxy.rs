@@ -211,6 +211,34 @@ fn counter(metrics: &str, prefix: &str) -> u64 {
         .sum()
 }
 
+/// A response's end-to-end fields, names lowercased, sorted: what a proxy must pass on unchanged.
+/// Left out are the hop-by-hop fields (RFC 9110 §7.6.1), `Via`, which the proxy appends, and
+/// `Date`, which the upstream writes anew for each of the two requests compared.
+fn end_to_end_fields(reply: &Reply) -> Vec<(String, String)> {
+    const SKIPPED: &[&str] = &[
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "via",
+        "date",
+    ];
+    let mut fields: Vec<(String, String)> = reply
+        .0
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            let name = name.trim().to_ascii_lowercase();
+            (!SKIPPED.contains(&name.as_str())).then(|| (name, value.trim().to_owned()))
+        })
+        .collect();
+    fields.sort();
+    fields
+}
+
 /// Every request a `slowlab serve` answered on its delay and echo paths.
 fn upstream_requests(upstream: &Served) -> u64 {
     let (reply, _) = get(&upstream.addr, "/metrics");
@@ -483,6 +511,100 @@ fn an_upstream_body_that_breaks_off_breaks_the_clients_too() {
     );
 }
 
+/// `when = "after"`: the upstream answers at once (its `Server-Timing` says it did not wait), and
+/// then the rule's wait, and its `bps=` pacing of the upstream's body, reach the client.
+#[test]
+fn an_after_wait_and_bps_pacing_reach_the_client_once_the_upstream_answered() {
+    let upstream = Served::start(&[]);
+    let dir = scratch("proxy-after-effects");
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"late\"\nmatch_headers = { x-late = \"1\" }\ndelay = 0.4\n\
+         when = \"after\"\n\n\
+         [[rule]]\nname = \"paced\"\nmatch_headers = { x-paced = \"1\" }\nbps = 20000\n\
+         when = \"after\"\n",
+    )
+    .unwrap();
+    let proxy = Proxy::start(&upstream.base_url, &["--rules", rules.to_str().unwrap()]);
+    let upstream_waited_ms = |reply: &Reply| -> f64 {
+        let timing = reply.header("server-timing").unwrap();
+        timing.rsplit('=').next().unwrap().parse().unwrap()
+    };
+
+    let (reply, took) = exchange(&proxy.addr, &get_request("/0", "X-Late: 1\r\n"));
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    assert!(upstream_waited_ms(&reply) < 100.0, "{}", reply.0);
+    assert_eq!(
+        upstream_requests(&upstream),
+        1,
+        "the upstream answered first"
+    );
+
+    // 40,000 bytes at 20,000 a second: about 2 s, all of them on the way back.
+    let (reply, took) = exchange(
+        &proxy.addr,
+        &get_request("/0?bytes=40000", "X-Paced: 1\r\n"),
+    );
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    assert_eq!(reply.1.len(), 40_000);
+    assert!(took >= Duration::from_millis(1_600), "{took:?}");
+    assert!(upstream_waited_ms(&reply) < 100.0, "{}", reply.0);
+    let metrics = proxy.metrics();
+    for rule in ["late", "paced"] {
+        let series =
+            format!("slowlab_proxy_requests_total{{rule=\"{rule}\",outcome=\"forwarded\"}}");
+        assert_eq!(counter(&metrics, &series), 1, "{rule}: {metrics}");
+    }
+}
+
+/// `--upstream-host` replaces the client's `Host` on the way to the upstream, and nothing else.
+#[test]
+fn upstream_host_replaces_the_clients_host() {
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &["--upstream-host", "api.internal"]);
+    let (reply, _) = get(&proxy.addr, "/anything/where?q=1");
+    assert_eq!(reply.status(), 200, "{}", reply.0);
+    let echo = reply.json();
+    assert_eq!(echo["headers"]["host"], serde_json::json!(["api.internal"]));
+    assert_eq!(echo["path"], "/anything/where");
+    assert_eq!(
+        echo["headers"]["forwarded"],
+        serde_json::json!(["for=127.0.0.1;proto=http;host=\"proxied.test\""]),
+        "Forwarded still names the host the client asked for"
+    );
+}
+
+/// SIGTERM: the proxy stops taking connections, lets the request it holds finish, and exits 0.
+#[test]
+fn sigterm_lets_the_request_in_flight_finish() {
+    let upstream = Served::start(&[]);
+    let proxy = Proxy::start(&upstream.base_url, &["--default", "1"]);
+    let addr = proxy.addr.clone();
+    let held = thread::spawn(move || get(&addr, "/0"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !get(&proxy.admin, "/healthz")
+        .0
+        .body_text()
+        .contains(r#""in_flight":1"#)
+    {
+        assert!(Instant::now() < deadline, "the request never was in flight");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut proxy = proxy;
+    proxy.signal("TERM");
+    let status = proxy.child.wait().unwrap();
+    let mut log = String::new();
+    let mut stderr = proxy.child.stderr.take().unwrap();
+    stderr.read_to_string(&mut log).unwrap();
+    let (reply, took) = held.join().unwrap();
+    assert_eq!(reply.status(), 200, "{}\n{log}", reply.0);
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("stopping"), "{log}");
+}
+
 /// Runs `slowlab ARGS`, which must exit within seconds as a usage error (exit 2) saying `says`,
 /// rather than start; returns its stdout.
 fn refused_at_start(args: &[&str], says: &str) -> String {
@@ -716,6 +838,8 @@ fn a_static_file_from_python_http_server_comes_through_byte_for_byte() {
     assert_eq!(reply.status(), 200, "{}", reply.0);
     assert!(reply.1 == file, "the file changed on the way");
     assert!(took >= Duration::from_millis(300));
+    let (direct, _) = get(&format!("127.0.0.1:{port}"), "/blob.bin");
+    assert_eq!(end_to_end_fields(&reply), end_to_end_fields(&direct));
     let _ = python.kill();
     let mut log = String::new();
     python
@@ -725,7 +849,11 @@ fn a_static_file_from_python_http_server_comes_through_byte_for_byte() {
         .read_to_string(&mut log)
         .unwrap();
     let _ = python.wait();
-    assert_eq!(log.matches("GET /blob.bin").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("GET /blob.bin").count(),
+        2,
+        "one request through the proxy, one direct: {log}"
+    );
 }
 
 fn wait_for_port(port: u16) {
@@ -775,13 +903,19 @@ fn nginx_static_file_through_the_proxy_and_before_faults_absent_from_its_access_
     let (reply, _) = get(&proxy.addr, "/blob.bin");
     assert_eq!(reply.status(), 200, "{}", reply.0);
     assert!(reply.1 == file, "the file changed on the way");
+    let (direct, _) = get(&format!("127.0.0.1:{port}"), "/blob.bin");
+    assert_eq!(end_to_end_fields(&reply), end_to_end_fields(&direct));
     for _ in 0..3 {
         assert_eq!(get(&proxy.addr, "/down/blob.bin").0.status(), 503);
     }
     let _ = nginx.kill();
     let _ = nginx.wait();
     let log = std::fs::read_to_string(dir.join("access.log")).unwrap_or_default();
-    assert_eq!(log.matches("GET /blob.bin").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("GET /blob.bin").count(),
+        2,
+        "one request through the proxy, one direct: {log}"
+    );
     assert!(
         !log.contains("/down"),
         "a before fault reached nginx: {log}"
