@@ -339,9 +339,10 @@ def main():
                         "p99 lower, but costs wall or throughput")})
     write_results("lateness", args.n, {
         "method": "scenario 6's workload: slowlab fetch --count N --delay 1 --mode async on CPU "
-                  "0, a fresh server on CPU 1 per run (with shape 'shared', neither pinned); contenders in rotated order, round 0 "
-                  "discarded; server lateness from slowlab serve's /metrics histogram (bucket "
-                  "upper bounds) and the ceiling's GET /lateness (exact); client figures from "
+                  "0, a fresh server on CPU 1 per run (with shape 'shared', neither pinned); "
+                  "contenders in rotated order, round 0 discarded; server lateness from slowlab "
+                  "serve's /metrics histogram (bucket upper bounds) and the ceiling's GET "
+                  "/lateness (exact); client figures from "
                   "slowlab fetch's JSON outcomes (end - start - 1 s, exact); GET /0 throughput "
                   "from the ceiling's client, 50 connections, on CPU 0",
         "note": args.note,
